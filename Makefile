@@ -1,0 +1,62 @@
+# Symphony's one command runner. `make help` lists every task.
+# A fresh machine starts with `bash scripts/bootstrap.sh <target>` (installs system packages first).
+
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+SHARED_WHEELS := $(wildcard ../shared/wheels/*.whl)
+DATA_DIR ?= $(HOME)/.local/share/symphony/pit
+export QT_QPA_PLATFORM ?= offscreen
+
+.DEFAULT_GOAL := help
+.PHONY: help setup build run lint fmt test test-rust test-py bench clean
+
+help: ## list every task
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  make %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+$(VENV)/bin/python:
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+
+setup: $(VENV)/bin/python ## create .venv and install Symphony with its dev tools (builds the Rust core)
+ifneq ($(SHARED_WHEELS),)
+	$(PY) -m pip install -q $(SHARED_WHEELS)
+endif
+	$(PY) -m pip install -q -e ".[dev]"
+
+build: ## rebuild the native module after Rust changes
+	$(PY) -m pip install -q --no-deps -e .
+
+run: setup ## set up and launch Symphony on its embedded defaults
+	$(VENV)/bin/symphony --version
+	$(VENV)/bin/symphony pit info "$(DATA_DIR)"
+
+lint: ## ruff, mypy (strict), stubtest of the native module, rustfmt, clippy
+	$(PY) -m ruff check app tests scripts
+	$(PY) -m ruff format --check app tests scripts
+	$(PY) -m mypy
+	$(PY) -m mypy.stubtest symphony.pit._native --mypy-config-file pyproject.toml
+	cargo fmt --all --check
+	cargo clippy --workspace --all-targets --locked -- -D warnings
+
+fmt: ## format Python and Rust
+	$(PY) -m ruff format app tests
+	$(PY) -m ruff check --fix app tests
+	cargo fmt --all
+
+test-rust: ## Rust unit and property tests
+	cargo test --workspace --locked
+
+test-py: ## every Python test, slow ones included
+	$(PY) -m pytest -q --benchmark-skip
+
+bench: ## pytest-benchmark groups (symphony vs same-run baselines); JSON to .benchmarks/
+	$(PY) -m pytest -q tests/benchmarks --benchmark-only \
+		--benchmark-json=.benchmarks/latest.json -p no:randomly
+	$(PY) scripts/bench_report.py .benchmarks/latest.json
+
+test: setup lint test-rust test-py bench ## set up and run the whole test suite (lint, Rust, Python, benchmarks)
+
+clean: ## remove build outputs and the virtual environment
+	cargo clean
+	rm -rf $(VENV) .benchmarks .mypy_cache .ruff_cache .pytest_cache

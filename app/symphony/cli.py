@@ -1,0 +1,46 @@
+"""The ``symphony`` command line."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from symphony import __version__
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="symphony",
+        description="Symphony AIDE: compose and run melodies of AI instruments.",
+    )
+    p.add_argument("--version", action="version", version=f"symphony {__version__}")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+    pit = sub.add_parser("pit", help="inspect a Pit data directory")
+    pit_sub = pit.add_subparsers(dest="pit_command", metavar="PIT_COMMAND", required=True)
+    info = pit_sub.add_parser("info", help="open a data directory and print what it holds")
+    info.add_argument("data_dir", help="the Pit data directory")
+    info.add_argument("--key-file", help="the key file (default: the OS keyring)")
+    return p
+
+
+def _pit_info(data_dir: str, key_file: str | None) -> int:
+    from symphony.pit import Pit, PitError
+
+    try:
+        with Pit.open(data_dir, key_file=key_file) as pit:
+            print(f"data directory: {pit.data_dir}")
+            print(f"open: ok, clock {pit.now():.3f}")
+    except PitError as e:
+        print(f"symphony: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; return the process exit code."""
+    args = _parser().parse_args(argv)
+    if args.command == "pit" and args.pit_command == "info":
+        return _pit_info(args.data_dir, args.key_file)
+    _parser().print_help()
+    return 0

@@ -1,0 +1,156 @@
+"""Where the Artifact Store's encryption key comes from.
+
+Three explicit sources, tried in this order, never a silent plaintext fallback:
+
+1. ``key=`` — 32 bytes passed by the caller.
+2. ``key_file=`` (or the ``SYMPHONY_PIT_KEY_FILE`` environment variable) — a file holding the key
+   as 64 hexadecimal characters. It is created (mode 0600) with a fresh random key when missing;
+   an existing file readable by group or others is refused.
+3. The OS keyring (service ``symphony-aide``, one entry per data directory), created on first use.
+   With no keyring backend (a headless Linux box) this fails with :class:`EncryptionKeyError`
+   saying how to choose a key file instead.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import stat
+from pathlib import Path
+
+from symphony.pit.errors import EncryptionKeyError
+
+KEY_FILE_ENV = "SYMPHONY_PIT_KEY_FILE"
+KEYRING_SERVICE = "symphony-aide"
+KEY_BYTES = 32
+
+
+def _parse(text: str, origin: str) -> bytes:
+    t = text.strip()
+    try:
+        key = bytes.fromhex(t)
+    except ValueError:
+        raise EncryptionKeyError(
+            f"{origin} does not hold a key: expected {KEY_BYTES * 2} hexadecimal characters", origin
+        ) from None
+    if len(key) != KEY_BYTES:
+        raise EncryptionKeyError(
+            f"{origin} holds a {len(key)}-byte key; expected {KEY_BYTES} bytes "
+            f"({KEY_BYTES * 2} hexadecimal characters)",
+            origin,
+        )
+    return key
+
+
+def key_from_file(path: str | os.PathLike[str]) -> bytes:
+    """Read the key in ``path``, creating the file with a new random key when it is missing.
+
+    Parameters
+    ----------
+    path
+        The key file.
+
+    Returns
+    -------
+    bytes
+        The 32-byte key.
+
+    Raises
+    ------
+    EncryptionKeyError
+        When the file is malformed, unreadable, or readable by group or others.
+    """
+    p = Path(path)
+    try:
+        fd = os.open(p, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        pass
+    except OSError as e:
+        raise EncryptionKeyError(f"cannot create key file {p}: {e.strerror}", str(p)) from e
+    else:
+        with os.fdopen(fd, "w") as f:
+            f.write(secrets.token_bytes(KEY_BYTES).hex() + "\n")
+            f.flush()
+            os.fsync(f.fileno())
+    try:
+        mode = p.stat().st_mode
+        if mode & (stat.S_IRWXG | stat.S_IRWXO):
+            raise EncryptionKeyError(
+                f"key file {p} is accessible by group or others (mode {stat.S_IMODE(mode):o}); "
+                f"run: chmod 600 {p}",
+                str(p),
+            )
+        text = p.read_text(encoding="ascii")
+    except UnicodeDecodeError:
+        raise EncryptionKeyError(f"key file {p} is not text", str(p)) from None
+    except OSError as e:
+        raise EncryptionKeyError(f"cannot read key file {p}: {e.strerror}", str(p)) from e
+    return _parse(text, f"key file {p}")
+
+
+def key_from_keyring(data_dir: str | os.PathLike[str]) -> bytes:
+    """Fetch (or create) the key of ``data_dir`` in the OS keyring.
+
+    Parameters
+    ----------
+    data_dir
+        The Pit data directory; its absolute path names the keyring entry.
+
+    Returns
+    -------
+    bytes
+        The 32-byte key.
+
+    Raises
+    ------
+    EncryptionKeyError
+        When no keyring backend is available or it refuses the request.
+    """
+    import keyring
+    import keyring.errors
+
+    entry = f"pit-key:{Path(data_dir).resolve()}"
+    try:
+        stored = keyring.get_password(KEYRING_SERVICE, entry)
+        if stored is None:
+            stored = secrets.token_bytes(KEY_BYTES).hex()
+            keyring.set_password(KEYRING_SERVICE, entry, stored)
+    except keyring.errors.KeyringError as e:
+        raise EncryptionKeyError(
+            f"the OS keyring is not available ({type(e).__name__}: {e}); choose an explicit key "
+            f"file with key_file=... or the {KEY_FILE_ENV} environment variable",
+            entry,
+        ) from e
+    return _parse(stored, f"keyring entry {entry!r}")
+
+
+def resolve_key(
+    data_dir: str | os.PathLike[str],
+    key: bytes | None,
+    key_file: str | os.PathLike[str] | None,
+) -> bytes:
+    """Pick the key per the module's order of sources.
+
+    Parameters
+    ----------
+    data_dir
+        The Pit data directory.
+    key
+        An explicit key, or ``None``.
+    key_file
+        An explicit key file, or ``None`` (then ``SYMPHONY_PIT_KEY_FILE``, then the keyring).
+
+    Returns
+    -------
+    bytes
+        The 32-byte key.
+    """
+    if key is not None:
+        if not isinstance(key, bytes | bytearray | memoryview):
+            raise TypeError(f"argument 'key': expected bytes, got {type(key).__name__}")
+        return bytes(key)
+    if key_file is None:
+        key_file = os.environ.get(KEY_FILE_ENV) or None
+    if key_file is not None:
+        return key_from_file(key_file)
+    return key_from_keyring(data_dir)

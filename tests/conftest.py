@@ -1,0 +1,52 @@
+"""Fixtures shared by every test: an isolated keyring, offscreen Qt, Pit factories."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+TEST_KEY = bytes(range(32))
+
+
+@pytest.fixture(autouse=True)
+def _isolated_keyring(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Point keyring at a file backend in a temporary folder, never the developer's keyring."""
+    home = tmp_path_factory.mktemp("keyring-home")
+    monkeypatch.setenv("XDG_DATA_HOME", str(home))
+    monkeypatch.setenv("PYTHON_KEYRING_BACKEND", "keyrings.alt.file.PlaintextKeyring")
+    monkeypatch.delenv("SYMPHONY_PIT_KEY_FILE", raising=False)
+
+
+@pytest.fixture
+def pit() -> Iterator[object]:
+    """An in-memory Pit on a manual clock starting at 1,000,000 s."""
+    from symphony.pit import Pit
+
+    p = Pit.in_memory(manual_clock=1_000_000.0)
+    yield p
+    p.close()
+
+
+@pytest.fixture
+def open_pit(tmp_path: Path) -> Iterator[Callable[..., object]]:
+    """Open persistent Pits (default directory ``tmp_path/pit``, fixed test key); closes them."""
+    from symphony.pit import Pit
+
+    opened: list[Pit] = []
+
+    def _open(path: Path | None = None, **kw: object) -> Pit:
+        kw.setdefault("key", TEST_KEY)
+        p = Pit.open(path or tmp_path / "pit", **kw)  # type: ignore[arg-type]
+        opened.append(p)
+        return p
+
+    yield _open
+    for p in opened:
+        p.close()
