@@ -18,10 +18,19 @@ def _isolated_keyring(
     tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Point keyring at a file backend in a temporary folder, never the developer's keyring."""
+    import keyring
+    from keyrings.alt.file import PlaintextKeyring
+
     home = tmp_path_factory.mktemp("keyring-home")
     monkeypatch.setenv("XDG_DATA_HOME", str(home))
     monkeypatch.setenv("PYTHON_KEYRING_BACKEND", "keyrings.alt.file.PlaintextKeyring")
     monkeypatch.delenv("SYMPHONY_PIT_KEY_FILE", raising=False)
+    backend = PlaintextKeyring()
+    backend.file_path = str(home / "keyring.cfg")  # type: ignore[misc]
+    previous = keyring.get_keyring()
+    keyring.set_keyring(backend)
+    yield
+    keyring.set_keyring(previous)
 
 
 @pytest.fixture

@@ -1,12 +1,14 @@
 # Typed stub of the native module, hand-written and checked with mypy.stubtest.
 # Each component's section is kept in the order of pit/py/src/lib.rs.
 from os import PathLike
+from typing import final
 
 __version__: str
 
 def _raise_kind(class_name: str, message: str = ...) -> None: ...
 def _error_kinds() -> list[str]: ...
 
+@final
 class Pit:
     @property
     def pool(self) -> PoolManager: ...
@@ -46,16 +48,21 @@ class Pit:
     def advance_clock(self, seconds: float) -> float: ...
 
 # --- Pool Manager -------------------------------------------------------------------------
+@final
 class PoolManager: ...
 
 # --- DAG Tracker --------------------------------------------------------------------------
+@final
 class DagTracker: ...
 
 # --- Artifact Store -----------------------------------------------------------------------
+@final
 class ArtifactStore: ...
 
 # --- Arbitration Engine -------------------------------------------------------------------
+@final
 class ArbitrationEngine: ...
 
 # --- Stale Manager ------------------------------------------------------------------------
+@final
 class StaleManager: ...

@@ -30,8 +30,8 @@ const SNAPSHOT_MAGIC: &[u8; 8] = b"PITSNAP1";
 #[derive(Debug)]
 pub(crate) struct DataDir {
     path: PathBuf,
-    // Held for the life of the Pit; the OS releases the lock when the file is closed.
-    _lock: File,
+    // Held until the Pit is closed; the OS releases the lock when the file is closed.
+    lock: parking_lot::Mutex<Option<File>>,
 }
 
 fn io(context: String) -> impl FnOnce(std::io::Error) -> StorageError {
@@ -95,8 +95,13 @@ impl DataDir {
         }
         Ok(Self {
             path: path.to_path_buf(),
-            _lock: lock,
+            lock: parking_lot::Mutex::new(Some(lock)),
         })
+    }
+
+    /// Release the directory lock (on close): another Pit may open the directory afterwards.
+    pub(crate) fn unlock(&self) {
+        self.lock.lock().take();
     }
 
     /// Read the snapshot, if any: `(tag, covered lsn, bytes)` per component.

@@ -285,8 +285,11 @@ impl Pit {
         }
         let checkpointed = self.checkpoint();
         let closed = self.ctx.journal.close();
-        self.artifacts.close()?;
-        checkpointed.and(closed)
+        let artifacts_closed = self.artifacts.close();
+        if let Some(d) = &self.dir {
+            d.unlock();
+        }
+        checkpointed.and(closed).and(artifacts_closed)
     }
 }
 
