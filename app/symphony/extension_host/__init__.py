@@ -1,0 +1,1 @@
+"""The Qt side of extensions: manifests, discovery, launcher, supervisor and channel."""
