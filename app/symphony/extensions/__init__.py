@@ -1,0 +1,1 @@
+"""Extensions bundled with Symphony, one folder each (manifest + entry module)."""

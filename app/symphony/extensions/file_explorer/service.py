@@ -1,0 +1,605 @@
+"""The File Explorer's file service: every operation confined to one workspace folder.
+
+Paths are given relative to the workspace root with ``/`` separators. Refused, with a
+:class:`WorkspaceError` naming the path and the reason: absolute paths, ``..`` components, NUL
+bytes, backslashes, over-long paths, and any path that resolves — through symlinks, at any
+depth — outside the root. Symlinks that stay inside the workspace work as usual.
+
+Resolution uses ``realpath`` and then opens the final component with ``O_NOFOLLOW``, so a symlink
+swapped in between the check and the open fails with an error instead of escaping. Writes are
+atomic (temporary file in the same folder, ``fsync``, ``rename``, ``fsync`` of the folder).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import heapq
+import os
+import re
+import stat
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+MAX_PATH_CHARS = 4096
+DEFAULT_MAX_READ = 16 << 20
+DEFAULT_MAX_WRITE = 64 << 20
+DEFAULT_PAGE = 1000
+MAX_PAGE = 10_000
+
+
+class WorkspaceError(Exception):
+    """A refused or failed file operation.
+
+    Parameters
+    ----------
+    code
+        A stable machine-readable reason: ``invalid_path``, ``outside_workspace``, ``not_found``,
+        ``exists``, ``not_a_directory``, ``is_a_directory``, ``not_a_file``, ``too_large``,
+        ``not_empty``, ``permission_denied``, ``io_error``, ``invalid_argument``.
+    message
+        A sentence naming the path and the problem.
+    path
+        The workspace-relative path concerned.
+    """
+
+    def __init__(self, code: str, message: str, path: str = "") -> None:
+        super().__init__(message)
+        self.code = code
+        self.path = path
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """What ``stat`` and ``list_dir`` report about one item."""
+
+    path: str
+    name: str
+    kind: str  # "file", "dir", "symlink" (one pointing nowhere or outside) or "other"
+    size: int
+    mtime: float
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    """One page of a folder listing; pass ``next_cursor`` to get the next one."""
+
+    entries: tuple[Entry, ...]
+    next_cursor: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Match:
+    """One content-search hit (1-based line and column)."""
+
+    path: str
+    line: int
+    column: int
+    text: str
+
+
+def _os_error(e: OSError, path: str) -> WorkspaceError:
+    codes = {
+        errno.ENOENT: ("not_found", "does not exist"),
+        errno.EEXIST: ("exists", "already exists"),
+        errno.ENOTDIR: ("not_a_directory", "is not a folder (or a folder on its path is not)"),
+        errno.EISDIR: ("is_a_directory", "is a folder"),
+        errno.ENOTEMPTY: ("not_empty", "is a folder that is not empty"),
+        errno.EACCES: ("permission_denied", "is not accessible (permission denied)"),
+        errno.EPERM: ("permission_denied", "is not accessible (operation not permitted)"),
+        errno.ELOOP: ("outside_workspace", "is a symbolic link (changed while being opened)"),
+    }
+    code, text = codes.get(e.errno or 0, ("io_error", f"failed: {e.strerror}"))
+    return WorkspaceError(code, f"{path or '.'} {text}", path)
+
+
+class FileService:
+    """File operations confined to ``root``.
+
+    Parameters
+    ----------
+    root
+        The workspace folder; it must exist.
+    max_read_bytes
+        The largest read a single call returns.
+    max_write_bytes
+        The largest file a single write may produce.
+    """
+
+    def __init__(
+        self,
+        root: str | os.PathLike[str],
+        *,
+        max_read_bytes: int = DEFAULT_MAX_READ,
+        max_write_bytes: int = DEFAULT_MAX_WRITE,
+    ) -> None:
+        real = os.path.realpath(root)
+        if not os.path.isdir(real):
+            raise WorkspaceError("not_a_directory", f"workspace root {root} is not a folder")
+        self.root = Path(real)
+        self._root_s = real
+        self.max_read_bytes = max_read_bytes
+        self.max_write_bytes = max_write_bytes
+
+    # -- paths -----------------------------------------------------------------------------
+    def normalize(self, rel: str) -> str:
+        """Check a workspace-relative path and return its normal form (``""`` is the root).
+
+        Parameters
+        ----------
+        rel
+            The path as given.
+
+        Returns
+        -------
+        str
+            The path with ``.`` and empty components removed.
+        """
+        if not isinstance(rel, str):
+            raise WorkspaceError(
+                "invalid_argument", f"a path must be a string, got {type(rel).__name__}"
+            )
+        shown = rel.replace("\x00", "\\0")
+        if "\x00" in rel:
+            raise WorkspaceError("invalid_path", f"path {shown!r} contains a NUL byte", shown)
+        if len(rel) > MAX_PATH_CHARS:
+            raise WorkspaceError(
+                "invalid_path", f"path is longer than {MAX_PATH_CHARS} characters", rel[:80]
+            )
+        if "\\" in rel:
+            raise WorkspaceError(
+                "invalid_path", f"path {rel!r} contains a backslash; use / between folders", rel
+            )
+        if rel.startswith("/") or re.match(r"^[A-Za-z]:", rel):
+            raise WorkspaceError(
+                "outside_workspace",
+                f"path {rel!r} is absolute; give it relative to the workspace root",
+                rel,
+            )
+        parts = [p for p in rel.split("/") if p not in ("", ".")]
+        if ".." in parts:
+            raise WorkspaceError(
+                "outside_workspace", f"path {rel!r} uses '..', which is not allowed", rel
+            )
+        return "/".join(parts)
+
+    def _resolve(self, rel: str) -> tuple[str, str]:
+        """Return ``(normal relative path, real absolute path)`` after the confinement check."""
+        norm = self.normalize(rel)
+        real = os.path.realpath(os.path.join(self._root_s, norm))
+        if real != self._root_s and not real.startswith(self._root_s + os.sep):
+            raise WorkspaceError(
+                "outside_workspace",
+                f"path {norm!r} leads outside the workspace (through a symbolic link)",
+                norm,
+            )
+        return norm, real
+
+    def _rel(self, real: str) -> str:
+        return os.path.relpath(real, self._root_s).replace(os.sep, "/").removeprefix(".")
+
+    def _entry(self, norm: str, real: str, st: os.stat_result | None = None) -> Entry:
+        if st is None:
+            st = os.lstat(real)
+        if stat.S_ISLNK(st.st_mode):
+            kind = "symlink"
+        elif stat.S_ISDIR(st.st_mode):
+            kind = "dir"
+        elif stat.S_ISREG(st.st_mode):
+            kind = "file"
+        else:
+            kind = "other"
+        name = norm.rsplit("/", 1)[-1] if norm else ""
+        return Entry(norm, name, kind, st.st_size if kind == "file" else 0, st.st_mtime)
+
+    # -- queries ---------------------------------------------------------------------------
+    def stat(self, rel: str) -> Entry:
+        """Describe one item (symlinks inside the workspace are described by their target)."""
+        norm, real = self._resolve(rel)
+        try:
+            return self._entry(norm, real, os.stat(real))
+        except OSError as e:
+            raise _os_error(e, norm) from None
+
+    def list_dir(
+        self, rel: str = "", *, cursor: str | None = None, limit: int = DEFAULT_PAGE
+    ) -> Page:
+        """List a folder by name, one page at a time.
+
+        Parameters
+        ----------
+        rel
+            The folder.
+        cursor
+            ``next_cursor`` of the previous page, or ``None`` for the first.
+        limit
+            Entries per page (1 to 10,000).
+
+        Returns
+        -------
+        Page
+            Up to ``limit`` entries sorted by name, and the cursor of the next page.
+        """
+        if not 1 <= limit <= MAX_PAGE:
+            raise WorkspaceError("invalid_argument", f"limit must be 1..{MAX_PAGE}, got {limit}")
+        norm, real = self._resolve(rel)
+        after = cursor or ""
+        try:
+            with os.scandir(real) as it:
+                # Only the page is sorted: O(n log limit) per page, fine for 100k-item folders.
+                chosen = heapq.nsmallest(
+                    limit + 1, (e for e in it if e.name > after), key=lambda e: e.name
+                )
+                entries = []
+                for e in chosen[:limit]:
+                    child = f"{norm}/{e.name}" if norm else e.name
+                    st = e.stat(follow_symlinks=False)
+                    entry = self._entry(child, e.path, st)
+                    if entry.kind == "symlink":
+                        entry = self._describe_link(child, e.path, entry)
+                    entries.append(entry)
+        except NotADirectoryError:
+            raise WorkspaceError(
+                "not_a_directory", f"{norm or '.'} is not a folder", norm
+            ) from None
+        except OSError as e:
+            raise _os_error(e, norm) from None
+        nxt = entries[-1].name if len(chosen) > limit else None
+        return Page(tuple(entries), nxt)
+
+    def _describe_link(self, child: str, path: str, link: Entry) -> Entry:
+        target = os.path.realpath(path)
+        inside = target == self._root_s or target.startswith(self._root_s + os.sep)
+        if not inside or not os.path.exists(target):
+            return link  # shown as a link; using it is refused
+        return self._entry(child, target, os.stat(target))
+
+    def read(self, rel: str, *, offset: int = 0, length: int | None = None) -> bytes:
+        """Read a file's bytes (at most ``max_read_bytes`` per call).
+
+        Parameters
+        ----------
+        rel
+            The file.
+        offset
+            Where to start.
+        length
+            How many bytes; ``None`` reads to the end, which must fit the limit.
+
+        Returns
+        -------
+        bytes
+            The bytes read.
+        """
+        norm, real = self._resolve(rel)
+        if offset < 0 or (length is not None and length < 0):
+            raise WorkspaceError("invalid_argument", "offset and length must not be negative", norm)
+        try:
+            fd = os.open(real, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+        except OSError as e:
+            raise _os_error(e, norm) from None
+        try:
+            st = os.fstat(fd)
+            if stat.S_ISDIR(st.st_mode):
+                raise WorkspaceError("is_a_directory", f"{norm} is a folder, not a file", norm)
+            if not stat.S_ISREG(st.st_mode):
+                raise WorkspaceError("not_a_file", f"{norm} is not a regular file", norm)
+            want = st.st_size - offset if length is None else length
+            if want > self.max_read_bytes:
+                raise WorkspaceError(
+                    "too_large",
+                    f"{norm} is {st.st_size} bytes; a read returns at most "
+                    f"{self.max_read_bytes} (read it in parts with offset/length)",
+                    norm,
+                )
+            return os.pread(fd, max(0, want), offset)
+        finally:
+            os.close(fd)
+
+    def read_text(self, rel: str, *, encoding: str = "utf-8") -> str:
+        """Read a whole file as text; undecodable bytes are an error naming the position."""
+        data = self.read(rel)
+        try:
+            return data.decode(encoding)
+        except UnicodeDecodeError as e:
+            raise WorkspaceError(
+                "invalid_argument",
+                f"{self.normalize(rel)} is not {encoding} text (byte {e.start})",
+                self.normalize(rel),
+            ) from None
+
+    # -- changes ---------------------------------------------------------------------------
+    def write(
+        self,
+        rel: str,
+        data: bytes | str,
+        *,
+        overwrite: bool = True,
+        create_parents: bool = False,
+    ) -> Entry:
+        """Replace (or create) a file atomically: readers see the old or the new content.
+
+        Parameters
+        ----------
+        rel
+            The file.
+        data
+            Its new content (``str`` is written as UTF-8).
+        overwrite
+            Whether an existing file may be replaced.
+        create_parents
+            Whether missing folders on the way are created.
+
+        Returns
+        -------
+        Entry
+            The written file.
+        """
+        norm, real = self._resolve(rel)
+        if not norm:
+            raise WorkspaceError("is_a_directory", "the workspace root is a folder", norm)
+        payload = data.encode("utf-8") if isinstance(data, str) else bytes(data)
+        if len(payload) > self.max_write_bytes:
+            raise WorkspaceError(
+                "too_large",
+                f"writing {len(payload)} bytes to {norm} exceeds the "
+                f"{self.max_write_bytes}-byte limit",
+                norm,
+            )
+        parent = os.path.dirname(real)
+        if create_parents:
+            self.mkdir(os.path.dirname(norm), parents=True, exist_ok=True)
+        if os.path.isdir(real):
+            raise WorkspaceError("is_a_directory", f"{norm} is a folder", norm)
+        if not overwrite and os.path.lexists(real):
+            raise WorkspaceError("exists", f"{norm} already exists", norm)
+        tmp = os.path.join(
+            parent, f".{os.path.basename(real)}.{os.getpid()}.{time.monotonic_ns()}.tmp"
+        )
+        try:
+            fd = os.open(
+                tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644
+            )
+        except OSError as e:
+            raise _os_error(e, os.path.dirname(norm)) from None
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(payload)
+                f.flush()
+                os.fsync(f.fileno())
+            if not overwrite:
+                # link() fails if the name appeared meanwhile: no silent replace.
+                os.link(tmp, real)
+                os.unlink(tmp)
+            else:
+                os.replace(tmp, real)
+        except OSError as e:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise _os_error(e, norm) from None
+        _fsync_dir(parent)
+        return self.stat(norm)
+
+    def mkdir(self, rel: str, *, parents: bool = False, exist_ok: bool = False) -> Entry:
+        """Create a folder."""
+        norm, real = self._resolve(rel)
+        try:
+            if parents:
+                os.makedirs(real, exist_ok=exist_ok)
+            else:
+                os.mkdir(real)
+        except FileExistsError:
+            if not (exist_ok and os.path.isdir(real)):
+                raise WorkspaceError("exists", f"{norm} already exists", norm) from None
+        except OSError as e:
+            raise _os_error(e, norm) from None
+        # makedirs resolved each level itself; make sure nothing raced it outside.
+        return self.stat(norm)
+
+    def rename(self, src: str, dst: str, *, overwrite: bool = False) -> Entry:
+        """Rename or move an item within the workspace."""
+        s_norm, s_real = self._resolve(src)
+        d_norm, d_real = self._resolve(dst)
+        if not s_norm or not d_norm:
+            raise WorkspaceError("invalid_argument", "the workspace root cannot be moved", s_norm)
+        if d_real == s_real or d_real.startswith(s_real + os.sep):
+            raise WorkspaceError(
+                "invalid_argument", f"cannot move {s_norm} into itself ({d_norm})", s_norm
+            )
+        if not os.path.lexists(s_real):
+            raise WorkspaceError("not_found", f"{s_norm} does not exist", s_norm)
+        try:
+            if overwrite:
+                os.replace(s_real, d_real)
+            elif os.path.isdir(s_real) and not os.path.islink(s_real):
+                # rename(2) replaces only an empty folder; refuse an existing one up front.
+                if os.path.lexists(d_real):
+                    raise WorkspaceError("exists", f"{d_norm} already exists", d_norm)
+                os.rename(s_real, d_real)
+            else:
+                # link() refuses an existing name atomically (os has no RENAME_NOREPLACE).
+                os.link(s_real, d_real, follow_symlinks=False)
+                os.unlink(s_real)
+        except OSError as e:
+            raise _os_error(e, d_norm) from None
+        _fsync_dir(os.path.dirname(d_real))
+        return self.stat(d_norm)
+
+    def delete(self, rel: str, *, recursive: bool = False) -> None:
+        """Delete a file, a symlink (not its target) or, with ``recursive``, a folder tree."""
+        norm = self.normalize(rel)
+        if not norm:
+            raise WorkspaceError("invalid_argument", "the workspace root cannot be deleted", norm)
+        # Resolve the parent only: deleting a link removes the link, wherever it points.
+        parent_norm = os.path.dirname(norm)
+        _, parent_real = self._resolve(parent_norm)
+        real = os.path.join(parent_real, os.path.basename(norm))
+        try:
+            st = os.lstat(real)
+            if stat.S_ISDIR(st.st_mode):
+                if recursive:
+                    _rmtree(real)
+                else:
+                    os.rmdir(real)
+            else:
+                os.unlink(real)
+        except OSError as e:
+            raise _os_error(e, norm) from None
+        _fsync_dir(parent_real)
+
+    # -- search ----------------------------------------------------------------------------
+    def _walk(self, deadline: float) -> Iterator[tuple[str, str]]:
+        """Yield ``(relative path, real path)`` of every file, not following symlinked folders."""
+        stack = [("", self._root_s)]
+        while stack:
+            if time.monotonic() > deadline:
+                raise WorkspaceError("too_large", "the search took longer than its time limit")
+            rel_dir, real_dir = stack.pop()
+            try:
+                with os.scandir(real_dir) as it:
+                    entries = sorted(it, key=lambda e: e.name, reverse=True)
+            except OSError:
+                continue
+            for e in entries:
+                child = f"{rel_dir}/{e.name}" if rel_dir else e.name
+                if e.is_dir(follow_symlinks=False):
+                    stack.append((child, e.path))
+                elif e.is_file(follow_symlinks=False):
+                    yield child, e.path
+
+    def glob(self, pattern: str, *, limit: int = DEFAULT_PAGE, timeout: float = 10.0) -> list[str]:
+        """Files whose workspace-relative path matches ``pattern`` (``**`` spans folders).
+
+        Parameters
+        ----------
+        pattern
+            A glob such as ``src/**/*.py`` or ``*.md``.
+        limit
+            At most this many paths (1 to 10,000).
+        timeout
+            Seconds before the walk gives up.
+
+        Returns
+        -------
+        list[str]
+            Matching paths in walk order (folders in name order).
+        """
+        if not 1 <= limit <= MAX_PAGE:
+            raise WorkspaceError("invalid_argument", f"limit must be 1..{MAX_PAGE}, got {limit}")
+        self.normalize(pattern.replace("*", "x").replace("?", "x"))
+        rx = _glob_regex(pattern)
+        out: list[str] = []
+        for rel, _ in self._walk(time.monotonic() + timeout):
+            if rx.match(rel):
+                out.append(rel)
+                if len(out) >= limit:
+                    break
+        return out
+
+    def search(
+        self,
+        query: str,
+        *,
+        glob: str = "**",
+        regex: bool = False,
+        case_sensitive: bool = False,
+        max_results: int = 1000,
+        max_file_bytes: int = 1 << 20,
+        timeout: float = 10.0,
+    ) -> list[Match]:
+        """Search file contents line by line.
+
+        Parameters
+        ----------
+        query
+            Text (or a regular expression with ``regex=True``).
+        glob
+            Which files to search.
+        regex
+            Whether ``query`` is a regular expression.
+        case_sensitive
+            Whether case matters.
+        max_results
+            Stop after this many matches (1 to 10,000).
+        max_file_bytes
+            Skip larger files.
+        timeout
+            Seconds before the search gives up.
+
+        Returns
+        -------
+        list[Match]
+            Matches in walk order; binary (non-UTF-8) files are skipped.
+        """
+        if not query:
+            raise WorkspaceError("invalid_argument", "the search text is empty")
+        if not 1 <= max_results <= MAX_PAGE:
+            raise WorkspaceError("invalid_argument", f"max_results must be 1..{MAX_PAGE}")
+        flags = 0 if case_sensitive else re.IGNORECASE
+        try:
+            rx = re.compile(query if regex else re.escape(query), flags)
+        except re.error as e:
+            raise WorkspaceError("invalid_argument", f"invalid regular expression: {e}") from None
+        files = _glob_regex(glob)
+        out: list[Match] = []
+        for rel, real in self._walk(time.monotonic() + timeout):
+            if not files.match(rel):
+                continue
+            try:
+                if os.path.getsize(real) > max_file_bytes:
+                    continue
+                with open(real, encoding="utf-8") as f:
+                    for lineno, line in enumerate(f, 1):
+                        for m in rx.finditer(line):
+                            out.append(Match(rel, lineno, m.start() + 1, line.rstrip("\n")[:500]))
+                            if len(out) >= max_results:
+                                return out
+            except (OSError, UnicodeDecodeError):
+                continue
+        return out
+
+
+def _glob_regex(pattern: str) -> re.Pattern[str]:
+    """Translate a path glob: ``**/`` spans folders, ``*`` and ``?`` stay within one."""
+    out = []
+    i = 0
+    while i < len(pattern):
+        if pattern.startswith("**/", i):
+            out.append("(?:.*/)?")
+            i += 3
+        elif pattern.startswith("**", i):
+            out.append(".*")
+            i += 2
+        elif pattern[i] == "*":
+            out.append("[^/]*")
+            i += 1
+        elif pattern[i] == "?":
+            out.append("[^/]")
+            i += 1
+        else:
+            out.append(re.escape(pattern[i]))
+            i += 1
+    return re.compile("".join(out) + r"\Z")
+
+
+def _fsync_dir(path: str) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _rmtree(path: str) -> None:
+    """Remove a tree without following symlinks out of it."""
+    for entry in os.scandir(path):
+        if entry.is_dir(follow_symlinks=False):
+            _rmtree(entry.path)
+        else:
+            os.unlink(entry.path)
+    os.rmdir(path)
