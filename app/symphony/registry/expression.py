@@ -34,6 +34,7 @@ Limits: an expression is at most 2,000 characters and nests at most 64 levels.
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -510,7 +511,13 @@ def _kind(x: Any) -> str:
 
 
 def _short(x: Any) -> str:
-    r = repr(x)
+    if isinstance(x, str):
+        r = repr(x)
+    else:
+        try:
+            r = json.dumps(x, ensure_ascii=False)
+        except (TypeError, ValueError):
+            r = repr(x)
     return r if len(r) <= 40 else r[:37] + "..."
 
 
