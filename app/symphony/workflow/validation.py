@@ -170,7 +170,8 @@ def _port_problem(
 def validate(melody: Melody, registry: NodeTypeRegistry) -> list[Issue]:
     """Return every problem in ``melody`` (empty when it is ready to run).
 
-    Order: per node (unknown type, config), per link (ports, types, condition), per input
+    Config is checked with the type's defaults filled in (as the node will run). Order: per
+    node (unknown type, config), per link (ports, types, condition), per input
     (too many links, missing required), then cycles.
     """
     issues: list[Issue] = []
@@ -188,7 +189,7 @@ def validate(melody: Melody, registry: NodeTypeRegistry) -> list[Issue]:
                 )
             )
             continue
-        for problem in desc.check_config(node.config):
+        for problem in desc.check_config({**desc.default_config(), **node.config}):
             issues.append(Issue(err, "config", f"node {_label(node)}: {problem}", (node.id,)))
     for link in melody.links.values():
         issues.extend(_link_issues(link, nodes, registry))
