@@ -74,8 +74,9 @@ class MelodyFormatError(ValueError):
 
 
 class _FieldError(Exception):
-    def __init__(self, path: PathT, reason: str) -> None:
+    def __init__(self, path: PathT, reason: str, *, at_key: bool = False) -> None:
         super().__init__(reason)
+        self.at_key = at_key  # point at the member's key rather than its value
         self.path = path
         self.reason = reason
 
@@ -149,13 +150,14 @@ def _skip_value(text: str, i: int) -> int:
     return j
 
 
-def _offset_of(text: str, path: PathT) -> int:
+def _offset_of(text: str, path: PathT, *, at_key: bool = False) -> int:
     """Return the offset of the value at ``path`` in valid JSON ``text``.
 
     A path that does not exist gives the deepest enclosing value (a missing key: its object).
+    With ``at_key``, a path ending in a key gives the key's offset instead of its value's.
     """
     i = _skip_ws(text, 0)
-    for step in path:
+    for depth, step in enumerate(path):
         if i >= len(text):
             break
         c = text[i]
@@ -168,7 +170,8 @@ def _offset_of(text: str, path: PathT) -> int:
                 colon = _skip_ws(text, end)
                 value_at = _skip_ws(text, colon + 1)
                 if key == step:
-                    found = value_at  # the last duplicate wins, as in json.loads
+                    last = depth == len(path) - 1
+                    found = j if at_key and last else value_at  # the last duplicate wins
                 j = _skip_ws(text, _skip_value(text, value_at))
                 if j < len(text) and text[j] == ",":
                     j = _skip_ws(text, j + 1)
@@ -200,12 +203,66 @@ def _line_col(text: str, offset: int) -> tuple[int, int]:
     return line, offset - (text.rfind("\n", 0, offset) + 1) + 1
 
 
-def locate(text: str, path: PathT) -> tuple[int, int]:
+def locate(text: str, path: PathT, *, at_key: bool = False) -> tuple[int, int]:
     """Return the 1-based (line, column) of the value at ``path`` in the JSON ``text``.
 
-    A path that does not exist resolves to its deepest existing ancestor.
+    A path that does not exist resolves to its deepest existing ancestor; with ``at_key`` a path
+    ending in a key resolves to the key.
     """
-    return _line_col(text, _offset_of(text, path))
+    return _line_col(text, _offset_of(text, path, at_key=at_key))
+
+
+class _DuplicateKeyError(Exception):
+    pass
+
+
+def _reject_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    result: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in result:
+            raise _DuplicateKeyError(key)
+        result[key] = value
+    return result
+
+
+def _find_duplicate(text: str) -> tuple[PathT, int]:
+    """Return the path and key offset of the first repeated key in valid JSON ``text``."""
+
+    def walk(i: int, path: PathT) -> tuple[PathT, int] | None:
+        i = _skip_ws(text, i)
+        if i >= len(text):
+            return None
+        if text[i] == "{":
+            seen: set[str] = set()
+            j = _skip_ws(text, i + 1)
+            while j < len(text) and text[j] == '"':
+                end = _skip_string(text, j)
+                key = json.loads(text[j:end])
+                if key in seen:
+                    return (*path, key), j
+                seen.add(key)
+                value_at = _skip_ws(text, _skip_ws(text, end) + 1)
+                found = walk(value_at, (*path, key))
+                if found is not None:
+                    return found
+                j = _skip_ws(text, _skip_value(text, value_at))
+                if j < len(text) and text[j] == ",":
+                    j = _skip_ws(text, j + 1)
+        elif text[i] == "[":
+            j = _skip_ws(text, i + 1)
+            k = 0
+            while j < len(text) and text[j] != "]":
+                found = walk(j, (*path, k))
+                if found is not None:
+                    return found
+                j = _skip_ws(text, _skip_value(text, j))
+                if j < len(text) and text[j] == ",":
+                    j = _skip_ws(text, j + 1)
+                k += 1
+        return None
+
+    found = walk(0, ())
+    return found if found is not None else ((), 0)
 
 
 # ----------------------------------------------------------------------------- reading
@@ -235,7 +292,9 @@ class _Obj:
         for key in value:
             if key not in allowed:
                 raise _FieldError(
-                    (*path, key), f"unknown field (known: {', '.join(sorted(allowed))})"
+                    (*path, key),
+                    f"unknown field (known: {', '.join(sorted(allowed))})",
+                    at_key=True,
                 )
         self.d: dict[str, Any] = value
         self.path = path
@@ -254,25 +313,27 @@ class _Obj:
         value = self.d[key]
         if value is None and nullable:
             return None
-        ok = {
-            "str": isinstance(value, str),
-            "bool": isinstance(value, bool),
-            "int": isinstance(value, int) and not isinstance(value, bool),
-            "number": isinstance(value, int | float) and not isinstance(value, bool),
-            "list": isinstance(value, list),
-            "object": isinstance(value, dict),
-        }[kind]
-        if not ok:
-            want = {
-                "str": "a text",
-                "bool": "true or false",
-                "int": "a whole number",
-                "number": "a number",
-                "list": "a list",
-                "object": "an object",
-            }[kind]
-            raise _FieldError(self.at(key), f"expected {want}, got {_kind(value)}")
+        if not _CHECKS[kind](value):
+            raise _FieldError(self.at(key), f"expected {_WANTS[kind]}, got {_kind(value)}")
         return value
+
+
+_CHECKS: Final[Mapping[str, Callable[[Any], bool]]] = {
+    "str": lambda v: type(v) is str,
+    "bool": lambda v: type(v) is bool,
+    "int": lambda v: type(v) is int,
+    "number": lambda v: type(v) is int or type(v) is float,
+    "list": lambda v: type(v) is list,
+    "object": lambda v: type(v) is dict,
+}
+_WANTS: Final[Mapping[str, str]] = {
+    "str": "a text",
+    "bool": "true or false",
+    "int": "a whole number",
+    "number": "a number",
+    "list": "a list",
+    "object": "an object",
+}
 
 
 _TOP_KEYS: Final = ("format_version", "name", "description", "metadata", "nodes", "links")
@@ -328,10 +389,14 @@ def _read_node(value: Any, path: PathT) -> Node:
     type_id = o.get("type", "str")
     if not type_id.strip():
         raise _FieldError(o.at("type"), "must not be empty")
-    position = o.get("position", "list", [0, 0])
-    if len(position) != 2 or not all(
-        isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
-        for v in position
+    position = o.d.get("position", [0, 0])
+    if (
+        not isinstance(position, list)
+        or len(position) != 2
+        or not all(
+            isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
+            for v in position
+        )
     ):
         raise _FieldError(o.at("position"), f"expected [x, y] (two numbers), got {_kind(position)}")
     return Node(
@@ -423,11 +488,13 @@ def _migrate_v1(doc: dict[str, Any]) -> dict[str, Any]:
     """
     o = _Obj(doc, (), ("format_version", "name", "nodes", "links"))
     nodes: list[dict[str, Any]] = []
-    for i, raw in enumerate(o.get("nodes", "list", [])):
+    raw_nodes = o.get("nodes", "list", [])
+    new_ids = _v2_ids(raw_nodes)
+    for i, raw in enumerate(raw_nodes):
         n = _Obj(
             raw, ("nodes", i), ("id", "type", "title", "x", "y", "config", "retries", "timeout")
         )
-        node: dict[str, Any] = {"id": n.get("id", "str"), "type": n.get("type", "str")}
+        node: dict[str, Any] = {"id": new_ids[n.get("id", "str")], "type": n.get("type", "str")}
         if n.has("title"):
             node["name"] = n.get("title", "str")
         node["position"] = [n.get("x", "number", 0), n.get("y", "number", 0)]
@@ -452,7 +519,9 @@ def _migrate_v1(doc: dict[str, Any]) -> dict[str, Any]:
             if not isinstance(end, str) or "." not in end.strip(".") or end.startswith("."):
                 raise _FieldError(("links", i, j), f'expected "node.port", got {_kind(end)}')
             node_id, port = end.rsplit(".", 1)
-            ends.append({"node": node_id, "port": port})
+            if node_id not in new_ids:
+                raise _FieldError(("links", i, j), f"unknown node {_kind(node_id)} in {_kind(end)}")
+            ends.append({"node": new_ids[node_id], "port": port})
         links.append({"id": f"l{i + 1}", "from": ends[0], "to": ends[1], "kind": "hard"})
     out: dict[str, Any] = {"format_version": 2}
     if o.has("name"):
@@ -460,6 +529,26 @@ def _migrate_v1(doc: dict[str, Any]) -> dict[str, Any]:
     out["nodes"] = nodes
     out["links"] = links
     return out
+
+
+def _v2_ids(raw_nodes: list[Any]) -> dict[str, str]:
+    """Map version-1 node ids to version-2 ones: other characters become ``_``, kept unique."""
+    old_ids = [
+        raw["id"] for raw in raw_nodes if isinstance(raw, dict) and isinstance(raw.get("id"), str)
+    ]
+    taken = {i for i in old_ids if ID_RE.match(i)}
+    mapping: dict[str, str] = {}
+    for old in old_ids:
+        if ID_RE.match(old):
+            mapping[old] = old
+            continue
+        base = re.sub(r"[^A-Za-z0-9_-]", "_", old)[:60] or "node"
+        new, n = base, 2
+        while new in taken:
+            new, n = f"{base}-{n}", n + 1
+        taken.add(new)
+        mapping[old] = new
+    return mapping
 
 
 MIGRATIONS: Final[Mapping[int, Callable[[dict[str, Any]], dict[str, Any]]]] = {1: _migrate_v1}
@@ -519,24 +608,33 @@ def loads(data: str | bytes, *, source: str = "<string>") -> Melody:
     else:
         text = data[1:] if data.startswith("\ufeff") else data
     try:
-        doc = json.loads(text)
+        doc = json.loads(text, object_pairs_hook=_reject_duplicates)
+    except _DuplicateKeyError as exc:
+        dup_path, offset = _find_duplicate(text)
+        line, column = _line_col(text, offset)
+        raise MelodyFormatError(
+            source, line, column, format_path(dup_path), f"duplicate key {json.dumps(exc.args[0])}"
+        ) from None
     except json.JSONDecodeError as exc:
         path = _path_at(text, exc.pos)
         raise MelodyFormatError(
             source, exc.lineno, exc.colno, path, f"invalid JSON: {exc.msg}"
         ) from None
-    original_version = doc.get("format_version") if isinstance(doc, dict) else None
     try:
         current = migrate(doc)
+    except _FieldError as exc:
+        line, column = locate(text, exc.path, at_key=exc.at_key)
+        raise MelodyFormatError(source, line, column, format_path(exc.path), exc.reason) from None
+    migrated = current is not doc
+    try:
         return from_document(current)
     except _FieldError as exc:
-        line, column = locate(text, exc.path)
+        # after a migration the path is in the new layout; it resolves to its nearest ancestor
+        line, column = locate(text, exc.path, at_key=exc.at_key)
         reason = exc.reason
-        if original_version != FORMAT_VERSION and exc.path[:1] in (("nodes",), ("links",)):
-            reason = f"{reason} (after migrating from version {original_version})"
+        if migrated:
+            reason = f"{reason} (in the document migrated to version {FORMAT_VERSION})"
         raise MelodyFormatError(source, line, column, format_path(exc.path), reason) from None
-    except MelodyError as exc:  # pragma: no cover - every integrity rule is checked above
-        raise MelodyFormatError(source, 1, 1, "", str(exc)) from None
 
 
 def _path_at(text: str, offset: int) -> str:
@@ -647,37 +745,74 @@ def to_document(melody: Melody) -> dict[str, Any]:
 
 
 _INLINE_WIDTH: Final = 72
+_encode_str: Callable[[str], str] = json.encoder.encode_basestring
+
+
+_FLAT: Final = frozenset({str, int, float, bool, type(None)})
+
+
+def _scalar(value: Any) -> str:
+    if value is None:
+        return "null"
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
+    t = type(value)
+    if t is str:
+        return _encode_str(value)
+    if t is int:
+        return int.__repr__(value)
+    if t is float:
+        if not math.isfinite(value):
+            raise ValueError(f"cannot save the non-finite number {value!r}")
+        return float.__repr__(value)
+    return json.dumps(value, ensure_ascii=False, allow_nan=False)
 
 
 def _encode(value: Any, indent: str, out: list[str]) -> None:
     """Write ``value`` as JSON; small flat lists and objects stay on one line."""
-    if isinstance(value, dict | list) and value:
-        flat = all(
-            not isinstance(v, dict | list)
-            for v in (value.values() if isinstance(value, dict) else value)
-        )
-        if flat:
-            inline = json.dumps(value, ensure_ascii=False, allow_nan=False, separators=(", ", ": "))
+    t = type(value)
+    if t is dict:
+        if not value:
+            out.append("{}")
+            return
+        if all(type(v) in _FLAT for v in value.values()):
+            inline = (
+                "{"
+                + ", ".join(f"{_encode_str(str(k))}: {_scalar(v)}" for k, v in value.items())
+                + "}"
+            )
             if len(inline) <= _INLINE_WIDTH and "\n" not in inline:
                 out.append(inline)
                 return
         inner = indent + "  "
-        if isinstance(value, dict):
-            out.append("{")
-            for i, (key, item) in enumerate(value.items()):
-                out.append(
-                    ("," if i else "") + "\n" + inner + json.dumps(key, ensure_ascii=False) + ": "
-                )
-                _encode(item, inner, out)
-            out.append("\n" + indent + "}")
-        else:
-            out.append("[")
-            for i, item in enumerate(value):
-                out.append(("," if i else "") + "\n" + inner)
-                _encode(item, inner, out)
-            out.append("\n" + indent + "]")
-        return
-    out.append(json.dumps(value, ensure_ascii=False, allow_nan=False))
+        out.append("{")
+        first = True
+        for key, item in value.items():
+            out.append(("\n" if first else ",\n") + inner + _encode_str(str(key)) + ": ")
+            first = False
+            _encode(item, inner, out)
+        out.append("\n" + indent + "}")
+    elif t is list or t is tuple:
+        if not value:
+            out.append("[]")
+            return
+        if all(type(v) in _FLAT for v in value):
+            inline = "[" + ", ".join(_scalar(v) for v in value) + "]"
+            if len(inline) <= _INLINE_WIDTH and "\n" not in inline:
+                out.append(inline)
+                return
+        inner = indent + "  "
+        out.append("[")
+        first = True
+        for item in value:
+            out.append(("\n" if first else ",\n") + inner)
+            first = False
+            _encode(item, inner, out)
+        out.append("\n" + indent + "]")
+    else:
+        out.append(_scalar(value))
 
 
 def dumps(melody: Melody) -> str:

@@ -212,10 +212,25 @@ class RemovedNode:
 
 
 def _copy_json(value: Any) -> Any:
+    """Copy JSON data (dicts and lists are copied, everything else is immutable or shared)."""
+    t = type(value)
+    if t is dict:
+        return {k: v if type(v) in _ATOMS else _copy_json(v) for k, v in value.items()}
+    if t is list:
+        return [v if type(v) in _ATOMS else _copy_json(v) for v in value]
+    if t in _ATOMS:
+        return value
     return copy.deepcopy(value)
 
 
+_ATOMS: Final = frozenset({str, int, float, bool, type(None)})
+
+
 def _position(value: Iterable[float]) -> tuple[float, float]:
+    if type(value) is tuple and len(value) == 2:
+        x, y = value
+        if type(x) is float and type(y) is float and math.isfinite(x + y) and x == x and y == y:
+            return value
     x, y = value
     if isinstance(x, bool) or isinstance(y, bool):
         raise MelodyError(f"a position is two numbers, got {(x, y)!r}")
@@ -399,8 +414,14 @@ class Melody:
             )
         if node.id in self._nodes:
             raise MelodyError(f"node id {node.id!r} is already used")
-        stored = replace(
-            node, config=_copy_json(dict(node.config)), position=_position(node.position)
+        stored = Node(
+            node.id,
+            node.type_id,
+            node.name,
+            _copy_json(dict(node.config)),
+            _position(node.position),
+            node.policy,
+            node.breakpoint,
         )
         self._nodes[stored.id] = stored
         self._out[stored.id] = {}
