@@ -198,6 +198,18 @@ BROKEN: list[tuple[str, str, tuple[int, int, str, str]]] = [
         (6, 5, "nodes[0]", "invalid JSON: Expecting ',' delimiter"),
     ),
     (
+        "nested syntax error",
+        '{"format_version": 2, "links": [{"id": "l1"},\n'
+        '  {"id": "l2", "from": {"node": "a" "port": 1}}]}',
+        (2, 37, "links[1].from.node", "invalid JSON: Expecting ',' delimiter"),
+    ),
+    (
+        "unterminated string",
+        '{"format_version": 2,\n "name": "unterminated',
+        (2, 10, "name", "invalid JSON: Unterminated string starting at"),
+    ),
+    ("extra data", '{"format_version": 2} trailing', (1, 23, "", "invalid JSON: Extra data")),
+    (
         "bad position",
         '{\n  "format_version": 2,\n  "nodes": [\n    {"id": "a", "type": "op.split"},\n'
         '    {"id": "b", "type": "op.split",\n     "position": "left"}\n  ]\n}\n',

@@ -131,11 +131,12 @@ Listener = Callable[[Any], None]
 
 
 class EventBus:
-    """Synchronous observer: listeners run in subscription order, in the emitting thread.
+    """Synchronous observer: listeners run in the emitting thread, before the mutation returns.
 
     A listener subscribes to one event class (and its subclasses) or to :class:`MelodyEvent` for
-    all. If listeners raise, every listener still runs; then the first error is re-raised (or an
-    :class:`ExceptionGroup` if several failed). The model is already changed by then.
+    all. Listeners of the exact class run first, then those of its bases; within a class, in
+    subscription order. If listeners raise, every listener still runs; then the first error is
+    re-raised (or an :class:`ExceptionGroup` if several failed). The model is already changed.
     """
 
     __slots__ = ("_by_type", "_cache")
