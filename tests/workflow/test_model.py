@@ -317,3 +317,61 @@ def test_n_edits_then_undo_all_restores_the_snapshot(seed: int) -> None:
         command.redo()
     assert m.snapshot() == end
     check_indexes(m)
+
+
+EDITS: dict[str, Callable[[Melody], Callable[[], object]]] = {
+    # each edit applies one mutation and returns its inverse, built from the returned value
+    "create_node": lambda m: (lambda n: lambda: m.remove_node(n.id))(m.create_node("op.split")),
+    "add_node": lambda m: (lambda n: lambda: m.remove_node(n.id))(
+        m.add_node(Node("x", "op.split", "X", {"a": [1]}, (3, 4), NodePolicy(1), True))
+    ),
+    "remove_node": lambda m: (lambda r: lambda: m.restore_node(r))(m.remove_node("n2")),
+    "move_node": lambda m: (lambda old: lambda: m.move_node("n1", old))(m.move_node("n1", (9, 9))),
+    "move_nodes": lambda m: (lambda old: lambda: m.move_nodes(old))(
+        m.move_nodes({"n1": (1, 1), "n3": (2, 2)})
+    ),
+    "rename_node": lambda m: (lambda old: lambda: m.rename_node("n1", old))(
+        m.rename_node("n1", "new")
+    ),
+    "set_node_config": lambda m: (lambda old: lambda: m.set_node_config("n1", old))(
+        m.set_node_config("n1", {"template": "{input}!"})
+    ),
+    "set_node_policy": lambda m: (lambda old: lambda: m.set_node_policy("n1", old))(
+        m.set_node_policy("n1", NodePolicy(5, 9.0, ("b",), True, Importance.LOW))
+    ),
+    "set_breakpoint": lambda m: (lambda old: lambda: m.set_breakpoint("n1", old))(
+        m.set_breakpoint("n1", True)
+    ),
+    "connect": lambda m: (lambda link: lambda: m.remove_link(link.id))(
+        m.connect("n1", "text", "n3", "values", kind=DependencyKind.OPTIONAL)
+    ),
+    "add_link": lambda m: (lambda link: lambda: m.remove_link(link.id))(
+        m.add_link(Link("lx", "n3", "text", "n1", "input", DependencyKind.PARALLEL, "score > 1"))
+    ),
+    "remove_link": lambda m: (lambda link: lambda: m.add_link(link))(m.remove_link("l1")),
+    "set_link_kind": lambda m: (lambda old: lambda: m.set_link_kind("l1", old))(
+        m.set_link_kind("l1", DependencyKind.SOFT)
+    ),
+    "set_link_condition": lambda m: (lambda old: lambda: m.set_link_condition("l1", old))(
+        m.set_link_condition("l1", "status == 'failed'")
+    ),
+    "set_name": lambda m: (lambda old: lambda: m.set_name(old))(m.set_name("Renamed")),
+    "set_description": lambda m: (lambda old: lambda: m.set_description(old))(
+        m.set_description("New")
+    ),
+    "set_metadata": lambda m: (lambda old: lambda: m.set_metadata(old))(
+        m.set_metadata({"tags": ["x"]})
+    ),
+}
+
+
+@pytest.mark.parametrize("edit", sorted(EDITS))
+def test_each_mutation_is_exactly_inverted_by_its_return_value(edit: str) -> None:
+    m = Melody("M", "d", {"a": 1})
+    chain(m, 3)
+    before = m.snapshot()
+    undo = EDITS[edit](m)
+    assert m.snapshot() != before
+    undo()
+    assert m.snapshot() == before
+    check_indexes(m)

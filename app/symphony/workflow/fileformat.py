@@ -458,7 +458,7 @@ def from_document(doc: Any) -> Melody:
                 f"duplicate node id {_kind(node.id)} (also nodes[{first_index[node.id]}])",
             )
         first_index[node.id] = i
-        melody.add_node(node)
+        melody._insert_node(node)  # id checked above; config and position are fresh from JSON
     link_index: dict[str, int] = {}
     for i, raw in enumerate(o.get("links", "list", [])):
         link = _read_link(raw, ("links", i), melody.nodes)
@@ -469,7 +469,7 @@ def from_document(doc: Any) -> Melody:
             )
         link_index[link.id] = i
         try:
-            melody.add_link(link)
+            melody._insert_link(link)  # id checked above
         except MelodyError as exc:
             raise _FieldError(("links", i), str(exc)) from None
     return melody

@@ -408,26 +408,33 @@ class Melody:
         MelodyError
             If the id is malformed or taken.
         """
-        if not isinstance(node.id, str) or not ID_RE.match(node.id):
+        node_id = node.id
+        if type(node_id) is not str or node_id in self._nodes or not ID_RE.match(node_id):
+            if node_id in self._nodes:
+                raise MelodyError(f"node id {node_id!r} is already used")
             raise MelodyError(
-                f"node id {node.id!r} is malformed (1-64 letters, digits, '_' or '-')"
+                f"node id {node_id!r} is malformed (1-64 letters, digits, '_' or '-')"
             )
-        if node.id in self._nodes:
-            raise MelodyError(f"node id {node.id!r} is already used")
+        config = node.config
         stored = Node(
-            node.id,
+            node_id,
             node.type_id,
             node.name,
-            _copy_json(dict(node.config)),
+            _copy_json(config if type(config) is dict else dict(config)),
             _position(node.position),
             node.policy,
             node.breakpoint,
         )
-        self._nodes[stored.id] = stored
-        self._out[stored.id] = {}
-        self._in[stored.id] = {}
-        self.events.emit(NodeAdded(stored))
-        return stored
+        return self._insert_node(stored)
+
+    def _insert_node(self, node: Node) -> Node:
+        """Store a node whose id is free and valid and whose fields are already private copies."""
+        node_id = node.id
+        self._nodes[node_id] = node
+        self._out[node_id] = {}
+        self._in[node_id] = {}
+        self.events.emit(NodeAdded(node))
+        return node
 
     def create_node(
         self,
@@ -440,15 +447,15 @@ class Melody:
         breakpoint: bool = False,
     ) -> Node:
         """Add a new node of ``type_id`` with a fresh id; return it (undo: :meth:`remove_node`)."""
-        return self.add_node(
+        return self._insert_node(
             Node(
-                id=self.new_node_id(),
-                type_id=type_id,
-                name=type_id if name is None else name,
-                config=dict(config or {}),
-                position=position,
-                policy=policy,
-                breakpoint=breakpoint,
+                self.new_node_id(),
+                type_id,
+                type_id if name is None else name,
+                _copy_json(dict(config)) if config else {},
+                _position(position),
+                policy,
+                bool(breakpoint),
             )
         )
 
@@ -534,31 +541,40 @@ class Melody:
             If the id is malformed or taken, an end names an unknown node, both ends are the same
             node, or a link with the same ends exists.
         """
-        if not isinstance(link.id, str) or not ID_RE.match(link.id):
+        link_id = link.id
+        if type(link_id) is not str or link_id in self._links or not ID_RE.match(link_id):
+            if link_id in self._links:
+                raise MelodyError(f"link id {link_id!r} is already used")
             raise MelodyError(
-                f"link id {link.id!r} is malformed (1-64 letters, digits, '_' or '-')"
+                f"link id {link_id!r} is malformed (1-64 letters, digits, '_' or '-')"
             )
-        if link.id in self._links:
-            raise MelodyError(f"link id {link.id!r} is already used")
-        for end, node_id in (("source", link.source_node), ("target", link.target_node)):
-            if node_id not in self._nodes:
-                raise MelodyError(f"link {link.id!r}: {end} node {node_id!r} does not exist")
-        if link.source_node == link.target_node:
-            raise MelodyError(f"link {link.id!r}: node {link.source_node!r} cannot feed itself")
+        return self._insert_link(link)
+
+    def _insert_link(self, link: Link) -> Link:
+        """Check a link whose id is free and valid against the nodes and links, and store it."""
+        link_id, source, target = link.id, link.source_node, link.target_node
+        out_index = self._out.get(source)
+        in_index = self._in.get(target)
+        if out_index is None or in_index is None:
+            end, node_id = ("source", source) if out_index is None else ("target", target)
+            raise MelodyError(f"link {link_id!r}: {end} node {node_id!r} does not exist")
+        if source == target:
+            raise MelodyError(f"link {link_id!r}: node {source!r} cannot feed itself")
         if not link.source_port or not link.target_port:
-            raise MelodyError(f"link {link.id!r}: both ports must be named")
-        existing = self._by_endpoints.get(link.endpoints)
+            raise MelodyError(f"link {link_id!r}: both ports must be named")
+        endpoints = (source, link.source_port, target, link.target_port)
+        existing = self._by_endpoints.get(endpoints)
         if existing is not None:
             raise MelodyError(
-                f"link {link.id!r}: {link.source_node}.{link.source_port} is already linked to "
-                f"{link.target_node}.{link.target_port} by link {existing!r}"
+                f"link {link_id!r}: {source}.{link.source_port} is already linked to "
+                f"{target}.{link.target_port} by link {existing!r}"
             )
-        if not isinstance(link.kind, DependencyKind):
+        if type(link.kind) is not DependencyKind:
             link = replace(link, kind=DependencyKind(link.kind))
-        self._links[link.id] = link
-        self._out[link.source_node][link.id] = None
-        self._in[link.target_node][link.id] = None
-        self._by_endpoints[link.endpoints] = link.id
+        self._links[link_id] = link
+        out_index[link_id] = None
+        in_index[link_id] = None
+        self._by_endpoints[endpoints] = link_id
         self.events.emit(LinkAdded(link))
         return link
 
@@ -573,7 +589,7 @@ class Melody:
         condition: str | None = None,
     ) -> Link:
         """Add a link with a fresh id; return it."""
-        return self.add_link(
+        return self._insert_link(
             Link(
                 self.new_link_id(),
                 source_node,
