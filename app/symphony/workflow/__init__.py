@@ -4,6 +4,7 @@ Views subscribe to :attr:`Melody.events`; editors change a melody only through i
 methods, each of which returns what is needed to invert it exactly.
 """
 
+from symphony.workflow.conditions import CONDITION_NAMES, condition_holds, condition_variables
 from symphony.workflow.events import (
     BreakpointChanged,
     EventBus,
@@ -50,6 +51,7 @@ from symphony.workflow.validation import (
 )
 
 __all__ = [
+    "CONDITION_NAMES",
     "FORMAT_VERSION",
     "BreakpointChanged",
     "CycleError",
@@ -78,6 +80,8 @@ __all__ = [
     "Severity",
     "TemplateInfo",
     "check_link",
+    "condition_holds",
+    "condition_variables",
     "dumps",
     "find_cycles",
     "list_templates",

@@ -4,10 +4,7 @@
 what it is about: a type mismatch names both ports and both types, a cycle names its nodes in
 order, a missing required input names the port. The checks are linear in nodes plus links.
 
-Link conditions may read these names (bound by the conductor when it decides whether to follow
-the link): ``value`` (the source port's value), ``score`` (its quality score or ``null``),
-``length`` (the length of a text or list value), ``text`` (the value as text) and ``status``
-(``"succeeded"``, ``"failed"`` or ``"skipped"``).
+Link conditions may read the names in :data:`~symphony.workflow.conditions.CONDITION_NAMES`.
 """
 
 from __future__ import annotations
@@ -16,11 +13,11 @@ from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Final
 
 from symphony.registry import NodeTypeRegistry
 from symphony.registry.expression import ExpressionSyntaxError, compile_expression
 from symphony.registry.types import is_compatible
+from symphony.workflow.conditions import CONDITION_NAMES
 from symphony.workflow.model import Link, Melody, MelodyError, Node
 
 __all__ = [
@@ -33,8 +30,6 @@ __all__ = [
     "topological_order",
     "validate",
 ]
-
-CONDITION_NAMES: Final = frozenset({"value", "score", "length", "text", "status"})
 
 
 class Severity(StrEnum):
