@@ -208,6 +208,18 @@ BROKEN: list[tuple[str, str, tuple[int, int, str, str]]] = [
         '{"format_version": 2,\n "name": "unterminated',
         (2, 10, "name", "invalid JSON: Unterminated string starting at"),
     ),
+    (
+        "NaN",
+        '{"format_version": 2, "nodes": [{"id": "a", "type": "x.y",\n "config": {"t": [1, NaN]}}]}',
+        (2, 22, "nodes[0].config.t[1]", "NaN is not a JSON number"),
+    ),
+    (
+        "huge position",
+        '{"format_version": 2, "nodes": [{"id": "a", "type": "x.y", "position": [1, 1'
+        + "0" * 400
+        + "]}]}",
+        (1, 72, "nodes[0].position", "expected [x, y] (two numbers), got a list"),
+    ),
     ("extra data", '{"format_version": 2} trailing', (1, 23, "", "invalid JSON: Extra data")),
     (
         "bad position",

@@ -375,3 +375,29 @@ def test_each_mutation_is_exactly_inverted_by_its_return_value(edit: str) -> Non
     undo()
     assert m.snapshot() == before
     check_indexes(m)
+
+
+@pytest.mark.parametrize(
+    ("config", "message"),
+    [
+        ({"a": float("nan")}, "config.a: numbers must be finite, got nan"),
+        ({1: 2}, "config: keys must be texts, got 1"),
+        ({"a": {1, 2}}, "config.a: set is not JSON data"),
+        ({"a": [1, {"b": float("inf")}]}, "config.a[1].b: numbers must be finite, got inf"),
+    ],
+)
+def test_config_must_be_json_data(config: dict[Any, Any], message: str) -> None:
+    m = Melody()
+    node = m.create_node("op.split")
+    with pytest.raises(MelodyError) as info:
+        m.set_node_config(node.id, config)
+    assert str(info.value) == message
+    assert m.node(node.id).config == {}
+    with pytest.raises(MelodyError, match="^metadata: keys must be texts"):
+        m.set_metadata({2: 1})
+
+
+def test_tuples_are_stored_as_lists() -> None:
+    m = Melody()
+    node = m.create_node("op.split", config={"a": (1, 2)})
+    assert m.node(node.id).config == {"a": [1, 2]}

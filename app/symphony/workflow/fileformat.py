@@ -212,6 +212,27 @@ def locate(text: str, path: PathT, *, at_key: bool = False) -> tuple[int, int]:
     return _line_col(text, _offset_of(text, path, at_key=at_key))
 
 
+class _Constant:
+    """Stands for ``NaN``/``Infinity``, which Python's JSON parser accepts and JSON does not."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+
+def _path_of(doc: Any, match: Callable[[Any], bool]) -> PathT:
+    """Return the path of the first value in ``doc`` for which ``match`` holds (``()`` if none)."""
+    stack: list[tuple[PathT, Any]] = [((), doc)]
+    while stack:
+        path, value = stack.pop()
+        if match(value):
+            return path
+        if isinstance(value, dict):
+            stack.extend(((*path, k), v) for k, v in reversed(list(value.items())))
+        elif isinstance(value, list):
+            stack.extend(((*path, i), v) for i, v in reversed(list(enumerate(value))))
+    return ()
+
+
 class _DuplicateKeyError(Exception):
     pass
 
@@ -349,7 +370,7 @@ def _read_policy(value: Any, path: PathT) -> NodePolicy:
     if not 0 <= retries <= MAX_RETRIES:
         raise _FieldError(o.at("max_retries"), f"must be from 0 to {MAX_RETRIES}, got {retries}")
     timeout = o.get("timeout_s", "number", None, nullable=True)
-    if timeout is not None and (not math.isfinite(timeout) or timeout <= 0):
+    if timeout is not None and (_finite(timeout) is None or timeout <= 0):
         raise _FieldError(o.at("timeout_s"), f"must be a positive number of seconds, got {timeout}")
     fallbacks = o.get("fallback_models", "list", [])
     for i, model in enumerate(fallbacks):
@@ -374,6 +395,17 @@ def _read_policy(value: Any, path: PathT) -> NodePolicy:
     )
 
 
+def _finite(value: Any) -> float | None:
+    """Return ``value`` as a finite float, or ``None`` if it is not a number or too large."""
+    if type(value) is not int and type(value) is not float:
+        return None
+    try:
+        number = float(value)
+    except OverflowError:
+        return None
+    return number if math.isfinite(number) else None
+
+
 def _read_id(o: _Obj, what: str) -> str:
     value = o.get("id", "str")
     if not ID_RE.match(value):
@@ -393,10 +425,8 @@ def _read_node(value: Any, path: PathT) -> Node:
     if (
         not isinstance(position, list)
         or len(position) != 2
-        or not all(
-            isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
-            for v in position
-        )
+        or _finite(position[0]) is None
+        or _finite(position[1]) is None
     ):
         raise _FieldError(o.at("position"), f"expected [x, y] (two numbers), got {_kind(position)}")
     return Node(
@@ -607,8 +637,14 @@ def loads(data: str | bytes, *, source: str = "<string>") -> Melody:
             ) from None
     else:
         text = data[1:] if data.startswith("\ufeff") else data
+    constants: list[str] = []
+
+    def parse_constant(name: str) -> _Constant:
+        constants.append(name)
+        return _Constant(name)
+
     try:
-        doc = json.loads(text, object_pairs_hook=_reject_duplicates)
+        doc = json.loads(text, object_pairs_hook=_reject_duplicates, parse_constant=parse_constant)
     except _DuplicateKeyError as exc:
         dup_path, offset = _find_duplicate(text)
         line, column = _line_col(text, offset)
@@ -620,6 +656,12 @@ def loads(data: str | bytes, *, source: str = "<string>") -> Melody:
         raise MelodyFormatError(
             source, exc.lineno, exc.colno, path, f"invalid JSON: {exc.msg}"
         ) from None
+    if constants:
+        bad_path = _path_of(doc, lambda v: isinstance(v, _Constant))
+        line, column = locate(text, bad_path)
+        raise MelodyFormatError(
+            source, line, column, format_path(bad_path), f"{constants[0]} is not a JSON number"
+        )
     try:
         current = migrate(doc)
     except _FieldError as exc:

@@ -13,7 +13,6 @@ links (per-node link indexes), so building a 1,000-node board is linear.
 
 from __future__ import annotations
 
-import copy
 import math
 import re
 from collections.abc import Iterable, Mapping
@@ -211,16 +210,38 @@ class RemovedNode:
     links: tuple[Link, ...]
 
 
-def _copy_json(value: Any) -> Any:
-    """Copy JSON data (dicts and lists are copied, everything else is immutable or shared)."""
+def _copy_json(value: Any, where: str = "config") -> Any:
+    """Return a private copy of JSON data (dicts and lists copied, scalars shared).
+
+    Raises
+    ------
+    MelodyError
+        If ``value`` holds anything a melody file cannot store: a non-text key, a non-finite
+        number, or a type other than dict, list, str, int, float, bool and None (tuples are
+        stored as lists).
+    """
     t = type(value)
     if t is dict:
-        return {k: v if type(v) in _ATOMS else _copy_json(v) for k, v in value.items()}
-    if t is list:
-        return [v if type(v) in _ATOMS else _copy_json(v) for v in value]
+        copied: dict[str, Any] = {}
+        for k, v in value.items():
+            if type(k) is not str:
+                raise MelodyError(f"{where}: keys must be texts, got {k!r}")
+            tv = type(v)
+            copied[k] = (
+                v
+                if tv is str or tv is int or tv is bool or v is None
+                else (_copy_json(v, f"{where}.{k}"))
+            )
+        return copied
+    if t is list or t is tuple:
+        return [_copy_json(v, f"{where}[{i}]") for i, v in enumerate(value)]
+    if t is float:
+        if not math.isfinite(value):
+            raise MelodyError(f"{where}: numbers must be finite, got {value!r}")
+        return value
     if t in _ATOMS:
         return value
-    return copy.deepcopy(value)
+    raise MelodyError(f"{where}: {t.__name__} is not JSON data")
 
 
 _ATOMS: Final = frozenset({str, int, float, bool, type(None)})
@@ -267,7 +288,7 @@ class Melody:
         self.events = EventBus()
         self._name = name
         self._description = description
-        self._metadata: dict[str, Any] = _copy_json(dict(metadata or {}))
+        self._metadata: dict[str, Any] = _copy_json(dict(metadata or {}), "metadata")
         self._nodes: dict[str, Node] = {}
         self._links: dict[str, Link] = {}
         # per-node link ids (dicts as ordered sets) and an endpoint index for duplicates
@@ -394,8 +415,10 @@ class Melody:
     def set_metadata(self, metadata: Mapping[str, Any]) -> dict[str, Any]:
         """Replace the metadata object; return the old one."""
         old = self._metadata
-        self._metadata = _copy_json(dict(metadata))
-        self.events.emit(MelodyPropertiesChanged("metadata", old, _copy_json(self._metadata)))
+        self._metadata = _copy_json(dict(metadata), "metadata")
+        self.events.emit(
+            MelodyPropertiesChanged("metadata", old, _copy_json(self._metadata, "metadata"))
+        )
         return old
 
     # ------------------------------------------------------------------ nodes
