@@ -45,6 +45,21 @@ def test_every_dependency_kind_validates(registry: NodeTypeRegistry, kind: Depen
     m = idea_chain()
     m.connect("features", "features", "docs", "features", kind=kind, condition="score >= 0.5")
     assert validate(m, registry) == []
+    m.set_link_kind("l2", kind)  # feeds the required input code.features
+    issues = validate(m, registry)
+    if kind in (DependencyKind.HARD, DependencyKind.PARALLEL):
+        assert issues == []
+    else:
+        assert issues == [
+            Issue(
+                Severity.WARNING,
+                "weak-input",
+                f"node 'code' (Generate code): required input 'features' is fed only by {kind} "
+                "links (l2); it may be empty when the node runs",
+                ("code",),
+                port="features",
+            )
+        ]
 
 
 def test_type_mismatch_names_both_ports(registry: NodeTypeRegistry) -> None:

@@ -13,12 +13,13 @@ from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Final
 
 from symphony.registry import NodeTypeRegistry
 from symphony.registry.expression import ExpressionSyntaxError, compile_expression
 from symphony.registry.types import is_compatible
 from symphony.workflow.conditions import CONDITION_NAMES
-from symphony.workflow.model import Link, Melody, MelodyError, Node
+from symphony.workflow.model import DependencyKind, Link, Melody, MelodyError, Node
 
 __all__ = [
     "CONDITION_NAMES",
@@ -49,7 +50,8 @@ class Issue:
         :class:`Severity`.
     code
         Stable machine name: ``unknown-type``, ``config``, ``unknown-port``, ``type-mismatch``,
-        ``too-many-links``, ``missing-input``, ``cycle``, ``condition``.
+        ``too-many-links``, ``missing-input``, ``weak-input`` (a warning: a required input fed
+        only by soft or optional links), ``cycle``, ``condition``.
     message
         The human sentence, naming nodes, ports and types.
     node_ids
@@ -77,6 +79,9 @@ class CycleError(MelodyError):
     def __init__(self, message: str, nodes: tuple[str, ...]) -> None:
         super().__init__(message)
         self.nodes = nodes
+
+
+_WEAK: Final = frozenset({DependencyKind.SOFT, DependencyKind.OPTIONAL})
 
 
 def _label(node: Node) -> str:
@@ -192,11 +197,12 @@ def validate(melody: Melody, registry: NodeTypeRegistry) -> list[Issue]:
         desc = registry.get(node.type_id)
         if desc is None:
             continue
-        fed: dict[str, list[str]] = {}
+        fed: dict[str, list[Link]] = {}
         for link in melody.incoming(node.id):
-            fed.setdefault(link.target_port, []).append(link.id)
+            fed.setdefault(link.target_port, []).append(link)
         for spec in desc.inputs:
-            link_ids = fed.get(spec.name, [])
+            links = fed.get(spec.name, [])
+            link_ids = [link.id for link in links]
             if len(link_ids) > 1 and not spec.multiple:
                 issues.append(
                     Issue(
@@ -215,6 +221,19 @@ def validate(melody: Melody, registry: NodeTypeRegistry) -> list[Issue]:
                         "missing-input",
                         f"node {_label(node)}: required input '{spec.name}' ({spec.type}) "
                         f"is not connected",
+                        (node.id,),
+                        port=spec.name,
+                    )
+                )
+            elif spec.required and all(link.kind in _WEAK for link in links):
+                kinds = "/".join(sorted({link.kind.value for link in links}))
+                issues.append(
+                    Issue(
+                        Severity.WARNING,
+                        "weak-input",
+                        f"node {_label(node)}: required input '{spec.name}' is fed only by "
+                        f"{kinds} links ({', '.join(link_ids)}); it may be empty when the node "
+                        "runs",
                         (node.id,),
                         port=spec.name,
                     )
