@@ -127,6 +127,16 @@ def test_remove_node_takes_its_links_and_restore_puts_them_back() -> None:
         (lambda m: m.move_node("n1", (float("nan"), 0)), "a position must be finite, got (nan, 0)"),
         (lambda m: m.move_nodes({"n1": (0, 0), "zz": (1, 1)}), "no node 'zz'"),
         (lambda m: m.remove_link("l9"), "no link 'l9'"),
+        (
+            lambda m: m.add_node(Node(["x"], "a.b", "n")),
+            "node id ['x'] is malformed (1-64 letters, digits, '_' or '-')",
+        ),  # type: ignore[arg-type]
+        (lambda m: m.create_node(""), "a node type id is a non-empty text, got ''"),
+        (lambda m: m.create_node("a.b", 3), "a node name is a text, got 3"),  # type: ignore[arg-type]
+        (lambda m: m.rename_node("n1", None), "a node name is a text, got None"),  # type: ignore[arg-type]
+        (lambda m: m.set_node_policy("n1", {}), "a node policy is a NodePolicy, got {}"),  # type: ignore[arg-type]
+        (lambda m: m.set_link_condition("l1", 1), "link 'l1': a condition is a text or None"),  # type: ignore[arg-type]
+        (lambda m: m.connect("n1", 1, "n2", "x"), "link 'l2': both ports must be named"),  # type: ignore[arg-type]
         (lambda m: m.set_link_kind("l9", DependencyKind.SOFT), "no link 'l9'"),
     ],
 )

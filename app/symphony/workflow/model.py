@@ -247,6 +247,15 @@ def _copy_json(value: Any, where: str = "config") -> Any:
 _ATOMS: Final = frozenset({str, int, float, bool, type(None)})
 
 
+def _check_node_fields(type_id: object, name: object, policy: object) -> None:
+    if type(type_id) is not str or not type_id:
+        raise MelodyError(f"a node type id is a non-empty text, got {type_id!r}")
+    if type(name) is not str:
+        raise MelodyError(f"a node name is a text, got {name!r}")
+    if type(policy) is not NodePolicy:
+        raise MelodyError(f"a node policy is a NodePolicy, got {policy!r}")
+
+
 def _position(value: Iterable[float]) -> tuple[float, float]:
     if type(value) is tuple and len(value) == 2:
         x, y = value
@@ -433,11 +442,12 @@ class Melody:
         """
         node_id = node.id
         if type(node_id) is not str or node_id in self._nodes or not ID_RE.match(node_id):
-            if node_id in self._nodes:
+            if type(node_id) is str and node_id in self._nodes:
                 raise MelodyError(f"node id {node_id!r} is already used")
             raise MelodyError(
                 f"node id {node_id!r} is malformed (1-64 letters, digits, '_' or '-')"
             )
+        _check_node_fields(node.type_id, node.name, node.policy)
         config = node.config
         stored = Node(
             node_id,
@@ -446,7 +456,7 @@ class Melody:
             _copy_json(config if type(config) is dict else dict(config)),
             _position(node.position),
             node.policy,
-            node.breakpoint,
+            bool(node.breakpoint),
         )
         return self._insert_node(stored)
 
@@ -470,11 +480,13 @@ class Melody:
         breakpoint: bool = False,
     ) -> Node:
         """Add a new node of ``type_id`` with a fresh id; return it (undo: :meth:`remove_node`)."""
+        name = type_id if name is None else name
+        _check_node_fields(type_id, name, policy)
         return self._insert_node(
             Node(
                 self.new_node_id(),
                 type_id,
-                type_id if name is None else name,
+                name,
                 _copy_json(dict(config)) if config else {},
                 _position(position),
                 policy,
@@ -530,6 +542,8 @@ class Melody:
 
     def rename_node(self, node_id: str, name: str) -> str:
         """Change a node's display name; return the old one."""
+        if type(name) is not str:
+            raise MelodyError(f"a node name is a text, got {name!r}")
         old, _ = self._update_node(node_id, name=name)
         self.events.emit(NodeRenamed(node_id, old.name, name))
         return old.name
@@ -543,6 +557,8 @@ class Melody:
 
     def set_node_policy(self, node_id: str, policy: NodePolicy) -> NodePolicy:
         """Replace a node's policy; return the old one."""
+        if type(policy) is not NodePolicy:
+            raise MelodyError(f"a node policy is a NodePolicy, got {policy!r}")
         old, _ = self._update_node(node_id, policy=policy)
         self.events.emit(NodePolicyChanged(node_id, old.policy, policy))
         return old.policy
@@ -566,7 +582,7 @@ class Melody:
         """
         link_id = link.id
         if type(link_id) is not str or link_id in self._links or not ID_RE.match(link_id):
-            if link_id in self._links:
+            if type(link_id) is str and link_id in self._links:
                 raise MelodyError(f"link id {link_id!r} is already used")
             raise MelodyError(
                 f"link id {link_id!r} is malformed (1-64 letters, digits, '_' or '-')"
@@ -583,8 +599,15 @@ class Melody:
             raise MelodyError(f"link {link_id!r}: {end} node {node_id!r} does not exist")
         if source == target:
             raise MelodyError(f"link {link_id!r}: node {source!r} cannot feed itself")
-        if not link.source_port or not link.target_port:
+        if (
+            type(link.source_port) is not str
+            or type(link.target_port) is not str
+            or not link.source_port
+            or not link.target_port
+        ):
             raise MelodyError(f"link {link_id!r}: both ports must be named")
+        if link.condition is not None and type(link.condition) is not str:
+            raise MelodyError(f"link {link_id!r}: a condition is a text or None")
         endpoints = (source, link.source_port, target, link.target_port)
         existing = self._by_endpoints.get(endpoints)
         if existing is not None:
@@ -650,4 +673,6 @@ class Melody:
 
     def set_link_condition(self, link_id: str, condition: str | None) -> str | None:
         """Change a link's condition (``None`` or ``""`` removes it); return the old one."""
+        if condition is not None and type(condition) is not str:
+            raise MelodyError(f"link {link_id!r}: a condition is a text or None")
         return self._change_link(link_id, condition=condition or None).condition
