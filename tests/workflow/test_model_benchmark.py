@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 
 import pytest
+from pytest_benchmark.fixture import BenchmarkFixture
 
 from symphony.registry import NodeTypeRegistry
 from symphony.workflow import Melody, dumps, loads, validate
@@ -37,17 +38,17 @@ def test_board_is_valid_and_round_trips(registry: NodeTypeRegistry) -> None:
 
 
 @pytest.mark.benchmark(group="melody-model")
-def test_bench_build_board(benchmark: pytest.FixtureRequest) -> None:
-    benchmark(build_board)  # type: ignore[operator]
+def test_bench_build_board(benchmark: BenchmarkFixture) -> None:
+    benchmark(build_board)
 
 
 @pytest.mark.benchmark(group="melody-model")
-def test_bench_validate_board(benchmark: pytest.FixtureRequest, registry: NodeTypeRegistry) -> None:
+def test_bench_validate_board(benchmark: BenchmarkFixture, registry: NodeTypeRegistry) -> None:
     m = build_board()
-    benchmark(validate, m, registry)  # type: ignore[operator]
+    benchmark(validate, m, registry)
 
 
 @pytest.mark.benchmark(group="melody-model")
-def test_bench_save_load_board(benchmark: pytest.FixtureRequest) -> None:
+def test_bench_save_load_board(benchmark: BenchmarkFixture) -> None:
     m = build_board()
-    benchmark(lambda: loads(dumps(m)))  # type: ignore[operator]
+    benchmark(lambda: loads(dumps(m)))
