@@ -167,6 +167,13 @@ def test_attribute_syntax_reads_keys_not_attributes() -> None:
     assert evaluate("value.__class__", {"value": {}}) is None
 
 
+def test_huge_numbers_are_refused() -> None:
+    with pytest.raises(ExpressionError, match="number too large"):
+        evaluate("n * n * n * n", {"n": 10**1200})
+    with pytest.raises(ExpressionError, match="number too large"):
+        evaluate("1e300 * 1e300", {})
+
+
 def test_limits() -> None:
     deep = "(" * (MAX_DEPTH + 1) + "1" + ")" * (MAX_DEPTH + 1)
     with pytest.raises(ExpressionSyntaxError, match="nests deeper than 64 levels"):

@@ -53,6 +53,7 @@ __all__ = [
 
 MAX_LENGTH: Final = 2000
 MAX_DEPTH: Final = 64
+MAX_INT_BITS: Final = 4096
 
 
 class ExpressionSyntaxError(ValueError):
@@ -617,7 +618,9 @@ def _arith(op: str, left: Any, right: Any) -> Any:
         return left - right
     if op == "*":
         result = left * right
-        if isinstance(result, float) and math.isinf(result):
+        if (isinstance(result, float) and math.isinf(result)) or (
+            isinstance(result, int) and result.bit_length() > MAX_INT_BITS
+        ):
             raise ExpressionError("number too large")
         return result
     if right == 0:
