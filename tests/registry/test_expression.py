@@ -172,6 +172,8 @@ def test_huge_numbers_are_refused() -> None:
         evaluate("n * n * n * n", {"n": 10**1200})
     with pytest.raises(ExpressionError, match="number too large"):
         evaluate("1e300 * 1e300", {})
+    with pytest.raises(ExpressionError, match="number too large"):
+        evaluate("n / 3", {"n": 10**400})
 
 
 def test_limits() -> None:

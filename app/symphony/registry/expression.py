@@ -674,6 +674,8 @@ class Expression:
         """
         try:
             return _eval(self._tree, variables)
+        except OverflowError:
+            raise ExpressionError("number too large") from None
         except RecursionError:  # pragma: no cover - prevented by MAX_DEPTH
             raise ExpressionError("expression too deep") from None
 
