@@ -1,0 +1,362 @@
+"""Pure, fast implementations of the built-in operators.
+
+Each operator is a function ``(inputs, config) -> outputs``: ``inputs`` maps input-port names to
+values (missing ports are absent), ``config`` is the node's config merged over the type's defaults,
+and the result maps output-port names to values. An output left out of the result was not
+produced (the quality gate produces either ``passed`` or ``failed``). Operators never touch files,
+the network or global state, and raise :class:`OperatorError` with a message that names the
+port, field or position at fault.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import warnings
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from symphony.registry.expression import ExpressionError, ExpressionSyntaxError, compile_expression
+from symphony.registry.jsonpath import JsonPathError, JsonPathSyntaxError, parse_path
+
+__all__ = [
+    "OPERATORS",
+    "Operator",
+    "OperatorError",
+    "format_template",
+    "json_extract",
+    "merge",
+    "python_syntax_check",
+    "quality_gate",
+    "split",
+    "filter_items",
+]
+
+Operator = Callable[[Mapping[str, Any], Mapping[str, Any]], dict[str, Any]]
+
+
+class OperatorError(ValueError):
+    """An operator that could not produce its outputs; the message says exactly why.
+
+    Attributes
+    ----------
+    type_id
+        The operator's node type id.
+    """
+
+    def __init__(self, type_id: str, message: str) -> None:
+        super().__init__(f"{type_id}: {message}")
+        self.type_id = type_id
+
+
+def _render(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    return json.dumps(value, ensure_ascii=False)
+
+
+def _kind(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, str):
+        return "a text"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "an object"
+    return type(value).__name__
+
+
+# ----------------------------------------------------------------------------- text template
+
+
+def render_template(template: str, context: Mapping[str, Any]) -> str:
+    """Fill ``{path}`` placeholders in ``template`` from ``context``.
+
+    A placeholder holds a JSON path (see :mod:`symphony.registry.jsonpath`) read from ``context``:
+    ``{input}``, ``{title}``, ``{features[0].name}``. ``{{`` and ``}}`` stand for literal braces.
+    Texts are inserted as they are; other values as compact JSON.
+
+    Raises
+    ------
+    ValueError
+        On an unclosed or empty placeholder, a stray ``}``, or a path that does not resolve; the
+        message names the 1-based column.
+    """
+    out: list[str] = []
+    i, n = 0, len(template)
+    while i < n:
+        c = template[i]
+        if c == "{":
+            if i + 1 < n and template[i + 1] == "{":
+                out.append("{")
+                i += 2
+                continue
+            end = template.find("}", i + 1)
+            if end < 0:
+                raise ValueError(f"placeholder opened at column {i + 1} is never closed")
+            expr = template[i + 1 : end].strip()
+            if not expr:
+                raise ValueError(f"empty placeholder at column {i + 1}")
+            try:
+                value = parse_path(expr).extract(dict(context))
+            except (JsonPathError, JsonPathSyntaxError) as exc:
+                known = ", ".join(sorted(context)) or "none"
+                raise ValueError(
+                    f"placeholder {{{expr}}} at column {i + 1}: {exc} (values: {known})"
+                ) from None
+            out.append(_render(value))
+            i = end + 1
+        elif c == "}":
+            if i + 1 < n and template[i + 1] == "}":
+                out.append("}")
+                i += 2
+                continue
+            raise ValueError(f"single '}}' at column {i + 1} (write '}}}}' for a brace)")
+        else:
+            j = i
+            while j < n and template[j] not in "{}":
+                j += 1
+            out.append(template[i:j])
+            i = j
+    return "".join(out)
+
+
+def format_template(inputs: Mapping[str, Any], config: Mapping[str, Any]) -> dict[str, Any]:
+    """``op.template``: fill the ``template`` config from ``input`` and the ``values`` object."""
+    values = inputs.get("values")
+    context: dict[str, Any] = {}
+    if values is not None:
+        if not isinstance(values, dict):
+            raise OperatorError(
+                "op.template", f"input 'values' must be an object, got {_kind(values)}"
+            )
+        context.update(values)
+    if "input" in inputs:
+        context["input"] = inputs["input"]
+    template = config.get("template") or ""
+    try:
+        return {"text": render_template(template, context)}
+    except ValueError as exc:
+        raise OperatorError("op.template", f"config 'template': {exc}") from None
+
+
+# ----------------------------------------------------------------------------- JSON extract
+
+
+def _parse_json_text(type_id: str, port: str, text: str) -> Any:
+    stripped = text.strip()
+    if stripped.startswith("```"):
+        # models like to fence their JSON; accept ```json ... ```
+        first_newline = stripped.find("\n")
+        body = stripped[first_newline + 1 :] if first_newline >= 0 else ""
+        stripped = body[: body.rfind("```")] if "```" in body else body
+    try:
+        return json.loads(stripped)
+    except json.JSONDecodeError as exc:
+        raise OperatorError(
+            type_id,
+            f"input '{port}' is not JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}",
+        ) from None
+
+
+def json_extract(inputs: Mapping[str, Any], config: Mapping[str, Any]) -> dict[str, Any]:
+    """``op.json_extract``: read ``config['path']`` out of ``data`` (text is parsed first)."""
+    if "data" not in inputs:
+        raise OperatorError("op.json_extract", "input 'data' has no value")
+    data = inputs["data"]
+    if isinstance(data, str):
+        data = _parse_json_text("op.json_extract", "data", data)
+    path_text = config.get("path") or "$"
+    try:
+        path = parse_path(path_text)
+    except JsonPathSyntaxError as exc:
+        raise OperatorError("op.json_extract", f"config 'path': {exc}") from None
+    try:
+        return {"value": path.extract(data)}
+    except JsonPathError as exc:
+        if config.get("missing_ok"):
+            return {"value": config.get("default")}
+        raise OperatorError("op.json_extract", str(exc)) from None
+
+
+# ----------------------------------------------------------------------------- merge
+
+
+def merge(inputs: Mapping[str, Any], config: Mapping[str, Any]) -> dict[str, Any]:
+    """``op.merge``: combine ``first``, ``second`` and ``more`` as text, a list or one object."""
+    values: list[tuple[str, Any]] = []
+    for port in ("first", "second"):
+        if port in inputs and inputs[port] is not None:
+            values.append((port, inputs[port]))
+    more = inputs.get("more")
+    if more is not None:
+        items = more if isinstance(more, list) else [more]
+        values.extend((f"more[{i}]", v) for i, v in enumerate(items))
+    mode = config.get("mode", "text")
+    if mode == "text":
+        separator = config.get("separator", "\n\n")
+        return {"merged": separator.join(_render(v) for _, v in values)}
+    if mode == "list":
+        return {"merged": [v for _, v in values]}
+    if mode == "object":
+        merged: dict[str, Any] = {}
+        for port, value in values:
+            if not isinstance(value, dict):
+                raise OperatorError(
+                    "op.merge", f"mode 'object' needs objects, but input '{port}' is {_kind(value)}"
+                )
+            merged.update(value)
+        return {"merged": merged}
+    raise OperatorError("op.merge", f"config 'mode': unknown mode {mode!r} (text, list, object)")
+
+
+# ----------------------------------------------------------------------------- split
+
+
+def split(inputs: Mapping[str, Any], config: Mapping[str, Any]) -> dict[str, Any]:
+    """``op.split``: cut the ``text`` input at ``separator`` into the ``parts`` list."""
+    text = inputs.get("text")
+    if not isinstance(text, str):
+        raise OperatorError("op.split", f"input 'text' must be a text, got {_kind(text)}")
+    separator = config.get("separator", "\n")
+    if not separator:
+        raise OperatorError("op.split", "config 'separator' must not be empty")
+    max_parts = int(config.get("max_parts") or 0)
+    parts = text.split(separator, max_parts - 1) if max_parts > 0 else text.split(separator)
+    if config.get("strip", True):
+        parts = [p.strip() for p in parts]
+    if config.get("drop_empty", True):
+        parts = [p for p in parts if p]
+    return {"parts": parts}
+
+
+# ----------------------------------------------------------------------------- filter
+
+
+def filter_items(inputs: Mapping[str, Any], config: Mapping[str, Any]) -> dict[str, Any]:
+    """``op.filter``: keep the ``items`` for which ``condition`` holds over ``item``, ``index``."""
+    items = inputs.get("items")
+    if isinstance(items, str):
+        items = _parse_json_text("op.filter", "items", items)
+    if not isinstance(items, list):
+        raise OperatorError("op.filter", f"input 'items' must be a list, got {_kind(items)}")
+    source = config.get("condition") or ""
+    try:
+        expression = compile_expression(source)
+    except ExpressionSyntaxError as exc:
+        raise OperatorError("op.filter", f"config 'condition': {exc}") from None
+    kept: list[Any] = []
+    dropped: list[Any] = []
+    for index, item in enumerate(items):
+        try:
+            ok = expression.test({"item": item, "index": index})
+        except ExpressionError as exc:
+            raise OperatorError(
+                "op.filter", f"condition {source!r} failed on item {index}: {exc}"
+            ) from None
+        (kept if ok else dropped).append(item)
+    return {"kept": kept, "dropped": dropped}
+
+
+# ----------------------------------------------------------------------------- quality gate
+
+
+def gate_variables(value: Any, score: Any) -> dict[str, Any]:
+    """Return the names a quality-gate condition can read.
+
+    ``value`` (the gated value), ``score`` (the ``score`` input, or ``null``), ``length`` (the
+    length of a text or list value, else ``null``) and ``text`` (the value if it is a text, else
+    its JSON).
+    """
+    length = len(value) if isinstance(value, str | list | dict) else None
+    return {"value": value, "score": score, "length": length, "text": _render(value)}
+
+
+def quality_gate(inputs: Mapping[str, Any], config: Mapping[str, Any]) -> dict[str, Any]:
+    """``op.quality_gate``: route ``value`` to ``passed`` or ``failed`` by ``condition``.
+
+    ``verdict`` is always produced (``true`` when the condition held).
+    """
+    if "value" not in inputs:
+        raise OperatorError("op.quality_gate", "input 'value' has no value")
+    value = inputs["value"]
+    source = config.get("condition") or ""
+    try:
+        expression = compile_expression(source)
+    except ExpressionSyntaxError as exc:
+        raise OperatorError("op.quality_gate", f"config 'condition': {exc}") from None
+    try:
+        ok = expression.test(gate_variables(value, inputs.get("score")))
+    except ExpressionError as exc:
+        raise OperatorError("op.quality_gate", f"condition {source!r}: {exc}") from None
+    return {"passed" if ok else "failed": value, "verdict": ok}
+
+
+# ----------------------------------------------------------------------------- python syntax
+
+
+def _strip_fences(code: str) -> str:
+    stripped = code.strip()
+    if not stripped.startswith("```"):
+        return code
+    lines = stripped.split("\n")
+    body = lines[1:]
+    if body and body[-1].strip() == "```":
+        body = body[:-1]
+    return "\n".join(body) + "\n"
+
+
+def check_python_syntax(code: str, filename: str = "<code>") -> list[dict[str, Any]]:
+    """Return the syntax errors of ``code`` (at most one: Python stops at the first).
+
+    Each error is ``{"line", "column", "message"}`` with 1-based positions. Never executes ``code``.
+    """
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # SyntaxWarning (invalid escapes) is not an error
+            ast.parse(code, filename=filename)
+    except SyntaxError as exc:
+        return [
+            {
+                "line": exc.lineno or 1,
+                "column": exc.offset or 1,
+                "message": exc.msg,
+            }
+        ]
+    except ValueError as exc:  # source code string cannot contain null bytes
+        line = code[: code.find("\0")].count("\n") + 1 if "\0" in code else 1
+        return [{"line": line, "column": 1, "message": str(exc)}]
+    return []
+
+
+def python_syntax_check(inputs: Mapping[str, Any], config: Mapping[str, Any]) -> dict[str, Any]:
+    """``op.python_syntax``: parse ``code`` with :func:`ast.parse`; report, and fail if asked."""
+    code = inputs.get("code")
+    if not isinstance(code, str):
+        raise OperatorError("op.python_syntax", f"input 'code' must be a text, got {_kind(code)}")
+    if config.get("strip_fences", True):
+        code = _strip_fences(code)
+    errors = check_python_syntax(code)
+    if errors and config.get("fail_on_error", True):
+        e = errors[0]
+        raise OperatorError(
+            "op.python_syntax",
+            f"syntax error at line {e['line']}, column {e['column']}: {e['message']}",
+        )
+    return {"code": code, "report": {"ok": not errors, "errors": errors}}
+
+
+OPERATORS: Mapping[str, Operator] = {
+    "op.template": format_template,
+    "op.json_extract": json_extract,
+    "op.merge": merge,
+    "op.split": split,
+    "op.filter": filter_items,
+    "op.quality_gate": quality_gate,
+    "op.python_syntax": python_syntax_check,
+}

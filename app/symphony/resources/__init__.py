@@ -1,0 +1,1 @@
+"""Files shipped in the package (melody templates, ...); read them with importlib.resources."""

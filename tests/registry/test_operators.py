@@ -1,0 +1,265 @@
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from symphony.registry import NodeTypeRegistry, OperatorError
+from symphony.registry.operators import check_python_syntax, render_template
+
+
+def run(registry: NodeTypeRegistry, type_id: str, inputs: dict[str, Any], **config: Any) -> Any:
+    return registry.run_operator(type_id, inputs, config)
+
+
+def fails(registry: NodeTypeRegistry, type_id: str, inputs: dict[str, Any], **config: Any) -> str:
+    with pytest.raises(OperatorError) as info:
+        registry.run_operator(type_id, inputs, config)
+    assert info.value.type_id == type_id
+    return str(info.value)
+
+
+# ------------------------------------------------------------------------- template
+
+
+def test_template(registry: NodeTypeRegistry) -> None:
+    assert run(registry, "op.template", {"input": "idea"}) == {"text": "idea"}
+    out = run(
+        registry,
+        "op.template",
+        {"input": "x", "values": {"title": "Plan", "items": [{"n": 1}], "obj": {"a": "é"}}},
+        template="# {title} {{literal}} {items[0].n} {input} {obj}",
+    )
+    assert out == {"text": '# Plan {literal} 1 x {"a": "é"}'}
+
+
+@pytest.mark.parametrize(
+    ("template", "message"),
+    [
+        (
+            "Hi {name}",
+            (
+                "placeholder {name} at column 4: path 'name': key 'name' not "
+                "found at $ (keys: input) (values: input)"
+            ),
+        ),
+        ("Hi {name", "placeholder opened at column 4 is never closed"),
+        ("Hi {}", "empty placeholder at column 4"),
+        ("Hi }", "single '}' at column 4 (write '}}' for a brace)"),
+        (
+            "{input[x]}",
+            (
+                "placeholder {input[x]} at column 1: expected an index, a "
+                "quoted key or '*', found 'x' at column 7 in path 'input[x]' "
+                "(values: input)"
+            ),
+        ),
+    ],
+)
+def test_template_errors(registry: NodeTypeRegistry, template: str, message: str) -> None:
+    text = fails(registry, "op.template", {"input": "x"}, template=template)
+    assert text == "op.template: config 'template': " + message
+
+
+def test_template_values_must_be_an_object(registry: NodeTypeRegistry) -> None:
+    assert fails(registry, "op.template", {"values": [1]}) == (
+        "op.template: input 'values' must be an object, got a list"
+    )
+
+
+def test_render_template_does_not_reach_attributes() -> None:
+    with pytest.raises(ValueError, match="not found"):
+        render_template("{input.__class__}", {"input": {}})
+
+
+# ------------------------------------------------------------------------- json extract
+
+
+def test_json_extract(registry: NodeTypeRegistry) -> None:
+    data = {"features": [{"name": "a"}, {"name": "b"}]}
+    assert run(registry, "op.json_extract", {"data": data}, path="features[*].name") == {
+        "value": ["a", "b"]
+    }
+    assert run(registry, "op.json_extract", {"data": '{"a": [1, 2]}'}, path="a[1]") == {"value": 2}
+    fenced = '```json\n{"a": 1}\n```'
+    assert run(registry, "op.json_extract", {"data": fenced}, path="a") == {"value": 1}
+    assert run(registry, "op.json_extract", {"data": data}) == {"value": data}
+    assert run(
+        registry, "op.json_extract", {"data": data}, path="missing", missing_ok=True, default="-"
+    ) == {"value": "-"}
+
+
+def test_json_extract_errors(registry: NodeTypeRegistry) -> None:
+    assert fails(registry, "op.json_extract", {"data": '{"a": }'}, path="a") == (
+        "op.json_extract: input 'data' is not JSON: Expecting value at line 1, column 7"
+    )
+    assert fails(registry, "op.json_extract", {"data": {"a": 1}}, path="b") == (
+        "op.json_extract: path 'b': key 'b' not found at $ (keys: a)"
+    )
+    assert fails(registry, "op.json_extract", {"data": {}}, path="a[") == (
+        "op.json_extract: config 'path': expected an index, a quoted key or '*', found the end "
+        "at column 3 in path 'a['"
+    )
+    assert fails(registry, "op.json_extract", {}) == "op.json_extract: input 'data' has no value"
+
+
+# ------------------------------------------------------------------------- merge
+
+
+def test_merge(registry: NodeTypeRegistry) -> None:
+    assert run(registry, "op.merge", {"first": "a", "second": "b"}) == {"merged": "a\n\nb"}
+    assert run(
+        registry, "op.merge", {"first": "a", "second": {"k": 1}, "more": ["c"]}, separator=" | "
+    ) == {"merged": 'a | {"k": 1} | c'}
+    assert run(registry, "op.merge", {"first": 1, "second": [2], "more": 3}, mode="list") == {
+        "merged": [1, [2], 3]
+    }
+    assert run(
+        registry, "op.merge", {"first": {"a": 1, "b": 1}, "second": {"b": 2}}, mode="object"
+    ) == {"merged": {"a": 1, "b": 2}}
+    assert run(registry, "op.merge", {"first": "a", "second": None}) == {"merged": "a"}
+
+
+def test_merge_object_error_names_the_port(registry: NodeTypeRegistry) -> None:
+    assert (
+        fails(registry, "op.merge", {"first": {}, "second": {}, "more": [{}, "x"]}, mode="object")
+        == "op.merge: mode 'object' needs objects, but input 'more[1]' is a text"
+    )
+
+
+# ------------------------------------------------------------------------- split
+
+
+def test_split(registry: NodeTypeRegistry) -> None:
+    assert run(registry, "op.split", {"text": "a, b,,c"}, separator=",") == {
+        "parts": ["a", "b", "c"]
+    }
+    assert run(
+        registry, "op.split", {"text": "a, b,,c"}, separator=",", strip=False, drop_empty=False
+    ) == {"parts": ["a", " b", "", "c"]}
+    assert run(registry, "op.split", {"text": "a b c d"}, separator=" ", max_parts=2) == {
+        "parts": ["a", "b c d"]
+    }
+
+
+def test_split_errors(registry: NodeTypeRegistry) -> None:
+    assert (
+        fails(registry, "op.split", {"text": 3})
+        == "op.split: input 'text' must be a text, got a number"
+    )
+    assert fails(registry, "op.split", {"text": "x"}, separator="") == (
+        "op.split: config 'separator' must not be empty"
+    )
+    assert fails(registry, "op.split", {"text": "x"}, max_parts=-1) == (
+        "op.split: config 'max_parts': -1 is below the minimum 0"
+    )
+
+
+# ------------------------------------------------------------------------- filter
+
+
+def test_filter(registry: NodeTypeRegistry) -> None:
+    items = [{"name": "a", "score": 0.9}, {"name": "", "score": 0.2}, {"name": "c", "score": 0.5}]
+    out = run(registry, "op.filter", {"items": items}, condition="item.score >= 0.5")
+    assert out == {"kept": [items[0], items[2]], "dropped": [items[1]]}
+    assert run(registry, "op.filter", {"items": "[1, 2, 3]"}, condition="index != 1") == {
+        "kept": [1, 3],
+        "dropped": [2],
+    }
+    assert run(registry, "op.filter", {"items": [None, 0, "x"]}) == {
+        "kept": [0, "x"],
+        "dropped": [None],
+    }
+
+
+def test_filter_errors(registry: NodeTypeRegistry) -> None:
+    assert fails(registry, "op.filter", {"items": {"a": 1}}) == (
+        "op.filter: input 'items' must be a list, got an object"
+    )
+    assert fails(registry, "op.filter", {"items": [1]}, condition="item >") == (
+        "op.filter: config 'condition': expected a value but found the end of the expression "
+        "at column 7 in 'item >'"
+    )
+    assert fails(registry, "op.filter", {"items": [1, "x"]}, condition="item > 0") == (
+        "op.filter: condition 'item > 0' failed on item 1: cannot compare a text with a number "
+        "('x' > 0)"
+    )
+
+
+# ------------------------------------------------------------------------- quality gate
+
+
+def test_quality_gate_routes(registry: NodeTypeRegistry) -> None:
+    assert run(registry, "op.quality_gate", {"value": "draft", "score": 0.9}) == {
+        "passed": "draft",
+        "verdict": True,
+    }
+    assert run(registry, "op.quality_gate", {"value": "draft", "score": 0.3}) == {
+        "failed": "draft",
+        "verdict": False,
+    }
+    assert run(registry, "op.quality_gate", {"value": "a\nb\nc"}, condition="lines(text) >= 3") == {
+        "passed": "a\nb\nc",
+        "verdict": True,
+    }
+    assert run(registry, "op.quality_gate", {"value": [1, 2]}, condition="length == 2")["verdict"]
+    assert run(
+        registry, "op.quality_gate", {"value": {"ok": True}}, condition="value.ok and score == null"
+    )["verdict"]
+
+
+def test_quality_gate_errors(registry: NodeTypeRegistry) -> None:
+    assert fails(registry, "op.quality_gate", {"value": "x"}) == (
+        "op.quality_gate: condition 'score >= 0.7': cannot compare null with a number (null >= 0.7)"
+    )
+    assert fails(registry, "op.quality_gate", {"value": "x"}, condition="quality > 1") == (
+        "op.quality_gate: condition 'quality > 1': unknown name 'quality' "
+        "(known: length, score, text, value)"
+    )
+    assert fails(registry, "op.quality_gate", {"value": "x"}, condition="score >> 1") == (
+        "op.quality_gate: config 'condition': expected a value but found '>' at column 8 "
+        "in 'score >> 1'"
+    )
+    assert fails(registry, "op.quality_gate", {}) == "op.quality_gate: input 'value' has no value"
+
+
+# ------------------------------------------------------------------------- python syntax
+
+
+def test_python_syntax_ok(registry: NodeTypeRegistry) -> None:
+    code = "def f(x):\n    return x * 2\n"
+    assert run(registry, "op.python_syntax", {"code": code}) == {
+        "code": code,
+        "report": {"ok": True, "errors": []},
+    }
+
+
+def test_python_syntax_strips_fences(registry: NodeTypeRegistry) -> None:
+    out = run(registry, "op.python_syntax", {"code": "```python\nx = 1\n```"})
+    assert out == {"code": "x = 1\n", "report": {"ok": True, "errors": []}}
+
+
+def test_python_syntax_error_names_line_and_column(registry: NodeTypeRegistry) -> None:
+    code = "x = 1\ndef f(:\n    pass\n"
+    assert fails(registry, "op.python_syntax", {"code": code}) == (
+        "op.python_syntax: syntax error at line 2, column 7: invalid syntax"
+    )
+    out = run(registry, "op.python_syntax", {"code": code}, fail_on_error=False)
+    assert out["report"] == {
+        "ok": False,
+        "errors": [{"line": 2, "column": 7, "message": "invalid syntax"}],
+    }
+
+
+def test_python_syntax_never_runs_code_and_ignores_warnings() -> None:
+    assert check_python_syntax("import os\nos.system('false')\n") == []
+    assert check_python_syntax("s = '\\d'\n") == []  # SyntaxWarning only, not an error
+    assert check_python_syntax("a\0b") == [
+        {"line": 1, "column": 1, "message": "source code string cannot contain null bytes"}
+    ]
+
+
+def test_python_syntax_needs_text(registry: NodeTypeRegistry) -> None:
+    assert fails(registry, "op.python_syntax", {"code": None}) == (
+        "op.python_syntax: input 'code' must be a text, got null"
+    )
