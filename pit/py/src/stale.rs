@@ -550,6 +550,15 @@ impl PyStaleManager {
         Ok(objs.into_iter().map(|o| (o.key, o.size)).collect())
     }
 
+    /// Re-read the archive object `key` and check its checksum; returns `(size, blake3 hex)`.
+    fn verify_archive_object(&self, py: Python<'_>, key: &str) -> PyResult<(u64, String)> {
+        let inner = Arc::clone(&self.inner);
+        let key = key.to_string();
+        let o = detached(py, move || inner.archive().verify(&key))?;
+        let hex: String = o.checksum.iter().map(|b| format!("{b:02x}")).collect();
+        Ok((o.size, hex))
+    }
+
     /// The archive backend (`"memory"`, `"dir:/path"`).
     #[getter]
     fn archive_backend(&self) -> String {
