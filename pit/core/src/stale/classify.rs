@@ -112,9 +112,56 @@ impl Tier {
 /// The training value from its parts (see the module docs).
 #[inline]
 pub fn value(quality: f32, reuse: u32, successes: u32, diversity: f32) -> f32 {
-    let r = reuse as f32 / (reuse as f32 + REUSE_HALF);
-    let s = successes as f32 / (successes as f32 + LINEAGE_HALF);
+    combine(
+        quality,
+        saturate(reuse, REUSE_HALF),
+        saturate(successes, LINEAGE_HALF),
+        diversity,
+    )
+}
+
+#[inline]
+fn saturate(x: u32, half: f32) -> f32 {
+    x as f32 / (x as f32 + half)
+}
+
+#[inline]
+fn combine(quality: f32, r: f32, s: f32, diversity: f32) -> f32 {
     W_QUALITY * quality + W_REUSE * r + W_LINEAGE * s + W_DIVERSITY * diversity
+}
+
+/// Precomputed reuse and lineage terms for small counts (the common case): a sweep computes
+/// exactly what [`value`] computes, without two divisions per artifact.
+struct Terms {
+    reuse: [f32; 64],
+    lineage: [f32; 64],
+}
+
+impl Terms {
+    fn new() -> Self {
+        let mut t = Self {
+            reuse: [0.0; 64],
+            lineage: [0.0; 64],
+        };
+        for i in 0..64u32 {
+            t.reuse[i as usize] = saturate(i, REUSE_HALF);
+            t.lineage[i as usize] = saturate(i, LINEAGE_HALF);
+        }
+        t
+    }
+
+    #[inline]
+    fn value(&self, quality: f32, reuse: u32, successes: u32, diversity: f32) -> f32 {
+        let r = match self.reuse.get(reuse as usize) {
+            Some(r) => *r,
+            None => saturate(reuse, REUSE_HALF),
+        };
+        let s = match self.lineage.get(successes as usize) {
+            Some(s) => *s,
+            None => saturate(successes, LINEAGE_HALF),
+        };
+        combine(quality, r, s, diversity)
+    }
 }
 
 /// Diversity of a kind with `count` live artifacts out of `total`.
@@ -200,6 +247,16 @@ pub struct Candidate {
     pub value: f32,
     /// Its size.
     pub size: u64,
+    /// When it was stored (tie-break of the deletion order).
+    pub created: Micros,
+}
+
+impl Candidate {
+    /// Deletion order: lowest value first, then older, then lower id (non-negative floats
+    /// order like their bits).
+    fn order(&self) -> (u32, Micros, ArtifactId) {
+        (self.value.to_bits(), self.created, self.id)
+    }
 }
 
 /// What a sweep would do, computed from a consistent view of the facts.
@@ -211,8 +268,9 @@ pub struct Plan {
     pub tiers: [u64; 3],
     /// Count per class (low, medium, high).
     pub classes: [u64; 3],
-    /// Cold, medium- or high-value, local, unreferenced: to archive (in row order).
-    pub archive: Vec<Candidate>,
+    /// Cold, medium- or high-value, local, unreferenced: to archive (in row order), in chunks
+    /// as classified (see [`Plan::archive`]).
+    pub archive_chunks: Vec<Vec<Candidate>>,
     /// Cold, low-value, local, unreferenced, not held: the deletion pool, lowest value first
     /// (ties: older first, then lower id). Deleted only under pressure, from the front.
     pub pool: Vec<Candidate>,
@@ -220,26 +278,25 @@ pub struct Plan {
     pub skipped: Vec<(ArtifactId, SkipReason, f32)>,
 }
 
+impl Plan {
+    /// The archive candidates in row order.
+    pub fn archive(&self) -> impl Iterator<Item = &Candidate> {
+        self.archive_chunks.iter().flatten()
+    }
+
+    /// How many archive candidates.
+    pub fn archive_len(&self) -> usize {
+        self.archive_chunks.iter().map(Vec::len).sum()
+    }
+}
+
 #[derive(Default)]
 struct Part {
     tiers: [u64; 3],
     classes: [u64; 3],
     archive: Vec<Candidate>,
-    pool: Vec<(u64, u32)>,
+    pool: Vec<Candidate>,
     skipped: Vec<(ArtifactId, SkipReason, f32)>,
-}
-
-impl Part {
-    fn merge(mut self, mut o: Part) -> Part {
-        for i in 0..3 {
-            self.tiers[i] += o.tiers[i];
-            self.classes[i] += o.classes[i];
-        }
-        self.archive.append(&mut o.archive);
-        self.pool.append(&mut o.pool);
-        self.skipped.append(&mut o.skipped);
-        self
-    }
 }
 
 const CHUNK: usize = 1 << 15;
@@ -249,11 +306,17 @@ pub fn plan(f: &Facts, referenced: &[bool], now: Micros, settings: &Settings) ->
     let rows = f.len();
     let total = rows;
     let div: Vec<f32> = f.kind_counts.iter().map(|c| diversity(*c, total)).collect();
+    let terms = Terms::new();
     let chunk = |start: usize| -> Part {
         let end = (start + CHUNK).min(rows);
-        let mut part = Part::default();
+        // Capacity is reserved, not touched: no regrowth copies, no pages faulted in for nothing.
+        let mut part = Part {
+            archive: Vec::with_capacity(end - start),
+            pool: Vec::with_capacity(end - start),
+            ..Part::default()
+        };
         for r in start..end {
-            let val = value(
+            let val = terms.value(
                 f.quality[r],
                 f.reuse[r],
                 f.successes[r],
@@ -273,41 +336,44 @@ pub fn plan(f: &Facts, referenced: &[bool], now: Micros, settings: &Settings) ->
                 if f.flags[r] & HELD != 0 {
                     part.skipped.push((id, SkipReason::Held, val));
                 } else {
-                    // Non-negative floats order like their bits.
-                    part.pool.push((u64::from(val.to_bits()), r as u32));
+                    part.pool.push(Candidate {
+                        id,
+                        value: val,
+                        size: f.size[r],
+                        created: f.created[r],
+                    });
                 }
             } else {
                 part.archive.push(Candidate {
                     id,
                     value: val,
                     size: f.size[r],
+                    created: f.created[r],
                 });
             }
         }
         part
     };
     let starts: Vec<usize> = (0..rows).step_by(CHUNK).collect();
-    let part = starts
-        .into_par_iter()
-        .map(chunk)
-        .reduce(Part::default, Part::merge);
-    let mut pool = part.pool;
-    pool.par_sort_unstable_by_key(|&(vbits, r)| (vbits, f.created[r as usize], f.ids[r as usize]));
-    Plan {
+    let parts: Vec<Part> = starts.into_par_iter().map(chunk).collect();
+    let mut out = Plan {
         examined: rows as u64,
-        tiers: part.tiers,
-        classes: part.classes,
-        archive: part.archive,
-        pool: pool
-            .into_iter()
-            .map(|(vbits, r)| Candidate {
-                id: f.ids[r as usize],
-                value: f32::from_bits(vbits as u32),
-                size: f.size[r as usize],
-            })
-            .collect(),
-        skipped: part.skipped,
+        archive_chunks: Vec::with_capacity(parts.len()),
+        ..Plan::default()
+    };
+    let mut pool = Vec::with_capacity(parts.iter().map(|p| p.pool.len()).sum());
+    for mut p in parts {
+        for i in 0..3 {
+            out.tiers[i] += p.tiers[i];
+            out.classes[i] += p.classes[i];
+        }
+        out.archive_chunks.push(p.archive);
+        out.skipped.append(&mut p.skipped);
+        pool.append(&mut p.pool);
     }
+    pool.par_sort_unstable_by_key(Candidate::order);
+    out.pool = pool;
+    out
 }
 
 #[cfg(test)]
@@ -339,6 +405,20 @@ mod tests {
             SkipReason::ArchiveFailed("x".into()).text(),
             "archive-failed: x"
         );
+    }
+
+    #[test]
+    fn the_sweep_tables_compute_exactly_the_formula() {
+        let t = Terms::new();
+        for reuse in [0, 1, 2, 7, 63, 64, 65, 1000, u32::MAX] {
+            for succ in [0, 1, 3, 63, 64, 99] {
+                for q in [0.0, 0.33, 1.0] {
+                    let a = t.value(q, reuse, succ, 0.25);
+                    let b = value(q, reuse, succ, 0.25);
+                    assert_eq!(a.to_bits(), b.to_bits());
+                }
+            }
+        }
     }
 
     #[test]
@@ -381,7 +461,8 @@ mod tests {
         let refs: Vec<bool> = f.ids.iter().map(|id| *id == 5).collect();
         let p = plan(&f, &refs, now, &Settings::default());
         assert_eq!(p.examined, 7);
-        assert_eq!(p.archive.iter().map(|c| c.id).collect::<Vec<_>>(), vec![1]);
+        assert_eq!(p.archive().map(|c| c.id).collect::<Vec<_>>(), vec![1]);
+        assert_eq!(p.archive_len(), 1);
         assert_eq!(p.pool.iter().map(|c| c.id).collect::<Vec<_>>(), vec![2, 6]);
         let sk: Vec<_> = p
             .skipped

@@ -758,7 +758,7 @@ impl StaleManager {
             tiers: plan.tiers,
             classes: plan.classes,
             local_bytes_before: before,
-            archive_candidates: plan.archive.iter().map(|c| c.id).collect(),
+            archive_candidates: plan.archive().map(|c| c.id).collect(),
             skipped: plan
                 .skipped
                 .iter()
@@ -773,11 +773,14 @@ impl StaleManager {
             generated: 0,
             notes: VecDeque::new(),
         };
-        for c in &plan.archive {
+        // Candidate notifications that the queue's capacity would drop at once are only counted.
+        let unseen = plan.archive_len().saturating_sub(notes.cap.max(1));
+        notes.generated += unseen as u64;
+        for c in plan.archive().skip(unseen) {
             notes.note(NoteKind::ArchiveCandidate, c, Cow::Borrowed(ARCHIVE_WHY));
         }
         if dry_run {
-            let mut est = before.saturating_sub(plan.archive.iter().map(|c| c.size).sum());
+            let mut est = before.saturating_sub(plan.archive().map(|c| c.size).sum());
             if let Some((high, low)) = settings.watermarks {
                 rep.pressure = est > high;
                 if rep.pressure {
@@ -829,7 +832,7 @@ impl StaleManager {
     /// The actions of a real sweep: archive, then delete under pressure.
     fn act(&self, plan: &Plan, s: &Settings, rep: &mut SweepReport, notes: &mut NoteSink) {
         let now = rep.at;
-        for c in &plan.archive {
+        for c in plan.archive() {
             match self.archive_one(c.id, now, s) {
                 Ok(()) => {
                     rep.archived.push(c.id);
