@@ -1,5 +1,6 @@
 //! Binding of the `StaleManager` (`pit.stale`).
 
+use std::fmt::Write as _;
 use std::sync::Arc;
 
 use pit_core::stale::{
@@ -555,7 +556,13 @@ impl PyStaleManager {
         let inner = Arc::clone(&self.inner);
         let key = key.to_string();
         let o = detached(py, move || inner.archive().verify(&key))?;
-        let hex: String = o.checksum.iter().map(|b| format!("{b:02x}")).collect();
+        let hex = o
+            .checksum
+            .iter()
+            .fold(String::with_capacity(64), |mut h, b| {
+                let _ = write!(h, "{b:02x}");
+                h
+            });
         Ok((o.size, hex))
     }
 
