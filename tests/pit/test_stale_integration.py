@@ -6,7 +6,7 @@ Artifact Store exposes after the merge; ``_put`` and ``_hold`` are the only plac
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import gc
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +15,7 @@ import pytest
 from symphony.pit import ArchiveError, Pit
 
 DAY = 86_400.0
+TEST_KEY = bytes(range(32))
 
 
 def _store_is_real() -> bool:
@@ -95,27 +96,28 @@ def test_pressure_deletes_low_value_and_skips_held(pit: Any) -> None:
 
 
 @needs_store
-def test_archive_records_and_facts_survive_reopen(
-    open_pit: Callable[..., Any], tmp_path: Path
-) -> None:
-    p = open_pit(manual_clock=1e6)
+def test_archive_records_and_facts_survive_reopen(tmp_path: Path) -> None:
+    data = tmp_path / "pit"
+    p = Pit.open(data, key=TEST_KEY, manual_clock=1e6)
     a, _ = _two_kinds(p)
     p.stale.configure(medium_value=0.04, high_value=0.5)
     p.advance_clock(31 * DAY)
     assert a in p.stale.sweep().archived
     key = p.stale.archive_key(a)
     p.close()
-    q = open_pit(manual_clock=1e6 + 31 * DAY)
-    assert q.stale.archive_key(a) == key
-    assert q.stale.classify(a).archived
-    assert len(q.stale) == 2
-    # A damaged archive copy is refused on restore.
-    path = tmp_path / "pit" / "archive" / str(key)
-    raw = bytearray(path.read_bytes())
-    raw[-1] ^= 0xFF
-    path.write_bytes(bytes(raw))
-    with pytest.raises(ArchiveError):
-        q.stale.restore(a)
+    del p
+    gc.collect()  # the data directory's lock goes with the last reference to the Pit
+    with Pit.open(data, key=TEST_KEY, manual_clock=1e6 + 31 * DAY) as q:
+        assert q.stale.archive_key(a) == key
+        assert q.stale.classify(a).archived
+        assert len(q.stale) == 2
+        # A damaged archive copy is refused on restore.
+        path = data / "archive" / str(key)
+        raw = bytearray(path.read_bytes())
+        raw[-1] ^= 0xFF
+        path.write_bytes(bytes(raw))
+        with pytest.raises(ArchiveError):
+            q.stale.restore(a)
 
 
 @needs_store

@@ -278,3 +278,69 @@ mod tests {
         assert_ne!(h.finish(), 0);
     }
 }
+
+#[cfg(test)]
+mod props {
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::stale::classify;
+
+    fn event() -> impl Strategy<Value = ArtifactEvent> {
+        let id = 0u64..20;
+        prop_oneof![
+            (id.clone(), 0u64..1000, 0u32..5, 0u64..100).prop_map(|(id, size, kind, created)| {
+                ArtifactEvent::Stored {
+                    id,
+                    size,
+                    kind,
+                    created,
+                }
+            }),
+            (id.clone(), 0u64..200).prop_map(|(id, at)| ArtifactEvent::Read { id, at }),
+            (id.clone(), -1.0f32..2.0, 0.0f32..1.0, 0.0f32..1.0).prop_map(|(id, a, b, c)| {
+                ArtifactEvent::Quality {
+                    id,
+                    structure: a,
+                    semantics: b,
+                    utility: c,
+                }
+            }),
+            (id.clone(), any::<u32>()).prop_map(|(id, count)| ArtifactEvent::Reused { id, count }),
+            (id.clone(), any::<u32>())
+                .prop_map(|(id, successes)| ArtifactEvent::RunOutcome { id, successes }),
+            (id.clone(), any::<bool>()).prop_map(|(id, held)| ArtifactEvent::Held { id, held }),
+            (id.clone(), any::<bool>())
+                .prop_map(|(id, archived)| ArtifactEvent::Archived { id, archived }),
+            id.prop_map(|id| ArtifactEvent::Deleted { id }),
+        ]
+    }
+
+    proptest! {
+        /// Any event sequence keeps the columns aligned, the index exact, the kind counts equal
+        /// to a recount, and every value inside 0..=1.
+        #[test]
+        fn facts_stay_consistent(events in proptest::collection::vec(event(), 0..200)) {
+            let mut f = Facts::default();
+            for e in &events {
+                f.apply(e);
+            }
+            let n = f.len();
+            for col in [f.size.len(), f.kind.len(), f.created.len(), f.last_access.len(),
+                        f.quality.len(), f.reuse.len(), f.successes.len(), f.flags.len()] {
+                prop_assert_eq!(col, n);
+            }
+            prop_assert_eq!(f.index.len(), n);
+            for (r, id) in f.ids.iter().enumerate() {
+                prop_assert_eq!(f.row(*id), Some(r));
+                prop_assert!(f.last_access[r] >= f.created[r]);
+                let v = classify::row_value(&f, r);
+                prop_assert!((0.0..=1.0 + 1e-6).contains(&v), "{}", v);
+            }
+            for (k, c) in f.kind_counts.iter().enumerate() {
+                let recount = f.kind.iter().filter(|x| **x as usize == k).count();
+                prop_assert_eq!(*c as usize, recount);
+            }
+        }
+    }
+}

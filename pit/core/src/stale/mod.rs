@@ -635,7 +635,10 @@ impl StaleManager {
 
     /// Classify and select: the plan a sweep at `now` would start from.
     pub fn plan(&self, now: Micros) -> Plan {
-        let settings = self.settings();
+        self.plan_with(now, &self.settings())
+    }
+
+    fn plan_with(&self, now: Micros, settings: &Settings) -> Plan {
         let refs = self.refs.referenced_artifacts();
         let f = self.shared.facts.lock();
         let mut marks = vec![false; f.len()];
@@ -644,7 +647,7 @@ impl StaleManager {
                 marks[r] = true;
             }
         }
-        classify::plan(&f, &marks, now, &settings)
+        classify::plan(&f, &marks, now, settings)
     }
 
     fn is_referenced(&self, id: ArtifactId) -> bool {
@@ -748,7 +751,7 @@ impl StaleManager {
         let now = now.unwrap_or_else(|| self.ctx.clock.now());
         let settings = self.settings();
         let t0 = Instant::now();
-        let plan = self.plan(now);
+        let plan = self.plan_with(now, &settings);
         let plan_micros = t0.elapsed().as_micros() as u64;
         let before = self.target.local_bytes();
         let mut rep = SweepReport {
