@@ -268,9 +268,12 @@ pub struct Plan {
     pub tiers: [u64; 3],
     /// Count per class (low, medium, high).
     pub classes: [u64; 3],
-    /// Cold, medium- or high-value, local, unreferenced: to archive (in row order), in chunks
-    /// as classified (see [`Plan::archive`]).
-    pub archive_chunks: Vec<Vec<Candidate>>,
+    /// Cold, medium- or high-value, local, unreferenced: to archive (in row order).
+    pub archive_ids: Vec<ArtifactId>,
+    /// Their values.
+    pub archive_values: Vec<f32>,
+    /// The sum of their sizes.
+    pub archive_bytes: u64,
     /// Cold, low-value, local, unreferenced, not held: the deletion pool, lowest value first
     /// (ties: older first, then lower id). Deleted only under pressure, from the front.
     pub pool: Vec<Candidate>,
@@ -279,14 +282,17 @@ pub struct Plan {
 }
 
 impl Plan {
-    /// The archive candidates in row order.
-    pub fn archive(&self) -> impl Iterator<Item = &Candidate> {
-        self.archive_chunks.iter().flatten()
+    /// The archive candidates in row order: `(id, value)`.
+    pub fn archive(&self) -> impl Iterator<Item = (ArtifactId, f32)> + '_ {
+        self.archive_ids
+            .iter()
+            .copied()
+            .zip(self.archive_values.iter().copied())
     }
 
     /// How many archive candidates.
     pub fn archive_len(&self) -> usize {
-        self.archive_chunks.iter().map(Vec::len).sum()
+        self.archive_ids.len()
     }
 }
 
@@ -294,7 +300,9 @@ impl Plan {
 struct Part {
     tiers: [u64; 3],
     classes: [u64; 3],
-    archive: Vec<Candidate>,
+    archive_ids: Vec<ArtifactId>,
+    archive_values: Vec<f32>,
+    archive_bytes: u64,
     pool: Vec<Candidate>,
     skipped: Vec<(ArtifactId, SkipReason, f32)>,
 }
@@ -311,10 +319,13 @@ pub fn plan(f: &Facts, referenced: &[bool], now: Micros, settings: &Settings) ->
         let end = (start + CHUNK).min(rows);
         // Capacity is reserved, not touched: no regrowth copies, no pages faulted in for nothing.
         let mut part = Part {
-            archive: Vec::with_capacity(end - start),
+            archive_ids: Vec::with_capacity(end - start),
+            archive_values: Vec::with_capacity(end - start),
             pool: Vec::with_capacity(end - start),
             ..Part::default()
         };
+        // Counters in locals (registers), not an indexed array: no store-to-load stalls.
+        let (mut hot, mut warm, mut low, mut medium) = (0u64, 0u64, 0u64, 0u64);
         for r in start..end {
             let val = terms.value(
                 f.quality[r],
@@ -324,8 +335,10 @@ pub fn plan(f: &Facts, referenced: &[bool], now: Micros, settings: &Settings) ->
             );
             let c = class(val, settings);
             let t = tier(f.created[r], f.last_access[r], now, settings);
-            part.classes[c as usize] += 1;
-            part.tiers[t as usize] += 1;
+            low += u64::from(c == ValueClass::Low);
+            medium += u64::from(c == ValueClass::Medium);
+            hot += u64::from(t == Tier::Hot);
+            warm += u64::from(t == Tier::Warm);
             if t != Tier::Cold || f.flags[r] & ARCHIVED != 0 {
                 continue;
             }
@@ -344,21 +357,22 @@ pub fn plan(f: &Facts, referenced: &[bool], now: Micros, settings: &Settings) ->
                     });
                 }
             } else {
-                part.archive.push(Candidate {
-                    id,
-                    value: val,
-                    size: f.size[r],
-                    created: f.created[r],
-                });
+                part.archive_ids.push(id);
+                part.archive_values.push(val);
+                part.archive_bytes += f.size[r];
             }
         }
+        let n = (end - start) as u64;
+        part.classes = [low, medium, n - low - medium];
+        part.tiers = [hot, warm, n - hot - warm];
         part
     };
     let starts: Vec<usize> = (0..rows).step_by(CHUNK).collect();
     let parts: Vec<Part> = starts.into_par_iter().map(chunk).collect();
     let mut out = Plan {
         examined: rows as u64,
-        archive_chunks: Vec::with_capacity(parts.len()),
+        archive_ids: Vec::with_capacity(parts.iter().map(|p| p.archive_ids.len()).sum()),
+        archive_values: Vec::with_capacity(parts.iter().map(|p| p.archive_ids.len()).sum()),
         ..Plan::default()
     };
     let mut pool = Vec::with_capacity(parts.iter().map(|p| p.pool.len()).sum());
@@ -367,13 +381,42 @@ pub fn plan(f: &Facts, referenced: &[bool], now: Micros, settings: &Settings) ->
             out.tiers[i] += p.tiers[i];
             out.classes[i] += p.classes[i];
         }
-        out.archive_chunks.push(p.archive);
+        out.archive_ids.append(&mut p.archive_ids);
+        out.archive_values.append(&mut p.archive_values);
+        out.archive_bytes += p.archive_bytes;
         out.skipped.append(&mut p.skipped);
         pool.append(&mut p.pool);
     }
-    pool.par_sort_unstable_by_key(Candidate::order);
-    out.pool = pool;
+    out.pool = sort_pool(&pool);
     out
+}
+
+/// Sort the deletion pool by [`Candidate::order`]: a parallel sort of 8-byte keys (value bits,
+/// position), a gather, then the rare runs of equal values re-sorted by (created, id).
+fn sort_pool(pool: &[Candidate]) -> Vec<Candidate> {
+    let mut keys: Vec<u64> = pool
+        .iter()
+        .enumerate()
+        .map(|(i, c)| (u64::from(c.value.to_bits()) << 32) | i as u64)
+        .collect();
+    keys.par_sort_unstable();
+    let mut sorted: Vec<Candidate> = keys
+        .iter()
+        .map(|k| pool[(k & 0xFFFF_FFFF) as usize])
+        .collect();
+    let mut i = 0;
+    while i < sorted.len() {
+        let bits = sorted[i].value.to_bits();
+        let mut j = i + 1;
+        while j < sorted.len() && sorted[j].value.to_bits() == bits {
+            j += 1;
+        }
+        if j - i > 1 {
+            sorted[i..j].sort_unstable_by_key(Candidate::order);
+        }
+        i = j;
+    }
+    sorted
 }
 
 #[cfg(test)]
@@ -405,6 +448,29 @@ mod tests {
             SkipReason::ArchiveFailed("x".into()).text(),
             "archive-failed: x"
         );
+    }
+
+    #[test]
+    fn pool_sort_matches_the_documented_order() {
+        let mut rng = 0x1234_5678_u64;
+        let mut next = move || {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            rng
+        };
+        let pool: Vec<Candidate> = (0..5000u64)
+            .map(|i| Candidate {
+                id: next() % 100_000 + i * 100_000,
+                value: (next() % 7) as f32 / 10.0,
+                size: 1,
+                created: next() % 5,
+            })
+            .collect();
+        let mut want = pool.clone();
+        want.sort_by_key(Candidate::order);
+        assert_eq!(sort_pool(&pool), want);
+        assert!(sort_pool(&[]).is_empty());
     }
 
     #[test]
@@ -461,7 +527,8 @@ mod tests {
         let refs: Vec<bool> = f.ids.iter().map(|id| *id == 5).collect();
         let p = plan(&f, &refs, now, &Settings::default());
         assert_eq!(p.examined, 7);
-        assert_eq!(p.archive().map(|c| c.id).collect::<Vec<_>>(), vec![1]);
+        assert_eq!(p.archive().map(|c| c.0).collect::<Vec<_>>(), vec![1]);
+        assert_eq!(p.archive_bytes, 10);
         assert_eq!(p.archive_len(), 1);
         assert_eq!(p.pool.iter().map(|c| c.id).collect::<Vec<_>>(), vec![2, 6]);
         let sk: Vec<_> = p

@@ -236,15 +236,15 @@ struct NoteSink {
 }
 
 impl NoteSink {
-    fn note(&mut self, kind: NoteKind, c: &Candidate, reason: Cow<'static, str>) {
+    fn note(&mut self, kind: NoteKind, id: ArtifactId, value: f32, reason: Cow<'static, str>) {
         self.generated += 1;
         if self.notes.len() >= self.cap.max(1) {
             self.notes.pop_front();
         }
         self.notes.push_back(Notification {
             kind,
-            id: c.id,
-            value: c.value,
+            id,
+            value,
             reason,
             at: self.now,
         });
@@ -761,7 +761,6 @@ impl StaleManager {
             tiers: plan.tiers,
             classes: plan.classes,
             local_bytes_before: before,
-            archive_candidates: plan.archive().map(|c| c.id).collect(),
             skipped: plan
                 .skipped
                 .iter()
@@ -779,11 +778,16 @@ impl StaleManager {
         // Candidate notifications that the queue's capacity would drop at once are only counted.
         let unseen = plan.archive_len().saturating_sub(notes.cap.max(1));
         notes.generated += unseen as u64;
-        for c in plan.archive().skip(unseen) {
-            notes.note(NoteKind::ArchiveCandidate, c, Cow::Borrowed(ARCHIVE_WHY));
+        for (id, value) in plan.archive().skip(unseen) {
+            notes.note(
+                NoteKind::ArchiveCandidate,
+                id,
+                value,
+                Cow::Borrowed(ARCHIVE_WHY),
+            );
         }
         if dry_run {
-            let mut est = before.saturating_sub(plan.archive().map(|c| c.size).sum());
+            let mut est = before.saturating_sub(plan.archive_bytes);
             if let Some((high, low)) = settings.watermarks {
                 rep.pressure = est > high;
                 if rep.pressure {
@@ -793,7 +797,12 @@ impl StaleManager {
                         }
                         est = est.saturating_sub(c.size);
                         rep.delete_candidates.push(c.id);
-                        notes.note(NoteKind::DeleteCandidate, c, Cow::Borrowed(DELETE_WHY));
+                        notes.note(
+                            NoteKind::DeleteCandidate,
+                            c.id,
+                            c.value,
+                            Cow::Borrowed(DELETE_WHY),
+                        );
                     }
                 }
             }
@@ -824,6 +833,7 @@ impl StaleManager {
             }
         }
         rep.notifications = notes.generated;
+        rep.archive_candidates = plan.archive_ids;
         let mut q = self.notes.lock();
         q.dropped += notes.generated - notes.notes.len() as u64;
         for n in notes.notes {
@@ -835,14 +845,14 @@ impl StaleManager {
     /// The actions of a real sweep: archive, then delete under pressure.
     fn act(&self, plan: &Plan, s: &Settings, rep: &mut SweepReport, notes: &mut NoteSink) {
         let now = rep.at;
-        for c in plan.archive() {
-            match self.archive_one(c.id, now, s) {
+        for (id, value) in plan.archive() {
+            match self.archive_one(id, now, s) {
                 Ok(()) => {
-                    rep.archived.push(c.id);
-                    let why = Cow::Owned(format!("archived as '{}'", archive_key(c.id)));
-                    notes.note(NoteKind::Archived, c, why);
+                    rep.archived.push(id);
+                    let why = Cow::Owned(format!("archived as '{}'", archive_key(id)));
+                    notes.note(NoteKind::Archived, id, value, why);
                 }
-                Err(r) => rep.skipped.push((c.id, r)),
+                Err(r) => rep.skipped.push((id, r)),
             }
         }
         let mut bytes = self.target.local_bytes();
@@ -857,13 +867,23 @@ impl StaleManager {
                         break;
                     }
                     rep.delete_candidates.push(c.id);
-                    notes.note(NoteKind::DeleteCandidate, c, Cow::Borrowed(DELETE_WHY));
+                    notes.note(
+                        NoteKind::DeleteCandidate,
+                        c.id,
+                        c.value,
+                        Cow::Borrowed(DELETE_WHY),
+                    );
                     match self.delete_one(c.id, now, s) {
                         Ok(()) => {
                             rep.deleted.push(c.id);
                             est = est.saturating_sub(c.size);
                             bytes = self.target.local_bytes();
-                            notes.note(NoteKind::Deleted, c, Cow::Borrowed(DELETED_WHY));
+                            notes.note(
+                                NoteKind::Deleted,
+                                c.id,
+                                c.value,
+                                Cow::Borrowed(DELETED_WHY),
+                            );
                         }
                         Err(r) => rep.skipped.push((c.id, r)),
                     }
