@@ -21,6 +21,15 @@ use crate::{ArtifactId, Micros, SECOND};
 /// One day in [`Micros`].
 pub const DAY: Micros = 86_400 * SECOND;
 
+/// Nothing younger than this is ever deleted, whatever `retention` says (the spec's 30 days).
+pub const MIN_DELETE_AGE: Micros = 30 * DAY;
+
+/// Whether an artifact stored at `created` is old enough to be deleted at `now`.
+#[inline]
+pub fn deletable_age(created: Micros, now: Micros, s: &Settings) -> bool {
+    now.saturating_sub(created) >= s.retention.max(MIN_DELETE_AGE)
+}
+
 /// Weight of quality in the value.
 pub const W_QUALITY: f32 = 0.40;
 /// Weight of reuse.
@@ -215,6 +224,8 @@ pub enum SkipReason {
     NotLowValue,
     /// It is no longer cold (read since, or retention changed).
     NotCold,
+    /// Younger than the deletion floor ([`MIN_DELETE_AGE`]).
+    TooYoung,
     /// It was deleted or archived meanwhile.
     Gone,
     /// Export, archive put, read-back or verification failed; the local copy is kept.
@@ -231,6 +242,7 @@ impl SkipReason {
             Self::Held => "held".into(),
             Self::NotLowValue => "not-low-value".into(),
             Self::NotCold => "not-cold".into(),
+            Self::TooYoung => "too-young".into(),
             Self::Gone => "gone".into(),
             Self::ArchiveFailed(m) => format!("archive-failed: {m}"),
             Self::DeleteFailed(m) => format!("delete-failed: {m}"),
@@ -346,7 +358,9 @@ pub fn plan(f: &Facts, referenced: &[bool], now: Micros, settings: &Settings) ->
             if referenced[r] {
                 part.skipped.push((id, SkipReason::Referenced, val));
             } else if c == ValueClass::Low {
-                if f.flags[r] & HELD != 0 {
+                if !deletable_age(f.created[r], now, settings) {
+                    // Cold under a retention below the deletion floor: kept, not a candidate.
+                } else if f.flags[r] & HELD != 0 {
                     part.skipped.push((id, SkipReason::Held, val));
                 } else {
                     part.pool.push(Candidate {

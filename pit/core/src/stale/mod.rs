@@ -33,7 +33,9 @@ use rand::{Rng, SeedableRng};
 use serde::{Deserialize, Serialize};
 
 pub use self::archive::{check_key, ArchiveBackend, ArchiveObject, LocalDirArchive, MemoryArchive};
-pub use self::classify::{Candidate, Plan, Settings, SkipReason, Tier, ValueClass, DAY};
+pub use self::classify::{
+    Candidate, Plan, Settings, SkipReason, Tier, ValueClass, DAY, MIN_DELETE_AGE,
+};
 use self::facts::{Facts, ARCHIVED, HELD};
 use crate::artifacts::{ArtifactEvent, ArtifactObserver, ArtifactStore};
 use crate::dag::DagTracker;
@@ -729,6 +731,9 @@ impl StaleManager {
             }
             if classify::tier(f.created[r], f.last_access[r], now, s) != Tier::Cold {
                 return Err(SkipReason::NotCold);
+            }
+            if !classify::deletable_age(f.created[r], now, s) {
+                return Err(SkipReason::TooYoung);
             }
         }
         if self.is_referenced(id) {

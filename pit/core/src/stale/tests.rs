@@ -255,8 +255,8 @@ impl StaleTarget for Fake {
         if v >= st.settings.medium_value && a.archived.is_none() {
             bad.push(format!("deleted medium-value {id} before archiving ({v})"));
         }
-        if st.now.saturating_sub(a.created) < st.settings.retention {
-            bad.push(format!("deleted {id} younger than retention"));
+        if st.now.saturating_sub(a.created) < st.settings.retention.max(MIN_DELETE_AGE) {
+            bad.push(format!("deleted {id} younger than retention or 30 days"));
         }
         if st.refs.contains(&id) {
             bad.push(format!("deleted referenced {id}"));
@@ -546,6 +546,40 @@ fn deletes_only_under_pressure_lowest_value_first_down_to_the_low_watermark() {
 }
 
 #[test]
+fn nothing_younger_than_30_days_is_deleted_even_with_a_short_retention() {
+    let fake = Arc::new(Fake::default());
+    fake.add(1, art(100, 0, 20, 0.0, 0)); // low, 20 days
+    fake.add(2, art(100, 1, 20, 1.0, 2)); // high, 20 days
+    fake.add(3, art(100, 0, 31, 0.0, 0)); // low, 31 days
+    let m = manager(&fake);
+    m.update_settings(false, |s| {
+        s.retention = 10 * DAY;
+        s.watermarks = Some((1, 0));
+        Ok(())
+    })
+    .unwrap();
+    {
+        let mut st = fake.st.lock();
+        st.settings = m.settings();
+        st.now = NOW;
+    }
+    let rep = m.sweep(false, None, false).unwrap();
+    assert_eq!(
+        rep.archived,
+        vec![2],
+        "archiving follows the retention setting"
+    );
+    assert_eq!(rep.deleted, vec![3]);
+    assert!(fake.st.lock().arts.contains_key(&1));
+    assert_eq!(
+        m.delete_one(1, NOW, &m.settings()),
+        Err(SkipReason::TooYoung)
+    );
+    assert_eq!(SkipReason::TooYoung.text(), "too-young");
+    assert!(fake.violations().is_empty(), "{:?}", fake.violations());
+}
+
+#[test]
 fn the_stores_refusal_of_a_held_artifact_is_a_skip_not_a_crash() {
     let fake = Arc::new(Fake::default());
     fake.add(1, art(100, 0, 40, 0.0, 0));
@@ -762,6 +796,7 @@ fn random_scenario(rng: &mut StdRng, fake: &Fake) -> Settings {
             .gen_bool(0.8)
             .then(|| (high_wm, rng.gen_range(0..=high_wm.max(1) - 1))),
         notification_capacity: rng.gen_range(1..50),
+        retention: rng.gen_range(5..45) * DAY,
         ..Settings::default()
     };
     let mut st = fake.st.lock();
