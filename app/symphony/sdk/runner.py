@@ -133,7 +133,10 @@ def run(
     int
         The process exit code (see the module docstring).
     """
-    channel = SocketChannel(sock)
+    # The child's decoder starts at its own maximum, not HANDSHAKE_MAX_FRAME: the host may pipeline
+    # requests right behind its welcome, in the same read. (A host's decoder starts at the
+    # handshake cap: the child sends nothing between hello and welcome.)
+    channel = SocketChannel(sock, max_frame)
     hs = ChildHandshake(
         token,
         extension.id or "unnamed",
