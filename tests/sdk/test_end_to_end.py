@@ -183,3 +183,14 @@ def test_host_vanishing_ends_the_child(host: ChildHost) -> None:
 
 def test_child_imports_no_qt(host: ChildHost) -> None:
     assert host.call("qt_loaded") == Response(1, [])
+
+
+def test_pending_requests_are_capped(child: ChildHost) -> None:
+    child.handshake(limits={"max_pending": 2})
+    child.request("hang")
+    time.sleep(0.2)  # the handler thread is now stuck; later requests queue
+    child.request("echo", 1)
+    child.request("echo", 2)
+    extra = child.call("echo", 3)
+    assert isinstance(extra, ErrorResponse)
+    assert extra.code == ErrorCode.RESOURCE_LIMIT

@@ -107,7 +107,7 @@ def decode_frame(frame: bytes | bytearray | memoryview) -> Message:
         header = {}
     else:
         try:
-            header = _DECODER.decode(bytes(frame[5 : 5 + hlen]).decode("utf-8"))
+            header = _DECODER.decode(str(frame[5 : 5 + hlen], "utf-8"))
         except (ValueError, RecursionError) as e:  # UnicodeDecodeError is a ValueError
             raise ProtocolViolation(f"header is not UTF-8 JSON: {e}"[:200]) from None
         if type(header) is not dict:

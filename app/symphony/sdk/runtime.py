@@ -17,6 +17,7 @@ import traceback
 from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass
+from queue import SimpleQueue
 from typing import Any, Final
 
 from symphony.protocol.channel import SocketChannel
@@ -172,7 +173,9 @@ class ExtensionRuntime:
         )
         self._max_pending = max(1, session.limits["max_pending"])
         self._cv = threading.Condition()
-        self._inbox: deque[Message] = deque()
+        # hand-off to the handler thread: messages to run, or None to wake it (ping, close)
+        self._inbox: SimpleQueue[Message | None] = SimpleQueue()
+        self._queued = 0
         self._pings: deque[int] = deque()
         self._calls: dict[int, _Call] = {}
         self._closing = False
@@ -212,6 +215,7 @@ class ExtensionRuntime:
                 for call in self._calls.values():
                     call.cancelled = True
                 self._cv.notify_all()
+            self._inbox.put(None)
         self._worker.join(timeout=1.0)
         return code
 
@@ -230,6 +234,7 @@ class ExtensionRuntime:
                 with self._cv:
                     self._pings.append(msg.id)
                     self._cv.notify_all()
+                self._inbox.put(None)
             elif isinstance(msg, Cancel):
                 with self._cv:
                     call = self._calls.get(msg.id)
@@ -247,8 +252,8 @@ class ExtensionRuntime:
             elif isinstance(msg, Shutdown):
                 with self._cv:
                     self._shutdown_seen = True
-                    self._inbox.append(msg)
-                    self._cv.notify_all()
+                    self._queued += 1
+                self._inbox.put(msg)
             elif isinstance(msg, Exit):
                 return EXIT_OK if self._shutdown_seen else EXIT_FAILURE
             else:
@@ -256,11 +261,11 @@ class ExtensionRuntime:
 
     def _enqueue(self, msg: Message) -> bool:
         with self._cv:
-            if len(self._inbox) >= self._max_pending:
+            if self._queued >= self._max_pending:
                 return False
-            self._inbox.append(msg)
-            self._cv.notify_all()
-            return True
+            self._queued += 1
+        self._inbox.put(msg)
+        return True
 
     def _on_request(self, req: Request) -> None:
         err: ProtocolError | None = None
@@ -269,7 +274,7 @@ class ExtensionRuntime:
                 err = ShuttingDownError("the extension is shutting down")
             elif req.id in self._calls:
                 err = RequestError(f"request id {req.id} is in use", ErrorCode.INVALID_REQUEST)
-            elif len(self._inbox) >= self._max_pending:
+            elif self._queued >= self._max_pending:
                 err = ResourceLimitError(
                     f"more than {self._max_pending} requests pending",
                     data={"max_pending": self._max_pending},
@@ -277,29 +282,27 @@ class ExtensionRuntime:
             else:
                 window = None if req.credit is None else CreditWindow(req.credit)
                 self._calls[req.id] = _Call(req.id, window)
-                self._inbox.append(req)
-                self._cv.notify_all()
-        if err is not None:
+                self._queued += 1
+        if err is None:
+            self._inbox.put(req)
+        else:
             self.channel.send(ErrorResponse(req.id, err.code, err.message, err.data))
 
     # --- handler thread --------------------------------------------------------------------
 
     def _work(self) -> None:
         self._ident = threading.get_ident()
-        cv = self._cv
+        get = self._inbox.get
         while True:
-            with cv:
-                while not (self._pings or self._inbox or self._closing):
-                    cv.wait()
-                if self._closing:
-                    return
-                pings = list(self._pings)
-                self._pings.clear()
-                item = self._inbox.popleft() if self._inbox else None
+            item = get()
+            if self._closing:
+                return
             try:
-                for pid in pings:
-                    self.channel.send(Pong(pid))
+                if self._pings:
+                    self.service_pings()
                 if item is not None:
+                    with self._cv:
+                        self._queued -= 1
                     self._dispatch(item)
             except OSError:
                 return
