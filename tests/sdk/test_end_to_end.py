@@ -194,3 +194,14 @@ def test_pending_requests_are_capped(child: ChildHost) -> None:
     extra = child.call("echo", 3)
     assert isinstance(extra, ErrorResponse)
     assert extra.code == ErrorCode.RESOURCE_LIMIT
+
+
+def test_stdlib_logging_reaches_the_host(host: ChildHost) -> None:
+    assert host.call("stdlib_log") == Response(1)
+    [record] = host.logs
+    assert (record.level, record.logger, record.message) == (
+        "warning",
+        "demo.module",
+        "disk /tmp is full",
+    )
+    assert record.fields == {"free": 0}

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import logging
 import socket
 import sys
 from collections.abc import Sequence
@@ -33,6 +34,7 @@ from symphony.protocol.errors import (
 )
 from symphony.protocol.handshake import SUPPORTED_PROTOCOLS, ChildHandshake, read_token
 from symphony.sdk.extension import Extension
+from symphony.sdk.logs import HostLogHandler
 from symphony.sdk.runtime import (
     EXIT_FAILURE,
     EXIT_HOST_GONE,
@@ -167,9 +169,13 @@ def run(
         _err(f"handshake failed: {e}")
         return EXIT_HOST_GONE
     channel.set_max_frame(session.max_frame)
+    runtime = ExtensionRuntime(extension, channel, session)
+    handler = HostLogHandler(runtime.logger)
+    logging.getLogger().addHandler(handler)
     try:
-        return ExtensionRuntime(extension, channel, session).serve()
+        return runtime.serve()
     finally:
+        logging.getLogger().removeHandler(handler)
         channel.close()
 
 
