@@ -16,10 +16,11 @@ import struct
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator
 from pathlib import Path
 
 import pytest
+from pytest_benchmark.fixture import BenchmarkFixture
 
 from symphony.protocol import HostHandshake, Request, Response, SocketChannel, new_token
 from symphony.protocol.handshake import write_token
@@ -53,7 +54,7 @@ def _spawn(args: list[str], fd: int, stdin: int | None = None) -> subprocess.Pop
     return subprocess.Popen(args, pass_fds=(fd,), stdin=stdin)
 
 
-def _symphony() -> Iterator[Callable[[int], None]]:
+def _symphony() -> Generator[Callable[[int], None], None, None]:
     parent, child = socket.socketpair()
     token = new_token()
     proc = _spawn(
@@ -88,7 +89,7 @@ def _symphony() -> Iterator[Callable[[int], None]]:
         proc.wait(10)
 
 
-def _raw() -> Iterator[Callable[[int], None]]:
+def _raw() -> Generator[Callable[[int], None], None, None]:
     import json
 
     parent, child = socket.socketpair()
@@ -132,16 +133,16 @@ def percentiles(roundtrip: Callable[[int], None], n: int = SAMPLES) -> dict[str,
 
 @pytest.mark.benchmark(group="P11")
 @pytest.mark.parametrize("case", list(CASES), ids=list(CASES))
-def test_p11_roundtrip(benchmark: pytest.FixtureDef[object], case: str) -> None:
+def test_p11_roundtrip(benchmark: BenchmarkFixture, case: str) -> None:
     gen = CASES[case]()
     roundtrip = next(gen)
     try:
         stats = percentiles(roundtrip)
         counter = iter(range(10**6, 10**9))
-        benchmark(lambda: roundtrip(next(counter)))  # type: ignore[operator]
+        benchmark(lambda: roundtrip(next(counter)))
     finally:
         gen.close()
-    benchmark.extra_info.update(  # type: ignore[attr-defined]
+    benchmark.extra_info.update(
         {"target": "p50 <= 60 us, p99 <= 300 us (Qt host not included)", **stats}
     )
     print(f"\nP11 {case}: {stats}")
