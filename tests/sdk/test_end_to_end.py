@@ -205,3 +205,23 @@ def test_stdlib_logging_reaches_the_host(host: ChildHost) -> None:
         "disk /tmp is full",
     )
     assert record.fields == {"free": 0}
+
+
+def test_protocol_violation_closes_with_an_error_frame(host: ChildHost) -> None:
+    assert host.ping(5.0)  # past the handshake
+    host.channel.sock.sendall(b"\xff\xff\xff\xff garbage")
+    err = host.recv()
+    assert isinstance(err, ErrorResponse)
+    assert (err.id, err.code) == (None, ErrorCode.PROTOCOL_VIOLATION)
+    assert host.wait() == 76
+
+
+def test_credit_overflow_is_a_protocol_violation(host: ChildHost) -> None:
+    rid = host.request("count", {"n": 5}, credit=0)
+    host.channel.send(Credit(rid, 1 << 20))
+    host.channel.send(Credit(rid, 1 << 20))
+    msgs = []
+    while not isinstance(msgs[-1] if msgs else None, ErrorResponse) or msgs[-1].id is not None:
+        msgs.append(host.recv())
+    assert msgs[-1].code == ErrorCode.PROTOCOL_VIOLATION
+    assert host.wait() == 76

@@ -33,6 +33,7 @@ from symphony.protocol.errors import (
     ProtocolError,
 )
 from symphony.protocol.handshake import SUPPORTED_PROTOCOLS, ChildHandshake, read_token
+from symphony.protocol.messages import ErrorResponse, Message
 from symphony.sdk.extension import Extension
 from symphony.sdk.logs import HostLogHandler
 from symphony.sdk.runtime import (
@@ -147,6 +148,7 @@ def run(
         max_frame=max_frame,
         protocols=protocols or SUPPORTED_PROTOCOLS,
     )
+    reply: Message | None = None
     try:
         challenge = channel.recv(HANDSHAKE_TIMEOUT)
         if challenge is None:
@@ -156,16 +158,23 @@ def run(
         if reply is None:
             return EXIT_HOST_GONE
         session = hs.finish(reply)
-    except IncompatibleProtocolError as e:
-        _err(f"incompatible protocol: {e}")
-        return EXIT_INCOMPATIBLE
-    except AuthenticationError as e:
-        _err(f"unauthorized: {e}")
-        return EXIT_UNAUTHORIZED
     except ProtocolError as e:
+        if not isinstance(reply, ErrorResponse):  # found here, not reported by the host: tell it
+            try:
+                channel.send(ErrorResponse(None, e.code, e.message, e.data))
+            except (OSError, ProtocolError):
+                pass
+        channel.close()
+        if isinstance(e, IncompatibleProtocolError):
+            _err(f"incompatible protocol: {e}")
+            return EXIT_INCOMPATIBLE
+        if isinstance(e, AuthenticationError):
+            _err(f"unauthorized: {e}")
+            return EXIT_UNAUTHORIZED
         _err(f"handshake failed: {e}")
         return EXIT_PROTOCOL
     except (OSError, TimeoutError) as e:
+        channel.close()
         _err(f"handshake failed: {e}")
         return EXIT_HOST_GONE
     channel.set_max_frame(session.max_frame)
