@@ -12,6 +12,7 @@ from symphony.protocol import (
     Exit,
     Notification,
     Progress,
+    Request,
     Response,
     Shutdown,
     StreamData,
@@ -225,3 +226,31 @@ def test_credit_overflow_is_a_protocol_violation(host: ChildHost) -> None:
         msgs.append(host.recv())
     assert msgs[-1].code == ErrorCode.PROTOCOL_VIOLATION
     assert host.wait() == 76
+
+
+def test_child_calls_the_host(host: ChildHost) -> None:
+    rid = host.request("ask_host", "api-key", deadline_ms=10_000)
+    req = host.recv()
+    assert isinstance(req, Request)
+    assert (req.method, req.params, req.body) == ("secret", {"name": "api-key"}, b"q")
+    assert req.deadline_ms is not None
+    assert host.ping(5.0)  # the handler waits inside the SDK: pings are answered
+    host.channel.send(Response(req.id, "s3cr3t", b"\x00"))
+    assert host.recv() == Response(rid, {"got": "s3cr3t"}, b"\x00")
+    # an error reply surfaces as the matching exception, which the handler lets through
+    rid = host.request("ask_host", "missing")
+    req = host.recv()
+    assert isinstance(req, Request)
+    host.channel.send(ErrorResponse(req.id, ErrorCode.INVALID_PARAMS, "no such secret"))
+    assert host.recv() == ErrorResponse(rid, ErrorCode.INVALID_PARAMS, "no such secret")
+
+
+def test_child_call_times_out_and_cancels(host: ChildHost) -> None:
+    rid = host.request("ask_host", "slow", deadline_ms=300)
+    req = host.recv()
+    assert isinstance(req, Request)
+    assert host.recv() == Cancel(req.id)
+    reply = host.recv()
+    assert isinstance(reply, ErrorResponse)
+    assert reply.id == rid
+    assert reply.code == ErrorCode.DEADLINE_EXCEEDED

@@ -152,6 +152,35 @@ class Extension:
         """Send a notification to the host."""
         self._require_runtime().notify(method, params, body)
 
+    def call(
+        self, method: str, params: Any = None, body: bytes = b"", timeout: float | None = None
+    ) -> Reply:
+        """Send a request to the host (e.g. for a secret it brokers) and wait for the reply.
+
+        Pings are answered while waiting when called on the handler thread.
+
+        Parameters
+        ----------
+        method, params, body
+            The request.
+        timeout
+            Seconds to wait; sent to the host as ``deadline_ms``. On expiry the request is
+            cancelled and :class:`TimeoutError` raised.
+
+        Returns
+        -------
+        Reply
+            The host's result and binary body.
+
+        Raises
+        ------
+        ProtocolError
+            The host's error reply, as its class (:func:`~symphony.protocol.error_for_code`).
+        ConnectionClosedError
+            The connection closed while waiting.
+        """
+        return self._require_runtime().call_host(method, params, body, timeout)
+
 
 class RequestContext:
     """One request as its handler sees it. Create none yourself: the runtime passes it in.
@@ -263,6 +292,16 @@ class RequestContext:
     def notify(self, method: str, params: Any = None, body: bytes = b"") -> None:
         """Send a notification to the host."""
         self._runtime.notify(method, params, body)
+
+    def call(
+        self, method: str, params: Any = None, body: bytes = b"", timeout: float | None = None
+    ) -> Reply:
+        """Send a request to the host and wait, like :meth:`Extension.call`.
+
+        A ``cancel`` of this request also abandons the wait (raising ``RequestCancelledError``),
+        and so does its deadline (raising ``DeadlineExceededError``).
+        """
+        return self._runtime.call_host(method, params, body, timeout, self._call, self.deadline)
 
 
 class ProgressReporter:

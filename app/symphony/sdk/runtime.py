@@ -33,6 +33,7 @@ from symphony.protocol.errors import (
     RequestError,
     ResourceLimitError,
     ShuttingDownError,
+    error_for_code,
 )
 from symphony.protocol.flow import CreditWindow, TokenBucket
 from symphony.protocol.handshake import Session
@@ -181,6 +182,8 @@ class ExtensionRuntime:
         self._closing = False
         self._shutdown_seen = False
         self._ident: int | None = None
+        self._outgoing: dict[int, _Outgoing] = {}
+        self._next_id = 1
         self._worker = threading.Thread(
             target=self._work, name="symphony-extension-handlers", daemon=True
         )
@@ -254,6 +257,13 @@ class ExtensionRuntime:
                     self._shutdown_seen = True
                     self._queued += 1
                 self._inbox.put(msg)
+            elif isinstance(msg, Response | ErrorResponse):
+                with self._cv:
+                    waiter = None if msg.id is None else self._outgoing.pop(msg.id, None)
+                    if waiter is None:
+                        raise ProtocolViolation(f"reply to unknown request id {msg.id}")
+                    waiter.reply = msg
+                    self._cv.notify_all()
             elif isinstance(msg, Exit):
                 return EXIT_OK if self._shutdown_seen else EXIT_FAILURE
             else:
@@ -464,6 +474,61 @@ class ExtensionRuntime:
     def notify(self, method: str, params: Any, body: bytes) -> None:
         """Send a notification to the host."""
         self.channel.send(Notification(method, params, body))
+
+    def call_host(
+        self,
+        method: str,
+        params: Any,
+        body: bytes,
+        timeout: float | None,
+        call: _Call | None = None,
+        deadline: float | None = None,
+    ) -> Reply:
+        """Send a request to the host and wait for its reply (see ``Extension.call``)."""
+        waiter = _Outgoing()
+        with self._cv:
+            if self._closing:
+                raise ConnectionClosedError("connection closed")
+            rid = self._next_id
+            self._next_id += 1
+            self._outgoing[rid] = waiter
+        deadline_ms = None if timeout is None else max(0, int(timeout * 1000))
+        self.channel.send(Request(rid, method, params, body, deadline_ms))
+        end = _earliest(deadline, None if timeout is None else time.monotonic() + timeout)
+        reason: ProtocolError | TimeoutError | None = None
+        while True:
+            self.service_pings()
+            with self._cv:
+                if waiter.reply is not None:
+                    break
+                if self._closing:
+                    self._outgoing.pop(rid, None)
+                    raise ConnectionClosedError("connection closed while waiting for the host")
+                now = time.monotonic()
+                if call is not None and call.cancelled:
+                    reason = RequestCancelledError("request cancelled")
+                elif deadline is not None and now >= deadline:
+                    reason = DeadlineExceededError("request deadline exceeded")
+                elif end is not None and now >= end:
+                    reason = TimeoutError(f"host did not answer {method!r} in time")
+                if reason is not None:
+                    self._outgoing.pop(rid, None)
+                    break
+                if not (self._pings and self._on_handler_thread()):
+                    self._cv.wait(None if end is None else end - now)
+        if reason is not None:
+            self.channel.send(Cancel(rid))
+            raise reason
+        reply = waiter.reply
+        if isinstance(reply, ErrorResponse):
+            raise error_for_code(reply.code, reply.message, reply.data)
+        assert isinstance(reply, Response)
+        return Reply(reply.result, reply.body)
+
+
+@dataclass(eq=False, slots=True)
+class _Outgoing:
+    reply: Response | ErrorResponse | None = None
 
 
 def _earliest(a: float | None, b: float | None) -> float | None:
