@@ -254,3 +254,14 @@ def test_child_call_times_out_and_cancels(host: ChildHost) -> None:
     assert isinstance(reply, ErrorResponse)
     assert reply.id == rid
     assert reply.code == ErrorCode.DEADLINE_EXCEEDED
+    # a late reply to the abandoned request is ignored, not a violation
+    host.channel.send(Response(req.id, "too late"))
+    assert host.call("echo", "still here") == Response(rid + 1, "still here")
+
+
+def test_reply_to_a_request_never_sent_is_a_violation(host: ChildHost) -> None:
+    host.channel.send(Response(99, "what?"))
+    err = host.recv()
+    assert isinstance(err, ErrorResponse)
+    assert (err.id, err.code) == (None, ErrorCode.PROTOCOL_VIOLATION)
+    assert host.wait() == 76

@@ -66,6 +66,8 @@ EXIT_PROTOCOL: Final = 76
 EXIT_UNAUTHORIZED: Final = 77
 EXIT_INCOMPATIBLE: Final = 78
 
+#: Unanswered pings kept; older ones are dropped (the host sees them unanswered anyway).
+MAX_PENDING_PINGS: Final = 64
 #: Longest log message sent; longer ones are truncated.
 MAX_LOG_MESSAGE: Final = 8192
 
@@ -177,7 +179,8 @@ class ExtensionRuntime:
         # hand-off to the handler thread: messages to run, or None to wake it (ping, close)
         self._inbox: SimpleQueue[Message | None] = SimpleQueue()
         self._queued = 0
-        self._pings: deque[int] = deque()
+        self._pings: deque[int] = deque(maxlen=MAX_PENDING_PINGS)
+        self._wake_pending = False
         self._calls: dict[int, _Call] = {}
         self._closing = False
         self._shutdown_seen = False
@@ -235,9 +238,12 @@ class ExtensionRuntime:
                 self._on_request(msg)
             elif isinstance(msg, Ping):
                 with self._cv:
-                    self._pings.append(msg.id)
+                    self._pings.append(msg.id)  # bounded: the oldest unanswered ping falls off
                     self._cv.notify_all()
-                self._inbox.put(None)
+                    wake = not self._wake_pending
+                    self._wake_pending = True
+                if wake:
+                    self._inbox.put(None)
             elif isinstance(msg, Cancel):
                 with self._cv:
                     call = self._calls.get(msg.id)
@@ -251,7 +257,8 @@ class ExtensionRuntime:
                         call.window.grant(msg.grant)
                         self._cv.notify_all()
             elif isinstance(msg, Notification):
-                self._enqueue(msg)
+                if not self._enqueue(msg):
+                    self.logger.log("warning", f"notification {msg.method!r} dropped: queue full")
             elif isinstance(msg, Shutdown):
                 with self._cv:
                     self._shutdown_seen = True
@@ -259,11 +266,12 @@ class ExtensionRuntime:
                 self._inbox.put(msg)
             elif isinstance(msg, Response | ErrorResponse):
                 with self._cv:
-                    waiter = None if msg.id is None else self._outgoing.pop(msg.id, None)
-                    if waiter is None:
+                    if msg.id is None or msg.id >= self._next_id:
                         raise ProtocolViolation(f"reply to unknown request id {msg.id}")
-                    waiter.reply = msg
-                    self._cv.notify_all()
+                    waiter = self._outgoing.pop(msg.id, None)
+                    if waiter is not None:  # None: a late reply to a request given up on
+                        waiter.reply = msg
+                        self._cv.notify_all()
             elif isinstance(msg, Exit):
                 return EXIT_OK if self._shutdown_seen else EXIT_FAILURE
             else:
@@ -307,6 +315,9 @@ class ExtensionRuntime:
             item = get()
             if self._closing:
                 return
+            if item is None:
+                with self._cv:
+                    self._wake_pending = False
             try:
                 if self._pings:
                     self.service_pings()
