@@ -12,6 +12,7 @@ from symphony.protocol import (
     AuthenticationError,
     ErrorCode,
     ErrorResponse,
+    HostHandshake,
     IncompatibleProtocolError,
     new_token,
 )
@@ -72,7 +73,7 @@ def test_child_rejects_a_host_that_does_not_know_the_token() -> None:
     try:
         c.token, real = new_token(), c.token
         # the host "accepts" without checking (it cannot verify with the wrong token): forge it
-        from symphony.protocol import HostHandshake, Welcome
+        from symphony.protocol import Welcome
 
         hs = HostHandshake(c.token)
         c.channel.send(hs.challenge())
@@ -100,10 +101,39 @@ def test_load_extension_errors(tmp_path: Path) -> None:
 
 def test_error_frame_for_unknown_handshake(child: ChildHost) -> None:
     """A host that answers the hello with an error frame makes the child exit with its code."""
-    from symphony.protocol import HostHandshake
-
     hs = HostHandshake(child.token)
     child.channel.send(hs.challenge())
     assert child.channel.recv(10) is not None
     child.channel.send(ErrorResponse(None, ErrorCode.RESOURCE_LIMIT, "too many extensions"))
     assert child.wait() == 76
+
+
+def test_hello_recorded_from_a_real_child_cannot_be_replayed() -> None:
+    """Record a real child's hello bytes, then replay them on a new connection: refused."""
+    import socket
+
+    from symphony.protocol import FrameDecoder, SocketChannel, encode
+
+    c = ChildHost()
+    try:
+        first = HostHandshake(c.token)
+        c.channel.send(first.challenge())
+        hello = c.channel.recv(10)
+        assert hello is not None
+        recorded = encode(hello)
+        c.channel.send(first.accept(hello))  # the genuine session works
+        assert c.ping(5.0)
+    finally:
+        c.close()
+    host_sock, attacker = socket.socketpair()
+    host = SocketChannel(host_sock)
+    second = HostHandshake(c.token)  # even if the token were reused
+    host.send(second.challenge())
+    assert FrameDecoder().feed(attacker.recv(4096))  # the attacker sees the new challenge
+    attacker.sendall(recorded)
+    replayed = host.recv(5)
+    assert replayed is not None
+    with pytest.raises(AuthenticationError):
+        second.accept(replayed)
+    host.close()
+    attacker.close()
