@@ -266,7 +266,7 @@ class ExtensionRuntime:
                 self._inbox.put(msg)
             elif isinstance(msg, Response | ErrorResponse):
                 with self._cv:
-                    if msg.id is None or msg.id >= self._next_id:
+                    if msg.id is None or not 1 <= msg.id < self._next_id:
                         raise ProtocolViolation(f"reply to unknown request id {msg.id}")
                     waiter = self._outgoing.pop(msg.id, None)
                     if waiter is not None:  # None: a late reply to a request given up on
