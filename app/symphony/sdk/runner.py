@@ -1,0 +1,228 @@
+"""Launch any extension folder: ``python -m symphony.sdk.runner <folder> --fd N``.
+
+The host starts the child with one end of a socketpair inherited as file descriptor ``N`` (the
+number is not a secret) and writes the launch token to the child's stdin (64 hex digits and a
+newline; never argv or the environment). The runner reads the token, loads the folder's
+``manifest.json`` (``id``, ``version``, ``entry`` — the Python file defining
+``extension = Extension(...)``; other keys belong to the host), performs the handshake, and serves
+until the host says ``exit``. Protocol traffic never touches stdout or stderr.
+
+A frozen bundle calls :func:`main` from its own entry point behind a dispatch flag, e.g.
+``symphony --extension-runner <folder> --fd N`` → ``sys.exit(runner.main(argv[2:]))``.
+
+Exit codes: 0 graceful, 1 failure, 2 usage, 75 host gone, 76 protocol violation,
+77 unauthorized (fatal), 78 incompatible protocol (fatal).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import logging
+import socket
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import IO, Final
+
+from symphony.protocol.channel import SocketChannel
+from symphony.protocol.codec import DEFAULT_MAX_FRAME
+from symphony.protocol.errors import (
+    AuthenticationError,
+    IncompatibleProtocolError,
+    ProtocolError,
+)
+from symphony.protocol.handshake import SUPPORTED_PROTOCOLS, ChildHandshake, read_token
+from symphony.protocol.messages import ErrorResponse, Message
+from symphony.sdk.extension import Extension
+from symphony.sdk.logs import HostLogHandler
+from symphony.sdk.runtime import (
+    EXIT_FAILURE,
+    EXIT_HOST_GONE,
+    EXIT_INCOMPATIBLE,
+    EXIT_PROTOCOL,
+    EXIT_UNAUTHORIZED,
+    EXIT_USAGE,
+    ExtensionRuntime,
+)
+
+#: Seconds the child waits for each handshake frame.
+HANDSHAKE_TIMEOUT: Final = 10.0
+MANIFEST: Final = "manifest.json"
+
+
+class ExtensionLoadError(Exception):
+    """The extension folder has no usable manifest or entry module."""
+
+
+def load_extension(folder: str | Path) -> Extension:
+    """Import an extension folder and return its :class:`Extension`.
+
+    Parameters
+    ----------
+    folder
+        A folder with ``manifest.json`` (``id``, ``version``, optional ``entry``, default
+        ``main.py``).
+
+    Returns
+    -------
+    Extension
+        The module's ``extension`` object, with ``id``/``version`` filled from the manifest.
+
+    Raises
+    ------
+    ExtensionLoadError
+        If the manifest or the module is missing or inconsistent.
+    """
+    folder = Path(folder).resolve()
+    try:
+        manifest = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
+        ext_id, version = manifest["id"], manifest["version"]
+        entry = manifest.get("entry", "main.py")
+        if not all(isinstance(x, str) for x in (ext_id, version, entry)):
+            raise TypeError("id, version and entry must be strings")
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise ExtensionLoadError(f"{folder / MANIFEST}: {e}") from e
+    path = (folder / entry).resolve()
+    if not path.is_relative_to(folder) or not path.is_file():
+        raise ExtensionLoadError(f"entry {entry!r} is not a file inside {folder}")
+    sys.path.insert(0, str(folder))
+    name = "symphony_extension_" + "".join(c if c.isalnum() else "_" for c in ext_id)
+    spec = importlib.util.spec_from_file_location(name, path)
+    if spec is None or spec.loader is None:
+        raise ExtensionLoadError(f"cannot import {path}")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    ext = getattr(module, "extension", None)
+    if not isinstance(ext, Extension):
+        raise ExtensionLoadError(f"{path} defines no `extension = Extension(...)`")
+    if ext.id is None:
+        ext.id = ext_id
+    if ext.version is None:
+        ext.version = version
+    if (ext.id, ext.version) != (ext_id, version):
+        raise ExtensionLoadError(
+            f"{path} says {ext.id} {ext.version}, the manifest {ext_id} {version}"
+        )
+    return ext
+
+
+def run(
+    extension: Extension,
+    sock: socket.socket,
+    token: bytes,
+    *,
+    max_frame: int = DEFAULT_MAX_FRAME,
+    protocols: tuple[int, int] | None = None,
+) -> int:
+    """Handshake over ``sock`` and serve ``extension`` until the host says exit.
+
+    Parameters
+    ----------
+    extension
+        The extension to serve.
+    sock
+        The connected socket to the host.
+    token
+        The launch token.
+    max_frame
+        The largest frame this child accepts.
+    protocols
+        Override of the protocol range (tests only).
+
+    Returns
+    -------
+    int
+        The process exit code (see the module docstring).
+    """
+    # The child's decoder starts at its own maximum, not HANDSHAKE_MAX_FRAME: the host may pipeline
+    # requests right behind its welcome, in the same read. (A host's decoder starts at the
+    # handshake cap: the child sends nothing between hello and welcome.)
+    channel = SocketChannel(sock, max_frame)
+    hs = ChildHandshake(
+        token,
+        extension.id or "unnamed",
+        extension.version or "0",
+        capabilities=extension.capabilities(),
+        max_frame=max_frame,
+        protocols=protocols or SUPPORTED_PROTOCOLS,
+    )
+    reply: Message | None = None
+    try:
+        challenge = channel.recv(HANDSHAKE_TIMEOUT)
+        if challenge is None:
+            return EXIT_HOST_GONE
+        channel.send(hs.hello(challenge))
+        reply = channel.recv(HANDSHAKE_TIMEOUT)
+        if reply is None:
+            return EXIT_HOST_GONE
+        session = hs.finish(reply)
+    except ProtocolError as e:
+        if not isinstance(reply, ErrorResponse):  # found here, not reported by the host: tell it
+            try:
+                channel.send(ErrorResponse(None, e.code, e.message, e.data))
+            except (OSError, ProtocolError):
+                pass
+        channel.close()
+        if isinstance(e, IncompatibleProtocolError):
+            _err(f"incompatible protocol: {e}")
+            return EXIT_INCOMPATIBLE
+        if isinstance(e, AuthenticationError):
+            _err(f"unauthorized: {e}")
+            return EXIT_UNAUTHORIZED
+        _err(f"handshake failed: {e}")
+        return EXIT_PROTOCOL
+    except (OSError, TimeoutError) as e:
+        channel.close()
+        _err(f"handshake failed: {e}")
+        return EXIT_HOST_GONE
+    channel.set_max_frame(session.max_frame)
+    runtime = ExtensionRuntime(extension, channel, session)
+    handler = HostLogHandler(runtime.logger)
+    logging.getLogger().addHandler(handler)
+    try:
+        return runtime.serve()
+    finally:
+        logging.getLogger().removeHandler(handler)
+        channel.close()
+
+
+def _err(text: str, stream: IO[str] | None = None) -> None:
+    print(f"symphony extension runner: {text}", file=stream or sys.stderr, flush=True)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Command-line entry: ``<folder> --fd N``; read the token from stdin and serve.
+
+    Returns
+    -------
+    int
+        The process exit code.
+    """
+    args = list(sys.argv[1:] if argv is None else argv)
+    if len(args) != 3 or args[1] != "--fd" or not args[2].isdigit():
+        _err("usage: python -m symphony.sdk.runner <extension-folder> --fd N")
+        return EXIT_USAGE
+    folder, fd = args[0], int(args[2])
+    try:
+        token = read_token(sys.stdin.buffer)
+    except AuthenticationError as e:
+        _err(str(e))
+        return EXIT_UNAUTHORIZED
+    try:
+        sock = socket.socket(fileno=fd)
+    except OSError as e:
+        _err(f"file descriptor {fd} is not a socket: {e}")
+        return EXIT_USAGE
+    try:
+        extension = load_extension(folder)
+    except Exception as e:
+        _err(f"cannot load {folder}: {type(e).__name__}: {e}")
+        sock.close()
+        return EXIT_FAILURE
+    return run(extension, sock, token)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,139 @@
+"""The runner's entry: usage, token on stdin, handshake failures and their exit codes."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from symphony.protocol import (
+    AuthenticationError,
+    ErrorCode,
+    ErrorResponse,
+    HostHandshake,
+    IncompatibleProtocolError,
+    new_token,
+)
+from symphony.sdk.runner import ExtensionLoadError, load_extension
+
+from .host import DEMO, ChildHost
+
+
+def test_usage_error() -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "symphony.sdk.runner", str(DEMO)],
+        capture_output=True,
+        timeout=30,
+        check=False,
+    )
+    assert proc.returncode == 2
+    assert b"usage" in proc.stderr
+    assert proc.stdout == b""
+
+
+def test_missing_token_on_stdin() -> None:
+    c = ChildHost(send_token=False)
+    try:
+        assert c.wait() == 77
+        assert b"no launch token" in c.stderr
+    finally:
+        c.close()
+
+
+def test_wrong_token_is_rejected_fatally() -> None:
+    c = ChildHost(child_token=new_token())
+    try:
+        with pytest.raises(AuthenticationError) as info:
+            c.handshake()
+        assert info.value.fatal
+        assert c.wait() == 77
+        assert b"unauthorized" in c.stderr
+    finally:
+        c.close()
+
+
+def test_version_mismatch_is_a_distinct_fatal_error() -> None:
+    c = ChildHost()
+    try:
+        with pytest.raises(IncompatibleProtocolError) as info:
+            c.handshake(protocols=(2, 3))
+        assert info.value.code == ErrorCode.INCOMPATIBLE_PROTOCOL
+        assert info.value.fatal
+        assert c.wait() == 78
+        assert b"incompatible protocol" in c.stderr
+    finally:
+        c.close()
+
+
+def test_child_rejects_a_host_that_does_not_know_the_token() -> None:
+    """A welcome MACed with another token fails on the child side too (mutual authentication)."""
+    c = ChildHost()
+    try:
+        c.token, real = new_token(), c.token
+        # the host "accepts" without checking (it cannot verify with the wrong token): forge it
+        from symphony.protocol import Welcome
+
+        hs = HostHandshake(c.token)
+        c.channel.send(hs.challenge())
+        hello = c.channel.recv(10)
+        assert hello is not None
+        forged = Welcome(1, {}, {"max_frame": 1 << 20}, mac=bytes(32))
+        c.channel.send(forged)
+        assert c.wait() == 77
+        assert real != c.token
+    finally:
+        c.close()
+
+
+def test_load_extension_errors(tmp_path: Path) -> None:
+    with pytest.raises(ExtensionLoadError):
+        load_extension(tmp_path)
+    (tmp_path / "manifest.json").write_text('{"id": "x", "version": "1", "entry": "../evil.py"}')
+    with pytest.raises(ExtensionLoadError, match="not a file inside"):
+        load_extension(tmp_path)
+    (tmp_path / "manifest.json").write_text('{"id": "x", "version": "1"}')
+    (tmp_path / "main.py").write_text("extension = 42\n")
+    with pytest.raises(ExtensionLoadError, match="no `extension"):
+        load_extension(tmp_path)
+
+
+def test_error_frame_for_unknown_handshake(child: ChildHost) -> None:
+    """A host that answers the hello with an error frame makes the child exit with its code."""
+    hs = HostHandshake(child.token)
+    child.channel.send(hs.challenge())
+    assert child.channel.recv(10) is not None
+    child.channel.send(ErrorResponse(None, ErrorCode.RESOURCE_LIMIT, "too many extensions"))
+    assert child.wait() == 76
+
+
+def test_hello_recorded_from_a_real_child_cannot_be_replayed() -> None:
+    """Record a real child's hello bytes, then replay them on a new connection: refused."""
+    import socket
+
+    from symphony.protocol import FrameDecoder, SocketChannel, encode
+
+    c = ChildHost()
+    try:
+        first = HostHandshake(c.token)
+        c.channel.send(first.challenge())
+        hello = c.channel.recv(10)
+        assert hello is not None
+        recorded = encode(hello)
+        c.channel.send(first.accept(hello))  # the genuine session works
+        assert c.ping(5.0)
+    finally:
+        c.close()
+    host_sock, attacker = socket.socketpair()
+    host = SocketChannel(host_sock)
+    second = HostHandshake(c.token)  # even if the token were reused
+    host.send(second.challenge())
+    assert FrameDecoder().feed(attacker.recv(4096))  # the attacker sees the new challenge
+    attacker.sendall(recorded)
+    replayed = host.recv(5)
+    assert replayed is not None
+    with pytest.raises(AuthenticationError):
+        second.accept(replayed)
+    host.close()
+    attacker.close()
