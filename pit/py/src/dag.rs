@@ -552,6 +552,12 @@ impl PyDagTracker {
         detached(py, || t.critical_path(workflow))
     }
 
+    /// `(length_seconds, node_indexes)` of the critical path.
+    fn critical_path_idx(&self, py: Python<'_>, workflow: &str) -> PyResult<(f64, Vec<u32>)> {
+        let t = &self.inner;
+        detached(py, || t.critical_path_idx(workflow))
+    }
+
     /// How long `node` may be delayed without delaying the workflow, seconds.
     fn slack(&self, py: Python<'_>, workflow: &str, node: &str) -> PyResult<f64> {
         let t = &self.inner;

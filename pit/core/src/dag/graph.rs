@@ -7,11 +7,75 @@
 //! derives it from scratch and is the oracle the tests compare the incremental engine with.
 
 use std::collections::{HashMap, HashSet};
+use std::hash::{BuildHasherDefault, Hasher};
+use std::sync::OnceLock;
 
 use serde::{Deserialize, Serialize};
 
 use super::DagError;
 use crate::{ArtifactId, Micros, SECOND};
+
+/// A small fast hasher (the `FxHash` of rustc) for node ids and index pairs. Ids come from the
+/// application's own workflows, so resistance to crafted collisions is not needed here.
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct FxHasher {
+    hash: u64,
+}
+
+const FX_SEED: u64 = 0x51_7c_c1_b7_27_22_0a_95;
+
+impl FxHasher {
+    #[inline]
+    fn add(&mut self, w: u64) {
+        self.hash = (self.hash.rotate_left(5) ^ w).wrapping_mul(FX_SEED);
+    }
+}
+
+impl Hasher for FxHasher {
+    #[inline]
+    fn write(&mut self, bytes: &[u8]) {
+        let mut chunks = bytes.chunks_exact(8);
+        for c in &mut chunks {
+            self.add(u64::from_le_bytes(c.try_into().expect("8 bytes")));
+        }
+        let rest = chunks.remainder();
+        if !rest.is_empty() {
+            let mut b = [0u8; 8];
+            b[..rest.len()].copy_from_slice(rest);
+            self.add(u64::from_le_bytes(b));
+        }
+    }
+
+    #[inline]
+    fn write_u8(&mut self, i: u8) {
+        self.add(u64::from(i));
+    }
+
+    #[inline]
+    fn write_u32(&mut self, i: u32) {
+        self.add(u64::from(i));
+    }
+
+    #[inline]
+    fn write_u64(&mut self, i: u64) {
+        self.add(i);
+    }
+
+    #[inline]
+    fn write_usize(&mut self, i: usize) {
+        self.add(i as u64);
+    }
+
+    #[inline]
+    fn finish(&self) -> u64 {
+        self.hash
+    }
+}
+
+/// A map with [`FxHasher`].
+pub(crate) type FxMap<K, V> = HashMap<K, V, BuildHasherDefault<FxHasher>>;
+/// A set with [`FxHasher`].
+pub(crate) type FxSet<K> = HashSet<K, BuildHasherDefault<FxHasher>>;
 
 /// "No node".
 pub(crate) const NONE: u32 = u32::MAX;
@@ -250,6 +314,14 @@ pub struct Schedule {
     pub slack: Vec<f64>,
 }
 
+/// Compressed awaited edges and a topological order of them.
+#[derive(Debug)]
+struct Plan {
+    offs: Vec<u32>,
+    adj: Vec<u32>,
+    order: Vec<u32>,
+}
+
 /// A workflow with its derived state.
 #[derive(Debug)]
 pub(crate) struct Workflow {
@@ -257,11 +329,11 @@ pub(crate) struct Workflow {
     pub core: Core,
     pub checkpoints: Vec<(u32, Core)>,
     pub next_checkpoint: u32,
-    index: HashMap<String, u32>,
+    index: FxMap<String, u32>,
     out: Vec<Vec<Edge>>,
     inn: Vec<Vec<Edge>>,
     par: Vec<Vec<u32>>,
-    edge_set: HashSet<u64>,
+    edge_set: FxSet<u64>,
     /// Per node: number of awaited dependencies not yet resolved (+1 while its gate is closed).
     waiting: Vec<u32>,
     /// Per chain member: whether every earlier member has failed (its turn has come).
@@ -275,6 +347,7 @@ pub(crate) struct Workflow {
     /// While `recording`: the dynamic fields of every node before each change.
     undo: Vec<(u32, NodeState, Micros, Micros, Option<f64>)>,
     recording: bool,
+    plan: OnceLock<Plan>,
 }
 
 fn key(a: u32, b: u32) -> u64 {
@@ -297,11 +370,11 @@ impl Workflow {
             core,
             checkpoints,
             next_checkpoint,
-            index: HashMap::new(),
+            index: FxMap::default(),
             out: Vec::new(),
             inn: Vec::new(),
             par: Vec::new(),
-            edge_set: HashSet::new(),
+            edge_set: FxSet::default(),
             waiting: Vec::new(),
             gate_open: Vec::new(),
             group_done: Vec::new(),
@@ -311,6 +384,7 @@ impl Workflow {
             counts: [0; 7],
             undo: Vec::new(),
             recording: false,
+            plan: OnceLock::new(),
         };
         wf.rebuild(0);
         wf
@@ -450,7 +524,7 @@ impl Workflow {
 
     /// Validate names for [`Workflow::add_nodes`].
     pub fn check_new_nodes(&self, names: &[&str]) -> Result<(), DagError> {
-        let mut seen = HashSet::with_capacity(names.len());
+        let mut seen = FxSet::with_capacity_and_hasher(names.len(), BuildHasherDefault::default());
         for &n in names {
             if n.is_empty() {
                 return Err(DagError::Invalid(format!(
@@ -475,6 +549,7 @@ impl Workflow {
     pub fn add_nodes(&mut self, names: &[&str], node_type: u32, estimate: Option<f64>) -> u32 {
         let first = self.core.nodes.len() as u32;
         let n = names.len();
+        self.invalidate_plan();
         self.core.nodes.reserve(n);
         self.index.reserve(n);
         for (i, &name) in names.iter().enumerate() {
@@ -568,7 +643,7 @@ impl Workflow {
             return Some(if s == t { vec![s, s] } else { vec![s, t, s] });
         }
         // Breadth-first from t: the first source reached gives a shortest cycle.
-        let mut parent: HashMap<u32, u32> = HashMap::new();
+        let mut parent: FxMap<u32, u32> = FxMap::default();
         parent.insert(t, NONE);
         let mut queue = vec![t];
         let mut head = 0;
@@ -689,6 +764,7 @@ impl Workflow {
             self.par[s as usize].push(t);
             self.par[t as usize].push(s);
         } else {
+            self.invalidate_plan();
             self.edge_set.insert(key(s, t));
             self.out[s as usize].push(Edge { node: t, kind });
             self.inn[t as usize].push(Edge { node: s, kind });
@@ -698,7 +774,7 @@ impl Workflow {
     /// Validate a batch of edges: every edge individually, no duplicates within the batch and no
     /// cycle once all are added. Changes nothing.
     pub fn check_add_edges(&mut self, edges: &[(u32, u32)], kind: DepKind) -> Result<(), DagError> {
-        let mut batch = HashSet::with_capacity(edges.len());
+        let mut batch = FxSet::with_capacity_and_hasher(edges.len(), BuildHasherDefault::default());
         for &(s, t) in edges {
             self.check_edge(s, t, kind)?;
             let k = if kind == DepKind::Parallel {
@@ -1075,14 +1151,16 @@ impl Workflow {
     /// Rebuild every derived structure from `core` (after a restore or a rollback).
     pub fn rebuild(&mut self, at: Micros) {
         let n = self.core.nodes.len();
-        self.index = HashMap::with_capacity(n);
+        self.invalidate_plan();
+        self.index = FxMap::with_capacity_and_hasher(n, BuildHasherDefault::default());
         for (i, c) in self.core.nodes.iter().enumerate() {
             self.index.insert(c.name.clone(), i as u32);
         }
         self.out = vec![Vec::new(); n];
         self.inn = vec![Vec::new(); n];
         self.par = vec![Vec::new(); n];
-        self.edge_set = HashSet::with_capacity(self.core.edges.len());
+        self.edge_set =
+            FxSet::with_capacity_and_hasher(self.core.edges.len(), BuildHasherDefault::default());
         for k in 0..self.core.edges.len() {
             let (s, t, kind) = self.core.edges[k];
             self.link(s, t, kind);
@@ -1242,59 +1320,78 @@ impl Workflow {
         groups
     }
 
-    /// Critical path and slack over hard and soft edges, each node weighted by `weight`
-    /// (alternatives weigh nothing: they only run when something fails).
-    pub fn schedule(&self, weight: impl Fn(&NodeCore) -> f64) -> Schedule {
-        let n = self.core.nodes.len();
-        let w: Vec<f64> = self
-            .core
+    /// The awaited edges in compressed form with a topological order, cached until the next
+    /// structural change (nodes or edges added, rollback, restore).
+    fn plan(&self) -> &Plan {
+        self.plan.get_or_init(|| {
+            let n = self.core.nodes.len();
+            let mut offs = vec![0u32; n + 1];
+            let mut indeg = vec![0u32; n];
+            for (s, out) in self.out.iter().enumerate() {
+                let mut k = 0;
+                for e in out {
+                    if e.kind.waits() {
+                        k += 1;
+                        indeg[e.node as usize] += 1;
+                    }
+                }
+                offs[s + 1] = offs[s] + k;
+            }
+            let mut adj = vec![0u32; offs[n] as usize];
+            for (s, out) in self.out.iter().enumerate() {
+                let mut p = offs[s] as usize;
+                for e in out {
+                    if e.kind.waits() {
+                        adj[p] = e.node;
+                        p += 1;
+                    }
+                }
+            }
+            let mut order: Vec<u32> = Vec::with_capacity(n);
+            order.extend((0..n as u32).filter(|&i| indeg[i as usize] == 0));
+            let mut head = 0;
+            while head < order.len() {
+                let s = order[head] as usize;
+                head += 1;
+                for &t in &adj[offs[s] as usize..offs[s + 1] as usize] {
+                    let d = &mut indeg[t as usize];
+                    *d -= 1;
+                    if *d == 0 {
+                        order.push(t);
+                    }
+                }
+            }
+            debug_assert_eq!(order.len(), n, "the awaited edges form a DAG");
+            Plan { offs, adj, order }
+        })
+    }
+
+    /// Drop the cached plan after a structural change.
+    fn invalidate_plan(&mut self) {
+        if self.plan.get().is_some() {
+            self.plan = OnceLock::new();
+        }
+    }
+
+    /// Node weights for planning: alternatives weigh nothing (they only run when something
+    /// fails).
+    fn weights(&self, weight: impl Fn(&NodeCore) -> f64) -> Vec<f64> {
+        self.core
             .nodes
             .iter()
             .map(|c| if c.alt_prev == NONE { weight(c) } else { 0.0 })
-            .collect();
-        // Compressed adjacency of the awaited edges.
-        let mut offs = vec![0u32; n + 1];
-        let mut indeg = vec![0u32; n];
-        for (s, out) in self.out.iter().enumerate() {
-            let mut k = 0;
-            for e in out {
-                if e.kind.waits() {
-                    k += 1;
-                    indeg[e.node as usize] += 1;
-                }
-            }
-            offs[s + 1] = offs[s] + k;
-        }
-        let mut adj = vec![0u32; offs[n] as usize];
-        for (s, out) in self.out.iter().enumerate() {
-            let mut p = offs[s] as usize;
-            for e in out {
-                if e.kind.waits() {
-                    adj[p] = e.node;
-                    p += 1;
-                }
-            }
-        }
-        let mut order: Vec<u32> = Vec::with_capacity(n);
-        order.extend((0..n as u32).filter(|&i| indeg[i as usize] == 0));
-        let mut head = 0;
-        while head < order.len() {
-            let s = order[head] as usize;
-            head += 1;
-            for &t in &adj[offs[s] as usize..offs[s + 1] as usize] {
-                let d = &mut indeg[t as usize];
-                *d -= 1;
-                if *d == 0 {
-                    order.push(t);
-                }
-            }
-        }
-        debug_assert_eq!(order.len(), n, "the awaited edges form a DAG");
+            .collect()
+    }
+
+    /// Forward pass: earliest starts, best predecessors, length, last node of the critical path.
+    fn forward(plan: &Plan, w: &[f64]) -> (Vec<f64>, Vec<u32>, f64, u32) {
+        let n = w.len();
+        let (offs, adj) = (&plan.offs, &plan.adj);
         let mut es = vec![0.0f64; n];
         let mut pred = vec![NONE; n];
         let mut length = 0.0f64;
         let mut end = NONE;
-        for &s in &order {
+        for &s in &plan.order {
             let s = s as usize;
             let ef = es[s] + w[s];
             if end == NONE || ef > length {
@@ -1309,8 +1406,38 @@ impl Workflow {
                 }
             }
         }
+        (es, pred, length, end)
+    }
+
+    fn path(pred: &[u32], end: u32) -> Vec<u32> {
+        let mut path = Vec::new();
+        let mut x = end;
+        while x != NONE {
+            path.push(x);
+            x = pred[x as usize];
+        }
+        path.reverse();
+        path
+    }
+
+    /// Length and nodes of the critical path over hard and soft edges, each node weighted by
+    /// `weight`.
+    pub fn critical_path(&self, weight: impl Fn(&NodeCore) -> f64) -> (f64, Vec<u32>) {
+        let plan = self.plan();
+        let w = self.weights(weight);
+        let (_, pred, length, end) = Self::forward(plan, &w);
+        (length, Self::path(&pred, end))
+    }
+
+    /// Critical path and slack over hard and soft edges, each node weighted by `weight`.
+    pub fn schedule(&self, weight: impl Fn(&NodeCore) -> f64) -> Schedule {
+        let plan = self.plan();
+        let w = self.weights(weight);
+        let n = w.len();
+        let (es, pred, length, end) = Self::forward(plan, &w);
+        let (offs, adj) = (&plan.offs, &plan.adj);
         let mut lf = vec![length; n];
-        for &s in order.iter().rev() {
+        for &s in plan.order.iter().rev() {
             let s = s as usize;
             let mut m = length;
             for &t in &adj[offs[s] as usize..offs[s + 1] as usize] {
@@ -1319,16 +1446,9 @@ impl Workflow {
             lf[s] = m;
         }
         let slack: Vec<f64> = (0..n).map(|i| (lf[i] - w[i] - es[i]).max(0.0)).collect();
-        let mut path = Vec::new();
-        let mut x = end;
-        while x != NONE {
-            path.push(x);
-            x = pred[x as usize];
-        }
-        path.reverse();
         Schedule {
             length,
-            path,
+            path: Self::path(&pred, end),
             earliest_start: es,
             slack,
         }

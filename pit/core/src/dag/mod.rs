@@ -24,12 +24,11 @@ mod record;
 mod tests;
 
 use std::borrow::Cow;
-use std::collections::HashMap;
 
 use parking_lot::Mutex;
 
 pub use self::graph::{DepKind, NodeState, Schedule, EWMA_ALPHA};
-use self::graph::{TypeStat, Workflow, NONE};
+use self::graph::{FxMap, TypeStat, Workflow, NONE};
 use self::record::{Raw, Rec, Snap, SnapRef, WfSnapRef, SNAPSHOT_VERSION};
 use crate::error::{Classify, Detail, Error, ErrorKind, Result};
 use crate::{ArtifactId, Ctx, Lsn, Micros, Persistent, Tag, SECOND};
@@ -209,9 +208,9 @@ pub struct NodeInfo {
 struct State {
     /// Indexed by workflow number; numbers are never reused.
     wfs: Vec<Option<Workflow>>,
-    by_name: HashMap<String, u32>,
+    by_name: FxMap<String, u32>,
     types: Vec<TypeStat>,
-    type_index: HashMap<String, u32>,
+    type_index: FxMap<String, u32>,
 }
 
 /// What applying a record produced.
@@ -1083,11 +1082,18 @@ impl DagTracker {
     /// The critical path's length (seconds) and its nodes, first to last.
     pub fn critical_path(&self, wf: &str) -> Result<(f64, Vec<String>)> {
         self.read(wf, |st, w| {
-            let s = w.schedule(|c| st.effective_estimate(c).unwrap_or(0.0));
+            let (length, path) = w.critical_path(|c| st.effective_estimate(c).unwrap_or(0.0));
             Ok((
-                s.length,
-                s.path.iter().map(|&n| w.node_name(n).to_string()).collect(),
+                length,
+                path.iter().map(|&n| w.node_name(n).to_string()).collect(),
             ))
+        })
+    }
+
+    /// [`DagTracker::critical_path`] with node indexes.
+    pub fn critical_path_idx(&self, wf: &str) -> Result<(f64, Vec<u32>)> {
+        self.read(wf, |st, w| {
+            Ok(w.critical_path(|c| st.effective_estimate(c).unwrap_or(0.0)))
         })
     }
 
