@@ -320,6 +320,8 @@ struct Plan {
     offs: Vec<u32>,
     adj: Vec<u32>,
     order: Vec<u32>,
+    /// Every edge goes from a lower to a higher index (index order is topological).
+    forward_only: bool,
 }
 
 /// A workflow with its derived state.
@@ -344,7 +346,8 @@ pub(crate) struct Workflow {
     ready_pos: Vec<u32>,
     work: Vec<Work>,
     counts: [u32; 7],
-    /// While `recording`: the dynamic fields of every node before each change.
+    /// While `recording`: the dynamic fields of nodes before each caller's transition and each
+    /// automatic skip (readiness is re-derived by [`Workflow::recompute`] on undo).
     undo: Vec<(u32, NodeState, Micros, Micros, Option<f64>)>,
     recording: bool,
     plan: OnceLock<Plan>,
@@ -981,9 +984,6 @@ impl Workflow {
     /// for any more.
     #[inline]
     fn set_state(&mut self, idx: u32, to: NodeState, at: Micros) {
-        if self.recording {
-            self.remember(idx);
-        }
         let i = idx as usize;
         let from = self.core.nodes[i].state;
         self.counts[from as usize] -= 1;
@@ -1066,6 +1066,9 @@ impl Workflow {
             match w {
                 Work::Skip(n) => {
                     if self.state(n).is_waiting() {
+                        if self.recording {
+                            self.remember(n);
+                        }
                         self.set_state(n, NodeState::Skipped, at);
                     }
                 }
@@ -1325,44 +1328,59 @@ impl Workflow {
     fn plan(&self) -> &Plan {
         self.plan.get_or_init(|| {
             let n = self.core.nodes.len();
+            // Counting sort of the flat edge list by source (sequential reads, unlike the
+            // per-node adjacency lists).
             let mut offs = vec![0u32; n + 1];
             let mut indeg = vec![0u32; n];
-            for (s, out) in self.out.iter().enumerate() {
-                let mut k = 0;
-                for e in out {
-                    if e.kind.waits() {
-                        k += 1;
-                        indeg[e.node as usize] += 1;
-                    }
+            for &(s, t, kind) in &self.core.edges {
+                if kind.waits() {
+                    offs[s as usize + 1] += 1;
+                    indeg[t as usize] += 1;
                 }
-                offs[s + 1] = offs[s] + k;
             }
+            for i in 0..n {
+                offs[i + 1] += offs[i];
+            }
+            let mut fill: Vec<u32> = offs[..n].to_vec();
             let mut adj = vec![0u32; offs[n] as usize];
-            for (s, out) in self.out.iter().enumerate() {
-                let mut p = offs[s] as usize;
-                for e in out {
-                    if e.kind.waits() {
-                        adj[p] = e.node;
-                        p += 1;
-                    }
+            for &(s, t, kind) in &self.core.edges {
+                if kind.waits() {
+                    let p = &mut fill[s as usize];
+                    adj[*p as usize] = t;
+                    *p += 1;
                 }
             }
-            let mut order: Vec<u32> = Vec::with_capacity(n);
-            order.extend((0..n as u32).filter(|&i| indeg[i as usize] == 0));
-            let mut head = 0;
-            while head < order.len() {
-                let s = order[head] as usize;
-                head += 1;
-                for &t in &adj[offs[s] as usize..offs[s + 1] as usize] {
-                    let d = &mut indeg[t as usize];
-                    *d -= 1;
-                    if *d == 0 {
-                        order.push(t);
+            // Workflows are usually built in order: then index order is topological and the
+            // passes run over the arrays sequentially.
+            let forward_only = (0..n).all(|s| {
+                adj[offs[s] as usize..offs[s + 1] as usize]
+                    .iter()
+                    .all(|&t| t as usize > s)
+            });
+            let mut order: Vec<u32> = Vec::new();
+            if !forward_only {
+                order.reserve(n);
+                order.extend((0..n as u32).filter(|&i| indeg[i as usize] == 0));
+                let mut head = 0;
+                while head < order.len() {
+                    let s = order[head] as usize;
+                    head += 1;
+                    for &t in &adj[offs[s] as usize..offs[s + 1] as usize] {
+                        let d = &mut indeg[t as usize];
+                        *d -= 1;
+                        if *d == 0 {
+                            order.push(t);
+                        }
                     }
                 }
+                debug_assert_eq!(order.len(), n, "the awaited edges form a DAG");
             }
-            debug_assert_eq!(order.len(), n, "the awaited edges form a DAG");
-            Plan { offs, adj, order }
+            Plan {
+                offs,
+                adj,
+                order,
+                forward_only,
+            }
         })
     }
 
@@ -1385,28 +1403,44 @@ impl Workflow {
 
     /// Forward pass: earliest starts, best predecessors, length, last node of the critical path.
     fn forward(plan: &Plan, w: &[f64]) -> (Vec<f64>, Vec<u32>, f64, u32) {
+        if plan.forward_only {
+            Self::forward_in(plan, w, 0..w.len() as u32)
+        } else {
+            Self::forward_in(plan, w, plan.order.iter().copied())
+        }
+    }
+
+    #[inline]
+    fn forward_in(
+        plan: &Plan,
+        w: &[f64],
+        order: impl Iterator<Item = u32>,
+    ) -> (Vec<f64>, Vec<u32>, f64, u32) {
         let n = w.len();
         let (offs, adj) = (&plan.offs, &plan.adj);
-        let mut es = vec![0.0f64; n];
+        // Every weight is >= 0, so any finish time beats -1 and the first relaxation wins.
+        let mut es = vec![-1.0f64; n];
         let mut pred = vec![NONE; n];
-        let mut length = 0.0f64;
+        let mut length = -1.0f64;
         let mut end = NONE;
-        for &s in &plan.order {
+        for s in order {
             let s = s as usize;
-            let ef = es[s] + w[s];
-            if end == NONE || ef > length {
+            let start = es[s].max(0.0);
+            es[s] = start;
+            let ef = start + w[s];
+            if ef > length {
                 length = ef;
                 end = s as u32;
             }
             for &t in &adj[offs[s] as usize..offs[s + 1] as usize] {
                 let t = t as usize;
-                if pred[t] == NONE || ef > es[t] {
+                if ef > es[t] {
                     es[t] = ef;
                     pred[t] = s as u32;
                 }
             }
         }
-        (es, pred, length, end)
+        (es, pred, length.max(0.0), end)
     }
 
     fn path(pred: &[u32], end: u32) -> Vec<u32> {
@@ -1437,13 +1471,17 @@ impl Workflow {
         let (es, pred, length, end) = Self::forward(plan, &w);
         let (offs, adj) = (&plan.offs, &plan.adj);
         let mut lf = vec![length; n];
-        for &s in plan.order.iter().rev() {
-            let s = s as usize;
+        let mut backward = |s: usize| {
             let mut m = length;
             for &t in &adj[offs[s] as usize..offs[s + 1] as usize] {
                 m = m.min(lf[t as usize] - w[t as usize]);
             }
             lf[s] = m;
+        };
+        if plan.forward_only {
+            (0..n).rev().for_each(&mut backward);
+        } else {
+            plan.order.iter().rev().for_each(|&s| backward(s as usize));
         }
         let slack: Vec<f64> = (0..n).map(|i| (lf[i] - w[i] - es[i]).max(0.0)).collect();
         Schedule {

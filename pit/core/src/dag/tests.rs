@@ -543,3 +543,39 @@ fn records_round_trip() {
     let core = Core::default();
     assert_eq!(core.nodes.len(), 0);
 }
+
+#[test]
+fn a_batch_the_journal_refuses_changes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let opts = PitOptions {
+        key: Some([3; 32]),
+        clock: Clock::manual(1_000 * SECOND),
+        ..PitOptions::default()
+    };
+    let pit = Pit::open(dir.path(), &opts).unwrap();
+    let t = &pit.dag;
+    build(
+        t,
+        "w",
+        &["a", "b", "c", "d"],
+        &[
+            ("a", "c", DepKind::Hard),
+            ("c", "d", DepKind::Hard),
+            ("b", "d", DepKind::Soft),
+        ],
+    );
+    t.transition_batch("w", &[0, 1], Running, false).unwrap();
+    let before = t.states("w").unwrap();
+    pit.close().unwrap();
+    let e = t.transition_batch("w", &[0, 1], Failed, false).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Closed);
+    assert_eq!(
+        t.states("w").unwrap(),
+        before,
+        "the cascade was taken back too"
+    );
+    assert_consistent(t);
+    let e = t.transition("w", "a", Failed, None, false).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Closed);
+    assert_eq!(t.states("w").unwrap(), before);
+}
