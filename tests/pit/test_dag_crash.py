@@ -29,7 +29,7 @@ TEST_KEY = bytes(range(32))
 
 # Shared by the child (as a script) and the parent (exec'd): the workload, deterministic given the
 # seed and the tracker's state.
-POLICY = '''
+POLICY = """
 import random
 
 N = 40
@@ -63,23 +63,26 @@ def step(dag, rng, durable):
     elif r < 0.11:
         dag.reset("w", f"n{rng.randrange(N)}", durable=durable)
     elif r < 0.30 and ready:
-        dag.transition_batch("w", rng.sample(ready, min(len(ready), 4)), "running", durable=durable)
+        some = rng.sample(ready, min(len(ready), 4))
+        dag.transition_batch("w", some, "running", durable=durable)
     elif r < 0.40 and len(running) > 1:
-        dag.transition_batch("w", running[:2], rng.choice(["succeeded", "failed"]), durable=durable)
+        to = rng.choice(["succeeded", "failed"])
+        dag.transition_batch("w", running[:2], to, durable=durable)
     elif running and r < 0.75:
         end = rng.choice(["succeeded", "succeeded", "failed", "cancelled"])
         dag.transition("w", f"n{rng.choice(running)}", end, durable=durable)
     elif ready:
-        dag.transition("w", f"n{rng.choice(ready)}", rng.choice(["running", "running", "skipped"]), durable=durable)
+        to = rng.choice(["running", "running", "skipped"])
+        dag.transition("w", f"n{rng.choice(ready)}", to, durable=durable)
     else:
         dag.reset("w", "n0", durable=durable)
 
 
 def observe(dag):
     return (dag.states("w"), dag.checkpoints("w"), dag.ready("w"))
-'''
+"""
 
-CHILD = '''
+CHILD = """
 import os, random, sys
 from symphony.pit import Pit
 exec(POLICY)
@@ -98,7 +101,7 @@ while True:
     if not durable:
         pit.sync()
     print(f"ack {n}", flush=True)
-'''
+"""
 
 
 def policy() -> dict[str, Any]:
