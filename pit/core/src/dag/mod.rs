@@ -737,17 +737,11 @@ impl DagTracker {
         duration: Option<f64>,
         durable: bool,
     ) -> Result<()> {
-        self.mutate(durable, |st, at| {
+        self.transition_fast(durable, duration, to, |st| {
             let no = st.handle(wf)?;
-            Ok(Rec::Transition {
-                wf: no,
-                node: st.wf(no)?.node_index(node)?,
-                state: to,
-                at,
-                duration,
-            })
-        })?;
-        Ok(())
+            let n = st.wf(no)?.node_index(node)?;
+            Ok((no, n))
+        })
     }
 
     /// [`DagTracker::transition`] by workflow handle and node index.
@@ -760,15 +754,45 @@ impl DagTracker {
         duration: Option<f64>,
         durable: bool,
     ) -> Result<()> {
-        self.mutate(durable, |_, at| {
-            Ok(Rec::Transition {
-                wf: handle,
-                node,
-                state: to,
-                at,
-                duration,
-            })
-        })?;
+        self.transition_fast(durable, duration, to, |st| {
+            st.wf(handle)?.check_index(node)?;
+            Ok((handle, node))
+        })
+    }
+
+    /// The hot path of one transition: resolve, validate, log, apply; one lock, one lookup.
+    #[inline]
+    fn transition_fast(
+        &self,
+        durable: bool,
+        duration: Option<f64>,
+        to: NodeState,
+        resolve: impl FnOnce(&State) -> Result<(u32, u32), DagError>,
+    ) -> Result<()> {
+        check_estimate("duration", duration)?;
+        let lsn = {
+            let mut st = self.state.lock();
+            let (no, node) = resolve(&st)?;
+            let at = self.now();
+            let w = st.wf_mut(no)?;
+            w.check_transition(node, to)?;
+            let lsn = self.ctx.journal.append(
+                Tag::Dag,
+                &Rec::Transition {
+                    wf: no,
+                    node,
+                    state: to,
+                    at,
+                    duration,
+                },
+            )?;
+            let learned = w.transition(node, to, at, duration);
+            st.learn(learned);
+            lsn
+        };
+        if durable {
+            self.ctx.journal.sync(lsn)?;
+        }
         Ok(())
     }
 
