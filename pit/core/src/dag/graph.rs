@@ -351,6 +351,8 @@ pub(crate) struct Workflow {
     undo: Vec<(u32, NodeState, Micros, Micros, Option<f64>)>,
     recording: bool,
     plan: OnceLock<Plan>,
+    /// Per node: own estimate (NaN: none) and type, dense for planning (alternatives: 0).
+    basis: OnceLock<Vec<(f64, u32)>>,
 }
 
 fn key(a: u32, b: u32) -> u64 {
@@ -388,6 +390,7 @@ impl Workflow {
             undo: Vec::new(),
             recording: false,
             plan: OnceLock::new(),
+            basis: OnceLock::new(),
         };
         wf.rebuild(0);
         wf
@@ -553,6 +556,7 @@ impl Workflow {
         let first = self.core.nodes.len() as u32;
         let n = names.len();
         self.invalidate_plan();
+        self.invalidate_basis();
         self.core.nodes.reserve(n);
         self.index.reserve(n);
         for (i, &name) in names.iter().enumerate() {
@@ -880,6 +884,7 @@ impl Workflow {
     }
 
     fn link_alternative(&mut self, head: u32, alt: u32) {
+        self.invalidate_basis();
         let mut tail = head;
         while self.core.nodes[tail as usize].alt_next != NONE {
             tail = self.core.nodes[tail as usize].alt_next;
@@ -889,6 +894,7 @@ impl Workflow {
     }
 
     fn unlink_alternative(&mut self, alt: u32) {
+        self.invalidate_basis();
         let prev = self.core.nodes[alt as usize].alt_prev;
         self.core.nodes[prev as usize].alt_next = NONE;
         self.core.nodes[alt as usize].alt_prev = NONE;
@@ -902,6 +908,7 @@ impl Workflow {
     }
 
     pub fn set_estimate(&mut self, idx: u32, estimate: Option<f64>) {
+        self.invalidate_basis();
         self.core.nodes[idx as usize].estimate = estimate;
     }
 
@@ -1155,6 +1162,7 @@ impl Workflow {
     pub fn rebuild(&mut self, at: Micros) {
         let n = self.core.nodes.len();
         self.invalidate_plan();
+        self.invalidate_basis();
         self.index = FxMap::with_capacity_and_hasher(n, BuildHasherDefault::default());
         for (i, c) in self.core.nodes.iter().enumerate() {
             self.index.insert(c.name.clone(), i as u32);
@@ -1391,14 +1399,38 @@ impl Workflow {
         }
     }
 
-    /// Node weights for planning: alternatives weigh nothing (they only run when something
-    /// fails).
-    fn weights(&self, weight: impl Fn(&NodeCore) -> f64) -> Vec<f64> {
-        self.core
-            .nodes
+    /// Node weights for planning: a node's own estimate, else its type's (`type_est`, by type
+    /// index), else 0; alternatives weigh nothing (they only run when something fails).
+    fn weights(&self, type_est: &[f64]) -> Vec<f64> {
+        let basis = self.basis.get_or_init(|| {
+            self.core
+                .nodes
+                .iter()
+                .map(|c| {
+                    if c.alt_prev == NONE {
+                        (c.estimate.unwrap_or(f64::NAN), c.node_type)
+                    } else {
+                        (0.0, NONE)
+                    }
+                })
+                .collect()
+        });
+        basis
             .iter()
-            .map(|c| if c.alt_prev == NONE { weight(c) } else { 0.0 })
+            .map(|&(e, t)| {
+                if e.is_nan() {
+                    type_est.get(t as usize).copied().unwrap_or(0.0)
+                } else {
+                    e
+                }
+            })
             .collect()
+    }
+
+    fn invalidate_basis(&mut self) {
+        if self.basis.get().is_some() {
+            self.basis = OnceLock::new();
+        }
     }
 
     /// Forward pass: earliest starts, best predecessors, length, last node of the critical path.
@@ -1456,17 +1488,17 @@ impl Workflow {
 
     /// Length and nodes of the critical path over hard and soft edges, each node weighted by
     /// `weight`.
-    pub fn critical_path(&self, weight: impl Fn(&NodeCore) -> f64) -> (f64, Vec<u32>) {
+    pub fn critical_path(&self, type_est: &[f64]) -> (f64, Vec<u32>) {
         let plan = self.plan();
-        let w = self.weights(weight);
+        let w = self.weights(type_est);
         let (_, pred, length, end) = Self::forward(plan, &w);
         (length, Self::path(&pred, end))
     }
 
     /// Critical path and slack over hard and soft edges, each node weighted by `weight`.
-    pub fn schedule(&self, weight: impl Fn(&NodeCore) -> f64) -> Schedule {
+    pub fn schedule(&self, type_est: &[f64]) -> Schedule {
         let plan = self.plan();
-        let w = self.weights(weight);
+        let w = self.weights(type_est);
         let n = w.len();
         let (es, pred, length, end) = Self::forward(plan, &w);
         let (offs, adj) = (&plan.offs, &plan.adj);

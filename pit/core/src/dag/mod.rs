@@ -286,6 +286,14 @@ impl State {
         })
     }
 
+    /// Every node type's learned estimate by type index (0 before the first sample).
+    fn type_estimates(&self) -> Vec<f64> {
+        self.types
+            .iter()
+            .map(|t| t.estimate().unwrap_or(0.0))
+            .collect()
+    }
+
     fn learn(&mut self, learned: Option<(u32, f64)>) {
         if let Some((t, d)) = learned {
             if let Some(ts) = self.types.get_mut(t as usize) {
@@ -1089,24 +1097,21 @@ impl DagTracker {
     /// Critical path and slack: every node weighs its own estimate, else its type's learned
     /// estimate, else 0; alternatives weigh 0; hard and soft edges order the nodes.
     pub fn schedule(&self, wf: &str) -> Result<Schedule> {
-        self.read(wf, |st, w| {
-            Ok(w.schedule(|c| st.effective_estimate(c).unwrap_or(0.0)))
-        })
+        self.read(wf, |st, w| Ok(w.schedule(&st.type_estimates())))
     }
 
     /// How long `node` may be delayed without delaying the workflow (seconds).
     pub fn slack(&self, wf: &str, node: &str) -> Result<f64> {
         self.read(wf, |st, w| {
             let i = w.node_index(node)?;
-            Ok(w.schedule(|c| st.effective_estimate(c).unwrap_or(0.0))
-                .slack[i as usize])
+            Ok(w.schedule(&st.type_estimates()).slack[i as usize])
         })
     }
 
     /// The critical path's length (seconds) and its nodes, first to last.
     pub fn critical_path(&self, wf: &str) -> Result<(f64, Vec<String>)> {
         self.read(wf, |st, w| {
-            let (length, path) = w.critical_path(|c| st.effective_estimate(c).unwrap_or(0.0));
+            let (length, path) = w.critical_path(&st.type_estimates());
             Ok((
                 length,
                 path.iter().map(|&n| w.node_name(n).to_string()).collect(),
@@ -1116,9 +1121,7 @@ impl DagTracker {
 
     /// [`DagTracker::critical_path`] with node indexes.
     pub fn critical_path_idx(&self, wf: &str) -> Result<(f64, Vec<u32>)> {
-        self.read(wf, |st, w| {
-            Ok(w.critical_path(|c| st.effective_estimate(c).unwrap_or(0.0)))
-        })
+        self.read(wf, |st, w| Ok(w.critical_path(&st.type_estimates())))
     }
 
     /// CONTRACT (Stale Manager): every artifact id referenced by a node of a workflow the tracker

@@ -332,6 +332,25 @@ fn durations_are_learned_per_type_and_used_for_planning() {
     let (len, path) = t.critical_path("w").unwrap();
     assert!((len - 15.0).abs() < 1e-9, "{len}");
     assert_eq!(path, vec!["a", "b", "c"]);
+    // Cached planning data follows estimates, alternatives and new edges.
+    t.add_nodes("w", &["x", "alt"], None, Some(100.0), false)
+        .unwrap();
+    assert!((t.critical_path("w").unwrap().0 - 100.0).abs() < 1e-9);
+    t.add_alternative("w", "c", "alt", false).unwrap();
+    t.set_estimate("w", "x", Some(1.0), false).unwrap();
+    assert!(
+        (t.critical_path("w").unwrap().0 - 15.0).abs() < 1e-9,
+        "alternatives weigh 0"
+    );
+    t.add_edges("w", &[("c", "x")], DepKind::Soft, false)
+        .unwrap();
+    assert!((t.critical_path("w").unwrap().0 - 16.0).abs() < 1e-9);
+    let s = t.schedule("w").unwrap();
+    assert!(
+        (s.slack[4] - 16.0).abs() < 1e-9,
+        "the alternative can wait: {:?}",
+        s.slack
+    );
 }
 
 #[test]
