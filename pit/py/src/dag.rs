@@ -23,6 +23,20 @@ fn kind_of(s: &str) -> pit_core::Result<DepKind> {
     Ok(DepKind::parse(s)?)
 }
 
+/// A mutation: inline when it only has to be acknowledged, with the GIL released when it waits for
+/// the disk (`durable`).
+fn call<T: Send>(
+    py: Python<'_>,
+    durable: bool,
+    f: impl FnOnce() -> pit_core::Result<T> + Send,
+) -> PyResult<T> {
+    if durable {
+        detached(py, f)
+    } else {
+        guard(f)
+    }
+}
+
 fn secs(t: Option<u64>) -> Option<f64> {
     t.map(|t| t as f64 / SECOND as f64)
 }
@@ -153,11 +167,7 @@ impl PyDagTracker {
     #[pyo3(signature = (workflow, *, durable = false))]
     fn create_workflow(&self, py: Python<'_>, workflow: &str, durable: bool) -> PyResult<u32> {
         let t = &self.inner;
-        if durable {
-            detached(py, || t.create_workflow(workflow, true))
-        } else {
-            guard(|| t.create_workflow(workflow, false))
-        }
+        call(py, durable, || t.create_workflow(workflow, durable))
     }
 
     /// Drop a workflow and its checkpoints; its artifact references end.
@@ -197,15 +207,16 @@ impl PyDagTracker {
     #[pyo3(signature = (workflow, node, *, node_type = None, estimate = None, durable = false))]
     fn add_node(
         &self,
+        py: Python<'_>,
         workflow: &str,
         node: &str,
         node_type: Option<&str>,
         estimate: Option<f64>,
         durable: bool,
     ) -> PyResult<u32> {
-        guard(|| {
-            self.inner
-                .add_nodes(workflow, &[node], node_type, estimate, durable)
+        let t = &self.inner;
+        call(py, durable, || {
+            t.add_nodes(workflow, &[node], node_type, estimate, durable)
         })
     }
 
@@ -231,15 +242,16 @@ impl PyDagTracker {
     #[pyo3(signature = (workflow, source, target, kind = "hard", *, durable = false))]
     fn add_edge(
         &self,
+        py: Python<'_>,
         workflow: &str,
         source: &str,
         target: &str,
         kind: &str,
         durable: bool,
     ) -> PyResult<()> {
-        guard(|| {
-            self.inner
-                .add_edges(workflow, &[(source, target)], kind_of(kind)?, durable)
+        let t = &self.inner;
+        call(py, durable, || {
+            t.add_edges(workflow, &[(source, target)], kind_of(kind)?, durable)
         })
     }
 
@@ -302,12 +314,16 @@ impl PyDagTracker {
     #[pyo3(signature = (workflow, node, estimate, *, durable = false))]
     fn set_estimate(
         &self,
+        py: Python<'_>,
         workflow: &str,
         node: &str,
         estimate: Option<f64>,
         durable: bool,
     ) -> PyResult<()> {
-        guard(|| self.inner.set_estimate(workflow, node, estimate, durable))
+        let t = &self.inner;
+        call(py, durable, || {
+            t.set_estimate(workflow, node, estimate, durable)
+        })
     }
 
     /// `(estimate_seconds, samples)` learned for a node type, or `None` before its first sample.
@@ -319,14 +335,15 @@ impl PyDagTracker {
     #[pyo3(signature = (workflow, node, artifact_id, *, durable = false))]
     fn bind_artifact(
         &self,
+        py: Python<'_>,
         workflow: &str,
         node: &str,
         artifact_id: u64,
         durable: bool,
     ) -> PyResult<bool> {
-        guard(|| {
-            self.inner
-                .bind_artifact(workflow, node, artifact_id, durable)
+        let t = &self.inner;
+        call(py, durable, || {
+            t.bind_artifact(workflow, node, artifact_id, durable)
         })
     }
 
@@ -334,14 +351,15 @@ impl PyDagTracker {
     #[pyo3(signature = (workflow, node, artifact_id, *, durable = false))]
     fn unbind_artifact(
         &self,
+        py: Python<'_>,
         workflow: &str,
         node: &str,
         artifact_id: u64,
         durable: bool,
     ) -> PyResult<bool> {
-        guard(|| {
-            self.inner
-                .unbind_artifact(workflow, node, artifact_id, durable)
+        let t = &self.inner;
+        call(py, durable, || {
+            t.unbind_artifact(workflow, node, artifact_id, durable)
         })
     }
 
@@ -364,12 +382,9 @@ impl PyDagTracker {
         durable: bool,
     ) -> PyResult<()> {
         let t = &self.inner;
-        let f = || t.transition(workflow, node, state_of(state)?, duration, durable);
-        if durable {
-            detached(py, f)
-        } else {
-            guard(f)
-        }
+        call(py, durable, || {
+            t.transition(workflow, node, state_of(state)?, duration, durable)
+        })
     }
 
     /// Move a node to `state`, by workflow handle and node index.
@@ -384,12 +399,9 @@ impl PyDagTracker {
         durable: bool,
     ) -> PyResult<()> {
         let t = &self.inner;
-        let f = || t.transition_idx(handle, node, state_of(state)?, duration, durable);
-        if durable {
-            detached(py, f)
-        } else {
-            guard(f)
-        }
+        call(py, durable, || {
+            t.transition_idx(handle, node, state_of(state)?, duration, durable)
+        })
     }
 
     /// Move many nodes (indexes) to `state` in order; one journal record. Returns the count.
@@ -449,8 +461,17 @@ impl PyDagTracker {
 
     /// Forget a checkpoint.
     #[pyo3(signature = (workflow, checkpoint, *, durable = false))]
-    fn drop_checkpoint(&self, workflow: &str, checkpoint: u32, durable: bool) -> PyResult<()> {
-        guard(|| self.inner.drop_checkpoint(workflow, checkpoint, durable))
+    fn drop_checkpoint(
+        &self,
+        py: Python<'_>,
+        workflow: &str,
+        checkpoint: u32,
+        durable: bool,
+    ) -> PyResult<()> {
+        let t = &self.inner;
+        call(py, durable, || {
+            t.drop_checkpoint(workflow, checkpoint, durable)
+        })
     }
 
     /// The workflow's checkpoint ids, oldest first.

@@ -217,7 +217,7 @@ struct State {
 enum Out {
     None,
     Id(u32),
-    Nodes(Vec<u32>),
+    Names(Vec<String>),
 }
 
 impl Out {
@@ -444,7 +444,11 @@ impl State {
                 }
                 Out::None
             }
-            Rec::Reset { wf, node, at } => Out::Nodes(self.wf_mut(*wf)?.reset(*node, *at)),
+            Rec::Reset { wf, node, at } => {
+                let w = self.wf_mut(*wf)?;
+                let nodes = w.reset(*node, *at);
+                Out::Names(nodes.iter().map(|&n| w.node_name(n).to_string()).collect())
+            }
             Rec::Checkpoint { wf } => Out::Id(self.wf_mut(*wf)?.checkpoint()),
             Rec::Rollback { wf, id, at } => {
                 let w = self.wf_mut(*wf)?;
@@ -898,7 +902,6 @@ impl DagTracker {
     /// Partial re-execution: reset `node` and everything downstream of it to pending (then
     /// ready where nothing is awaited). Returns the nodes reset, `node` first.
     pub fn reset(&self, wf: &str, node: &str, durable: bool) -> Result<Vec<String>> {
-        let mut names = Vec::new();
         let out = self.mutate(durable, |st, at| {
             let no = st.handle(wf)?;
             Ok(Rec::Reset {
@@ -907,13 +910,10 @@ impl DagTracker {
                 at,
             })
         })?;
-        if let Out::Nodes(nodes) = out {
-            let st = self.state.lock();
-            if let Ok(w) = st.named(wf) {
-                names = nodes.iter().map(|&n| w.node_name(n).to_string()).collect();
-            }
-        }
-        Ok(names)
+        Ok(match out {
+            Out::Names(names) => names,
+            _ => Vec::new(),
+        })
     }
 
     // ----- checkpoints -----------------------------------------------------------------------
