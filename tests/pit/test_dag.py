@@ -6,6 +6,7 @@ from __future__ import annotations
 import array
 import gc
 import random
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -623,3 +624,35 @@ def test_reopen_after_checkpoint_and_more_transitions(tmp_path: Path) -> None:
         assert p2.dag.checkpoints("w") == [cp2]
     finally:
         p2.close()
+
+
+def test_concurrent_transitions_from_threads(pit: Any) -> None:
+    dag = pit.dag
+    n = 4000
+    dag.create_workflow("w")
+    dag.add_nodes("w", [f"n{i}" for i in range(n)])
+    dag.add_node("w", "sink")
+    dag.add_edges_idx("w", [(i, n) for i in range(n)], "soft")
+    errors: list[BaseException] = []
+
+    def worker(k: int) -> None:
+        try:
+            mine = list(range(k, n, 4))
+            half = len(mine) // 2
+            for i in mine[:half]:
+                dag.transition("w", f"n{i}", "running")
+                dag.transition("w", f"n{i}", "succeeded")
+            dag.transition_batch("w", mine[half:], "running")
+            dag.transition_batch("w", array.array("I", mine[half:]), "failed")
+        except BaseException as e:  # reported below
+            errors.append(e)
+
+    threads = [threading.Thread(target=worker, args=(k,)) for k in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    counts = dag.counts("w")
+    assert counts["succeeded"] + counts["failed"] == n
+    assert dag.ready("w") == ["sink"]  # released exactly once, by the last soft dependency
