@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use super::DagError;
 use crate::{ArtifactId, Micros, SECOND};
 
-/// A small fast hasher (the `FxHash` of rustc) for node ids and index pairs. Ids come from the
+/// A small fast hasher (the `FxHash` of rustc, with a mixing finish) for node ids and index pairs. Ids come from the
 /// application's own workflows, so resistance to crafted collisions is not needed here.
 #[derive(Debug, Default, Clone, Copy)]
 pub(crate) struct FxHasher {
@@ -68,7 +68,12 @@ impl Hasher for FxHasher {
 
     #[inline]
     fn finish(&self) -> u64 {
-        self.hash
+        // The multiply leaves the low bits (hashbrown's bucket index) depending only on the low
+        // bytes of the input ("n1", "n2", … share them): mix the high bits down.
+        let mut h = self.hash;
+        h ^= h >> 33;
+        h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
+        h ^ (h >> 33)
     }
 }
 

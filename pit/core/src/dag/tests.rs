@@ -598,3 +598,19 @@ fn a_batch_the_journal_refuses_changes_nothing() {
     assert_eq!(e.kind(), ErrorKind::Closed);
     assert_eq!(t.states("w").unwrap(), before);
 }
+
+#[test]
+fn fx_hash_spreads_similar_ids_over_buckets() {
+    use std::hash::{BuildHasher, BuildHasherDefault};
+    let b = BuildHasherDefault::<super::graph::FxHasher>::default();
+    let mut low = std::collections::HashSet::new();
+    for i in 0..4096 {
+        low.insert(b.hash_one(format!("n{i}")) & 4095);
+    }
+    // A uniform hash fills about 63% of 4096 buckets with 4096 keys.
+    assert!(
+        low.len() > 2300,
+        "only {} distinct low-bit patterns",
+        low.len()
+    );
+}
