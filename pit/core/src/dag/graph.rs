@@ -1064,10 +1064,12 @@ impl Workflow {
         self.recompute(at);
     }
 
-    /// Whether `x` only feeds optional edges into nodes that have all started or finished.
+    /// Whether `x` only feeds optional edges into nodes that have all started or finished (an
+    /// alternative is always needed: it may stand in for its chain head).
     fn unneeded(&self, x: u32) -> bool {
         let out = &self.out[x as usize];
-        !out.is_empty()
+        self.core.nodes[x as usize].alt_prev == NONE
+            && !out.is_empty()
             && out.iter().all(|e| {
                 e.kind == DepKind::Optional && !self.core.nodes[e.node as usize].state.is_waiting()
             })

@@ -614,3 +614,23 @@ fn fx_hash_spreads_similar_ids_over_buckets() {
         low.len()
     );
 }
+
+#[test]
+fn an_alternative_is_never_skipped_as_unneeded() {
+    let t = tracker();
+    build(
+        &t,
+        "w",
+        &["x", "y", "d", "e"],
+        &[("x", "d", DepKind::Hard), ("y", "e", DepKind::Optional)],
+    );
+    t.add_alternative("w", "x", "y", false).unwrap();
+    // e does not wait for y; y's only own dependant has started, but y may still stand in for x.
+    t.transition("w", "e", Running, None, false).unwrap();
+    assert_eq!(st(&t, "w", "y"), Pending);
+    run(&t, "w", "x", Failed);
+    assert_eq!(st(&t, "w", "y"), Ready);
+    run(&t, "w", "y", Succeeded);
+    assert_eq!(st(&t, "w", "d"), Ready);
+    assert_consistent(&t);
+}
