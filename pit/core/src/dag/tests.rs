@@ -404,6 +404,7 @@ enum Op {
     Edge(u32, u32, u8),
     Alt(u32, u32),
     Trans(u32, u8),
+    Batch(Vec<u32>, u8),
     Reset(u32),
     Checkpoint,
     Rollback,
@@ -416,6 +417,7 @@ fn op() -> impl Strategy<Value = Op> {
         (0u32..12, 2u8..7).prop_map(|(a, s)| Op::Trans(a, s)),
         (0u32..12, 2u8..7).prop_map(|(a, s)| Op::Trans(a, s)),
         (0u32..12, 2u8..7).prop_map(|(a, s)| Op::Trans(a, s)),
+        (proptest::collection::vec(0u32..12, 0..6), 2u8..7).prop_map(|(v, s)| Op::Batch(v, s)),
         (0u32..12).prop_map(Op::Reset),
         Just(Op::Checkpoint),
         Just(Op::Rollback),
@@ -428,6 +430,9 @@ fn apply(t: &DagTracker, op: &Op) {
         Op::Edge(a, b, k) => t.add_edges_idx("w", &[(a, b)], DepKind::from_u8(k).unwrap(), false),
         Op::Alt(a, b) => t.add_alternative("w", &names[a as usize], &names[b as usize], false),
         Op::Trans(a, s) => t.transition_idx(0, a, NodeState::from_u8(s).unwrap(), None, false),
+        Op::Batch(ref v, s) => t
+            .transition_batch("w", v, NodeState::from_u8(s).unwrap(), false)
+            .map(|_| ()),
         Op::Reset(a) => t.reset("w", &names[a as usize], false).map(|_| ()),
         Op::Checkpoint => t.checkpoint("w", false).map(|_| ()),
         Op::Rollback => match t.checkpoints("w").unwrap().last() {
@@ -633,4 +638,55 @@ fn an_alternative_is_never_skipped_as_unneeded() {
     run(&t, "w", "y", Succeeded);
     assert_eq!(st(&t, "w", "d"), Ready);
     assert_consistent(&t);
+}
+
+fn observe(t: &DagTracker) -> (Vec<NodeState>, Vec<u32>, Vec<String>, Vec<ArtifactId>) {
+    (
+        t.states("w").unwrap(),
+        t.checkpoints("w").unwrap(),
+        t.ready("w").unwrap(),
+        t.referenced_artifacts(),
+    )
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(24))]
+
+    /// Whatever happened, reopening (snapshot + journal replay) restores the same workflow.
+    #[test]
+    fn reopening_restores_any_history(
+        ops in proptest::collection::vec(op(), 1..40),
+        snapshot_at in 0usize..40,
+    ) {
+        let dir = tempfile::tempdir().unwrap();
+        let opts = PitOptions {
+            key: Some([5; 32]),
+            clock: Clock::manual(1_000 * SECOND),
+            ..PitOptions::default()
+        };
+        let expect = {
+            let pit = Pit::open(dir.path(), &opts).unwrap();
+            let t = &pit.dag;
+            t.create_workflow("w", false).unwrap();
+            let names: Vec<String> = (0..12).map(|i| format!("n{i}")).collect();
+            let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+            t.add_nodes("w", &refs, Some("kind"), None, false).unwrap();
+            for (k, op) in ops.iter().enumerate() {
+                if k == snapshot_at {
+                    pit.checkpoint().unwrap();
+                }
+                if k % 5 == 0 {
+                    t.bind_artifact("w", &names[k % 12], k as u64, false).unwrap();
+                }
+                pit.clock().advance(SECOND);
+                apply(t, op);
+            }
+            pit.sync().unwrap();
+            (observe(t), t.type_estimate("kind"))
+        };
+        let pit = Pit::open(dir.path(), &opts).unwrap();
+        prop_assert_eq!((observe(&pit.dag), pit.dag.type_estimate("kind")), expect);
+        assert_consistent(&pit.dag);
+        pit.close().unwrap();
+    }
 }
