@@ -275,6 +275,9 @@ struct Req {
 
 type Key = (u64, u64, Reverse<u64>);
 
+/// How deep a decision looks into one owner's queue past requests whose model is busy.
+const LOOKAHEAD: usize = 8;
+
 #[derive(Debug, Default)]
 struct Owner {
     name: Arc<str>,
@@ -504,6 +507,33 @@ impl State {
         None
     }
 
+    /// The best servable request among the first [`LOOKAHEAD`] live entries of owner `o`'s
+    /// queue, with the model serving it.
+    fn candidate(&mut self, o: usize, views: &[ModelView]) -> Option<(u64, usize)> {
+        let id = self.head(o)?;
+        if let Some(m) = self.route(&self.pending[&id], views) {
+            return Some((id, m));
+        }
+        let mut popped = Vec::with_capacity(LOOKAHEAD);
+        let mut found = None;
+        while popped.len() < LOOKAHEAD {
+            let Some(e) = self.owners[o].heap.pop() else {
+                break;
+            };
+            let Some(r) = self.pending.get(&e.1) else {
+                continue;
+            };
+            let m = self.route(r, views);
+            popped.push(e);
+            if let Some(m) = m {
+                found = Some((e.1, m));
+                break;
+            }
+        }
+        self.owners[o].heap.extend(popped);
+        found
+    }
+
     fn values(
         &self,
         r: &Req,
@@ -576,11 +606,10 @@ impl State {
                     if self.owners[o].pending == 0 {
                         continue;
                     }
-                    let Some(id) = self.head(o) else { continue };
-                    let r = &self.pending[&id];
-                    let Some(m) = self.route(r, views) else {
+                    let Some((id, m)) = self.candidate(o, views) else {
                         continue;
                     };
+                    let r = &self.pending[&id];
                     let values = self.values(r, m, views, fair(o), now);
                     let mut score: f64 = values.iter().zip(&weights).map(|(v, w)| v * w).sum();
                     if self.cfg.strategy == Strategy::Prioritization {
@@ -613,11 +642,10 @@ impl State {
                     if self.owners[o].pending == 0 {
                         continue;
                     }
-                    let Some(id) = self.head(o) else { continue };
-                    let r = &self.pending[&id];
-                    let Some(m) = self.route(r, views) else {
+                    let Some((id, m)) = self.candidate(o, views) else {
                         continue;
                     };
+                    let r = &self.pending[&id];
                     self.rr_next = (o + 1) % n;
                     let values = self.values(r, m, views, fair(o), now);
                     return Some(Pick {
