@@ -25,7 +25,8 @@
 
 use std::borrow::Cow;
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap, VecDeque};
+use std::collections::{BinaryHeap, VecDeque};
+use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -275,6 +276,38 @@ struct Req {
 
 type Key = (u64, u64, Reverse<u64>);
 
+/// A small multiplicative hasher (`FxHash`-style) for the engine's hot maps: ids and short names
+/// chosen by the application, not by an attacker.
+#[derive(Default, Clone, Copy)]
+struct Fx(u64);
+
+impl Hasher for Fx {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for chunk in bytes.chunks(8) {
+            let mut b = [0u8; 8];
+            b[..chunk.len()].copy_from_slice(chunk);
+            self.write_u64(u64::from_le_bytes(b));
+        }
+    }
+    fn write_u8(&mut self, i: u8) {
+        self.write_u64(u64::from(i));
+    }
+    fn write_u32(&mut self, i: u32) {
+        self.write_u64(u64::from(i));
+    }
+    fn write_u64(&mut self, i: u64) {
+        self.0 = (self.0.rotate_left(5) ^ i).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+    fn write_usize(&mut self, i: usize) {
+        self.write_u64(i as u64);
+    }
+}
+
+type HashMap<K, V> = std::collections::HashMap<K, V, BuildHasherDefault<Fx>>;
+
 /// How deep a decision looks into one owner's queue past requests whose model is busy.
 const LOOKAHEAD: usize = 8;
 
@@ -319,6 +352,8 @@ struct State {
     rr_next: usize,
     history: VecDeque<Hist>,
     model_ids: Vec<Arc<str>>,
+    model_idx: HashMap<Arc<str>, u32>,
+    heads: Vec<Option<Head>>,
 }
 
 /// Decay multiplier over `dt` with half-life `h`.
@@ -379,6 +414,17 @@ impl Req {
     }
 }
 
+/// An owner's best servable request, cached within one `decide` call.
+#[derive(Debug, Clone, Copy)]
+struct Head {
+    id: u64,
+    model: usize,
+    /// Σ weight × value over the five static factors.
+    stat: f64,
+    values: [f64; 5],
+    at_grant: u64,
+}
+
 struct Pick {
     id: u64,
     model: usize,
@@ -393,19 +439,21 @@ impl State {
         Self {
             cfg: Config::default(),
             owners: Vec::new(),
-            by_owner: HashMap::new(),
+            by_owner: HashMap::default(),
             workflows: Vec::new(),
-            by_workflow: HashMap::new(),
-            pending: HashMap::new(),
+            by_workflow: HashMap::default(),
+            pending: HashMap::default(),
             fifo: VecDeque::new(),
             by_model: Vec::new(),
-            skills: HashMap::new(),
+            skills: HashMap::default(),
             next_request: 1,
             next_decision: 1,
             grants: 0,
             rr_next: 0,
             history: VecDeque::new(),
             model_ids: Vec::new(),
+            model_idx: HashMap::default(),
+            heads: Vec::new(),
         }
     }
 
@@ -420,6 +468,7 @@ impl State {
             ..Owner::default()
         });
         self.by_owner.insert(name, o);
+        self.heads.push(None);
         o
     }
 
@@ -438,14 +487,17 @@ impl State {
         let o = r.owner as usize;
         let key = r.key(&self.cfg, r.id);
         self.owners[o].heap.push((key, r.id));
+        self.heads[o] = None;
         self.owners[o].pending += 1;
         self.owners[o].queued += r.cost;
         self.fifo.push_back(r.id);
-        let m = r.model as usize;
-        if self.by_model.len() <= m {
-            self.by_model.resize_with(m + 1, VecDeque::new);
+        if self.cfg.strategy == Strategy::Collaborative {
+            let m = r.model as usize;
+            if self.by_model.len() <= m {
+                self.by_model.resize_with(m + 1, VecDeque::new);
+            }
+            self.by_model[m].push_back(r.id);
         }
-        self.by_model[m].push_back(r.id);
         self.pending.insert(r.id, r);
     }
 
@@ -454,12 +506,21 @@ impl State {
         for o in &mut self.owners {
             o.heap.clear();
         }
+        self.by_model.clear();
+        self.heads.iter_mut().for_each(|h| *h = None);
         let mut ids: Vec<u64> = self.pending.keys().copied().collect();
         ids.sort_unstable();
         for id in ids {
             let r = &self.pending[&id];
             let key = r.key(&cfg, id);
             self.owners[r.owner as usize].heap.push((key, id));
+            if cfg.strategy == Strategy::Collaborative {
+                let m = r.model as usize;
+                if self.by_model.len() <= m {
+                    self.by_model.resize_with(m + 1, VecDeque::new);
+                }
+                self.by_model[m].push_back(id);
+            }
         }
     }
 
@@ -597,44 +658,65 @@ impl State {
         match self.cfg.strategy {
             Strategy::Weighted | Strategy::Specialization | Strategy::Prioritization => {
                 let weights = if self.cfg.strategy == Strategy::Prioritization {
-                    [1.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0]
+                    // Priority decides; urgency (earlier deadline) breaks ties, then age.
+                    [1.0, 0.0, 0.0, 1e-3, 0.0, 0.0, 0.0, 0.0]
                 } else {
                     self.cfg.weights
                 };
-                let mut best: Option<(f64, u64, Pick)> = None;
+                let bound = self.cfg.starvation_bound.max(1) as f64;
+                let mut best: Option<(f64, usize, Head, [f64; 3])> = None;
                 for o in 0..n {
                     if self.owners[o].pending == 0 {
                         continue;
                     }
-                    let Some((id, m)) = self.candidate(o, views) else {
-                        continue;
-                    };
-                    let r = &self.pending[&id];
-                    let values = self.values(r, m, views, fair(o), now);
-                    let mut score: f64 = values.iter().zip(&weights).map(|(v, w)| v * w).sum();
-                    if self.cfg.strategy == Strategy::Prioritization {
-                        // Ties on priority: earlier deadline, then older.
-                        score += values[3] * 1e-3;
-                    }
-                    let better = best
-                        .as_ref()
-                        .is_none_or(|(s, bid, _)| score > *s || (score == *s && id < *bid));
-                    if better {
-                        best = Some((
-                            score,
-                            id,
-                            Pick {
+                    let h = match self.heads[o] {
+                        Some(h) if servable(views.get(h.model)) => h,
+                        _ => {
+                            let Some((id, m)) = self.candidate(o, views) else {
+                                self.heads[o] = None;
+                                continue;
+                            };
+                            let r = &self.pending[&id];
+                            let sv = r.static_values(now);
+                            let stat = sv.iter().zip(&weights).map(|(v, w)| v * w).sum();
+                            let h = Head {
                                 id,
                                 model: m,
-                                reason: Reason::Strategy,
-                                score,
-                                weights,
-                                values,
-                            },
-                        ));
+                                stat,
+                                values: sv,
+                                at_grant: r.at_grant,
+                            };
+                            self.heads[o] = Some(h);
+                            h
+                        }
+                    };
+                    let dynamic = [
+                        fair(o),
+                        views.get(h.model).map_or(0.0, warmth),
+                        ((self.grants - h.at_grant) as f64 / bound).min(1.0),
+                    ];
+                    let score = h.stat
+                        + weights[5] * dynamic[0]
+                        + weights[6] * dynamic[1]
+                        + weights[7] * dynamic[2];
+                    let better = best
+                        .as_ref()
+                        .is_none_or(|(s, _, bh, _)| score > *s || (score == *s && h.id < bh.id));
+                    if better {
+                        best = Some((score, o, h, dynamic));
                     }
                 }
-                best.map(|b| b.2)
+                best.map(|(score, _, h, d)| {
+                    let v = h.values;
+                    Pick {
+                        id: h.id,
+                        model: h.model,
+                        reason: Reason::Strategy,
+                        score,
+                        weights,
+                        values: [v[0], v[1], v[2], v[3], v[4], d[0], d[1], d[2]],
+                    }
+                })
             }
             Strategy::RoundRobin => {
                 for k in 0..n {
@@ -698,6 +780,9 @@ impl State {
 
     fn remove(&mut self, id: u64) -> Option<Req> {
         let r = self.pending.remove(&id)?;
+        if self.heads[r.owner as usize].is_some_and(|h| h.id == id) {
+            self.heads[r.owner as usize] = None;
+        }
         let ow = &mut self.owners[r.owner as usize];
         ow.pending -= 1;
         ow.queued = if ow.pending == 0 {
@@ -941,25 +1026,24 @@ impl ArbitrationEngine {
     /// Acknowledged, or durable with `durable`.
     pub fn submit(&self, reqs: &[Submit<'_>], durable: bool) -> Result<Vec<u64>> {
         let now = self.ctx.clock.now();
+        let mut s = self.state.lock();
         let mut models = Vec::with_capacity(reqs.len());
-        let mut last: Option<(&str, u32)> = None;
         for r in reqs {
             check_unit("business_value", r.value)?;
             check_unit("user_impact", r.impact)?;
             check_money("cost", r.cost)?;
-            let m = match last {
-                Some((name, m)) if name == r.model => m,
-                _ => {
+            let m = match s.model_idx.get(r.model) {
+                Some(&m) => m,
+                None => {
                     let m = self.pool.model_index(r.model)? as u32;
-                    last = Some((r.model, m));
+                    s.model_idx.insert(Arc::from(r.model), m);
                     m
                 }
             };
             models.push(m);
         }
-        let mut s = self.state.lock();
         // Spending policies, checked for the whole batch first.
-        let mut extra: HashMap<&str, f64> = HashMap::new();
+        let mut extra: HashMap<&str, f64> = HashMap::default();
         for r in reqs {
             if let Some(&o) = s.by_owner.get(r.owner) {
                 let ow = &s.owners[o as usize];
@@ -1065,6 +1149,8 @@ impl ArbitrationEngine {
         if s.model_ids.len() < views.len() {
             s.model_ids = self.pool.models();
         }
+        // Cached heads are valid within one call only (occupancy and time move between calls).
+        s.heads.iter_mut().for_each(|h| *h = None);
         let mut shares: Vec<f64> = (0..s.owners.len())
             .map(|o| s.share(o, now, total_slots))
             .collect();
@@ -1106,7 +1192,7 @@ impl ArbitrationEngine {
                 if s.cfg.strategy == Strategy::Collaborative && p.reason == Reason::Strategy {
                     let cap = s.cfg.batch_size as usize - 1;
                     while batch.len() < cap {
-                        let Some(&next) = s.by_model[p.model].front() else {
+                        let Some(&next) = s.by_model.get(p.model).and_then(VecDeque::front) else {
                             break;
                         };
                         s.by_model[p.model].pop_front();

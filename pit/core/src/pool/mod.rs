@@ -336,7 +336,10 @@ struct Model {
     state: Lifecycle,
     since: Micros,
     history: VecDeque<(Lifecycle, Lifecycle, Micros)>,
+    /// Released slot indices (reused first).
     free: Vec<u32>,
+    /// Slot indices handed out so far (`free` holds the released ones among them).
+    issued: u32,
     in_use: u32,
     last_used: Micros,
     health: Tracker,
@@ -503,7 +506,8 @@ impl State {
         self.by_id.insert(spec.id.clone(), idx);
         self.models.push(Model {
             id: Arc::from(spec.id.as_str()),
-            free: (0..spec.slots).rev().collect(),
+            free: Vec::new(),
+            issued: 0,
             spec,
             fallbacks,
             state: Lifecycle::Idle,
@@ -697,7 +701,10 @@ impl State {
         if probe {
             model.health.probing = true;
         }
-        let slot = model.free.pop().unwrap_or(model.in_use - 1);
+        let slot = model.free.pop().unwrap_or_else(|| {
+            model.issued += 1;
+            model.issued - 1
+        });
         let id = self.next_lease;
         self.next_lease += 1;
         self.leases.insert(
