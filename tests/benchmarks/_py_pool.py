@@ -225,9 +225,7 @@ class PyArbiter:
                 + WEIGHTS[2] * r[5]
                 + WEIGHTS[4] / (1 + r[6])
             )
-            heapq.heappush(
-                self.queues.setdefault(r[0], []), (-static, rid, (*r, self.grants))
-            )
+            heapq.heappush(self.queues.setdefault(r[0], []), (-static, rid, (*r, self.grants)))
 
     def _share(self, owner: str, now: float) -> float:
         used, last = self.usage.get(owner, (0.0, now))

@@ -32,7 +32,9 @@ def test_weighted_decision_has_a_readable_rationale(pit: Pit) -> None:
     d = arb.decide()
     assert d is not None
     assert (d.request, d.owner, d.model, d.wanted, d.workflow) == (high, "bob", "m", "m", "wf")
-    assert d.granted and d.strategy == "weighted" and d.reason == "strategy"
+    assert d.granted
+    assert d.strategy == "weighted"
+    assert d.reason == "strategy"
     names = [f.name for f in d.factors]
     assert names == [
         "priority",
@@ -49,7 +51,8 @@ def test_weighted_decision_has_a_readable_rationale(pit: Pit) -> None:
     assert (prio.value, prio.contribution) == (0.9, pytest.approx(prio.weight * 0.9))
     again = arb.rationale(d.id)
     assert (again.id, again.score, again.request) == (d.id, d.score, d.request)
-    assert "Decision(id=" in repr(again) and "Factor(" in repr(prio)
+    assert "Decision(id=" in repr(again)
+    assert "Factor(" in repr(prio)
     assert arb.decide().request == low
     assert arb.decide() is None
 
@@ -64,7 +67,8 @@ def test_starvation_bound_under_constant_high_priority_load(pit: Pit) -> None:
     for i in range(10 * n):
         arb.submit("interactive", "m", priority=10, business_value=1.0, user_impact=1.0)
         d = arb.decide(acquire=True)
-        assert d is not None and d.lease is not None
+        assert d is not None
+        assert d.lease is not None
         pit.pool.release(d.lease)
         if d.request == low:
             assert d.reason == "starvation_bound"
@@ -98,7 +102,8 @@ def test_collaborative_batches_requests_on_a_loaded_model(pit: Pit) -> None:
     arb.submit("a", "cold", priority=10)
     ids = [arb.submit(o, "warm") for o in ("b", "c", "d", "e")]
     d = arb.decide(acquire=True)
-    assert d.model == "warm" and d.lease is not None
+    assert d.model == "warm"
+    assert d.lease is not None
     assert [d.request, *d.batch] == ids[:3]
     assert len(arb) == 2
 
@@ -194,7 +199,8 @@ def test_batch_api_and_latency_quantiles(pit: Pit) -> None:
     ids = arb.submit_batch(reqs)
     assert ids == list(range(ids[0], ids[0] + 5000))
     batch = arb.decide_batch(10_000)
-    assert len(batch) == 5000 and batch.granted() == 5000
+    assert len(batch) == 5000
+    assert batch.granted() == 5000
     assert sorted(batch.requests()) == ids
     assert 0 < batch.latency_quantile_ns(0.5) <= batch.latency_quantile_ns(0.99)
     assert batch[-1].id == batch.ids()[-1]
@@ -233,8 +239,8 @@ def test_every_error_variant_from_python(pit: Pit) -> None:
         arb.configure(weights={"luck": 1.0})
     with pytest.raises(InvalidArgumentError, match="positive"):
         arb.configure(starvation_bound=0)
+    arb.set_policy("p", max_cost=0.0)
     with pytest.raises(BudgetExceededError):
-        arb.set_policy("p", max_cost=0.0)
         arb.submit("p", "m", cost=1.0)
     d = arb.decide() if len(arb) else None
     assert d is None
@@ -244,7 +250,8 @@ def test_every_error_variant_from_python(pit: Pit) -> None:
     with pytest.raises(InvalidArgumentError, match="already reported"):
         arb.report(d.id)
     arb.cancel(arb.submit("a", "m"))
-    assert len(arb) == 0 and r > 0
+    assert len(arb) == 0
+    assert r > 0
     # decide(acquire=True) surfaces the pool's error and keeps the request.
     pit.pool.try_acquire("m")
     arb.submit("a", "m")
@@ -283,7 +290,8 @@ def test_reopen_restores_queue_config_and_spend(open_pit: Any, tmp_path: Any) ->
     shutil.copytree(tmp_path / "pit", tmp_path / "closed")  # the closed Pit keeps its lock
     q = open_pit(tmp_path / "closed", manual_clock=1000.0)
     arb = q.arbitration
-    assert arb.strategy == "prioritization" and arb.starvation_bound == 7
+    assert arb.strategy == "prioritization"
+    assert arb.starvation_bound == 7
     assert len(arb) == 2
     team = next(o for o in arb.owners() if o.owner == "team")
     assert (team.spent, team.committed, team.budget, team.pending) == (2.5, 0.0, 10.0, 1)

@@ -48,7 +48,8 @@ def test_sixteen_threads_never_lose_or_double_grant_a_slot(pit: Any) -> None:
         t.join()
     assert violations == []
     info = pool.info("m")
-    assert info.in_use == 0 and pool.leased() == 0
+    assert info.in_use == 0
+    assert pool.leased() == 0
     assert info.calls == sum(granted)
     assert sum(granted[1::2]) == (THREADS // 2) * ROUNDS  # every waiting acquire got a slot
     # All slots free again: exactly `slots` can be taken.

@@ -11,7 +11,9 @@ import pytest
 @pytest.mark.parametrize("seed", [0, 1, 2, 3, 4])
 def test_predictor_halves_cold_starts_at_no_more_memory(pit: Any, trace: str, seed: int) -> None:
     r = pit.pool.simulate_prewarm(trace, seed)
-    assert r.trace == trace and r.seed == seed and r.invocations > 500
+    assert r.trace == trace
+    assert r.seed == seed
+    assert r.invocations > 500
     assert r.predictive_cold_starts <= 0.5 * r.baseline_cold_starts, repr(r)
     assert r.predictive_memory_minutes <= r.baseline_memory_minutes, repr(r)
     assert r.cold_start_reduction >= 0.5

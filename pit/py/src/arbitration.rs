@@ -125,7 +125,7 @@ impl PyDecision {
     fn strategy(&self) -> &'static str {
         self.d.strategy.as_str()
     }
-    /// "strategy", "starvation_bound" or "budget".
+    /// `"strategy"`, `"starvation_bound"` or `"budget"`.
     #[getter]
     fn reason(&self) -> &'static str {
         self.d.reason.as_str()

@@ -25,6 +25,7 @@ fn secs(us: Micros) -> f64 {
     us as f64 / SECOND as f64
 }
 
+#[allow(clippy::needless_pass_by_value)] // used with Result::map on owned vectors
 fn names(v: Vec<Arc<str>>) -> Vec<String> {
     v.iter().map(ToString::to_string).collect()
 }

@@ -617,6 +617,7 @@ impl State {
         ]
     }
 
+    #[allow(clippy::too_many_lines)] // one match over the strategies reads best in one place
     fn pick(&mut self, now: Micros, views: &[ModelView], shares: &[f64]) -> Option<Pick> {
         // Starvation bound first: the oldest servable request that waited the bound.
         while let Some(&id) = self.fifo.front() {
@@ -699,9 +700,9 @@ impl State {
                         + weights[5] * dynamic[0]
                         + weights[6] * dynamic[1]
                         + weights[7] * dynamic[2];
-                    let better = best
-                        .as_ref()
-                        .is_none_or(|(s, _, bh, _)| score > *s || (score == *s && h.id < bh.id));
+                    let better = best.as_ref().is_none_or(|(s, _, bh, _)| {
+                        score > *s || (score.to_bits() == s.to_bits() && h.id < bh.id)
+                    });
                     if better {
                         best = Some((score, o, h, dynamic));
                     }
@@ -853,20 +854,23 @@ enum Rec<'a> {
     Outcome(Cow<'a, str>, f64, f64, [f64; FACTORS]),
 }
 
+/// `(name, slots used, cost used, last, spent, committed, budget, max cost, grants)`.
+type OwnerSnap = (
+    String,
+    f64,
+    f64,
+    Micros,
+    f64,
+    f64,
+    Option<f64>,
+    Option<f64>,
+    u64,
+);
+
 #[derive(Serialize, Deserialize)]
 struct Snap<'a> {
     cfg: Config,
-    owners: Vec<(
-        String,
-        f64,
-        f64,
-        Micros,
-        f64,
-        f64,
-        Option<f64>,
-        Option<f64>,
-        u64,
-    )>,
+    owners: Vec<OwnerSnap>,
     skills: Vec<(String, u32, f64)>,
     pending: Vec<ReqRec<'a>>,
     next_request: u64,
@@ -910,6 +914,11 @@ pub struct OwnerStats {
     pub committed: f64,
     /// Hard budget.
     pub budget: Option<f64>,
+}
+
+/// Bitwise equality of weight vectors (exact, as stored).
+fn same(a: &[f64; FACTORS], b: &[f64; FACTORS]) -> bool {
+    a.iter().zip(b).all(|(x, y)| x.to_bits() == y.to_bits())
 }
 
 fn check_unit(name: &str, v: f64) -> Result<()> {
@@ -973,7 +982,7 @@ impl ArbitrationEngine {
         }
         let mut s = self.state.lock();
         self.log(&Rec::Config(cfg), durable)?;
-        let rebuild = s.cfg.strategy != cfg.strategy || s.cfg.weights != cfg.weights;
+        let rebuild = s.cfg.strategy != cfg.strategy || !same(&s.cfg.weights, &cfg.weights);
         s.cfg = cfg;
         if rebuild {
             s.rebuild_queues();
@@ -1032,13 +1041,12 @@ impl ArbitrationEngine {
             check_unit("business_value", r.value)?;
             check_unit("user_impact", r.impact)?;
             check_money("cost", r.cost)?;
-            let m = match s.model_idx.get(r.model) {
-                Some(&m) => m,
-                None => {
-                    let m = self.pool.model_index(r.model)? as u32;
-                    s.model_idx.insert(Arc::from(r.model), m);
-                    m
-                }
+            let m = if let Some(&m) = s.model_idx.get(r.model) {
+                m
+            } else {
+                let m = self.pool.model_index(r.model)? as u32;
+                s.model_idx.insert(Arc::from(r.model), m);
+                m
             };
             models.push(m);
         }
@@ -1140,6 +1148,7 @@ impl ArbitrationEngine {
     /// Make up to `max` decisions now. Stops early when no pending request can be served (its
     /// model has no free slot). With `acquire`, each grant takes its pool lease at once
     /// (returned in [`Decision::lease`]); without, the caller acquires.
+    #[allow(clippy::too_many_lines, clippy::many_single_char_names)] // the hot loop, kept whole
     pub fn decide(&self, max: usize, acquire: bool) -> Result<Vec<Decision>> {
         let now = self.ctx.clock.now();
         let mut views = Vec::new();
@@ -1272,6 +1281,7 @@ impl ArbitrationEngine {
     /// Report how a granted decision went: settles its cost against the owner's budget and,
     /// for weighted decisions, moves weight towards the factors that were high when it went
     /// well (away when it failed or missed its deadline). Returns the new weights.
+    #[allow(clippy::many_single_char_names)] // s(tate), h(istory), d(ecision), w(eights), o(wner)
     pub fn report(
         &self,
         decision: u64,
@@ -1322,9 +1332,7 @@ impl ArbitrationEngine {
         let o = s.owner(&d.owner) as usize;
         s.owners[o].committed = (s.owners[o].committed - committed).max(0.0);
         s.owners[o].spent += cost;
-        if s.cfg.weights != w {
-            s.cfg.weights = w;
-        }
+        s.cfg.weights = w;
         Ok(w)
     }
 
@@ -1445,7 +1453,7 @@ impl Persistent for ArbitrationEngine {
             s.skills.entry(w).or_default().push((m, sc));
         }
         for r in snap.pending {
-            apply_req(&mut s, r);
+            apply_req(&mut s, &r);
         }
         s.next_request = snap.next_request;
         s.next_decision = snap.next_decision;
@@ -1477,7 +1485,7 @@ impl Persistent for ArbitrationEngine {
             Rec::Submit(v) => {
                 for r in v {
                     s.next_request = s.next_request.max(r.id + 1);
-                    apply_req(&mut s, r);
+                    apply_req(&mut s, &r);
                 }
             }
             Rec::Cancel(id) => {
@@ -1509,7 +1517,7 @@ impl Persistent for ArbitrationEngine {
     }
 }
 
-fn apply_req(s: &mut State, r: ReqRec<'_>) {
+fn apply_req(s: &mut State, r: &ReqRec<'_>) {
     let owner = s.owner(&r.owner);
     let workflow = s.workflow(&r.workflow);
     s.enqueue(Req {

@@ -1,3 +1,5 @@
+#![allow(clippy::float_cmp)] // exact values are set and read back unchanged
+
 use std::sync::Arc;
 
 use proptest::prelude::{prop_assert, prop_assert_eq, proptest};

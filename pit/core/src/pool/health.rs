@@ -7,9 +7,10 @@ use serde::{Deserialize, Serialize};
 use crate::{Micros, SECOND};
 
 /// Health of a model.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub enum Health {
     /// Serving normally.
+    #[default]
     Healthy,
     /// Serving, but its error rate or latency is above the degraded threshold.
     Degraded,
@@ -69,12 +70,6 @@ pub struct Tracker {
     pub(crate) down_since: Micros,
     /// A probe lease is in flight.
     pub(crate) probing: bool,
-}
-
-impl Default for Health {
-    fn default() -> Self {
-        Self::Healthy
-    }
 }
 
 impl Tracker {

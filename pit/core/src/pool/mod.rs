@@ -624,6 +624,7 @@ impl State {
         Err(PoolError::ModelUnavailable(self.models[m].spec.id.clone()).into())
     }
 
+    #[allow(clippy::too_many_lines)] // every check of an acquire, in the order they apply
     fn try_grant(&mut self, req: &Request<'_>, now: Micros, ticket: Option<u64>) -> Result<Lease> {
         let mi = self.model(req.model)?;
         let (target, probe) = self.route(mi, now)?;
@@ -1043,12 +1044,11 @@ impl PoolManager {
         s.models[mi].waiters.insert((Reverse(req.priority), ticket));
         s.waiting += 1;
         loop {
-            let timed_out = match deadline {
-                Some(d) => self.freed.wait_until(&mut s, d).timed_out(),
-                None => {
-                    self.freed.wait(&mut s);
-                    false
-                }
+            let timed_out = if let Some(d) = deadline {
+                self.freed.wait_until(&mut s, d).timed_out()
+            } else {
+                self.freed.wait(&mut s);
+                false
             };
             let r = s.try_grant(req, self.ctx.clock.now(), Some(ticket));
             if matches!(r, Err(Error::Pool(PoolError::PoolExhausted(_)))) && !timed_out {

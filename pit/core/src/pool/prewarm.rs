@@ -238,16 +238,15 @@ impl Predictor {
             sa.seen.push(m);
             let bin = ((t - last) / cfg.succ_bin) as usize;
             let nbins = (cfg.succ_horizon / cfg.succ_bin) as usize;
-            let idx = match sa.succ.iter().position(|x| x.model == m) {
-                Some(i) => i,
-                None => {
-                    sa.succ.push(Succ {
-                        model: m,
-                        count: 0,
-                        hist: vec![0; nbins],
-                    });
-                    sa.succ.len() - 1
-                }
+            let idx = if let Some(i) = sa.succ.iter().position(|x| x.model == m) {
+                i
+            } else {
+                sa.succ.push(Succ {
+                    model: m,
+                    count: 0,
+                    hist: vec![0; nbins],
+                });
+                sa.succ.len() - 1
             };
             sa.succ[idx].count += 1;
             sa.succ[idx].hist[bin.min(nbins - 1)] += 1;

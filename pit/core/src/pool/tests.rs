@@ -1,3 +1,5 @@
+#![allow(clippy::float_cmp)] // exact values are set and read back unchanged
+
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -53,15 +55,14 @@ fn lifecycle_by_acquire_and_release() {
     clock.advance(300 * SECOND);
     assert_eq!(&*p.sweep()[0], "m");
     let h: Vec<_> = p.history("m").unwrap().iter().map(|x| (x.0, x.1)).collect();
-    use Lifecycle::*;
     assert_eq!(
         h,
         vec![
-            (Idle, Loading),
-            (Loading, Warm),
-            (Warm, Active),
-            (Active, Cooldown),
-            (Cooldown, Idle)
+            (Lifecycle::Idle, Lifecycle::Loading),
+            (Lifecycle::Loading, Lifecycle::Warm),
+            (Lifecycle::Warm, Lifecycle::Active),
+            (Lifecycle::Active, Lifecycle::Cooldown),
+            (Lifecycle::Cooldown, Lifecycle::Idle)
         ]
     );
     assert_eq!(p.info("m").unwrap().spent, 2.0);
