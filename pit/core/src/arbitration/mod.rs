@@ -26,7 +26,6 @@
 use std::borrow::Cow;
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, VecDeque};
-use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -34,6 +33,7 @@ use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Classify, Detail, Error, ErrorKind, Result};
+use crate::pool::fx::HashMap;
 use crate::pool::{Health, Lifecycle, ModelView, PoolManager};
 use crate::{Ctx, Lsn, Micros, Persistent, Tag, SECOND};
 
@@ -274,39 +274,61 @@ struct Req {
     at_grant: u64,
 }
 
-type Key = (u64, u64, Reverse<u64>);
+/// A queue entry: the strategy's key, then the request id (older first on ties).
+type Key = (u64, Reverse<u64>);
 
-/// A small multiplicative hasher (`FxHash`-style) for the engine's hot maps: ids and short names
-/// chosen by the application, not by an attacker.
-#[derive(Default, Clone, Copy)]
-struct Fx(u64);
-
-impl Hasher for Fx {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        for chunk in bytes.chunks(8) {
-            let mut b = [0u8; 8];
-            b[..chunk.len()].copy_from_slice(chunk);
-            self.write_u64(u64::from_le_bytes(b));
-        }
-    }
-    fn write_u8(&mut self, i: u8) {
-        self.write_u64(u64::from(i));
-    }
-    fn write_u32(&mut self, i: u32) {
-        self.write_u64(u64::from(i));
-    }
-    fn write_u64(&mut self, i: u64) {
-        self.0 = (self.0.rotate_left(5) ^ i).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
-    }
-    fn write_usize(&mut self, i: usize) {
-        self.write_u64(i as u64);
-    }
+/// An owner's queue: a binary heap for trickling submissions plus a sorted run for bulk ones
+/// (a heap of 64+ entries at least as long as the run is merged into it; the run pops from its
+/// end in O(1)).
+#[derive(Debug, Default)]
+struct Queue {
+    heap: BinaryHeap<Key>,
+    /// Ascending; the best entry is last.
+    sorted: Vec<Key>,
 }
 
-type HashMap<K, V> = std::collections::HashMap<K, V, BuildHasherDefault<Fx>>;
+impl Queue {
+    fn push(&mut self, k: Key) {
+        self.heap.push(k);
+    }
+
+    fn settle(&mut self) {
+        // Amortized: an entry is re-sorted only when the heap outgrows the run.
+        if self.heap.len() >= 64 && self.heap.len() >= self.sorted.len() {
+            let mut v = std::mem::take(&mut self.heap).into_vec();
+            v.append(&mut self.sorted);
+            v.sort_unstable();
+            self.sorted = v;
+        }
+    }
+
+    fn peek(&mut self) -> Option<Key> {
+        self.settle();
+        match (self.heap.peek(), self.sorted.last()) {
+            (Some(a), Some(b)) => Some(*a.max(b)),
+            (a, b) => a.or(b).copied(),
+        }
+    }
+
+    fn pop(&mut self) -> Option<Key> {
+        self.settle();
+        let from_heap = match (self.heap.peek(), self.sorted.last()) {
+            (Some(a), Some(b)) => a > b,
+            (Some(_), None) => true,
+            _ => false,
+        };
+        if from_heap {
+            self.heap.pop()
+        } else {
+            self.sorted.pop()
+        }
+    }
+
+    fn clear(&mut self) {
+        self.heap.clear();
+        self.sorted.clear();
+    }
+}
 
 /// How deep a decision looks into one owner's queue past requests whose model is busy.
 const LOOKAHEAD: usize = 8;
@@ -314,7 +336,7 @@ const LOOKAHEAD: usize = 8;
 #[derive(Debug, Default)]
 struct Owner {
     name: Arc<str>,
-    heap: BinaryHeap<(Key, u64)>,
+    queue: Queue,
     pending: u32,
     slots_used: f64,
     cost_used: f64,
@@ -326,6 +348,8 @@ struct Owner {
     max_cost: Option<f64>,
     grants: u64,
     max_waited: u64,
+    /// Grant count when the owner was last served or its queue became non-empty.
+    since: u64,
 }
 
 #[derive(Debug)]
@@ -343,7 +367,6 @@ struct State {
     workflows: Vec<Arc<str>>,
     by_workflow: HashMap<Arc<str>, u32>,
     pending: HashMap<u64, Req>,
-    fifo: VecDeque<u64>,
     by_model: Vec<VecDeque<u64>>,
     skills: HashMap<u32, Vec<(u32, f64)>>,
     next_request: u64,
@@ -397,20 +420,22 @@ impl Req {
         ]
     }
 
-    fn key(&self, cfg: &Config, seq: u64) -> Key {
-        match cfg.strategy {
-            Strategy::Prioritization => (
-                u64::from(self.priority.clamp(0, 10) as u32),
-                u64::MAX - self.deadline.unwrap_or(u64::MAX),
-                Reverse(seq),
-            ),
-            Strategy::RoundRobin => (0, 0, Reverse(seq)),
+    fn key(&self, cfg: &Config) -> Key {
+        /// Deadlines (µs since the epoch) fit in 56 bits until the year 4253.
+        const LOW: u64 = (1 << 56) - 1;
+        let k = match cfg.strategy {
+            Strategy::Prioritization => {
+                let urgency = self.deadline.map_or(0, |d| LOW - d.min(LOW));
+                (u64::from(self.priority.clamp(0, 10) as u32) << 56) | urgency
+            }
+            Strategy::RoundRobin => 0,
             _ => {
                 let v = self.static_values(self.submitted);
                 let s: f64 = v.iter().zip(&cfg.weights).map(|(v, w)| v * w).sum();
-                (s.max(0.0).to_bits(), 0, Reverse(seq))
+                s.max(0.0).to_bits()
             }
-        }
+        };
+        (k, Reverse(self.id))
     }
 }
 
@@ -422,7 +447,6 @@ struct Head {
     /// Σ weight × value over the five static factors.
     stat: f64,
     values: [f64; 5],
-    at_grant: u64,
 }
 
 struct Pick {
@@ -443,7 +467,6 @@ impl State {
             workflows: Vec::new(),
             by_workflow: HashMap::default(),
             pending: HashMap::default(),
-            fifo: VecDeque::new(),
             by_model: Vec::new(),
             skills: HashMap::default(),
             next_request: 1,
@@ -485,12 +508,14 @@ impl State {
 
     fn enqueue(&mut self, r: Req) {
         let o = r.owner as usize;
-        let key = r.key(&self.cfg, r.id);
-        self.owners[o].heap.push((key, r.id));
+        let key = r.key(&self.cfg);
+        self.owners[o].queue.push(key);
         self.heads[o] = None;
+        if self.owners[o].pending == 0 {
+            self.owners[o].since = self.grants;
+        }
         self.owners[o].pending += 1;
         self.owners[o].queued += r.cost;
-        self.fifo.push_back(r.id);
         if self.cfg.strategy == Strategy::Collaborative {
             let m = r.model as usize;
             if self.by_model.len() <= m {
@@ -504,7 +529,7 @@ impl State {
     fn rebuild_queues(&mut self) {
         let cfg = self.cfg;
         for o in &mut self.owners {
-            o.heap.clear();
+            o.queue.clear();
         }
         self.by_model.clear();
         self.heads.iter_mut().for_each(|h| *h = None);
@@ -512,8 +537,8 @@ impl State {
         ids.sort_unstable();
         for id in ids {
             let r = &self.pending[&id];
-            let key = r.key(&cfg, id);
-            self.owners[r.owner as usize].heap.push((key, id));
+            let key = r.key(&cfg);
+            self.owners[r.owner as usize].queue.push(key);
             if cfg.strategy == Strategy::Collaborative {
                 let m = r.model as usize;
                 if self.by_model.len() <= m {
@@ -559,11 +584,11 @@ impl State {
     /// Head of owner `o`'s queue (dropping dead entries).
     fn head(&mut self, o: usize) -> Option<u64> {
         let owner = &mut self.owners[o];
-        while let Some(&(_, id)) = owner.heap.peek() {
+        while let Some((_, Reverse(id))) = owner.queue.peek() {
             if self.pending.contains_key(&id) {
                 return Some(id);
             }
-            owner.heap.pop();
+            owner.queue.pop();
         }
         None
     }
@@ -578,20 +603,22 @@ impl State {
         let mut popped = Vec::with_capacity(LOOKAHEAD);
         let mut found = None;
         while popped.len() < LOOKAHEAD {
-            let Some(e) = self.owners[o].heap.pop() else {
+            let Some(e) = self.owners[o].queue.pop() else {
                 break;
             };
-            let Some(r) = self.pending.get(&e.1) else {
+            let Some(r) = self.pending.get(&e.1 .0) else {
                 continue;
             };
             let m = self.route(r, views);
             popped.push(e);
             if let Some(m) = m {
-                found = Some((e.1, m));
+                found = Some((e.1 .0, m));
                 break;
             }
         }
-        self.owners[o].heap.extend(popped);
+        for e in popped {
+            self.owners[o].queue.push(e);
+        }
         found
     }
 
@@ -604,7 +631,8 @@ impl State {
         now: Micros,
     ) -> [f64; FACTORS] {
         let s = r.static_values(now);
-        let waited = (self.grants - r.at_grant) as f64 / self.cfg.starvation_bound.max(1) as f64;
+        let since = self.owners[r.owner as usize].since;
+        let waited = (self.grants - since) as f64 / self.cfg.starvation_bound.max(1) as f64;
         [
             s[0],
             s[1],
@@ -619,24 +647,28 @@ impl State {
 
     #[allow(clippy::too_many_lines)] // one match over the strategies reads best in one place
     fn pick(&mut self, now: Micros, views: &[ModelView], shares: &[f64]) -> Option<Pick> {
-        // Starvation bound first: the oldest servable request that waited the bound.
-        while let Some(&id) = self.fifo.front() {
-            if self.pending.contains_key(&id) {
-                break;
-            }
-            self.fifo.pop_front();
-        }
+        // Starvation bound first: the owner with pending work that has waited longest, once it
+        // has gone `starvation_bound` grants without one, gets its best servable request.
         let bound = self.cfg.starvation_bound;
-        for i in 0..self.fifo.len().min(16) {
-            let id = self.fifo[i];
-            let Some(r) = self.pending.get(&id) else {
-                continue;
-            };
-            if self.grants - r.at_grant < bound {
-                break;
-            }
-            if let Some(m) = self.route(r, views) {
-                let values = self.values(r, m, views, 1.0, now);
+        let grants = self.grants;
+        let any_starving = self
+            .owners
+            .iter()
+            .any(|ow| ow.pending > 0 && grants - ow.since >= bound);
+        let mut starving: Vec<(u64, usize)> = Vec::new();
+        if any_starving {
+            starving = self
+                .owners
+                .iter()
+                .enumerate()
+                .filter(|(_, ow)| ow.pending > 0 && grants - ow.since >= bound)
+                .map(|(o, ow)| (ow.since, o))
+                .collect();
+            starving.sort_unstable();
+        }
+        for (_, o) in starving {
+            if let Some((id, m)) = self.candidate(o, views) {
+                let values = self.values(&self.pending[&id], m, views, 1.0, now);
                 return Some(Pick {
                     id,
                     model: m,
@@ -685,7 +717,6 @@ impl State {
                                 model: m,
                                 stat,
                                 values: sv,
-                                at_grant: r.at_grant,
                             };
                             self.heads[o] = Some(h);
                             h
@@ -694,7 +725,7 @@ impl State {
                     let dynamic = [
                         fair(o),
                         views.get(h.model).map_or(0.0, warmth),
-                        ((self.grants - h.at_grant) as f64 / bound).min(1.0),
+                        ((self.grants - self.owners[o].since) as f64 / bound).min(1.0),
                     ];
                     let score = h.stat
                         + weights[5] * dynamic[0]
@@ -781,8 +812,18 @@ impl State {
 
     fn remove(&mut self, id: u64) -> Option<Req> {
         let r = self.pending.remove(&id)?;
-        if self.heads[r.owner as usize].is_some_and(|h| h.id == id) {
-            self.heads[r.owner as usize] = None;
+        let o = r.owner as usize;
+        if self.heads[o].is_some_and(|h| h.id == id) {
+            self.heads[o] = None;
+        }
+        // Usually the request is its owner's best: drop its entry now rather than probing the
+        // map for a dead id later.
+        if self.owners[o]
+            .queue
+            .peek()
+            .is_some_and(|(_, Reverse(top))| top == id)
+        {
+            self.owners[o].queue.pop();
         }
         let ow = &mut self.owners[r.owner as usize];
         ow.pending -= 1;
@@ -824,6 +865,7 @@ impl State {
         ow.last = ow.last.max(now);
         ow.committed += cost;
         ow.grants += 1;
+        ow.since = self.grants + 1;
     }
 }
 
@@ -1166,8 +1208,10 @@ impl ArbitrationEngine {
         let mut out = Vec::with_capacity(max.min(s.pending.len()));
         let mut log = Vec::new();
         let persistent = self.ctx.journal.is_persistent();
+        let mut t0 = Instant::now();
         while out.len() < max && !s.pending.is_empty() {
-            let t0 = Instant::now();
+            // One clock read per decision: each decision's latency runs from the end of the
+            // previous one (so it includes recording the previous rationale).
             let Some(p) = s.pick(now, &views, &shares) else {
                 break;
             };
@@ -1255,7 +1299,12 @@ impl ArbitrationEngine {
                 values: p.values,
                 at: now,
                 waited,
-                nanos: t0.elapsed().as_nanos().min(u128::from(u32::MAX)) as u32,
+                nanos: {
+                    let t1 = Instant::now();
+                    let ns = t1.duration_since(t0).as_nanos().min(u128::from(u32::MAX)) as u32;
+                    t0 = t1;
+                    ns
+                },
                 lease,
             };
             s.push_history(d.clone(), if over { 0.0 } else { r.cost });
@@ -1452,12 +1501,12 @@ impl Persistent for ArbitrationEngine {
             let w = s.workflow(&w);
             s.skills.entry(w).or_default().push((m, sc));
         }
+        s.grants = snap.grants;
         for r in snap.pending {
             apply_req(&mut s, &r);
         }
         s.next_request = snap.next_request;
         s.next_decision = snap.next_decision;
-        s.grants = snap.grants;
         *self.state.lock() = s;
         Ok(())
     }
@@ -1498,10 +1547,12 @@ impl Persistent for ArbitrationEngine {
                         let share = if verdict == 2 {
                             1.0 / f64::from(s.cfg.batch_size)
                         } else {
-                            s.grants += 1;
                             1.0
                         };
                         s.account(o as usize, cost, share, at);
+                        if verdict == 1 {
+                            s.grants += 1;
+                        }
                     }
                 }
                 s.next_decision = next;

@@ -20,19 +20,21 @@
 //! statistics are journaled and snapshotted. Leases, waiters, lifecycle and health are runtime
 //! state: after a reopen every model is idle, healthy and has all its slots free.
 
+pub(crate) mod fx;
 pub mod health;
 pub mod prewarm;
 pub mod sim;
 
 use std::borrow::Cow;
 use std::cmp::Reverse;
-use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::collections::{BTreeSet, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use parking_lot::{Condvar, Mutex};
 use serde::{Deserialize, Serialize};
 
+use self::fx::HashMap;
 use self::health::Tracker;
 pub use self::health::{Health, HealthPolicy};
 use self::prewarm::{Predictor, PredictorConfig};
@@ -437,10 +439,10 @@ impl State {
     fn new() -> Self {
         Self {
             models: Vec::new(),
-            by_id: HashMap::new(),
+            by_id: HashMap::default(),
             owners: Vec::new(),
-            by_owner: HashMap::new(),
-            leases: HashMap::new(),
+            by_owner: HashMap::default(),
+            leases: HashMap::default(),
             next_lease: 1,
             next_ticket: 1,
             waiting: 0,
@@ -607,6 +609,9 @@ impl State {
     /// The model serving a request for `m`: itself or the first fallback that is not down (a
     /// down model whose probe is due serves one probe).
     fn route(&self, m: usize, now: Micros) -> Result<(usize, bool)> {
+        if self.models[m].health.state != Health::Down {
+            return Ok((m, false));
+        }
         let mut stack = vec![m];
         let mut seen = Vec::with_capacity(4);
         while let Some(c) = stack.pop() {

@@ -95,6 +95,19 @@ struct Stats {
     seen: Vec<usize>,
     #[serde(skip)]
     intervals: Vec<Interval>,
+    /// Cached own window (recomputed on every sample up to 32, then every 8th).
+    #[serde(skip)]
+    own_cache: Option<(Micros, Micros)>,
+    #[serde(skip)]
+    own_fresh: bool,
+    /// Cached successor windows (same refresh rule, on this model's invocations).
+    #[serde(skip)]
+    succ_cache: Option<Vec<(usize, Micros, Micros)>>,
+}
+
+/// Whether statistics with `n` samples should be re-read (cheap amortized planning).
+fn refresh(n: u32) -> bool {
+    n < 32 || n.is_multiple_of(8)
 }
 
 /// Learns which model follows which and when, and plans warm intervals.
@@ -260,6 +273,12 @@ impl Predictor {
         s.last = Some(t);
         s.invocations += 1;
         s.seen.clear();
+        if refresh(s.idle_n) {
+            s.own_fresh = false;
+        }
+        if refresh(s.invocations) {
+            s.succ_cache = None;
+        }
         // Truncate what started, drop own plans that had not started.
         let record = self.record;
         let mut done = Vec::new();
@@ -275,14 +294,24 @@ impl Predictor {
             }
         });
         self.finished.extend(done.into_iter().map(|iv| (m, iv)));
-        if let Some((a, b)) = self.own_window(m) {
+        if !self.models[m].own_fresh {
+            let c = self.own_window(m);
+            self.models[m].own_cache = c;
+            self.models[m].own_fresh = true;
+        }
+        let own = self.models[m].own_cache;
+        if let Some((a, b)) = own {
             self.models[m].intervals.push(Interval {
                 start: t + a,
                 end: t + b,
                 own: true,
             });
         }
-        for (b, lo, hi) in self.successor_windows(m) {
+        let succ = self.models[m]
+            .succ_cache
+            .take()
+            .unwrap_or_else(|| self.successor_windows(m));
+        for &(b, lo, hi) in &succ {
             self.ensure(b);
             self.models[b].intervals.push(Interval {
                 start: t + lo,
@@ -290,6 +319,7 @@ impl Predictor {
                 own: false,
             });
         }
+        self.models[m].succ_cache = Some(succ);
     }
 
     /// Whether `m` is planned to be warm at `t`.
