@@ -80,6 +80,26 @@ def test_starvation_bound_under_constant_high_priority_load(pit: Pit) -> None:
     assert stats["batch-job"].max_waited <= n
 
 
+def test_no_owner_waits_beyond_the_bound(pit: Pit) -> None:
+    # Two heavy high-priority owners keep the queue full; a low-priority owner with a backlog
+    # still gets a grant at least once every N + 1 decisions.
+    arb = _setup(pit, m=1)
+    n = arb.starvation_bound
+    for _ in range(200):
+        arb.submit("low", "m", priority=0, business_value=0.0, user_impact=0.0)
+    gaps, last = [], -1
+    for i in range(20 * n):
+        for owner in ("hi-a", "hi-b"):
+            arb.submit(owner, "m", priority=10, business_value=1.0, user_impact=1.0)
+        d = arb.decide(acquire=True)
+        pit.pool.release(d.lease)
+        if d.owner == "low":
+            gaps.append(i - last)
+            last = i
+    assert len(gaps) >= 19
+    assert max(gaps) <= n + 1
+
+
 def test_prioritization_and_round_robin(pit: Pit) -> None:
     arb = _setup(pit, m=10)
     arb.configure(strategy="prioritization")

@@ -447,6 +447,7 @@ struct Head {
     /// Σ weight × value over the five static factors.
     stat: f64,
     values: [f64; 5],
+    deadline: Option<Micros>,
 }
 
 struct Pick {
@@ -697,40 +698,54 @@ impl State {
                     self.cfg.weights
                 };
                 let bound = self.cfg.starvation_bound.max(1) as f64;
-                let mut best: Option<(f64, usize, Head, [f64; 3])> = None;
+                let mut best: Option<(f64, usize, Head, [f64; 4])> = None;
                 for o in 0..n {
                     if self.owners[o].pending == 0 {
                         continue;
                     }
-                    let h = match self.heads[o] {
-                        Some(h) if servable(views.get(h.model)) => h,
-                        _ => {
-                            let Some((id, m)) = self.candidate(o, views) else {
-                                self.heads[o] = None;
-                                continue;
-                            };
-                            let r = &self.pending[&id];
-                            let sv = r.static_values(now);
-                            let stat = sv.iter().zip(&weights).map(|(v, w)| v * w).sum();
-                            let h = Head {
-                                id,
-                                model: m,
-                                stat,
-                                values: sv,
-                            };
-                            self.heads[o] = Some(h);
-                            h
-                        }
+                    let cached = self.heads[o].filter(|h| {
+                        // Valid while servable and still the owner's best (not a look-ahead).
+                        servable(views.get(h.model))
+                            && self.owners[o].queue.peek().is_some_and(|k| k.1 .0 == h.id)
+                    });
+                    let h = if let Some(h) = cached {
+                        h
+                    } else {
+                        let Some((id, m)) = self.candidate(o, views) else {
+                            self.heads[o] = None;
+                            continue;
+                        };
+                        let r = &self.pending[&id];
+                        let sv = r.static_values(now);
+                        // Urgency moves with time: it is added at evaluation.
+                        let stat = sv
+                            .iter()
+                            .zip(&weights)
+                            .enumerate()
+                            .filter(|(i, _)| *i != 3)
+                            .map(|(_, (v, w))| v * w)
+                            .sum();
+                        let h = Head {
+                            id,
+                            model: m,
+                            stat,
+                            values: sv,
+                            deadline: r.deadline,
+                        };
+                        self.heads[o] = Some(h);
+                        h
                     };
                     let dynamic = [
+                        urgency(h.deadline, now),
                         fair(o),
                         views.get(h.model).map_or(0.0, warmth),
                         ((self.grants - self.owners[o].since) as f64 / bound).min(1.0),
                     ];
                     let score = h.stat
-                        + weights[5] * dynamic[0]
-                        + weights[6] * dynamic[1]
-                        + weights[7] * dynamic[2];
+                        + weights[3] * dynamic[0]
+                        + weights[5] * dynamic[1]
+                        + weights[6] * dynamic[2]
+                        + weights[7] * dynamic[3];
                     let better = best.as_ref().is_none_or(|(s, _, bh, _)| {
                         score > *s || (score.to_bits() == s.to_bits() && h.id < bh.id)
                     });
@@ -746,7 +761,7 @@ impl State {
                         reason: Reason::Strategy,
                         score,
                         weights,
-                        values: [v[0], v[1], v[2], v[3], v[4], d[0], d[1], d[2]],
+                        values: [v[0], v[1], v[2], d[0], v[4], d[1], d[2], d[3]],
                     }
                 })
             }
@@ -1200,8 +1215,12 @@ impl ArbitrationEngine {
         if s.model_ids.len() < views.len() {
             s.model_ids = self.pool.models();
         }
-        // Cached heads are valid within one call only (occupancy and time move between calls).
-        s.heads.iter_mut().for_each(|h| *h = None);
+        // Cached heads stay valid across calls (servability and the time-dependent factors are
+        // re-read at every evaluation) except under specialization, whose routing depends on
+        // which models are free.
+        if s.cfg.strategy == Strategy::Specialization {
+            s.heads.iter_mut().for_each(|h| *h = None);
+        }
         let mut shares: Vec<f64> = (0..s.owners.len())
             .map(|o| s.share(o, now, total_slots))
             .collect();
@@ -1382,6 +1401,7 @@ impl ArbitrationEngine {
         s.owners[o].committed = (s.owners[o].committed - committed).max(0.0);
         s.owners[o].spent += cost;
         s.cfg.weights = w;
+        s.heads.iter_mut().for_each(|h| *h = None);
         Ok(w)
     }
 
@@ -1562,6 +1582,7 @@ impl Persistent for ArbitrationEngine {
                 s.owners[o].committed = (s.owners[o].committed - committed).max(0.0);
                 s.owners[o].spent += cost;
                 s.cfg.weights = w;
+                s.heads.iter_mut().for_each(|h| *h = None);
             }
         }
         Ok(())
