@@ -330,6 +330,99 @@ impl Queue {
     }
 }
 
+/// Pending requests by id. Ids are handed out in increasing order, so a deque indexed by
+/// `id - base` (leading holes trimmed) serves them with one direct access. Requests that stay
+/// pending while many later ones are decided move to an overflow map, so the deque's span stays
+/// within twice its live entries (plus 1024) whatever the workload.
+#[derive(Debug, Default)]
+struct Slab {
+    base: u64,
+    items: VecDeque<Option<Req>>,
+    in_items: usize,
+    old: HashMap<u64, Req>,
+}
+
+impl Slab {
+    fn slot(&self, id: u64) -> Option<usize> {
+        let i = usize::try_from(id.checked_sub(self.base)?).ok()?;
+        (i < self.items.len()).then_some(i)
+    }
+
+    fn get(&self, id: u64) -> Option<&Req> {
+        match self.slot(id) {
+            Some(i) => self.items[i].as_ref(),
+            None => self.old.get(&id),
+        }
+    }
+
+    fn contains_key(&self, id: u64) -> bool {
+        self.get(id).is_some()
+    }
+
+    fn insert(&mut self, id: u64, r: Req) {
+        if self.items.is_empty() {
+            self.base = id;
+        }
+        if id < self.base {
+            self.old.insert(id, r);
+            return;
+        }
+        let i = (id - self.base) as usize;
+        while self.items.len() <= i {
+            self.items.push_back(None);
+        }
+        if self.items[i].replace(r).is_none() {
+            self.in_items += 1;
+        }
+    }
+
+    fn remove(&mut self, id: u64) -> Option<Req> {
+        let Some(i) = self.slot(id) else {
+            return self.old.remove(&id);
+        };
+        let r = self.items[i].take()?;
+        self.in_items -= 1;
+        while self.items.front().is_some_and(Option::is_none) {
+            self.items.pop_front();
+            self.base += 1;
+        }
+        while self.items.back().is_some_and(Option::is_none) {
+            self.items.pop_back();
+        }
+        while self.items.len() > 2 * self.in_items + 1024 {
+            if let Some(Some(x)) = self.items.pop_front() {
+                self.in_items -= 1;
+                self.old.insert(x.id, x);
+            }
+            self.base += 1;
+        }
+        Some(r)
+    }
+
+    fn len(&self) -> usize {
+        self.in_items + self.old.len()
+    }
+
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Live ids (unordered).
+    fn keys(&self) -> impl Iterator<Item = &u64> + '_ {
+        self.items
+            .iter()
+            .filter_map(|r| r.as_ref().map(|r| &r.id))
+            .chain(self.old.keys())
+    }
+}
+
+impl std::ops::Index<&u64> for Slab {
+    type Output = Req;
+    fn index(&self, id: &u64) -> &Req {
+        self.get(*id).expect("pending request")
+    }
+}
+
 /// How deep a decision looks into one owner's queue past requests whose model is busy.
 const LOOKAHEAD: usize = 8;
 
@@ -366,7 +459,7 @@ struct State {
     by_owner: HashMap<Arc<str>, u32>,
     workflows: Vec<Arc<str>>,
     by_workflow: HashMap<Arc<str>, u32>,
-    pending: HashMap<u64, Req>,
+    pending: Slab,
     by_model: Vec<VecDeque<u64>>,
     skills: HashMap<u32, Vec<(u32, f64)>>,
     next_request: u64,
@@ -467,7 +560,7 @@ impl State {
             by_owner: HashMap::default(),
             workflows: Vec::new(),
             by_workflow: HashMap::default(),
-            pending: HashMap::default(),
+            pending: Slab::default(),
             by_model: Vec::new(),
             skills: HashMap::default(),
             next_request: 1,
@@ -586,7 +679,7 @@ impl State {
     fn head(&mut self, o: usize) -> Option<u64> {
         let owner = &mut self.owners[o];
         while let Some((_, Reverse(id))) = owner.queue.peek() {
-            if self.pending.contains_key(&id) {
+            if self.pending.contains_key(id) {
                 return Some(id);
             }
             owner.queue.pop();
@@ -607,7 +700,7 @@ impl State {
             let Some(e) = self.owners[o].queue.pop() else {
                 break;
             };
-            let Some(r) = self.pending.get(&e.1 .0) else {
+            let Some(r) = self.pending.get(e.1 .0) else {
                 continue;
             };
             let m = self.route(r, views);
@@ -792,7 +885,7 @@ impl State {
                 let mut best: Option<(f64, usize)> = None;
                 for m in 0..self.by_model.len() {
                     let q = &mut self.by_model[m];
-                    while q.front().is_some_and(|id| !self.pending.contains_key(id)) {
+                    while q.front().is_some_and(|id| !self.pending.contains_key(*id)) {
                         q.pop_front();
                     }
                     if q.is_empty() || !servable(views.get(m)) {
@@ -800,7 +893,7 @@ impl State {
                     }
                     let live = q
                         .iter()
-                        .filter(|id| self.pending.contains_key(id))
+                        .filter(|id| self.pending.contains_key(**id))
                         .take(self.cfg.batch_size as usize)
                         .count();
                     let score = live.min(self.cfg.batch_size as usize) as f64 + warmth(&views[m]);
@@ -826,7 +919,7 @@ impl State {
     }
 
     fn remove(&mut self, id: u64) -> Option<Req> {
-        let r = self.pending.remove(&id)?;
+        let r = self.pending.remove(id)?;
         let o = r.owner as usize;
         if self.heads[o].is_some_and(|h| h.id == id) {
             self.heads[o] = None;
@@ -1189,7 +1282,7 @@ impl ArbitrationEngine {
     /// Withdraw a pending request.
     pub fn cancel(&self, request: u64) -> Result<()> {
         let mut s = self.state.lock();
-        if !s.pending.contains_key(&request) {
+        if !s.pending.contains_key(request) {
             return Err(ArbitrationError::RequestNotFound(request).into());
         }
         self.log(&Rec::Cancel(request), false)?;
@@ -1268,7 +1361,7 @@ impl ArbitrationEngine {
                             break;
                         };
                         s.by_model[p.model].pop_front();
-                        let fits = s.pending.get(&next).is_some_and(|x| {
+                        let fits = s.pending.get(next).is_some_and(|x| {
                             let ox = &s.owners[x.owner as usize];
                             !ox.budget
                                 .is_some_and(|b| ox.spent + ox.committed + x.cost > b)

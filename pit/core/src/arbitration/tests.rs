@@ -271,3 +271,24 @@ proptest! {
         prop_assert_eq!(seen.len(), ids.len());
     }
 }
+
+#[test]
+fn slab_keeps_a_bounded_span_and_finds_everything() {
+    let (e, pool, _) = engine(&[("busy", 1), ("free", 1_000_000)]);
+    let held = pool
+        .try_acquire(&crate::pool::Request::new("busy", "x"))
+        .unwrap();
+    let stuck = e.submit(&[req("a", "busy", 0)], false).unwrap()[0];
+    for _ in 0..20 {
+        e.submit(&vec![req("b", "free", 5); 500], false).unwrap();
+        assert_eq!(e.decide(500, false).unwrap().len(), 500);
+    }
+    let s = e.state.lock();
+    assert!(s.pending.items.len() <= 2 * s.pending.in_items + 1024);
+    assert!(s.pending.contains_key(stuck));
+    assert_eq!(s.pending.len(), 1);
+    drop(s);
+    pool.release(held.id, Outcome::default(), false).unwrap();
+    assert_eq!(e.decide(1, false).unwrap()[0].request, stuck);
+    assert_eq!(e.pending(), 0);
+}
