@@ -52,7 +52,7 @@ test-py: ## every Python test, slow ones included
 	$(PY) -m pytest -q --benchmark-skip
 
 bench: ## pytest-benchmark groups (symphony vs same-run baselines); JSON to .benchmarks/
-	$(PY) -m pytest -q tests --benchmark-only \
+	$(PY) -m pytest -q -rfE tests --benchmark-only \
 		--benchmark-json=.benchmarks/latest.json -p no:randomly
 	$(PY) scripts/bench_report.py .benchmarks/latest.json
 

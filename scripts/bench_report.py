@@ -21,6 +21,18 @@ def _fmt_time(seconds: float) -> str:
     return f"{seconds / 1e-9:.3g} ns"
 
 
+PER_UNIT_KEYS = ("per_call_ns", "per_op_ns", "per_decision_ns", "per_transition_ns", "per_node_us")
+
+
+def _unit_cost(bench: dict[str, Any]) -> float:
+    """The cost to compare: a per-unit figure the benchmark recorded, else its median round."""
+    extra = bench.get("extra_info", {})
+    for key in PER_UNIT_KEYS:
+        if key in extra:
+            return float(extra[key])
+    return float(bench["stats"]["median"])
+
+
 def render(data: dict[str, Any]) -> str:
     """Render the benchmarks of ``data`` (pytest-benchmark JSON) as a Markdown table."""
     groups: dict[str, list[dict[str, Any]]] = defaultdict(list)
@@ -41,10 +53,11 @@ def render(data: dict[str, Any]) -> str:
             ),
             None,
         )
-        sym_median = sym["stats"]["median"] if sym else None
+        sym_cost = _unit_cost(sym) if sym else None
         for r in sorted(rows, key=lambda r: (r is not sym, r["name"])):
             st = r["stats"]
-            ratio = f"{st['median'] / sym_median:.1f}×" if sym_median and r is not sym else ""
+            cost = _unit_cost(r)
+            ratio = f"{cost / sym_cost:.3g}×" if sym_cost and r is not sym else ""
             extra = ", ".join(f"{k}={v}" for k, v in sorted(r.get("extra_info", {}).items()))
             lines.append(
                 f"| {group} | {r.get('param') or r['name']} | {_fmt_time(st['median'])} | "

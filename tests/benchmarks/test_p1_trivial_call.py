@@ -15,6 +15,7 @@ import sys
 from collections.abc import Iterator
 
 import pytest
+from pytest_benchmark.fixture import BenchmarkFixture
 
 from symphony.pit import Pit
 
@@ -48,10 +49,10 @@ def remote() -> Iterator[socket.socket]:
     yield ours
     ours.close()
     proc.wait(timeout=10)
+    proc.stdout.close()
 
 
-@pytest.mark.benchmark(group="P1")
-def test_symphony(benchmark: pytest.FixtureRequest) -> None:
+def _in_process(benchmark: BenchmarkFixture) -> None:
     pit = Pit.in_memory()
     pool = pit.pool
     loops = range(CALLS // 10)
@@ -71,11 +72,7 @@ def test_symphony(benchmark: pytest.FixtureRequest) -> None:
     pit.close()
 
 
-@pytest.mark.benchmark(group="P1")
-def test_baseline_socket_round_trip(
-    benchmark: pytest.FixtureRequest, remote: socket.socket
-) -> None:
-    """baseline:ipc-socket — the same call served by another process over AF_UNIX."""
+def _over_socket(benchmark: BenchmarkFixture, remote: socket.socket) -> None:
     calls = 2_000
     unpack = struct.Struct("<Q").unpack
 
@@ -89,3 +86,12 @@ def test_baseline_socket_round_trip(
     benchmark.pedantic(run, rounds=10, iterations=1, warmup_rounds=1)
     per_call_ns = benchmark.stats.stats.median / calls * 1e9
     benchmark.extra_info.update(per_call_ns=round(per_call_ns, 1), calls=calls)
+
+
+@pytest.mark.benchmark(group="P1")
+@pytest.mark.parametrize("case", ["symphony", "baseline:ipc-socket"])
+def test_p1(benchmark: BenchmarkFixture, case: str, request: pytest.FixtureRequest) -> None:
+    if case == "symphony":
+        _in_process(benchmark)
+    else:
+        _over_socket(benchmark, request.getfixturevalue("remote"))
