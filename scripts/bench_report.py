@@ -25,7 +25,7 @@ PER_UNIT_KEYS = ("per_call_ns", "per_op_ns", "per_decision_ns", "per_transition_
 
 
 def _unit_cost(bench: dict[str, Any]) -> float:
-    """The cost to compare: a per-unit figure the benchmark recorded, else its median round."""
+    """Return the cost to compare: a recorded per-unit figure, else the median round."""
     extra = bench.get("extra_info", {})
     for key in PER_UNIT_KEYS:
         if key in extra:
