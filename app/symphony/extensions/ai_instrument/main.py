@@ -14,6 +14,7 @@ from typing import Any
 
 from symphony.extensions.ai_instrument.prompts import BUILDERS, PromptInputError
 from symphony.extensions.ai_instrument.providers.base import ProviderError, TokenSink
+from symphony.extensions.ai_instrument.providers.pump import Watch
 from symphony.extensions.ai_instrument.service import Instrument, RunOptions
 from symphony.sdk import Extension, InvalidParamsError, ProtocolError, RequestContext, RequestError
 
@@ -41,7 +42,7 @@ def _mapped(fn: Handler) -> Handler:
         except ProviderError as e:
             ctx.log("warning", e.message, code=e.code, status=e.status)
             raise RequestError(e.message, e.code, e.data()) from None
-        except (PromptInputError, ValueError, TypeError, KeyError) as e:
+        except (PromptInputError, ValueError, TypeError) as e:
             if isinstance(e, ProtocolError):
                 raise
             raise InvalidParamsError(f"{ctx.method}: {e}") from None
@@ -83,18 +84,15 @@ def _secret_getter(ctx: RequestContext) -> Callable[[str], str | None]:
     return get
 
 
-def _sleeper(ctx: RequestContext) -> Callable[[float], None]:
-    def sleep(seconds: float) -> None:
-        ctx.wait_cancelled(seconds)
-        ctx.check_cancelled()
-
-    return sleep
+def _watch(ctx: RequestContext) -> Watch:
+    """Check cancel/deadline (and answer pings) while a provider's worker is busy."""
+    return Watch(check=ctx.check_cancelled, idle=lambda: ctx.cancelled)
 
 
 def _node_handler(node_type: str) -> Handler:
     def handle(ctx: RequestContext) -> dict[str, Any]:
         p = _params(ctx)
-        provider = instrument.provider(p.get("provider"), _secret_getter(ctx), _sleeper(ctx))
+        provider = instrument.provider(p.get("provider"), _secret_getter(ctx))
         result = instrument.run_node(
             node_type,
             p.get("inputs") or {},
@@ -102,6 +100,7 @@ def _node_handler(node_type: str) -> Handler:
             RunOptions.from_params(p),
             provider,
             _sink(ctx),
+            _watch(ctx),
         )
         del provider  # with an HTTP provider, this drops the request's API key
         usage = result.completion.usage
@@ -171,8 +170,8 @@ def chat(ctx: RequestContext) -> dict[str, Any]:
             and isinstance(m.get("content"), str)
         ):
             raise ValueError("each message needs a role (system/user/assistant) and content")
-    provider = instrument.provider(p.get("provider"), _secret_getter(ctx), _sleeper(ctx))
-    c = instrument.chat(messages, RunOptions.from_params(p), provider, _sink(ctx))
+    provider = instrument.provider(p.get("provider"), _secret_getter(ctx))
+    c = instrument.chat(messages, RunOptions.from_params(p), provider, _sink(ctx), _watch(ctx))
     return {"text": c.text, "finish_reason": c.finish_reason, "usage": c.usage.as_json()}
 
 
@@ -184,8 +183,8 @@ def complete(ctx: RequestContext) -> dict[str, Any]:
     prompt = p.get("prompt")
     if not isinstance(prompt, str) or not prompt:
         raise ValueError("prompt must be a non-empty string")
-    provider = instrument.provider(p.get("provider"), _secret_getter(ctx), _sleeper(ctx))
-    c = instrument.complete(prompt, RunOptions.from_params(p), provider, _sink(ctx))
+    provider = instrument.provider(p.get("provider"), _secret_getter(ctx))
+    c = instrument.complete(prompt, RunOptions.from_params(p), provider, _sink(ctx), _watch(ctx))
     return {"text": c.text, "finish_reason": c.finish_reason, "usage": c.usage.as_json()}
 
 

@@ -14,7 +14,6 @@ from typing import Any, Final, Protocol
 
 from symphony.extensions.ai_instrument.prompts import BUILDERS, PROMPTS_VERSION, PromptSpec
 from symphony.extensions.ai_instrument.providers.base import (
-    AuthError,
     ChatMessage,
     Completion,
     Embeddings,
@@ -28,6 +27,7 @@ from symphony.extensions.ai_instrument.providers.openai_compat import (
     OpenAICompatProvider,
     OpenAIConfig,
 )
+from symphony.extensions.ai_instrument.providers.pump import NO_WATCH, Watch
 
 #: Seconds a model may stay idle before it is unloaded (0 disables idle unloading).
 DEFAULT_IDLE_UNLOAD_S: Final = 300.0
@@ -50,8 +50,8 @@ class ManagedModel(Protocol):
         """Load unless loaded; return the cost."""
         ...
 
-    def unload(self) -> bool:
-        """Unload; return whether it was loaded."""
+    def unload(self, idle_for: float | None = None) -> bool:
+        """Unload (only if idle that long, with ``idle_for``); return whether it was."""
         ...
 
 
@@ -190,12 +190,18 @@ class Instrument:
             self._notify("model.loaded", info.as_json())
             self._start_reaper()
 
-    def unload(self, model_id: str | None = None, *, reason: str = "request") -> list[str]:
+    def unload(
+        self,
+        model_id: str | None = None,
+        *,
+        reason: str = "request",
+        idle_for: float | None = None,
+    ) -> list[str]:
         """Unload one model (or all) and report each unloaded one; return their ids."""
         targets = [self.models[model_id]] if model_id else list(self.models.values())
         done = []
         for model in targets:
-            if model.unload():
+            if model.unload(idle_for):
                 done.append(model.model_id)
                 self._notify("model.unloaded", {"model": model.model_id, "reason": reason})
         return done
@@ -217,7 +223,7 @@ class Instrument:
         idle = [m.model_id for m in self.models.values() if m.loaded and now - m.last_used > limit]
         done: list[str] = []
         for model_id in idle:
-            done += self.unload(model_id, reason="idle")
+            done += self.unload(model_id, reason="idle", idle_for=limit)
         return done
 
     def _start_reaper(self) -> None:
@@ -249,7 +255,6 @@ class Instrument:
         self,
         spec: Mapping[str, Any] | None,
         get_secret: SecretGetter,
-        sleep: Callable[[float], None] = time.sleep,
     ) -> Provider:
         """Return the provider a request asks for (default: the embedded model).
 
@@ -265,9 +270,7 @@ class Instrument:
             config = OpenAIConfig.from_json(dict(spec))
             secret = spec.get("api_key_secret", DEFAULT_SECRET)
             key = get_secret(str(secret)) if secret else None
-            if secret and spec.get("require_key", False) and not key:
-                raise AuthError(f"no API key is stored under {secret!r}")
-            return OpenAICompatProvider(config, key, sleep=sleep)
+            return OpenAICompatProvider(config, key)
         raise ValueError(f"unknown provider kind {kind!r} (embedded or openai)")
 
     # -- methods ------------------------------------------------------------------------------
@@ -280,11 +283,12 @@ class Instrument:
         options: RunOptions,
         provider: Provider,
         on_token: TokenSink,
+        watch: Watch = NO_WATCH,
     ) -> NodeResult:
         """Run a generating node type: build its prompt, generate, parse the outputs."""
         spec: PromptSpec = BUILDERS[node_type](inputs, config)
         params = options.apply(spec.temperature, spec.max_tokens, spec.stop)
-        completion = provider.chat(spec.messages, params, on_token)
+        completion = provider.chat(spec.messages, params, on_token, watch)
         return NodeResult(spec.parse(completion.text), completion)
 
     def chat(
@@ -293,15 +297,21 @@ class Instrument:
         options: RunOptions,
         provider: Provider,
         on_token: TokenSink,
+        watch: Watch = NO_WATCH,
     ) -> Completion:
         """Free-form chat."""
-        return provider.chat(messages, options.apply(0.7, 256, ()), on_token)
+        return provider.chat(messages, options.apply(0.7, 256, ()), on_token, watch)
 
     def complete(
-        self, prompt: str, options: RunOptions, provider: Provider, on_token: TokenSink
+        self,
+        prompt: str,
+        options: RunOptions,
+        provider: Provider,
+        on_token: TokenSink,
+        watch: Watch = NO_WATCH,
     ) -> Completion:
         """Free-form completion."""
-        return provider.complete(prompt, options.apply(0.7, 256, ()), on_token)
+        return provider.complete(prompt, options.apply(0.7, 256, ()), on_token, watch)
 
     def embed(self, texts: Sequence[str], *, query: bool = False) -> Embeddings:
         """Embed texts with the bundled embedding model."""

@@ -12,6 +12,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Final, Literal, Protocol, TypedDict
 
+from symphony.extensions.ai_instrument.providers.pump import NO_WATCH, Watch
+
 #: Called with each piece of generated text; may raise to stop generation (cancel, deadline).
 TokenSink = Callable[[str], None]
 
@@ -132,11 +134,22 @@ class Provider(Protocol):
         messages: Sequence[ChatMessage],
         params: GenerationParams,
         on_token: TokenSink,
+        watch: Watch = NO_WATCH,
     ) -> Completion:
-        """Generate the assistant's reply to ``messages``, streaming pieces to ``on_token``."""
+        """Generate the assistant's reply to ``messages``, streaming pieces to ``on_token``.
+
+        The blocking work runs off the calling thread (:func:`~.pump.pumped`); ``watch`` is
+        checked while waiting, so a cancel is noticed within ``watch.interval``.
+        """
         ...
 
-    def complete(self, prompt: str, params: GenerationParams, on_token: TokenSink) -> Completion:
+    def complete(
+        self,
+        prompt: str,
+        params: GenerationParams,
+        on_token: TokenSink,
+        watch: Watch = NO_WATCH,
+    ) -> Completion:
         """Continue ``prompt`` (no chat template), streaming pieces to ``on_token``."""
         ...
 

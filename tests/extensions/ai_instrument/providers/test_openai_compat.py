@@ -27,10 +27,16 @@ from symphony.extensions.ai_instrument.providers.openai_compat import (
     OpenAICompatProvider,
     OpenAIConfig,
 )
-from symphony.protocol import ErrorResponse, Response
-
-from .host import InstrumentHost
-from .peers import LlamaServer, Scripted, ScriptedServer, free_port, llama_server, sse
+from symphony.protocol import Cancel, ErrorCode, ErrorResponse, Response
+from tests.extensions.ai_instrument.host import InstrumentHost
+from tests.extensions.ai_instrument.peers import (
+    LlamaServer,
+    Scripted,
+    ScriptedServer,
+    free_port,
+    llama_server,
+    sse,
+)
 
 KEY = "sk-test-" + secrets.token_hex(16)
 WRONG_KEY = "sk-wrong-" + secrets.token_hex(16)
@@ -251,3 +257,28 @@ def test_bad_base_url_is_rejected() -> None:
     with pytest.raises(ValueError, match="not an http"):
         OpenAIConfig("ftp://x", "m")
     assert issubclass(ProviderTimeoutError, ProviderError)
+
+
+def test_silent_server_keeps_the_child_responsive_and_cancellable(ai_key: InstrumentHost) -> None:
+    with ScriptedServer([Scripted(200, sse("late"), delay=5.0)]) as peer:
+        rid = ai_key.request(
+            "ai.chat",
+            {
+                "messages": [{"role": "user", "content": "hi"}],
+                "provider": {
+                    "kind": "openai",
+                    "base_url": peer.base_url,
+                    "model": "peer-model",
+                    "check_model": False,
+                },
+            },
+            credit=8,
+        )
+        time.sleep(0.3)
+        assert ai_key.ping(2.0)  # the handler thread is not stuck in the socket read
+        t0 = time.monotonic()
+        ai_key.channel.send(Cancel(rid))
+        run = ai_key.collect(rid, timeout=10)
+        assert isinstance(run.reply, ErrorResponse)
+        assert run.reply.code == ErrorCode.REQUEST_CANCELLED
+        assert time.monotonic() - t0 < 2.0  # the server would answer after 5 s
