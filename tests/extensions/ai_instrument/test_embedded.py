@@ -226,3 +226,11 @@ def test_idle_models_are_unloaded() -> None:
         assert status["multilingual-e5-small-q4"] is False
     finally:
         host.close()
+
+
+def test_input_longer_than_the_context_is_a_clear_error(ai: InstrumentHost) -> None:
+    run = ai.run("ai.summarizer", {"inputs": {"text": "word " * 5000}, "max_tokens": 4}, credit=4)
+    assert isinstance(run.reply, ErrorResponse)
+    assert run.reply.code == ErrorCode.INVALID_PARAMS
+    assert "context window" in run.reply.message
+    assert ai.run("ai.complete", {"prompt": "Hi", "max_tokens": 2}).result is not None

@@ -13,10 +13,18 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from symphony.extensions.ai_instrument.prompts import BUILDERS, PromptInputError
-from symphony.extensions.ai_instrument.providers.base import ProviderError, TokenSink
+from symphony.extensions.ai_instrument.providers.base import AuthError, ProviderError, TokenSink
 from symphony.extensions.ai_instrument.providers.pump import Watch
 from symphony.extensions.ai_instrument.service import Instrument, RunOptions
-from symphony.sdk import Extension, InvalidParamsError, ProtocolError, RequestContext, RequestError
+from symphony.sdk import (
+    DeadlineExceededError,
+    Extension,
+    InvalidParamsError,
+    ProtocolError,
+    RequestCancelledError,
+    RequestContext,
+    RequestError,
+)
 
 extension = Extension()
 #: Seconds to wait for the host to hand over a secret.
@@ -75,7 +83,11 @@ def _secret_getter(ctx: RequestContext) -> Callable[[str], str | None]:
         timeout = SECRET_TIMEOUT if remaining is None else max(0.1, min(SECRET_TIMEOUT, remaining))
         try:
             reply = ctx.call("secrets.get", {"name": name}, timeout=timeout)
-        except (RequestError, InvalidParamsError) as e:
+        except (RequestCancelledError, DeadlineExceededError):
+            raise
+        except TimeoutError:
+            raise AuthError(f"the host did not hand over secret {name!r} in time") from None
+        except ProtocolError as e:  # no such secret, not permitted, or no broker yet
             ctx.log("warning", "the host has no secret for this request", secret=name, code=e.code)
             return None
         value = reply.result.get("value") if isinstance(reply.result, dict) else reply.result

@@ -91,7 +91,7 @@ class LlamaRuntime:
         llama.cpp's spinning workers collapse under load).
     """
 
-    def __init__(self, path: Path, *, n_ctx: int = 2048, n_threads: int | None = None) -> None:
+    def __init__(self, path: Path, *, n_ctx: int = 4096, n_threads: int | None = None) -> None:
         try:
             llama_cpp: Any = importlib.import_module("llama_cpp")
         except ImportError as e:
@@ -185,7 +185,7 @@ class EmbeddedProvider:
     name: Final = "embedded"
 
     def __init__(
-        self, path: Path | None = None, *, n_ctx: int = 2048, n_threads: int | None = None
+        self, path: Path | None = None, *, n_ctx: int = 4096, n_threads: int | None = None
     ) -> None:
         self._path = path
         self._n_ctx = n_ctx

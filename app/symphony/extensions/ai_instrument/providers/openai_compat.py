@@ -90,8 +90,18 @@ class OpenAIConfig:
         parts = urlsplit(self.base_url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ValueError(f"base_url {self.base_url!r} is not an http(s) URL")
-        if not self.model:
-            raise ValueError("model must not be empty")
+        if not isinstance(self.model, str) or not self.model:
+            raise ValueError("model must be a non-empty string")
+        for name in ("timeout", "connect_timeout", "backoff_base", "backoff_max"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+                raise ValueError(f"{name} must be a number >= 0")
+        if self.timeout == 0 or self.connect_timeout == 0:
+            raise ValueError("timeouts must be > 0")
+        if not isinstance(self.max_retries, int) or not 0 <= self.max_retries <= 10:
+            raise ValueError("max_retries must be an integer in 0..10")
+        if not isinstance(self.check_model, bool):
+            raise ValueError("check_model must be true or false")
 
     @classmethod
     def from_json(cls, raw: dict[str, Any]) -> OpenAIConfig:
