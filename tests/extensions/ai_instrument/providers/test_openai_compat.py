@@ -281,4 +281,4 @@ def test_silent_server_keeps_the_child_responsive_and_cancellable(ai_key: Instru
         run = ai_key.collect(rid, timeout=10)
         assert isinstance(run.reply, ErrorResponse)
         assert run.reply.code == ErrorCode.REQUEST_CANCELLED
-        assert time.monotonic() - t0 < 2.0  # the server would answer after 5 s
+        assert time.monotonic() - t0 < 3.0  # the server would answer after 5 s
