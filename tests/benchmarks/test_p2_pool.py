@@ -8,9 +8,9 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from _py_pool import PyPool
 
 from symphony.pit import Pit
+from tests.benchmarks._py_pool import PyPool
 
 INNER = 10_000
 THREADS = 16

@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from _py_pool import PyArbiter
 
 from symphony.pit import Pit
+from tests.benchmarks._py_pool import PyArbiter
 
 OWNERS = 16
 MODELS = ("m0", "m1", "m2", "m3")
