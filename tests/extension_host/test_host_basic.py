@@ -1,0 +1,80 @@
+"""Channel, handshake, request/response, lazy start, shutdown."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from PySide6.QtCore import QCoreApplication
+
+from symphony.extension_host.host import (
+    EXITED,
+    NOT_STARTED,
+    READY,
+    STARTING,
+    CallResult,
+)
+from symphony.protocol import MethodNotFoundError
+
+from .conftest import MISBEHAVE, HostFactory, spin
+
+
+def test_lazy_start_and_round_trip(make_host: HostFactory) -> None:
+    host, rec = make_host()
+    assert host.state(MISBEHAVE) == NOT_STARTED
+    assert host.pid(MISBEHAVE) is None
+    assert MISBEHAVE in host.activate("onCommand:test.misbehave")
+    assert host.state(MISBEHAVE) == STARTING
+    reply = host.request(MISBEHAVE, "echo", {"a": 1}, body=b"\x00\xff").wait()
+    assert reply == CallResult({"a": 1}, b"\x00\xff")
+    assert host.state(MISBEHAVE) == READY
+    assert rec.states_of(MISBEHAVE)[:2] == [STARTING, READY]
+    assert 0 < host.spawn_to_ready(MISBEHAVE) < 30
+    state = host.request(MISBEHAVE, "state").wait().result
+    assert state["events"] == [] or state["initialize"] is not None
+    assert state["initialize"]["events"] == ["onCommand:test.misbehave"]
+
+
+def test_request_starts_the_extension_on_demand(make_host: HostFactory) -> None:
+    host, _ = make_host()
+    fut = host.request(MISBEHAVE, "echo", "x")
+    done: list[object] = []
+    fut.add_done_callback(done.append)
+    assert fut.wait().result == "x"
+    assert done == [fut]
+
+
+def test_errors_come_back_typed(make_host: HostFactory) -> None:
+    host, _ = make_host()
+    with pytest.raises(MethodNotFoundError):
+        host.request(MISBEHAVE, "no_such_method").wait()
+    with pytest.raises(KeyError):
+        host.request("test.nobody", "echo")
+
+
+def test_async_call(make_host: HostFactory) -> None:
+    host, _ = make_host()
+    host.start(MISBEHAVE)
+    spin(lambda: host.state(MISBEHAVE) == READY)
+
+    async def main() -> CallResult:
+        fut = asyncio.ensure_future(host.call(MISBEHAVE, "echo", [1, 2]))
+        for _ in range(3000):  # Qt delivers the answer; asyncio waits for it
+            if fut.done():
+                break
+            QCoreApplication.processEvents()
+            await asyncio.sleep(0.01)
+        return fut.result()
+
+    assert asyncio.run(main()).result == [1, 2]
+
+
+def test_graceful_shutdown(make_host: HostFactory) -> None:
+    host, rec = make_host()
+    host.request(MISBEHAVE, "echo", 1).wait()
+    pid = host.pid(MISBEHAVE)
+    assert pid is not None
+    host.shutdown(grace=10)
+    assert host.state(MISBEHAVE) == EXITED
+    assert host.last_error(MISBEHAVE) == ""
+    assert rec.breakers == []
