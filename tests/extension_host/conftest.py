@@ -46,7 +46,9 @@ class Recorder:
         self.breakers: list[tuple[str, str]] = []
         host.sig_state_changed.connect(lambda i, s: self.states.append((i, s)))
         host.sig_log.connect(lambda i, lvl, m: self.logs.append((i, lvl, m)))
-        host.sig_notification.connect(lambda i, m, p, b: self.notifications.append((i, m, p, b)))
+        host.sig_notification.connect(
+            lambda i, m, p, b: self.notifications.append((i, m, p, b[:256]))
+        )
         host.sig_breaker_opened.connect(lambda i, r: self.breakers.append((i, r)))
 
     def states_of(self, ext_id: str) -> list[str]:
