@@ -78,7 +78,8 @@ def test_any_unrequested_exit_is_a_crash_and_a_crash_loop_opens_the_breaker(
             host.request(MISBEHAVE, method).wait(60)
         spin(lambda: host.state(MISBEHAVE) in (READY, DISABLED, CRASHED))
     spin(lambda: host.state(MISBEHAVE) == DISABLED)
-    assert rec.breakers and rec.breakers[0][0] == MISBEHAVE
+    assert rec.breakers
+    assert rec.breakers[0][0] == MISBEHAVE
     assert "crashed 3 times" in rec.breakers[0][1]
     assert "exit code 0" in "".join(m for _, _, m in rec.logs)
     with pytest.raises(ExtensionDisabledError):
