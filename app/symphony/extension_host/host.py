@@ -454,32 +454,43 @@ class ExtensionHost(QObject):
         call = _Call(method, params, bytes(body), time.monotonic() + 60, None, notification=True)
         self._submit(c, call)
 
-    def shutdown(self, grace: float | None = None) -> None:
-        """Stop every child: ``shutdown``, ``exit``, then SIGKILL after ``grace`` seconds.
+    def stop(self, extension_id: str, grace: float | None = None) -> None:
+        """Ask one child to stop (``shutdown``, then ``exit``); SIGKILL after ``grace`` seconds.
 
-        Blocks (spinning the Qt event loop) until all are gone; called at application exit.
+        Does not block: the state becomes *stopping*, then *exited*. Queued and in-flight requests
+        fail with :class:`ShuttingDownError`. The next request or activation starts it again.
+        """
+        c = self._child(extension_id)
+        grace = self.config.shutdown_grace if grace is None else grace
+        if c.restart_timer is not None:
+            c.restart_timer.stop()
+            c.restart_timer = None
+            if c.state == CRASHED:
+                self._set_state(c, EXITED)
+        self._fail_queue(c, ShuttingDownError(f"{extension_id} is stopping"))
+        if c.launched is None or c.stop_requested:
+            return
+        c.stop_requested = True
+        self._set_state(c, STOPPING)
+        c.kill_at = time.monotonic() + grace
+        c.kill_reason = "did not exit within the shutdown grace period"
+        if c.ready:
+            c.shutdown_id = c.next_id
+            c.next_id += 1
+            with contextlib.suppress(ProtocolError):
+                self._write(c, Shutdown(c.shutdown_id))
+        else:
+            self._kill(c, "stopped while starting")
+
+    def shutdown(self, grace: float | None = None) -> None:
+        """Stop every child and refuse new work; called at application exit.
+
+        Blocks (spinning the Qt event loop) until every child is gone: each gets ``shutdown``
+        and ``exit``, and SIGKILL (with its process group) after ``grace`` seconds.
         """
         self._closing = True
-        grace = self.config.shutdown_grace if grace is None else grace
-        end = time.monotonic() + grace
-        for c in self._children.values():
-            if c.restart_timer is not None:
-                c.restart_timer.stop()
-                c.restart_timer = None
-            self._fail_queue(c, ShuttingDownError("the application is shutting down"))
-            if c.launched is None:
-                continue
-            c.stop_requested = True
-            self._set_state(c, STOPPING)
-            c.kill_at = end
-            c.kill_reason = "did not exit within the shutdown grace period"
-            if c.ready:
-                c.shutdown_id = c.next_id
-                c.next_id += 1
-                with contextlib.suppress(ProtocolError):
-                    self._write(c, Shutdown(c.shutdown_id))
-            else:
-                self._kill(c, "stopped while starting")
+        for ext_id in self._children:
+            self.stop(ext_id, grace)
         wake = QTimer()
         wake.start(20)
         try:
