@@ -78,3 +78,17 @@ def test_graceful_shutdown(make_host: HostFactory) -> None:
     assert host.state(MISBEHAVE) == EXITED
     assert host.last_error(MISBEHAVE) == ""
     assert rec.breakers == []
+
+
+def test_defaults_and_backoff_follow_the_design(make_host: HostFactory) -> None:
+    from symphony.extension_host.host import HostConfig
+
+    cfg = HostConfig()
+    assert (cfg.unresponsive_after, cfg.breaker_crashes, cfg.breaker_window) == (3.0, 3, 300.0)
+    host, _ = make_host()
+    delays = [host._backoff(n) for n in range(12)]
+    assert delays[0] == 0.0
+    assert 0.2 <= delays[1] <= 0.3
+    assert 0.4 <= delays[2] <= 0.6
+    assert all(d <= 30.0 for d in delays)
+    assert delays[-1] >= 24.0  # capped at 30 s with jitter
