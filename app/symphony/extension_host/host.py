@@ -286,6 +286,8 @@ class ExtensionHost(QObject):
     sig_log = Signal(str, str, str)
     sig_notification = Signal(str, str, object, bytes)
     sig_breaker_opened = Signal(str, str)
+    #: Internal: a keyring lookup finished on the worker thread (queued to the host's thread).
+    sig_secret_ready = Signal(object)
 
     def __init__(
         self,
@@ -314,6 +316,8 @@ class ExtensionHost(QObject):
         }
         self._closing = False
         self._graveyard: list[QSocketNotifier] = []
+        self._secrets = concurrent.futures.ThreadPoolExecutor(1, "symphony-keyring")
+        self.sig_secret_ready.connect(self._on_secret_ready)
         self._timer = QTimer(self)
         self._timer.setInterval(int(self.config.tick * 1000))
         self._timer.timeout.connect(self._on_tick)
@@ -500,6 +504,7 @@ class ExtensionHost(QObject):
         finally:
             wake.stop()
         self._timer.stop()
+        self._secrets.shutdown(wait=False, cancel_futures=True)
 
     # ---------------------------------------------------------------- submission
 
@@ -940,6 +945,20 @@ class ExtensionHost(QObject):
         c.capabilities = hs.session.extension_capabilities
         self._on_ready(c)
 
+    def _on_secret_ready(self, item: tuple[Any, ...]) -> None:
+        c, gen, rid, name, fut = item
+        if c.starts != gen or c.launched is None:
+            return
+        reply: Message
+        try:
+            reply = Response(rid, {"name": name, "value": fut.result()})
+        except Exception as e:  # keyring backends raise their own errors
+            reply = ErrorResponse(
+                rid, ErrorCode.REQUEST_FAILED, f"keyring: {type(e).__name__}", {"name": name}
+            )
+        with contextlib.suppress(ProtocolError):
+            self._write(c, reply)
+
     def _serve(self, c: _Child, req: Request) -> None:
         reply: Message
         if req.method == "secrets.get":
@@ -951,8 +970,14 @@ class ExtensionHost(QObject):
                     f"secret {name!r} is not listed in permissions.secrets",
                 )
             else:
-                value = _keyring_get(name)
-                reply = Response(req.id, {"name": name, "value": value})
+                # The keyring may block (a D-Bus unlock prompt): ask it on a worker thread and
+                # answer on this one, unless the child restarted in the meantime.
+                gen = c.starts
+                fut = self._secrets.submit(_keyring_get, name)
+                fut.add_done_callback(
+                    lambda f: self.sig_secret_ready.emit((c, gen, req.id, name, f))
+                )
+                return
         else:
             err = MethodNotFoundError(f"the host has no method {req.method!r}")
             reply = ErrorResponse(req.id, err.code, err.message)
