@@ -92,3 +92,24 @@ def test_defaults_and_backoff_follow_the_design(make_host: HostFactory) -> None:
     assert 0.4 <= delays[2] <= 0.6
     assert all(d <= 30.0 for d in delays)
     assert delays[-1] >= 24.0  # capped at 30 s with jitter
+
+
+def test_streams_with_credit_and_progress(make_host: HostFactory) -> None:
+    from pathlib import Path
+
+    from symphony.protocol import Progress
+
+    sdk_fixtures = Path(__file__).parents[1] / "sdk" / "fixtures"
+    host, _ = make_host(roots=[sdk_fixtures])
+    items: list[tuple[object, bytes]] = []
+    fut = host.request(
+        "test.demo", "count", {"n": 100}, window=4, on_item=lambda i, b: items.append((i, b))
+    )
+    assert fut.wait().result == {"count": 100}
+    assert [i for i, _ in items] == [{"i": n} for n in range(100)]
+    assert items[7][1] == bytes([7]) * 3
+    progress: list[Progress] = []
+    assert host.request("test.demo", "progress", on_progress=progress.append).wait().result == (
+        "done"
+    )
+    assert [p.kind for p in progress] == ["begin", "report", "report", "report", "end"]

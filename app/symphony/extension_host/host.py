@@ -57,10 +57,11 @@ from symphony.protocol.errors import (
     error_for_code,
     is_fatal,
 )
-from symphony.protocol.flow import TokenBucket
+from symphony.protocol.flow import CreditGranter, CreditWindow, TokenBucket
 from symphony.protocol.handshake import SUPPORTED_PROTOCOLS, HostHandshake, new_token
 from symphony.protocol.messages import (
     Cancel,
+    Credit,
     ErrorResponse,
     Exit,
     Hello,
@@ -69,9 +70,11 @@ from symphony.protocol.messages import (
     Notification,
     Ping,
     Pong,
+    Progress,
     Request,
     Response,
     Shutdown,
+    StreamData,
 )
 
 _log = logging.getLogger("symphony.extension_host")
@@ -194,6 +197,11 @@ class _Call:
     retried: bool = False
     notification: bool = False
     cancel_sent: float = 0.0
+    on_item: Callable[[Any, bytes], object] | None = None
+    on_progress: Callable[[Progress], object] | None = None
+    window: int = 0
+    credit: CreditWindow | None = None
+    granter: CreditGranter | None = None
 
 
 @dataclass(eq=False, slots=True)
@@ -216,6 +224,7 @@ class _Child:
     decoder: FrameDecoder = field(default_factory=lambda: FrameDecoder(HANDSHAKE_MAX_FRAME))
     ready: bool = False
     capabilities: Mapping[str, Any] = field(default_factory=dict)
+    session_limits: Mapping[str, int] = field(default_factory=dict)
     max_frame: int = HANDSHAKE_MAX_FRAME
     reader: QSocketNotifier | None = None
     writer: QSocketNotifier | None = None
@@ -398,6 +407,9 @@ class ExtensionHost(QObject):
         *,
         idempotent: bool | None = None,
         replay: bool = False,
+        on_item: Callable[[Any, bytes], object] | None = None,
+        window: int | None = None,
+        on_progress: Callable[[Progress], object] | None = None,
     ) -> CallFuture:
         """Send a request; the answer completes the returned future.
 
@@ -416,6 +428,14 @@ class ExtensionHost(QObject):
         replay
             Remember it and send it again after every restart (subscriptions such as
             ``files.watch``); :meth:`forget` stops that.
+        on_item
+            Accept a stream: called on the host's thread with each ``(item, body)`` in order.
+            Credit is granted back (``CreditGranter``) as each call returns, so a slow consumer
+            holds the producer back. A streaming request is never retried.
+        window
+            Initial stream credit (default: the session's ``stream_window``).
+        on_progress
+            Called with each :class:`~symphony.protocol.messages.Progress` of the request.
 
         Returns
         -------
@@ -429,7 +449,13 @@ class ExtensionHost(QObject):
         if replay:
             c.replay[_replay_key(method, params)] = (method, params, bytes(body))
         deadline = time.monotonic() + (self.config.default_timeout if timeout is None else timeout)
-        self._submit(c, _Call(method, params, bytes(body), deadline, fut, idempotent))
+        call = _Call(method, params, bytes(body), deadline, fut, idempotent)
+        call.on_progress = on_progress
+        if on_item is not None:
+            call.on_item = on_item
+            call.idempotent = False
+            call.window = window or 0
+        self._submit(c, call)
         return fut
 
     async def call(
@@ -546,7 +572,15 @@ class ExtensionHost(QObject):
             rid = c.next_id
             c.next_id += 1
             left = max(1, int((call.deadline - time.monotonic()) * 1000))
-            self._write(c, Request(rid, call.method, call.params, call.body, deadline_ms=left))
+            credit = None
+            if call.on_item is not None:
+                credit = call.window or int(c.session_limits.get("stream_window", 32))
+                call.credit = CreditWindow(credit)
+                call.granter = CreditGranter(credit)
+            self._write(
+                c,
+                Request(rid, call.method, call.params, call.body, deadline_ms=left, credit=credit),
+            )
             c.pending[rid] = call
         except (ProtocolError, TypeError, ValueError) as e:
             err = (
@@ -908,7 +942,38 @@ class ExtensionHost(QObject):
             self._emit_log(c, msg.level, msg.message, msg.dropped)
         elif isinstance(msg, Request):
             self._serve(c, msg)
-        # cancel, progress, stream_data, credit: nothing the host asked for; ignored.
+        elif isinstance(msg, StreamData):
+            self._on_stream_data(c, msg)
+        elif isinstance(msg, Progress):
+            call = c.pending.get(msg.id)
+            if call is not None and call.on_progress is not None and not call.cancel_sent:
+                self._callback(c, call.on_progress, msg)
+        # cancel, credit: nothing the host asked for; ignored.
+
+    def _on_stream_data(self, c: _Child, msg: StreamData) -> None:
+        call = c.pending.get(msg.id)
+        if call is None or call.credit is None or call.granter is None:
+            self._violation(c, ProtocolViolation(f"stream_data for request {msg.id} (no stream)"))
+            return
+        try:
+            call.credit.consume()
+        except ProtocolViolation as e:
+            self._violation(c, e)
+            return
+        if call.cancel_sent or call.on_item is None:
+            return
+        self._callback(c, call.on_item, msg.item, msg.body)
+        grant = call.granter.consumed()
+        if grant and msg.id in c.pending and c.launched is not None:
+            call.credit.grant(grant)
+            with contextlib.suppress(ProtocolError):
+                self._write(c, Credit(msg.id, grant))
+
+    def _callback(self, c: _Child, fn: Callable[..., object], *args: Any) -> None:
+        try:
+            fn(*args)
+        except Exception:
+            _log.exception("%s: stream/progress callback failed", c.manifest.id)
 
     def _handle_handshake(self, c: _Child, msg: Message) -> None:
         hs = c.handshake
@@ -943,6 +1008,7 @@ class ExtensionHost(QObject):
         c.max_frame = hs.session.max_frame
         c.decoder.max_frame = hs.session.max_frame
         c.capabilities = hs.session.extension_capabilities
+        c.session_limits = hs.session.limits
         self._on_ready(c)
 
     def _on_secret_ready(self, item: tuple[Any, ...]) -> None:
