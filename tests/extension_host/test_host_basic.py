@@ -113,3 +113,20 @@ def test_streams_with_credit_and_progress(make_host: HostFactory) -> None:
         "done"
     )
     assert [p.kind for p in progress] == ["begin", "report", "report", "report", "end"]
+
+
+def test_stop_then_request_starts_again(make_host: HostFactory) -> None:
+    from symphony.protocol import ShuttingDownError
+
+    host, _ = make_host()
+    host.request(MISBEHAVE, "echo", 1).wait()
+    pid = host.pid(MISBEHAVE)
+    host.stop(MISBEHAVE, grace=10)
+    during = host.request(MISBEHAVE, "echo", 2)  # arrives while stopping: served after a restart
+    spin(lambda: host.state(MISBEHAVE) in (EXITED, READY, STARTING))
+    assert during.wait().result == 2
+    assert host.pid(MISBEHAVE) != pid
+    assert host.starts(MISBEHAVE) == 2
+    host.shutdown(grace=10)
+    with pytest.raises(ShuttingDownError):
+        host.request(MISBEHAVE, "echo", 3).wait()

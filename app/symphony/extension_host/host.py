@@ -547,7 +547,7 @@ class ExtensionHost(QObject):
         if c.state == DISABLED:
             self._fail(call, ExtensionDisabledError(f"{c.manifest.id} is disabled: {c.last_error}"))
             return
-        if c.ready:
+        if c.ready and not c.stop_requested:
             self._dispatch(c, call)
             return
         if len(c.queue) >= self.config.queue_max:
@@ -651,6 +651,10 @@ class ExtensionHost(QObject):
             return
         c.launched = launched
         sock = launched.sock
+        problem = _check_peer(sock)
+        if problem is not None:
+            c.fatal = AuthenticationError(problem)
+            self._kill(c, problem)
         c.reader = QSocketNotifier(sock.fileno(), QSocketNotifier.Type.Read)
         c.reader.activated.connect(lambda *_: self._on_readable(c))
         c.writer = QSocketNotifier(sock.fileno(), QSocketNotifier.Type.Write)
@@ -754,6 +758,8 @@ class ExtensionHost(QObject):
             self._fail_pending(c, ShuttingDownError(f"{c.manifest.id} was stopped"), retry=False)
             c.last_error = "" if code == 0 else f"{how} while stopping"
             self._set_state(c, EXITED)
+            if c.queue and not self._closing:  # requests that arrived while it was stopping
+                self._start(c)
             return
         fatal = c.fatal
         if fatal is None and code in FATAL_EXIT_CODES:
@@ -1154,6 +1160,27 @@ class ExtensionHost(QObject):
             else:
                 keep.append(call)
         c.queue = keep
+
+
+def _check_peer(sock: Any) -> str | None:
+    """Check our end of the socketpair: its peer credentials must be this process's own.
+
+    For a socketpair the kernel records the creator on both ends, so anything else means the
+    socket is not the pair we made.
+    """
+    import socket
+    import struct
+
+    opt = getattr(socket, "SO_PEERCRED", None)
+    if opt is None:
+        return None
+    try:
+        pid, uid, _gid = struct.unpack("3i", sock.getsockopt(socket.SOL_SOCKET, opt, 12))
+    except OSError as e:
+        return f"cannot read the socket's peer credentials: {e}"
+    if (pid, uid) != (os.getpid(), os.getuid()):
+        return f"unexpected socket peer pid {pid} uid {uid}"
+    return None
 
 
 def _replay_key(method: str, params: Any) -> str:
