@@ -130,3 +130,11 @@ def test_stop_then_request_starts_again(make_host: HostFactory) -> None:
     host.shutdown(grace=10)
     with pytest.raises(ShuttingDownError):
         host.request(MISBEHAVE, "echo", 3).wait()
+
+
+def test_children_started_by_the_host_never_import_qt(make_host: HostFactory) -> None:
+    from pathlib import Path
+
+    sdk_fixtures = Path(__file__).parents[1] / "sdk" / "fixtures"
+    host, _ = make_host(roots=[sdk_fixtures])
+    assert host.request("test.demo", "qt_loaded").wait().result == []
