@@ -172,3 +172,20 @@ def test_missing_roots_are_empty(tmp_path: Path) -> None:
     found = discover([tmp_path / "nope"])
     assert found.manifests == {}
     assert found.errors == []
+
+
+def test_cpu_seconds_limit(tmp_path: Path) -> None:
+    base = 'id = "a.b"\nname = "x"\nversion = "0.1.0"\nentry = "m"\n'
+    assert parse_manifest(write(tmp_path / "d", base)).limits.cpu_seconds == 0
+    m = parse_manifest(write(tmp_path / "t", base + "[limits]\ncpu_seconds = 30\n"))
+    assert m.limits.cpu_seconds == 30
+    with pytest.raises(ManifestError, match=r"limits\.cpu_seconds"):
+        parse_manifest(write(tmp_path / "u", base + "[limits]\ncpu_seconds = -1\n"))
+
+
+def test_bundled_file_explorer_manifest_is_valid() -> None:
+    from symphony.extension_host.discovery import bundled_dir
+
+    found = discover([bundled_dir()])
+    assert "symphony.file_explorer" in found.manifests
+    assert found.errors == []

@@ -23,7 +23,7 @@ from .host import ChildHost
 
 def test_handshake_announces_methods_and_metadata(child: ChildHost) -> None:
     session = child.handshake()
-    assert (session.extension_id, session.extension_version) == ("demo", "1.2.3")
+    assert (session.extension_id, session.extension_version) == ("test.demo", "1.2.3")
     methods = session.extension_capabilities["methods"]
     assert methods["echo"] == {"idempotent": True, "stream": False}
     assert methods["count"] == {"idempotent": False, "stream": True}

@@ -87,16 +87,55 @@ def test_child_rejects_a_host_that_does_not_know_the_token() -> None:
         c.close()
 
 
+def _toml(entry: str) -> str:
+    return f'id = "test.x"\nname = "X"\nversion = "1.0.0"\nentry = "{entry}"\n'
+
+
 def test_load_extension_errors(tmp_path: Path) -> None:
-    with pytest.raises(ExtensionLoadError):
+    with pytest.raises(ExtensionLoadError, match=r"no extension\.toml"):
         load_extension(tmp_path)
-    (tmp_path / "manifest.json").write_text('{"id": "x", "version": "1", "entry": "../evil.py"}')
+    (tmp_path / "extension.toml").write_text(_toml("../evil"))
+    with pytest.raises(ExtensionLoadError, match="entry"):
+        load_extension(tmp_path)
+    outside = tmp_path.parent / f"{tmp_path.name}-outside.py"
+    outside.write_text("extension = 1\n")
+    (tmp_path / "evil.py").symlink_to(outside)
+    (tmp_path / "extension.toml").write_text(_toml("evil"))
     with pytest.raises(ExtensionLoadError, match="not a file inside"):
         load_extension(tmp_path)
-    (tmp_path / "manifest.json").write_text('{"id": "x", "version": "1"}')
+    (tmp_path / "extension.toml").write_text(_toml("main"))
     (tmp_path / "main.py").write_text("extension = 42\n")
     with pytest.raises(ExtensionLoadError, match="no `extension"):
         load_extension(tmp_path)
+    (tmp_path / "extension.toml").write_text(_toml("no_such_module_anywhere.main"))
+    with pytest.raises(ExtensionLoadError, match="no such module"):
+        load_extension(tmp_path)
+
+
+def test_entry_is_a_module_path_in_the_folder(tmp_path: Path) -> None:
+    (tmp_path / "pkg").mkdir()
+    (tmp_path / "pkg" / "main.py").write_text(
+        "from symphony.sdk import Extension\nextension = Extension()\n"
+    )
+    (tmp_path / "extension.toml").write_text(_toml("pkg.main"))
+    ext = load_extension(tmp_path)
+    assert (ext.id, ext.version) == ("test.x", "1.0.0")
+
+
+def test_peer_check_refuses_a_socket_not_made_by_the_parent() -> None:
+    import socket
+
+    from symphony.sdk.runner import check_peer
+
+    a, b = socket.socketpair()  # made by this process, which is not our parent
+    try:
+        problem = check_peer(a)
+        if hasattr(socket, "SO_PEERCRED"):
+            assert problem is not None
+            assert "not the parent" in problem
+    finally:
+        a.close()
+        b.close()
 
 
 def test_error_frame_for_unknown_handshake(child: ChildHost) -> None:

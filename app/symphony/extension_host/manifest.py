@@ -22,6 +22,7 @@ Example::
     memory_mb = 256
     cpu_percent = 100            # of one core; 0 = unlimited
     frame_max_mb = 16
+    cpu_seconds = 0              # RLIMIT_CPU, total CPU seconds; 0 = unlimited
 
     [dependencies]
     "symphony.other" = ">=0.1"
@@ -162,6 +163,7 @@ class Limits:
     memory_mb: int = 512
     cpu_percent: int = 0
     frame_max_mb: int = 16
+    cpu_seconds: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -232,18 +234,21 @@ def _permissions(path: Path, raw: object) -> Permissions:
 
 
 def _limits(path: Path, raw: object) -> Limits:
-    t = _table(path, "limits", raw, {"memory_mb", "cpu_percent", "frame_max_mb"})
+    t = _table(path, "limits", raw, {"memory_mb", "cpu_percent", "frame_max_mb", "cpu_seconds"})
     d = Limits()
     memory = _expect(path, "limits.memory_mb", t.get("memory_mb", d.memory_mb), int)
     cpu = _expect(path, "limits.cpu_percent", t.get("cpu_percent", d.cpu_percent), int)
     frame = _expect(path, "limits.frame_max_mb", t.get("frame_max_mb", d.frame_max_mb), int)
+    cpu_s = _expect(path, "limits.cpu_seconds", t.get("cpu_seconds", d.cpu_seconds), int)
+    if not 0 <= cpu_s <= 1 << 30:
+        raise ManifestError(path, "limits.cpu_seconds", f"{cpu_s} is outside 0..{1 << 30}")
     if not 16 <= memory <= 1 << 20:
         raise ManifestError(path, "limits.memory_mb", f"{memory} is outside 16..1048576")
     if not 0 <= cpu <= 100 * 1024:
         raise ManifestError(path, "limits.cpu_percent", f"{cpu} is outside 0..102400")
     if not 1 <= frame <= 1024:
         raise ManifestError(path, "limits.frame_max_mb", f"{frame} is outside 1..1024")
-    return Limits(memory_mb=memory, cpu_percent=cpu, frame_max_mb=frame)
+    return Limits(memory_mb=memory, cpu_percent=cpu, frame_max_mb=frame, cpu_seconds=cpu_s)
 
 
 def parse_manifest(folder: Path) -> Manifest:

@@ -1,6 +1,6 @@
 """What an extension author writes against: :class:`Extension`, :class:`RequestContext`.
 
-A minimal extension module (the ``entry`` of its folder's ``manifest.json``)::
+A minimal extension module (the ``entry`` of its folder's ``extension.toml``)::
 
     from symphony.sdk import Extension, Reply
 
@@ -73,7 +73,7 @@ class Extension:
     Parameters
     ----------
     id
-        The extension id; the runner fills it from ``manifest.json`` when omitted.
+        The extension id; the runner fills it from ``extension.toml`` when omitted.
     version
         The extension version; likewise.
     """

@@ -2,10 +2,13 @@
 
 The host starts the child with one end of a socketpair inherited as file descriptor ``N`` (the
 number is not a secret) and writes the launch token to the child's stdin (64 hex digits and a
-newline; never argv or the environment). The runner reads the token, loads the folder's
-``manifest.json`` (``id``, ``version``, ``entry`` — the Python file defining
-``extension = Extension(...)``; other keys belong to the host), performs the handshake, and serves
-until the host says ``exit``. Protocol traffic never touches stdout or stderr.
+newline; never argv or the environment). The runner reads the token, checks the peer of the socket
+(``SO_PEERCRED`` on Linux: same uid, and the pid of the parent that made the socketpair), loads the
+folder's ``extension.toml`` (parsed by :func:`~symphony.extension_host.manifest.parse_manifest`,
+pure Python; ``entry`` is a module path: ``main`` is ``<folder>/main.py``, ``pkg.main`` is
+``<folder>/pkg/main.py``, and a module path with no file in the folder is imported normally, e.g.
+``symphony.extensions.file_explorer.main``), performs the handshake, and serves until the host says
+``exit``. Protocol traffic never touches stdout or stderr.
 
 A frozen bundle calls :func:`main` from its own entry point behind a dispatch flag, e.g.
 ``symphony --extension-runner <folder> --fd N`` → ``sys.exit(runner.main(argv[2:]))``.
@@ -16,15 +19,18 @@ Exit codes: 0 graceful, 1 failure, 2 usage, 75 host gone, 76 protocol violation,
 
 from __future__ import annotations
 
+import importlib
 import importlib.util
-import json
 import logging
+import os
 import socket
+import struct
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import IO, Final
 
+from symphony.extension_host.manifest import MANIFEST_NAME, ManifestError, parse_manifest
 from symphony.protocol.channel import SocketChannel
 from symphony.protocol.codec import DEFAULT_MAX_FRAME
 from symphony.protocol.errors import (
@@ -48,7 +54,7 @@ from symphony.sdk.runtime import (
 
 #: Seconds the child waits for each handshake frame.
 HANDSHAKE_TIMEOUT: Final = 10.0
-MANIFEST: Final = "manifest.json"
+MANIFEST: Final = MANIFEST_NAME
 
 
 class ExtensionLoadError(Exception):
@@ -61,8 +67,8 @@ def load_extension(folder: str | Path) -> Extension:
     Parameters
     ----------
     folder
-        A folder with ``manifest.json`` (``id``, ``version``, optional ``entry``, default
-        ``main.py``).
+        A folder with ``extension.toml`` (``id``, ``version``, ``entry``: a module path resolved in
+        the folder first, then on ``sys.path``).
 
     Returns
     -------
@@ -76,36 +82,66 @@ def load_extension(folder: str | Path) -> Extension:
     """
     folder = Path(folder).resolve()
     try:
-        manifest = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
-        ext_id, version = manifest["id"], manifest["version"]
-        entry = manifest.get("entry", "main.py")
-        if not all(isinstance(x, str) for x in (ext_id, version, entry)):
-            raise TypeError("id, version and entry must be strings")
-    except (OSError, ValueError, KeyError, TypeError) as e:
-        raise ExtensionLoadError(f"{folder / MANIFEST}: {e}") from e
-    path = (folder / entry).resolve()
-    if not path.is_relative_to(folder) or not path.is_file():
-        raise ExtensionLoadError(f"entry {entry!r} is not a file inside {folder}")
+        manifest = parse_manifest(folder)
+    except ManifestError as e:
+        raise ExtensionLoadError(str(e)) from e
+    ext_id, version, entry = manifest.id, manifest.version, manifest.entry
+    rel = Path(*entry.split("."))
+    candidates = [folder / rel.with_suffix(".py"), folder / rel / "__init__.py"]
+    path = next((c.resolve() for c in candidates if c.is_file()), None)
     sys.path.insert(0, str(folder))
-    name = "symphony_extension_" + "".join(c if c.isalnum() else "_" for c in ext_id)
-    spec = importlib.util.spec_from_file_location(name, path)
-    if spec is None or spec.loader is None:
-        raise ExtensionLoadError(f"cannot import {path}")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
+    if path is not None:
+        if not path.is_relative_to(folder):
+            raise ExtensionLoadError(f"entry {entry!r} is not a file inside {folder}")
+        name = "symphony_extension_" + "".join(c if c.isalnum() else "_" for c in ext_id)
+        spec = importlib.util.spec_from_file_location(name, path)
+        if spec is None or spec.loader is None:
+            raise ExtensionLoadError(f"cannot import {path}")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+    else:
+        try:
+            module = importlib.import_module(entry)
+        except ModuleNotFoundError as e:
+            raise ExtensionLoadError(f"entry {entry!r}: no such module in {folder}: {e}") from e
     ext = getattr(module, "extension", None)
     if not isinstance(ext, Extension):
-        raise ExtensionLoadError(f"{path} defines no `extension = Extension(...)`")
+        raise ExtensionLoadError(f"{entry} defines no `extension = Extension(...)`")
     if ext.id is None:
         ext.id = ext_id
     if ext.version is None:
         ext.version = version
     if (ext.id, ext.version) != (ext_id, version):
         raise ExtensionLoadError(
-            f"{path} says {ext.id} {ext.version}, the manifest {ext_id} {version}"
+            f"{entry} says {ext.id} {ext.version}, the manifest {ext_id} {version}"
         )
     return ext
+
+
+def check_peer(sock: socket.socket) -> str | None:
+    """Check who holds the other end of ``sock`` (Linux ``SO_PEERCRED``; elsewhere a no-op).
+
+    For an inherited socketpair the kernel records the process that created the pair: it must be
+    our parent and run as our uid.
+
+    Returns
+    -------
+    str or None
+        What is wrong, or ``None`` when the peer is the expected one (or cannot be checked).
+    """
+    opt = getattr(socket, "SO_PEERCRED", None)
+    if opt is None or sock.family != socket.AF_UNIX:
+        return None
+    try:
+        pid, uid, _gid = struct.unpack("3i", sock.getsockopt(socket.SOL_SOCKET, opt, 12))
+    except OSError as e:
+        return f"cannot read the peer's credentials: {e}"
+    if uid != os.getuid():
+        return f"the socket's peer runs as uid {uid}, not {os.getuid()}"
+    if pid != os.getppid():
+        return f"the socket's peer is pid {pid}, not the parent {os.getppid()}"
+    return None
 
 
 def run(
@@ -215,6 +251,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except OSError as e:
         _err(f"file descriptor {fd} is not a socket: {e}")
         return EXIT_USAGE
+    problem = check_peer(sock)
+    if problem is not None:
+        _err(f"unauthorized: {problem}")
+        sock.close()
+        return EXIT_UNAUTHORIZED
     try:
         extension = load_extension(folder)
     except Exception as e:

@@ -1,0 +1,140 @@
+"""Channel, handshake, request/response, lazy start, shutdown."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from PySide6.QtCore import QCoreApplication
+
+from symphony.extension_host.host import (
+    EXITED,
+    NOT_STARTED,
+    READY,
+    STARTING,
+    CallResult,
+)
+from symphony.protocol import MethodNotFoundError
+
+from .conftest import MISBEHAVE, HostFactory, spin
+
+
+def test_lazy_start_and_round_trip(make_host: HostFactory) -> None:
+    host, rec = make_host()
+    assert host.state(MISBEHAVE) == NOT_STARTED
+    assert host.pid(MISBEHAVE) is None
+    assert MISBEHAVE in host.activate("onCommand:test.misbehave")
+    assert host.state(MISBEHAVE) == STARTING
+    reply = host.request(MISBEHAVE, "echo", {"a": 1}, body=b"\x00\xff").wait()
+    assert reply == CallResult({"a": 1}, b"\x00\xff")
+    assert host.state(MISBEHAVE) == READY
+    assert rec.states_of(MISBEHAVE)[:2] == [STARTING, READY]
+    assert 0 < host.spawn_to_ready(MISBEHAVE) < 30
+    state = host.request(MISBEHAVE, "state").wait().result
+    assert state["events"] == [] or state["initialize"] is not None
+    assert state["initialize"]["events"] == ["onCommand:test.misbehave"]
+
+
+def test_request_starts_the_extension_on_demand(make_host: HostFactory) -> None:
+    host, _ = make_host()
+    fut = host.request(MISBEHAVE, "echo", "x")
+    done: list[object] = []
+    fut.add_done_callback(done.append)
+    assert fut.wait().result == "x"
+    assert done == [fut]
+
+
+def test_errors_come_back_typed(make_host: HostFactory) -> None:
+    host, _ = make_host()
+    with pytest.raises(MethodNotFoundError):
+        host.request(MISBEHAVE, "no_such_method").wait()
+    with pytest.raises(KeyError):
+        host.request("test.nobody", "echo")
+
+
+def test_async_call(make_host: HostFactory) -> None:
+    host, _ = make_host()
+    host.start(MISBEHAVE)
+    spin(lambda: host.state(MISBEHAVE) == READY)
+
+    async def main() -> CallResult:
+        fut = asyncio.ensure_future(host.call(MISBEHAVE, "echo", [1, 2]))
+        for _ in range(3000):  # Qt delivers the answer; asyncio waits for it
+            if fut.done():
+                break
+            QCoreApplication.processEvents()
+            await asyncio.sleep(0.01)
+        return fut.result()
+
+    assert asyncio.run(main()).result == [1, 2]
+
+
+def test_graceful_shutdown(make_host: HostFactory) -> None:
+    host, rec = make_host()
+    host.request(MISBEHAVE, "echo", 1).wait()
+    pid = host.pid(MISBEHAVE)
+    assert pid is not None
+    host.shutdown(grace=10)
+    assert host.state(MISBEHAVE) == EXITED
+    assert host.last_error(MISBEHAVE) == ""
+    assert rec.breakers == []
+
+
+def test_defaults_and_backoff_follow_the_design(make_host: HostFactory) -> None:
+    from symphony.extension_host.host import HostConfig
+
+    cfg = HostConfig()
+    assert (cfg.unresponsive_after, cfg.breaker_crashes, cfg.breaker_window) == (3.0, 3, 300.0)
+    host, _ = make_host()
+    delays = [host._backoff(n) for n in range(12)]
+    assert delays[0] == 0.0
+    assert 0.2 <= delays[1] <= 0.3
+    assert 0.4 <= delays[2] <= 0.6
+    assert all(d <= 30.0 for d in delays)
+    assert delays[-1] >= 24.0  # capped at 30 s with jitter
+
+
+def test_streams_with_credit_and_progress(make_host: HostFactory) -> None:
+    from pathlib import Path
+
+    from symphony.protocol import Progress
+
+    sdk_fixtures = Path(__file__).parents[1] / "sdk" / "fixtures"
+    host, _ = make_host(roots=[sdk_fixtures])
+    items: list[tuple[object, bytes]] = []
+    fut = host.request(
+        "test.demo", "count", {"n": 100}, window=4, on_item=lambda i, b: items.append((i, b))
+    )
+    assert fut.wait().result == {"count": 100}
+    assert [i for i, _ in items] == [{"i": n} for n in range(100)]
+    assert items[7][1] == bytes([7]) * 3
+    progress: list[Progress] = []
+    assert host.request("test.demo", "progress", on_progress=progress.append).wait().result == (
+        "done"
+    )
+    assert [p.kind for p in progress] == ["begin", "report", "report", "report", "end"]
+
+
+def test_stop_then_request_starts_again(make_host: HostFactory) -> None:
+    from symphony.protocol import ShuttingDownError
+
+    host, _ = make_host()
+    host.request(MISBEHAVE, "echo", 1).wait()
+    pid = host.pid(MISBEHAVE)
+    host.stop(MISBEHAVE, grace=10)
+    during = host.request(MISBEHAVE, "echo", 2)  # arrives while stopping: served after a restart
+    spin(lambda: host.state(MISBEHAVE) in (EXITED, READY, STARTING))
+    assert during.wait().result == 2
+    assert host.pid(MISBEHAVE) != pid
+    assert host.starts(MISBEHAVE) == 2
+    host.shutdown(grace=10)
+    with pytest.raises(ShuttingDownError):
+        host.request(MISBEHAVE, "echo", 3).wait()
+
+
+def test_children_started_by_the_host_never_import_qt(make_host: HostFactory) -> None:
+    from pathlib import Path
+
+    sdk_fixtures = Path(__file__).parents[1] / "sdk" / "fixtures"
+    host, _ = make_host(roots=[sdk_fixtures])
+    assert host.request("test.demo", "qt_loaded").wait().result == []
