@@ -29,9 +29,15 @@ endif
 build: ## rebuild the native module after Rust changes
 	$(PY) -m pip install -q --no-deps -e .
 
+# Until the desktop app lands, `run` opens the Pit on the default data folder and reports it.
+# It names its key file explicitly: a headless machine has no OS keyring, and the Pit never
+# picks a key file on its own.
+KEY_FILE ?= $(HOME)/.local/share/symphony/pit.key
+
 run: setup ## set up and launch Symphony on its embedded defaults
 	$(VENV)/bin/symphony --version
-	$(VENV)/bin/symphony pit info "$(DATA_DIR)"
+	mkdir -p "$(dir $(KEY_FILE))"
+	$(VENV)/bin/symphony pit info "$(DATA_DIR)" --key-file "$(KEY_FILE)"
 
 lint: ## ruff, mypy (strict), stubtest of the native module, rustfmt, clippy
 	$(PY) -m ruff check app tests scripts

@@ -30,7 +30,11 @@ def _pit_info(data_dir: str, key_file: str | None) -> int:
     try:
         with Pit.open(data_dir, key_file=key_file) as pit:
             print(f"data directory: {pit.data_dir}")
-            print(f"open: ok, clock {pit.now():.3f}")
+            print(f"models:         {len(pit.pool)}")
+            print(f"workflows:      {len(pit.dag)}")
+            print(f"artifacts:      {len(pit.artifacts)}")
+            print(f"pending:        {len(pit.arbitration)} arbitration requests")
+            print(f"stale view:     {len(pit.stale)} artifacts tracked")
     except PitError as e:
         print(f"symphony: {e}", file=sys.stderr)
         return 2
