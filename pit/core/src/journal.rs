@@ -486,6 +486,12 @@ impl Inner {
         }
         if io.size >= SEGMENT_MAX {
             if !sync {
+                // The old segment's records become durable here, so what they point at (artifact
+                // segments) must be too: a durable put racing a rotation would otherwise find its
+                // LSN already durable and return before its blob bytes are synced.
+                for hook in self.pre_sync.read().iter() {
+                    hook()?;
+                }
                 io.file
                     .sync_data()
                     .map_err(io_err(format!("syncing {}", io.path.display())))?;
