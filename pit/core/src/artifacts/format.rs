@@ -37,8 +37,9 @@ const TAG_LEN: usize = 16;
 const FLAG_ZSTD: u8 = 1;
 /// No object holds more plaintext than this (chunks are at most 4 MiB; small blobs below 1 MiB).
 pub const OBJ_PLAIN_MAX: u64 = 64 << 20;
-/// Below this size compression is not tried.
-const COMPRESS_MIN: usize = 64;
+/// Below this size compression is not tried (a zstd frame and its tables cost more than they save
+/// on tiny inputs, and the attempt costs about a microsecond).
+const COMPRESS_MIN: usize = 256;
 
 thread_local! {
     static ZSTD: RefCell<Option<(i32, zstd::bulk::Compressor<'static>)>> = const { RefCell::new(None) };

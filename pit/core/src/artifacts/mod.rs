@@ -40,6 +40,9 @@ pub const LARGE_MIN: usize = 1 << 20;
 const CDC_MIN: u32 = 256 << 10;
 const CDC_AVG: u32 = 1 << 20;
 const CDC_MAX: u32 = 4 << 20;
+/// Chunking regions (parallel `FastCDC`); a multiple of nothing in particular, fixed forever
+/// because chunk boundaries (and so dedup across versions) depend on it.
+const CDC_REGION: usize = 32 << 20;
 const LEVEL_SMALL: i32 = 3;
 const LEVEL_LARGE: i32 = 1;
 const DAY: f64 = 86_400.0;
@@ -499,13 +502,33 @@ enum Rec {
     Retention(Vec<Policy>, AuditEntry),
 }
 
+/// Hasher for maps keyed by BLAKE3 hashes: the keys are uniformly distributed already (and
+/// cannot be steered without breaking BLAKE3), so their first eight bytes are the hash.
+#[derive(Default)]
+struct PrefixHasher(u64);
+
+impl std::hash::Hasher for PrefixHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        let mut b = [0u8; 8];
+        let n = bytes.len().min(8);
+        b[..n].copy_from_slice(&bytes[..n]);
+        self.0 = self.0.rotate_left(5) ^ u64::from_le_bytes(b);
+    }
+    fn write_usize(&mut self, _: usize) {}
+}
+
+type ByHash<V> = HashMap<Hash, V, std::hash::BuildHasherDefault<PrefixHasher>>;
+
 #[derive(Debug, Default, Serialize, Deserialize)]
 struct State {
     next_id: ArtifactId,
     versions: BTreeMap<ArtifactId, Version>,
     kinds: Vec<String>,
-    blobs: HashMap<Hash, Blob>,
-    chunks: HashMap<Hash, Chunk>,
+    blobs: ByHash<Blob>,
+    chunks: ByHash<Chunk>,
     segs: BTreeMap<u32, SegInfo>,
     policies: Vec<Policy>,
     audit: Vec<AuditEntry>,
@@ -1070,11 +1093,29 @@ fn check_score(what: &str, s: Option<f32>) -> Result<()> {
     }
 }
 
+/// Content-defined chunk boundaries `(offset, length)`. The data is first split at fixed
+/// [`CDC_REGION`] offsets so regions are chunked in parallel; within a region `FastCDC` decides.
+fn cut(data: &[u8]) -> Vec<(usize, usize)> {
+    let regions: Vec<usize> = (0..data.len()).step_by(CDC_REGION).collect();
+    regions
+        .par_iter()
+        .map(|&start| {
+            let end = (start + CDC_REGION).min(data.len());
+            fastcdc::v2020::FastCDC::new(&data[start..end], CDC_MIN, CDC_AVG, CDC_MAX)
+                .map(|c| (start + c.offset, c.length))
+                .collect::<Vec<_>>()
+        })
+        .flatten()
+        .collect()
+}
+
 /// A put prepared outside the lock.
 struct Prepared {
     blob: Hash,
     size: u64,
     structure: Option<f32>,
+    /// The object, when sealed ahead (batch puts seal in parallel outside the lock).
+    sealed: Option<Vec<u8>>,
 }
 
 impl ArtifactStore {
@@ -1171,6 +1212,7 @@ impl ArtifactStore {
             blob: format::hash(data),
             size: data.len() as u64,
             structure,
+            sealed: None,
         })
     }
 
@@ -1230,7 +1272,9 @@ impl ArtifactStore {
         } else if st.chunks.contains_key(&prep.blob) {
             (Vec::new(), Some(vec![prep.blob]))
         } else {
-            let obj = format::seal(&self.inner.cipher, data, &prep.blob, LEVEL_SMALL);
+            let obj = prep
+                .sealed
+                .unwrap_or_else(|| format::seal(&self.inner.cipher, data, &prep.blob, LEVEL_SMALL));
             let inline = obj.len() <= INLINE_MAX;
             let loc = self.inner.segs.lock().append_small(&obj, inline)?;
             (
@@ -1300,7 +1344,6 @@ impl ArtifactStore {
         durable: bool,
     ) -> Result<Vec<ArtifactId>> {
         self.check_open()?;
-        let mut preps = Vec::with_capacity(items.len());
         for (name, data) in items {
             check_name("name", name)?;
             if data.len() >= LARGE_MIN {
@@ -1309,8 +1352,17 @@ impl ArtifactStore {
                     data.len()
                 )));
             }
-            preps.push(Self::prepare(opts, data)?);
         }
+        let cipher = &self.inner.cipher;
+        let preps: Vec<Prepared> = items
+            .par_iter()
+            .with_min_len(256)
+            .map(|(_, data)| {
+                let mut p = Self::prepare(opts, data)?;
+                p.sealed = Some(format::seal(cipher, data, &p.blob, LEVEL_SMALL));
+                Ok(p)
+            })
+            .collect::<Result<_>>()?;
         let em = self.em();
         let mut ids = Vec::with_capacity(items.len());
         let mut lsn = 0;
@@ -1355,6 +1407,7 @@ impl ArtifactStore {
             blob: *blob,
             size,
             structure,
+            sealed: None,
         };
         let (id, lsn, dead) = self.put_small_locked(&mut st, &em, name, &[], opts, prep)?;
         drop(st);
@@ -1381,10 +1434,7 @@ impl ArtifactStore {
         let structure = opts
             .structure
             .or_else(|| quality::structure(Self::kind_of(opts), data));
-        let cuts: Vec<(usize, usize)> =
-            fastcdc::v2020::FastCDC::new(data, CDC_MIN, CDC_AVG, CDC_MAX)
-                .map(|c| (c.offset, c.length))
-                .collect();
+        let cuts = cut(data);
         let hashes: Vec<Hash> = cuts
             .par_iter()
             .map(|(o, l)| *blake3::hash(&data[*o..*o + *l]).as_bytes())
@@ -1551,6 +1601,11 @@ impl ArtifactStore {
             out.extend_from_slice(&p);
         }
         Ok(out)
+    }
+
+    /// A live version's plaintext size.
+    pub fn size_of(&self, id: ArtifactId) -> Result<u64> {
+        Ok(self.inner.state.lock().live_version(id)?.size)
     }
 
     /// A version's metadata.
