@@ -299,10 +299,14 @@ fn python_structure(py: Python<'_>, data: &[u8]) -> PyResult<f32> {
 /// `kind` and `actor` must be non-empty (the core reads empty as its defaults).
 fn check_kind_actor(kind: &str, actor: &str) -> PyResult<()> {
     if kind.is_empty() {
-        return Err(invalid_argument("argument 'kind': expected a non-empty string"));
+        return Err(invalid_argument(
+            "argument 'kind': expected a non-empty string",
+        ));
     }
     if actor.is_empty() {
-        return Err(invalid_argument("argument 'actor': expected a non-empty string"));
+        return Err(invalid_argument(
+            "argument 'actor': expected a non-empty string",
+        ));
     }
     Ok(())
 }

@@ -58,7 +58,10 @@ fn bad(s: impl Into<String>) -> Bad {
 /// BLAKE3 of `data`, multithreaded above 1 MiB.
 pub fn hash(data: &[u8]) -> Hash {
     if data.len() >= 1 << 20 {
-        *blake3::Hasher::new().update_rayon(data).finalize().as_bytes()
+        *blake3::Hasher::new()
+            .update_rayon(data)
+            .finalize()
+            .as_bytes()
     } else {
         *blake3::hash(data).as_bytes()
     }
@@ -70,21 +73,21 @@ fn with_compressed<R>(plain: &[u8], level: i32, f: impl FnOnce(Option<&[u8]>) ->
     if plain.len() < COMPRESS_MIN {
         return f(None);
     }
-    ZSTD.with(|z| {
-        let mut z = z.borrow_mut();
-        if z.as_ref().is_none_or(|(l, _)| *l != level) {
+    ZSTD.with(|cell| {
+        let mut slot = cell.borrow_mut();
+        if slot.as_ref().is_none_or(|(have, _)| *have != level) {
             match zstd::bulk::Compressor::new(level) {
-                Ok(c) => *z = Some((level, c)),
+                Ok(c) => *slot = Some((level, c)),
                 Err(_) => return f(None),
             }
         }
-        let (_, c) = z.as_mut().expect("compressor set above");
-        SCRATCH.with(|s| {
-            let mut s = s.borrow_mut();
-            s.clear();
-            s.reserve(zstd::zstd_safe::compress_bound(plain.len()));
-            match c.compress_to_buffer(plain, &mut *s) {
-                Ok(n) if n < plain.len() - plain.len() / 16 => f(Some(&s[..n])),
+        let (_, compressor) = slot.as_mut().expect("compressor set above");
+        SCRATCH.with(|scratch| {
+            let mut out = scratch.borrow_mut();
+            out.clear();
+            out.reserve(zstd::zstd_safe::compress_bound(plain.len()));
+            match compressor.compress_to_buffer(plain, &mut *out) {
+                Ok(len) if len < plain.len() - plain.len() / 16 => f(Some(&out[..len])),
                 _ => f(None),
             }
         })
@@ -299,15 +302,15 @@ mod tests {
 
     #[test]
     fn container_roundtrip() {
-        let c = cipher();
-        let a = seal(&c, b"aaaa", &hash(b"aaaa"), 1);
-        let b = seal(&c, b"bbbb", &hash(b"bbbb"), 1);
+        let key = cipher();
+        let first = seal(&key, b"aaaa", &hash(b"aaaa"), 1);
+        let second = seal(&key, b"bbbb", &hash(b"bbbb"), 1);
         let whole = hash(b"aaaabbbb");
-        let m = container(&whole, 8, &[a.clone(), b.clone()]);
-        let (h, total, objs) = split_export(&m).unwrap();
+        let packed = container(&whole, 8, &[first.clone(), second.clone()]);
+        let (h, total, objs) = split_export(&packed).unwrap();
         assert_eq!((h, total), (whole, 8));
-        assert_eq!(objs, vec![&a[..], &b[..]]);
-        assert!(split_export(&m[..m.len() - 1]).is_err());
+        assert_eq!(objs, vec![&first[..], &second[..]]);
+        assert!(split_export(&packed[..packed.len() - 1]).is_err());
     }
 
     proptest::proptest! {

@@ -76,6 +76,9 @@ impl std::fmt::Debug for Segs {
     }
 }
 
+/// Files to sync, and the directory when a file was created in it since its last sync.
+pub type SyncSet = (Vec<(u32, Arc<File>)>, Option<PathBuf>);
+
 /// Where to read an object's bytes from once the locks are released.
 pub enum Src {
     /// Already copied.
@@ -128,7 +131,10 @@ impl Segs {
     }
 
     fn path(&self, n: u32) -> PathBuf {
-        self.dir.as_deref().unwrap_or(Path::new("")).join(seg_name(n))
+        self.dir
+            .as_deref()
+            .unwrap_or(Path::new(""))
+            .join(seg_name(n))
     }
 
     fn file(&mut self, n: u32, create: bool) -> Result<Arc<File>, StorageError> {
@@ -242,10 +248,8 @@ impl Segs {
             return Ok(());
         }
         if let Some(f) = &a.file {
-            f.write_all_at(&a.buf, a.flushed).map_err(io(format!(
-                "writing segment {}",
-                seg_name(a.num)
-            )))?;
+            f.write_all_at(&a.buf, a.flushed)
+                .map_err(io(format!("writing segment {}", seg_name(a.num))))?;
             self.dirty.insert(a.num, Arc::clone(f));
         }
         a.buf.clear();
@@ -389,7 +393,7 @@ impl Segs {
 
     /// Files the pre-sync hook must sync (taken; put back on failure by the caller), and the
     /// directory when a segment file was created since its last sync.
-    pub fn take_unsynced(&mut self) -> (Vec<(u32, Arc<File>)>, Option<PathBuf>) {
+    pub fn take_unsynced(&mut self) -> SyncSet {
         let dir = if std::mem::take(&mut self.dir_dirty) {
             self.dir.clone()
         } else {
@@ -405,7 +409,7 @@ impl Segs {
     }
 
     /// Flush the buffer and take every file with unsynced bytes (checkpoint, close).
-    pub fn take_dirty(&mut self) -> Result<(Vec<(u32, Arc<File>)>, Option<PathBuf>), StorageError> {
+    pub fn take_dirty(&mut self) -> Result<SyncSet, StorageError> {
         self.flush_active()?;
         self.unsynced.clear();
         let dir = if std::mem::take(&mut self.dir_dirty) {

@@ -1,3 +1,6 @@
+// Short names (a, b, c for artifacts; s for the store) keep these scenarios readable.
+#![allow(clippy::many_single_char_names)]
+
 use std::sync::Mutex as StdMutex;
 
 use super::*;
@@ -35,7 +38,10 @@ fn put_get_dedup_versions() {
     let a = s.put("doc", b"{\"a\": 1}", &opts("json"), false).unwrap();
     assert_eq!(s.get(a, "tester").unwrap(), b"{\"a\": 1}");
     // Unchanged put returns the same version.
-    assert_eq!(s.put("doc", b"{\"a\": 1}", &opts("json"), false).unwrap(), a);
+    assert_eq!(
+        s.put("doc", b"{\"a\": 1}", &opts("json"), false).unwrap(),
+        a
+    );
     let b = s.put("doc", b"{\"a\": 2}", &opts("json"), false).unwrap();
     assert_eq!(s.versions("doc").unwrap(), vec![a, b]);
     assert_eq!(s.resolve("doc", None).unwrap(), b);
@@ -91,7 +97,8 @@ fn large_blobs_chunk_and_dedup() {
 fn lineage_quality_and_events() {
     let s = mem_store();
     let obs: Arc<Rec> = Arc::new(Rec::default());
-    let weak: Weak<dyn ArtifactObserver> = Arc::downgrade(&(obs.clone() as Arc<dyn ArtifactObserver>));
+    let weak: Weak<dyn ArtifactObserver> =
+        Arc::downgrade(&(obs.clone() as Arc<dyn ArtifactObserver>));
     s.set_observer(weak);
     let prod = |run: &str| PutOptions {
         produced_by: Some(Producer {
@@ -138,7 +145,9 @@ fn lineage_quality_and_events() {
         id: a,
         successes: 1
     }));
-    assert!(ev.iter().any(|e| matches!(e, ArtifactEvent::Stored { id, .. } if *id == c)));
+    assert!(ev
+        .iter()
+        .any(|e| matches!(e, ArtifactEvent::Stored { id, .. } if *id == c)));
     s.get(c, "t").unwrap();
     assert!(obs
         .0
@@ -174,7 +183,12 @@ fn hold_retention_delete_and_audit() {
     let actions: Vec<Action> = trail.iter().map(|t| t.action).collect();
     assert_eq!(
         actions,
-        vec![Action::Put, Action::Hold, Action::ReleaseHold, Action::Delete]
+        vec![
+            Action::Put,
+            Action::Hold,
+            Action::ReleaseHold,
+            Action::Delete
+        ]
     );
     s.verify().unwrap();
     // Tamper with the audit trail in memory: verify notices.
@@ -186,7 +200,9 @@ fn hold_retention_delete_and_audit() {
 fn tampered_segment_names_the_artifact() {
     let s = mem_store();
     let a = s.put("a", b"first artifact", &opts("text"), false).unwrap();
-    let b = s.put("b", b"second artifact", &opts("text"), false).unwrap();
+    let b = s
+        .put("b", b"second artifact", &opts("text"), false)
+        .unwrap();
     let loc = {
         let st = s.inner.state.lock();
         st.chunks[&st.versions[&b].blob].loc
