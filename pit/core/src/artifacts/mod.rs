@@ -502,6 +502,41 @@ enum Rec {
     Retention(Vec<Policy>, AuditEntry),
 }
 
+/// Every version ever stored, indexed by id (ids are dense: 1, 2, 3, … in storing order, and
+/// versions are never removed — deletion leaves a tombstone), so a lookup is one index.
+#[derive(Debug, Default, Serialize, Deserialize)]
+#[serde(transparent)]
+struct Versions(Vec<Version>);
+
+impl Versions {
+    fn get(&self, id: &ArtifactId) -> Option<&Version> {
+        id.checked_sub(1).and_then(|i| self.0.get(i as usize))
+    }
+    fn get_mut(&mut self, id: &ArtifactId) -> Option<&mut Version> {
+        id.checked_sub(1).and_then(|i| self.0.get_mut(i as usize))
+    }
+    fn insert(&mut self, id: ArtifactId, v: Version) -> Result<()> {
+        if id != self.0.len() as u64 + 1 {
+            return Err(crate::Error::Internal(format!(
+                "artifact id {id} out of sequence (expected {})",
+                self.0.len() + 1
+            )));
+        }
+        self.0.push(v);
+        Ok(())
+    }
+    fn values(&self) -> std::slice::Iter<'_, Version> {
+        self.0.iter()
+    }
+}
+
+impl std::ops::Index<&ArtifactId> for Versions {
+    type Output = Version;
+    fn index(&self, id: &ArtifactId) -> &Version {
+        self.get(id).expect("indexed version exists")
+    }
+}
+
 /// Hasher for maps keyed by BLAKE3 hashes: the keys are uniformly distributed already (and
 /// cannot be steered without breaking BLAKE3), so their first eight bytes are the hash.
 #[derive(Default)]
@@ -525,7 +560,7 @@ type ByHash<V> = HashMap<Hash, V, std::hash::BuildHasherDefault<PrefixHasher>>;
 #[derive(Debug, Default, Serialize, Deserialize)]
 struct State {
     next_id: ArtifactId,
-    versions: BTreeMap<ArtifactId, Version>,
+    versions: Versions,
     kinds: Vec<String>,
     blobs: ByHash<Blob>,
     chunks: ByHash<Chunk>,
@@ -838,7 +873,7 @@ impl State {
                     created: v.created,
                 });
                 em.quality(&v);
-                self.versions.insert(p.id, v);
+                self.versions.insert(p.id, v)?;
                 self.credit_reuse(&p.inputs, p.id, em);
                 self.audit.push(audit.clone());
             }

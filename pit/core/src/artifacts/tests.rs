@@ -286,3 +286,48 @@ proptest::proptest! {
         proptest::prop_assert!(s.verify().is_ok());
     }
 }
+
+#[test]
+#[ignore = "timing probe, run with --release --ignored --nocapture"]
+fn timing_probe() {
+    let s = mem_store();
+    let data: Vec<Vec<u8>> = (0..20_000)
+        .map(|i| format!("{i:016}").repeat(8).into_bytes())
+        .collect();
+    let names: Vec<String> = (0..20_000).map(|i| format!("n{i}")).collect();
+    for round in 0..3 {
+        let items: Vec<(&str, &[u8])> = names
+            .iter()
+            .zip(&data)
+            .map(|(n, d)| (n.as_str(), d.as_slice()))
+            .collect();
+        let mut d2 = data.clone();
+        for d in &mut d2 {
+            d[0] = b'a' + round;
+        }
+        let items2: Vec<(&str, &[u8])> = names
+            .iter()
+            .zip(&d2)
+            .map(|(n, d)| (n.as_str(), d.as_slice()))
+            .collect();
+        let t = std::time::Instant::now();
+        s.put_many(&items2, &opts("binary"), false).unwrap();
+        eprintln!("put_many {:?}/item", t.elapsed() / 20_000);
+        let t = std::time::Instant::now();
+        for (n, d) in &items {
+            s.put(n, &d[..], &opts("binary"), false).unwrap();
+        }
+        eprintln!("put {:?}/item", t.elapsed() / 20_000);
+        let t = std::time::Instant::now();
+        for i in 1..20_000 {
+            s.set_quality(i, None, Some(0.5), None, false).unwrap();
+        }
+        eprintln!("set_quality {:?}/item", t.elapsed() / 20_000);
+        let h = format::hash(&data[0]);
+        let t = std::time::Instant::now();
+        for d in &data {
+            std::hint::black_box(format::seal(&s.inner.cipher, d, &h, 3));
+        }
+        eprintln!("seal {:?}/item", t.elapsed() / 20_000);
+    }
+}
