@@ -51,6 +51,8 @@ struct Active {
     len: u64,
     flushed: u64,
     buf: Vec<u8>,
+    /// The buffer holds objects not inlined in the journal: sync the file before the records.
+    buf_needs_sync: bool,
     file: Option<Arc<File>>,
 }
 
@@ -230,6 +232,7 @@ impl Segs {
             len: end,
             flushed: end,
             buf: Vec::new(),
+            buf_needs_sync: false,
             file,
         });
         Ok(())
@@ -308,6 +311,27 @@ impl Segs {
             }
         }
         Ok(loc)
+    }
+
+    /// Append a small object that is *not* inlined in its journal record through the buffer; the
+    /// caller must call [`Segs::flush`] before appending the records that refer to it (batch
+    /// puts: one write for the whole batch, synced by the pre-sync hook).
+    pub fn append_buffered(&mut self, obj: &[u8]) -> Result<Loc, StorageError> {
+        let loc = self.append_small(obj, true)?;
+        if let Some(a) = self.active.as_mut() {
+            if a.num == loc.seg && loc.off >= a.flushed {
+                a.buf_needs_sync = true;
+            } else if let Some(f) = &a.file {
+                // Flushed already by a full buffer or a roll: only the sync is still owed.
+                self.unsynced.insert(loc.seg, Arc::clone(f));
+            }
+        }
+        Ok(loc)
+    }
+
+    /// Hand the active buffer to the OS.
+    pub fn flush(&mut self) -> Result<(), StorageError> {
+        self.flush_active()
     }
 
     /// A new dedicated segment for a large blob; write it with [`LargeSeg::write`] without the
