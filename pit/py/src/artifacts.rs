@@ -637,6 +637,12 @@ impl PyArtifactStore {
         detached(py, move || inner.restore_local(id, stored))
     }
 
+    /// Copy the live objects out of mostly-dead segments and remove them; returns bytes freed.
+    fn compact(&self, py: Python<'_>) -> PyResult<u64> {
+        let inner = Arc::clone(&self.inner);
+        detached(py, move || inner.compact())
+    }
+
     /// Bytes of the segment files.
     fn local_bytes(&self) -> u64 {
         self.inner.local_bytes()

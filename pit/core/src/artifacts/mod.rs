@@ -502,6 +502,8 @@ enum Rec {
         audit: AuditEntry,
     },
     Retention(Vec<Policy>, AuditEntry),
+    /// Compaction: live objects copied (bytes unchanged) to new places.
+    Move(Vec<NewObj>),
 }
 
 /// Every version ever stored, indexed by id (ids are dense: 1, 2, 3, … in storing order, and
@@ -763,6 +765,7 @@ impl State {
             let s = self.segs.entry(o.loc.seg).or_default();
             s.end = s.end.max(o.loc.off + u64::from(o.loc.len));
             s.live += 1;
+            s.live_bytes += u64::from(o.loc.len);
             s.large |= o.large;
         }
         Ok(())
@@ -802,6 +805,7 @@ impl State {
                 self.chunks.remove(c);
                 if let Some(s) = self.segs.get_mut(&loc.seg) {
                     s.live -= 1;
+                    s.live_bytes -= u64::from(loc.len);
                     if s.live == 0 {
                         dead.push(loc.seg);
                     }
@@ -979,6 +983,32 @@ impl State {
             Rec::Retention(p, a) => {
                 self.policies = p;
                 self.audit.push(a);
+            }
+            Rec::Move(objs) => {
+                if let Some(segs) = segs {
+                    for o in &objs {
+                        if let Some(b) = &o.inline {
+                            segs.write_at(o.loc, b)?;
+                        }
+                    }
+                }
+                for o in objs {
+                    let Some(ch) = self.chunks.get_mut(&o.hash) else {
+                        continue;
+                    };
+                    let old = std::mem::replace(&mut ch.loc, o.loc);
+                    if let Some(s) = self.segs.get_mut(&old.seg) {
+                        s.live -= 1;
+                        s.live_bytes -= u64::from(old.len);
+                        if s.live == 0 {
+                            dead.push(old.seg);
+                        }
+                    }
+                    let s = self.segs.entry(o.loc.seg).or_default();
+                    s.end = s.end.max(o.loc.off + u64::from(o.loc.len));
+                    s.live += 1;
+                    s.live_bytes += u64::from(o.loc.len);
+                }
             }
         }
         Ok(dead)
@@ -1934,6 +1964,65 @@ impl ArtifactStore {
         Ok((lsn, dead))
     }
 
+    /// Compact small-object segments that are less than half live: copy their live objects
+    /// (bytes unchanged, still encrypted) into the active segment, then remove the old files once
+    /// the move is durable. Runs after deletes and archiving; returns bytes given back.
+    pub fn compact(&self) -> Result<u64> {
+        self.check_open()?;
+        let before = self.local_bytes();
+        let em = self.em();
+        let (lsn, dead) = {
+            let mut st = self.inner.state.lock();
+            let mut dead = self.ensure_init(&st)?;
+            let mut segs = self.inner.segs.lock();
+            let active = segs.active_num();
+            let victims: HashSet<u32> = st
+                .segs
+                .iter()
+                .filter(|(n, s)| {
+                    !s.large && Some(**n) != active && s.live > 0 && s.live_bytes * 2 < s.end
+                })
+                .map(|(n, _)| *n)
+                .take(8)
+                .collect();
+            if victims.is_empty() {
+                return Ok(0);
+            }
+            let mut moves = Vec::new();
+            for (h, ch) in st
+                .chunks
+                .iter()
+                .filter(|(_, c)| victims.contains(&c.loc.seg))
+            {
+                let obj = segs
+                    .source(ch.loc)
+                    .and_then(Src::read)
+                    .map_err(|e| StorageError::io("compacting", std::io::Error::other(e)))?;
+                let inline = obj.len() <= INLINE_MAX;
+                let loc = if inline {
+                    segs.append_small(&obj, true)?
+                } else {
+                    segs.append_buffered(&obj)?
+                };
+                moves.push(NewObj {
+                    hash: *h,
+                    loc,
+                    plain: ch.plain,
+                    large: false,
+                    inline: inline.then_some(obj),
+                });
+            }
+            segs.flush()?;
+            drop(segs);
+            let rec = Rec::Move(moves);
+            let lsn = self.inner.ctx.journal.append(Tag::Artifacts, &rec)?;
+            dead.extend(st.apply(rec, None, &em)?);
+            (lsn, dead)
+        };
+        self.finish(lsn, true, &dead)?;
+        Ok(before.saturating_sub(self.local_bytes()))
+    }
+
     /// CONTRACT: delete an artifact version as `actor` (audited, durable). Fails with
     /// `LegalHoldError` while held, whoever asks, and with `RetentionError` before its retention
     /// period has passed.
@@ -1945,7 +2034,8 @@ impl ArtifactStore {
             let mut st = self.inner.state.lock();
             self.delete_locked(&mut st, &em, id, actor, false)?
         };
-        self.finish(lsn, true, &dead)
+        self.finish(lsn, true, &dead)?;
+        self.compact().map(|_| ())
     }
 
     /// Delete every unheld version whose expiring retention policy has run out. Returns the ids.
@@ -1977,6 +2067,9 @@ impl ArtifactStore {
             }
         }
         self.finish(lsn, true, &dead)?;
+        if !out.is_empty() {
+            self.compact()?;
+        }
         Ok(out)
     }
 
@@ -2190,7 +2283,8 @@ impl ArtifactStore {
             let dead = st.apply(rec, None, &em)?;
             (lsn, dead)
         };
-        self.finish(lsn, true, &dead)
+        self.finish(lsn, true, &dead)?;
+        self.compact().map(|_| ())
     }
 
     /// CONTRACT: put an archived artifact's blob back locally from its archive copy (verified).
@@ -2256,7 +2350,20 @@ impl ArtifactStore {
     }
 
     /// CONTRACT: bytes the store occupies locally (segment files and large-blob files).
+    ///
+    /// The first call after opening reconciles the segment files with the metadata (files of
+    /// segments that died during replay are removed once the journal is durable).
     pub fn local_bytes(&self) -> u64 {
+        if !self.inner.closed.load(Ordering::Acquire) && !self.inner.segs.lock().initialized() {
+            let dead = {
+                let st = self.inner.state.lock();
+                self.ensure_init(&st)
+            };
+            if let Ok(dead) = dead {
+                // Best effort: a failure leaves the files for the next write to remove.
+                let _ = self.reclaim(&dead, self.inner.ctx.journal.last_lsn());
+            }
+        }
         self.inner.segs.lock().bytes()
     }
 

@@ -18,8 +18,8 @@ use std::sync::Arc;
 
 use crate::error::StorageError;
 
-/// A segment closes past this size.
-pub const SEG_MAX: u64 = 64 << 20;
+/// A segment closes past this size (4 MiB in unit tests, to exercise rolling and compaction).
+pub const SEG_MAX: u64 = if cfg!(test) { 4 << 20 } else { 64 << 20 };
 /// Objects up to this size are inlined in their journal record.
 pub const INLINE_MAX: usize = 64 << 10;
 const BUF_MAX: usize = 1 << 20;
@@ -42,6 +42,8 @@ pub struct SegInfo {
     pub end: u64,
     /// Live objects in it.
     pub live: u64,
+    /// Bytes of its live objects.
+    pub live_bytes: u64,
     /// Dedicated to large blobs.
     pub large: bool,
 }

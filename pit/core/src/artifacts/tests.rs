@@ -227,6 +227,45 @@ fn tampered_segment_names_the_artifact() {
 const OBJ_TAMPER: usize = 70;
 
 #[test]
+fn deletes_compact_small_segments() {
+    let s = mem_store();
+    let mut ids = Vec::new();
+    let mut x: u64 = 7;
+    // Incompressible 60 KiB objects: about 4.5 (test-sized, 4 MiB) segments' worth.
+    for i in 0..300u32 {
+        let data: Vec<u8> = (0..60_000)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                x as u8
+            })
+            .collect();
+        ids.push((
+            s.put(&format!("n{i}"), &data, &opts("binary"), false)
+                .unwrap(),
+            data,
+        ));
+    }
+    let full = s.local_bytes();
+    let keep: Vec<_> = ids.iter().step_by(10).cloned().collect();
+    for (i, (id, _)) in ids.iter().enumerate() {
+        if i % 10 != 0 {
+            s.delete(*id, "t").unwrap();
+        }
+    }
+    assert!(
+        s.local_bytes() < full / 2,
+        "{} of {full} bytes left",
+        s.local_bytes()
+    );
+    for (id, data) in keep {
+        assert_eq!(s.get(id, "t").unwrap(), data);
+    }
+    assert_eq!(s.verify().unwrap(), 30);
+}
+
+#[test]
 fn persistent_store_survives_replay_and_snapshot() {
     let d = tempfile::tempdir().unwrap();
     let jdir = d.path().join("journal");
