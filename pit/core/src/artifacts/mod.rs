@@ -1546,6 +1546,13 @@ impl ArtifactStore {
         check_name("kind", Self::kind_of(opts))?;
         check_name("actor", Self::actor_of(opts))?;
         check_score("structure", opts.structure)?;
+        {
+            // Refuse bad inputs before any byte is written.
+            let st = self.inner.state.lock();
+            for i in &opts.inputs {
+                st.live_version(*i)?;
+            }
+        }
         let blob = known.unwrap_or_else(|| format::hash(data));
         if let Some(id) = self.try_put_known(name, &blob, opts, durable)? {
             return Ok(id);
