@@ -46,6 +46,8 @@ const CDC_REGION: usize = 32 << 20;
 const LEVEL_SMALL: i32 = 3;
 const LEVEL_LARGE: i32 = 1;
 const DAY: f64 = 86_400.0;
+/// Chunks of a large blob sealed together before they are written.
+const LARGE_GROUP: usize = 16;
 /// Batches at least this long are prepared on several threads.
 const PAR_BATCH: usize = 4096;
 
@@ -1576,41 +1578,44 @@ impl ArtifactStore {
             (need, dead)
         };
         let cipher = &self.inner.cipher;
-        let objs: Vec<Vec<u8>> = need
-            .par_iter()
-            .map(|&i| {
-                let (o, l) = cuts[i];
-                format::seal(cipher, &data[o..o + l], &hashes[i], LEVEL_LARGE)
-            })
-            .collect();
-        let mut new_objs = Vec::with_capacity(objs.len());
+        let mut new_objs = Vec::with_capacity(need.len());
         {
             let mut seg: Option<segs::LargeSeg> = None;
-            for (&i, obj) in need.iter().zip(&objs) {
-                if seg
-                    .as_ref()
-                    .is_none_or(|s| s.len + obj.len() as u64 > SEG_MAX)
-                {
-                    let mut segs = self.inner.segs.lock();
-                    if let Some(done) = seg.take() {
-                        segs.finish_large(done);
+            // Seal a group of chunks in parallel, write it, and let the next group reuse the
+            // memory (fewer fresh pages than sealing the whole blob at once).
+            for group in need.chunks(LARGE_GROUP) {
+                let objs: Vec<Vec<u8>> = group
+                    .par_iter()
+                    .map(|&i| {
+                        let (o, l) = cuts[i];
+                        format::seal(cipher, &data[o..o + l], &hashes[i], LEVEL_LARGE)
+                    })
+                    .collect();
+                for (&i, obj) in group.iter().zip(&objs) {
+                    if seg
+                        .as_ref()
+                        .is_none_or(|s| s.len + obj.len() as u64 > SEG_MAX)
+                    {
+                        let mut segs = self.inner.segs.lock();
+                        if let Some(done) = seg.take() {
+                            segs.finish_large(done);
+                        }
+                        seg = Some(segs.alloc_large()?);
                     }
-                    seg = Some(segs.alloc_large()?);
+                    let loc = seg.as_mut().expect("segment allocated above").write(obj)?;
+                    new_objs.push(NewObj {
+                        hash: hashes[i],
+                        loc,
+                        plain: cuts[i].1 as u64,
+                        large: true,
+                        inline: None,
+                    });
                 }
-                let loc = seg.as_mut().expect("segment allocated above").write(obj)?;
-                new_objs.push(NewObj {
-                    hash: hashes[i],
-                    loc,
-                    plain: cuts[i].1 as u64,
-                    large: true,
-                    inline: None,
-                });
             }
             if let Some(done) = seg {
                 self.inner.segs.lock().finish_large(done);
             }
         }
-        drop(objs);
         let (id, lsn) = {
             let mut st = self.inner.state.lock();
             for i in &opts.inputs {
