@@ -370,3 +370,55 @@ fn timing_probe() {
         eprintln!("seal {:?}/item", t.elapsed() / 20_000);
     }
 }
+
+#[test]
+fn concurrent_puts_gets_deletes_snapshots_and_syncs() {
+    let d = tempfile::tempdir().unwrap();
+    let (j, _) = Journal::open(&d.path().join("journal"), JournalOptions::default()).unwrap();
+    let ctx = Ctx {
+        journal: j.clone(),
+        clock: Clock::manual(SECOND),
+        data_dir: Some(d.path().to_path_buf()),
+    };
+    let s = Arc::new(ArtifactStore::open(&ctx, [5u8; 32]).unwrap());
+    std::thread::scope(|scope| {
+        for t in 0..4u32 {
+            let s = Arc::clone(&s);
+            scope.spawn(move || {
+                for i in 0..150u32 {
+                    let data = format!("thread {t} item {i} ").repeat(1 + (i as usize % 50));
+                    let id = s
+                        .put(
+                            &format!("t{t}"),
+                            data.as_bytes(),
+                            &opts("text"),
+                            i % 10 == 0,
+                        )
+                        .unwrap();
+                    assert_eq!(s.get(id, "reader").unwrap(), data.as_bytes());
+                    if i % 3 == 0 {
+                        s.delete(id, "cleaner").unwrap();
+                    }
+                }
+            });
+        }
+        let s2 = Arc::clone(&s);
+        scope.spawn(move || {
+            let big: Vec<u8> = (0..(3u32 << 20)).map(|i| (i % 253) as u8).collect();
+            let id = s2.put("big", &big, &opts("binary"), true).unwrap();
+            assert_eq!(s2.get(id, "reader").unwrap(), big);
+        });
+        let s3 = Arc::clone(&s);
+        let j2 = j.clone();
+        scope.spawn(move || {
+            for _ in 0..20 {
+                s3.snapshot().unwrap();
+                j2.sync_all().unwrap();
+            }
+        });
+    });
+    assert_eq!(s.len(), 4 * 100 + 1);
+    assert_eq!(s.verify().unwrap(), 401);
+    s.close().unwrap();
+    j.close().unwrap();
+}
