@@ -565,6 +565,48 @@ impl std::hash::Hasher for PrefixHasher {
 
 type ByHash<V> = HashMap<Hash, V, std::hash::BuildHasherDefault<PrefixHasher>>;
 
+/// The Fx hash (as in rustc) for the in-memory indexes keyed by names and ids: several times
+/// faster than `SipHash` on short keys. Keys come from the local user's own melodies, so hash
+/// flooding is not a concern here.
+#[derive(Default)]
+struct FxHasher(u64);
+
+impl std::hash::Hasher for FxHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        let mut chunks = bytes.chunks_exact(8);
+        for c in &mut chunks {
+            self.add(u64::from_le_bytes(c.try_into().expect("8 bytes")));
+        }
+        let rest = chunks.remainder();
+        if !rest.is_empty() {
+            let mut b = [0u8; 8];
+            b[..rest.len()].copy_from_slice(rest);
+            self.add(u64::from_le_bytes(b));
+        }
+    }
+    fn write_u8(&mut self, i: u8) {
+        self.add(u64::from(i));
+    }
+    fn write_u64(&mut self, i: u64) {
+        self.add(i);
+    }
+    fn write_usize(&mut self, i: usize) {
+        self.add(i as u64);
+    }
+}
+
+impl FxHasher {
+    #[inline]
+    fn add(&mut self, word: u64) {
+        self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+}
+
+type Fx<K, V> = HashMap<K, V, std::hash::BuildHasherDefault<FxHasher>>;
+
 #[derive(Debug, Default, Serialize, Deserialize)]
 struct State {
     next_id: ArtifactId,
@@ -577,13 +619,13 @@ struct State {
     audit: Vec<AuditEntry>,
     outcomes: HashMap<String, bool>,
     #[serde(skip)]
-    names: HashMap<String, Vec<ArtifactId>>,
+    names: Fx<String, Vec<ArtifactId>>,
     #[serde(skip)]
-    children: HashMap<ArtifactId, Vec<ArtifactId>>,
+    children: Fx<ArtifactId, Vec<ArtifactId>>,
     #[serde(skip)]
-    runs: HashMap<String, Vec<ArtifactId>>,
+    runs: Fx<String, Vec<ArtifactId>>,
     #[serde(skip)]
-    kind_ids: HashMap<String, u32>,
+    kind_ids: Fx<String, u32>,
     #[serde(skip)]
     live: usize,
 }
