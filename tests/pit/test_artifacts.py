@@ -294,6 +294,12 @@ def test_every_error_variant_maps_to_its_class(pit: Pit) -> None:
         a.put("x", "text")  # type: ignore[arg-type]
     with pytest.raises(TypeError, match="artifact"):
         a.get(1.5)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="items"):
+        a.put_many([("x", "text")])  # type: ignore[list-item]
+    with pytest.raises(TypeError, match="items"):
+        a.put_many([b"x"])  # type: ignore[list-item]
+    with pytest.raises(TypeError, match="items"):
+        a.put_many(5)  # type: ignore[arg-type]
     with pytest.raises(TypeError, match="inputs"):
         a.put("x", b"x", inputs="ab")  # type: ignore[arg-type]
 

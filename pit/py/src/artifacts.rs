@@ -11,9 +11,9 @@ use pit_core::artifacts::{
     Action, ArtifactStore, AuditEntry, Policy, Producer, PutOptions, Quality, Scope, Version,
 };
 use pit_core::{ArtifactId, SECOND};
+use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
-use pyo3::pybacked::PyBackedBytes;
-use pyo3::types::{PyBytes, PyDict};
+use pyo3::types::{PyBytes, PyDict, PyString, PyTuple};
 
 use crate::errors::{detached, guard, invalid_argument};
 
@@ -356,11 +356,14 @@ impl PyArtifactStore {
     }
 
     /// Store many small artifacts `(name, data)` in one call (one `fdatasync` when durable).
+    ///
+    /// The CPU part runs with the GIL held, borrowing the names and bytes in place (no copies);
+    /// the GIL is released only for the final sync.
     #[pyo3(signature = (items, *, kind = "binary", actor = "system", durable = false))]
     fn put_many(
         &self,
         py: Python<'_>,
-        items: Vec<(String, PyBackedBytes)>,
+        items: &Bound<'_, PyAny>,
         kind: &str,
         actor: &str,
         durable: bool,
@@ -371,10 +374,49 @@ impl PyArtifactStore {
             actor: actor.to_string(),
             ..PutOptions::default()
         };
+        let mut tuples: Vec<Bound<'_, PyTuple>> = Vec::new();
+        for item in items.try_iter().map_err(|_| {
+            PyTypeError::new_err("argument 'items': expected a sequence of (str, bytes) pairs")
+        })? {
+            let item = item?;
+            let t = item.cast_into::<PyTuple>().map_err(|e| {
+                PyTypeError::new_err(format!(
+                    "argument 'items': expected (str, bytes) pairs, got {}",
+                    e.into_inner()
+                        .get_type()
+                        .name()
+                        .map_or_else(|_| "?".to_string(), |n| n.to_string())
+                ))
+            })?;
+            if t.len() != 2 {
+                return Err(PyTypeError::new_err(
+                    "argument 'items': expected (str, bytes) pairs",
+                ));
+            }
+            tuples.push(t);
+        }
+        let mut names = Vec::with_capacity(tuples.len());
+        let mut datas = Vec::with_capacity(tuples.len());
+        for t in &tuples {
+            names.push(
+                t.get_item(0)?.cast_into::<PyString>().map_err(|_| {
+                    PyTypeError::new_err("argument 'items': each name must be a str")
+                })?,
+            );
+            datas.push(
+                t.get_item(1)?.cast_into::<PyBytes>().map_err(|_| {
+                    PyTypeError::new_err("argument 'items': each data must be bytes")
+                })?,
+            );
+        }
+        let mut refs: Vec<(&str, &[u8])> = Vec::with_capacity(tuples.len());
+        for (n, d) in names.iter().zip(&datas) {
+            refs.push((n.to_str()?, d.as_bytes()));
+        }
         if kind == "python" {
             // Scores differ per item: store one by one.
-            let mut ids = Vec::with_capacity(items.len());
-            for (n, d) in &items {
+            let mut ids = Vec::with_capacity(refs.len());
+            for (n, d) in &refs {
                 let o = PutOptions {
                     structure: Some(python_structure(py, d)?),
                     ..opts.clone()
@@ -383,16 +425,16 @@ impl PyArtifactStore {
             }
             if durable {
                 let inner = Arc::clone(&self.inner);
-                let last = *ids.last().unwrap_or(&0);
-                detached(py, move || inner.set_quality(last, None, None, None, true))?;
+                detached(py, move || inner.sync_to(inner.last_lsn()))?;
             }
             return Ok(ids);
         }
-        let inner = Arc::clone(&self.inner);
-        detached(py, move || {
-            let refs: Vec<(&str, &[u8])> = items.iter().map(|(n, d)| (n.as_str(), &**d)).collect();
-            inner.put_many(&refs, &opts, durable)
-        })
+        let (ids, lsn) = guard(|| self.inner.put_many_unsynced(&refs, &opts, durable))?;
+        if durable {
+            let inner = Arc::clone(&self.inner);
+            detached(py, move || inner.sync_to(lsn))?;
+        }
+        Ok(ids)
     }
 
     /// Ingest a file by path (whole-file hash over a memory map first; known content is not

@@ -1476,6 +1476,34 @@ impl ArtifactStore {
         opts: &PutOptions,
         durable: bool,
     ) -> Result<Vec<ArtifactId>> {
+        let (ids, lsn) = self.put_many_unsynced(items, opts, durable)?;
+        if durable {
+            self.sync_to(lsn)?;
+        }
+        Ok(ids)
+    }
+
+    /// The newest journal position (for [`Self::sync_to`]).
+    pub fn last_lsn(&self) -> Lsn {
+        self.inner.ctx.journal.last_lsn()
+    }
+
+    /// Make every record up to `lsn` durable (the second half of [`Self::put_many_unsynced`]).
+    pub fn sync_to(&self, lsn: Lsn) -> Result<()> {
+        self.inner.ctx.journal.sync(lsn)
+    }
+
+    /// [`Self::put_many`] without its final `fdatasync`: returns the ids and the LSN to pass to
+    /// [`Self::sync_to`] (lets a binding do the CPU part with its interpreter lock held and release
+    /// it only for the sync). With `durable`, the objects are laid out for one sync (written to
+    /// the segment, not inlined in the journal), so the caller must call `sync_to` before it
+    /// acknowledges.
+    pub fn put_many_unsynced(
+        &self,
+        items: &[(&str, &[u8])],
+        opts: &PutOptions,
+        durable: bool,
+    ) -> Result<(Vec<ArtifactId>, Lsn)> {
         self.check_open()?;
         for (name, data) in items {
             check_name("name", name)?;
@@ -1538,8 +1566,8 @@ impl ArtifactStore {
                 dead.extend(d);
             }
         }
-        self.finish(lsn, durable, &dead)?;
-        Ok(ids)
+        self.finish(lsn, false, &dead)?;
+        Ok((ids, lsn))
     }
 
     /// A put of content whose blob is already stored: a new version (or nothing, if unchanged)
