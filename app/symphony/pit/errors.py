@@ -129,6 +129,10 @@ class LegalHoldError(PitError):
     """The artifact is under legal hold and cannot be deleted by anyone."""
 
 
+class RetentionError(PitError):
+    """A retention policy keeps the artifact until a later time; it cannot be deleted before."""
+
+
 class EncryptionKeyError(PitError):
     """The encryption key is missing, malformed, unavailable, or not this data directory's."""
 
@@ -180,6 +184,7 @@ __all__ = [
     "PitError",
     "PoolExhaustedError",
     "RequestNotFoundError",
+    "RetentionError",
     "StorageError",
     "WorkflowNotFoundError",
 ]

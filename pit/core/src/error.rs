@@ -61,6 +61,8 @@ pub enum ErrorKind {
     AuditChain,
     /// `LegalHoldError`: the artifact is under legal hold and cannot be deleted.
     LegalHold,
+    /// `RetentionError`: a retention policy keeps the artifact; it cannot be deleted yet.
+    Retention,
     /// `EncryptionKeyError`: the key is missing, malformed or not the one the store was made with.
     EncryptionKey,
     /// `StorageError`: an I/O failure.
@@ -98,6 +100,7 @@ impl ErrorKind {
         Self::ArtifactIntegrity,
         Self::AuditChain,
         Self::LegalHold,
+        Self::Retention,
         Self::EncryptionKey,
         Self::Storage,
         Self::DataDirCorrupt,
@@ -129,6 +132,7 @@ impl ErrorKind {
             Self::ArtifactIntegrity => "ArtifactIntegrityError",
             Self::AuditChain => "AuditChainError",
             Self::LegalHold => "LegalHoldError",
+            Self::Retention => "RetentionError",
             Self::EncryptionKey => "EncryptionKeyError",
             Self::Storage => "StorageError",
             Self::DataDirCorrupt => "DataDirCorruptError",

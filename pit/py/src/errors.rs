@@ -32,6 +32,7 @@ pyo3::import_exception!(symphony.pit.errors, DagCycleError);
 pyo3::import_exception!(symphony.pit.errors, ArtifactIntegrityError);
 pyo3::import_exception!(symphony.pit.errors, AuditChainError);
 pyo3::import_exception!(symphony.pit.errors, LegalHoldError);
+pyo3::import_exception!(symphony.pit.errors, RetentionError);
 pyo3::import_exception!(symphony.pit.errors, EncryptionKeyError);
 pyo3::import_exception!(symphony.pit.errors, StorageError);
 pyo3::import_exception!(symphony.pit.errors, DataDirCorruptError);
@@ -70,6 +71,7 @@ fn new_err<A: PyErrArguments + Send + Sync + 'static>(kind: ErrorKind, args: A) 
         ErrorKind::ArtifactIntegrity => ArtifactIntegrityError::new_err(args),
         ErrorKind::AuditChain => AuditChainError::new_err(args),
         ErrorKind::LegalHold => LegalHoldError::new_err(args),
+        ErrorKind::Retention => RetentionError::new_err(args),
         ErrorKind::EncryptionKey => EncryptionKeyError::new_err(args),
         ErrorKind::Storage => StorageError::new_err(args),
         ErrorKind::DataDirCorrupt => DataDirCorruptError::new_err(args),

@@ -1,0 +1,424 @@
+// Short names (a, b, c for artifacts; s for the store) keep these scenarios readable.
+#![allow(clippy::many_single_char_names)]
+
+use std::sync::Mutex as StdMutex;
+
+use super::*;
+use crate::clock::{Clock, SECOND};
+use crate::journal::{Journal, JournalOptions};
+
+fn mem_store() -> ArtifactStore {
+    ArtifactStore::open(&Ctx::in_memory(Clock::manual(1_000 * SECOND)), [3u8; 32]).unwrap()
+}
+
+fn opts(kind: &str) -> PutOptions {
+    PutOptions {
+        kind: kind.into(),
+        actor: "tester".into(),
+        ..PutOptions::default()
+    }
+}
+
+fn err_kind(e: &crate::Error) -> ErrorKind {
+    e.kind()
+}
+
+#[derive(Default)]
+struct Rec(StdMutex<Vec<ArtifactEvent>>);
+
+impl ArtifactObserver for Rec {
+    fn on_event(&self, e: &ArtifactEvent) {
+        self.0.lock().unwrap().push(e.clone());
+    }
+}
+
+#[test]
+fn put_get_dedup_versions() {
+    let s = mem_store();
+    let a = s.put("doc", b"{\"a\": 1}", &opts("json"), false).unwrap();
+    assert_eq!(s.get(a, "tester").unwrap(), b"{\"a\": 1}");
+    // Unchanged put returns the same version.
+    assert_eq!(
+        s.put("doc", b"{\"a\": 1}", &opts("json"), false).unwrap(),
+        a
+    );
+    let b = s.put("doc", b"{\"a\": 2}", &opts("json"), false).unwrap();
+    assert_eq!(s.versions("doc").unwrap(), vec![a, b]);
+    assert_eq!(s.resolve("doc", None).unwrap(), b);
+    assert_eq!(s.resolve("doc", Some(1)).unwrap(), a);
+    // Same content under another name shares the blob.
+    let before = s.local_bytes();
+    let c = s.put("copy", b"{\"a\": 2}", &opts("json"), false).unwrap();
+    assert_eq!(s.local_bytes(), before);
+    assert_eq!(s.get(c, "t").unwrap(), b"{\"a\": 2}");
+    assert_eq!(s.quality(a).unwrap().structure, Some(1.0));
+    let bad = s.put("bad", b"{nope", &opts("json"), false).unwrap();
+    assert_eq!(s.quality(bad).unwrap().structure, Some(0.0));
+    assert_eq!(s.len(), 4);
+    assert_eq!(s.verify().unwrap(), 4);
+}
+
+#[test]
+fn large_blobs_chunk_and_dedup() {
+    let s = mem_store();
+    let mut data = Vec::new();
+    let mut x: u64 = 1;
+    while data.len() < 6 << 20 {
+        x = x.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+        if (x >> 60) < 8 {
+            data.extend_from_slice(&x.to_le_bytes());
+        } else {
+            data.extend_from_slice(b"lorem ipsum dolor sit amet ");
+        }
+    }
+    let a = s.put("big", &data, &opts("binary"), false).unwrap();
+    let used = s.local_bytes();
+    assert_eq!(s.get(a, "t").unwrap(), data);
+    // An edit in the middle re-stores only the touched chunks.
+    let mut edited = data.clone();
+    edited[3 << 20] ^= 0xff;
+    let b = s.put("big", &edited, &opts("binary"), false).unwrap();
+    assert!(s.local_bytes() - used < used / 2);
+    assert_eq!(s.get(b, "t").unwrap(), edited);
+    let exported = s.export_stored(b).unwrap();
+    s.verify_stored(b, &exported).unwrap();
+    assert!(s.verify_stored(a, &exported).is_err());
+    s.release_local(b, "arch://b").unwrap();
+    assert_eq!(
+        err_kind(&s.get(b, "t").unwrap_err()),
+        ErrorKind::ArtifactNotFound
+    );
+    s.restore_local(b, &exported).unwrap();
+    assert_eq!(s.get(b, "t").unwrap(), edited);
+    assert_eq!(s.verify().unwrap(), 2);
+}
+
+#[test]
+fn lineage_quality_and_events() {
+    let s = mem_store();
+    let obs: Arc<Rec> = Arc::new(Rec::default());
+    let weak: Weak<dyn ArtifactObserver> =
+        Arc::downgrade(&(obs.clone() as Arc<dyn ArtifactObserver>));
+    s.set_observer(weak);
+    let prod = |run: &str| PutOptions {
+        produced_by: Some(Producer {
+            run: run.into(),
+            node: "n".into(),
+            model: "m".into(),
+        }),
+        ..opts("text")
+    };
+    let a = s.put("prompt", b"hello", &prod("r1"), false).unwrap();
+    let b = s
+        .put(
+            "plan",
+            b"plan",
+            &PutOptions {
+                inputs: vec![a],
+                ..prod("r2")
+            },
+            false,
+        )
+        .unwrap();
+    let c = s
+        .put(
+            "code",
+            b"x = 1",
+            &PutOptions {
+                inputs: vec![b],
+                ..prod("r3")
+            },
+            false,
+        )
+        .unwrap();
+    assert_eq!(s.ancestors(c).unwrap(), vec![a, b]);
+    assert_eq!(s.descendants(a).unwrap(), vec![b, c]);
+    assert_eq!(s.record_run_outcome("r3", true, false).unwrap(), 3);
+    assert!(s.record_run_outcome("r3", true, false).is_err());
+    let q = s.quality(a).unwrap();
+    assert!(q.utility > 0.0);
+    let q = s.set_quality(a, None, Some(0.9), None, false).unwrap();
+    assert_eq!(q.semantics, Some(0.9));
+    let ev = obs.0.lock().unwrap().clone();
+    assert!(ev.contains(&ArtifactEvent::Reused { id: a, count: 1 }));
+    assert!(ev.contains(&ArtifactEvent::RunOutcome {
+        id: a,
+        successes: 1
+    }));
+    assert!(ev
+        .iter()
+        .any(|e| matches!(e, ArtifactEvent::Stored { id, .. } if *id == c)));
+    s.get(c, "t").unwrap();
+    assert!(obs
+        .0
+        .lock()
+        .unwrap()
+        .iter()
+        .any(|e| matches!(e, ArtifactEvent::Read { id, .. } if *id == c)));
+}
+
+#[test]
+fn hold_retention_delete_and_audit() {
+    let clock = Clock::manual(1_000 * SECOND);
+    let s = ArtifactStore::open(&Ctx::in_memory(clock.clone()), [1u8; 32]).unwrap();
+    let a = s.put("a", b"aaaa", &opts("text"), false).unwrap();
+    s.hold(a, "legal", "case 42").unwrap();
+    let e = s.delete(a, "admin").unwrap_err();
+    assert_eq!(err_kind(&e), ErrorKind::LegalHold);
+    s.release_hold(a, "legal").unwrap();
+    s.set_retention(Scope::Kind("text".into()), Some(1.0), true, "admin")
+        .unwrap();
+    assert_eq!(
+        err_kind(&s.delete(a, "admin").unwrap_err()),
+        ErrorKind::Retention
+    );
+    assert!(s.sweep_retention("sweeper").unwrap().is_empty());
+    clock.advance(2 * 86_400 * SECOND);
+    assert_eq!(s.sweep_retention("sweeper").unwrap(), vec![a]);
+    assert_eq!(
+        err_kind(&s.get(a, "x").unwrap_err()),
+        ErrorKind::ArtifactNotFound
+    );
+    let trail = s.audit(Some(a));
+    let actions: Vec<Action> = trail.iter().map(|t| t.action).collect();
+    assert_eq!(
+        actions,
+        vec![
+            Action::Put,
+            Action::Hold,
+            Action::ReleaseHold,
+            Action::Delete
+        ]
+    );
+    s.verify().unwrap();
+    // Tamper with the audit trail in memory: verify notices.
+    s.inner.state.lock().audit[1].actor = "mallory".into();
+    assert_eq!(err_kind(&s.verify().unwrap_err()), ErrorKind::AuditChain);
+}
+
+#[test]
+fn tampered_segment_names_the_artifact() {
+    let s = mem_store();
+    let a = s.put("a", b"first artifact", &opts("text"), false).unwrap();
+    let b = s
+        .put("b", b"second artifact", &opts("text"), false)
+        .unwrap();
+    let loc = {
+        let st = s.inner.state.lock();
+        st.chunks[&st.versions[&b].blob].loc
+    };
+    let mut segs = s.inner.segs.lock();
+    let Src::Bytes(mut obj) = segs.source(loc).unwrap() else {
+        panic!("memory segments are bytes")
+    };
+    obj[OBJ_TAMPER] ^= 1;
+    segs.write_at(loc, &obj).unwrap();
+    drop(segs);
+    let e = s.verify().unwrap_err();
+    assert_eq!(err_kind(&e), ErrorKind::ArtifactIntegrity);
+    assert_eq!(e.detail(), Detail::Subject(b.to_string()));
+    assert!(s.get(a, "t").is_ok());
+    assert_eq!(
+        err_kind(&s.get(b, "t").unwrap_err()),
+        ErrorKind::ArtifactIntegrity
+    );
+}
+
+const OBJ_TAMPER: usize = 70;
+
+#[test]
+fn deletes_compact_small_segments() {
+    let s = mem_store();
+    let mut ids = Vec::new();
+    let mut x: u64 = 7;
+    // Incompressible 60 KiB objects: about 4.5 (test-sized, 4 MiB) segments' worth.
+    for i in 0..300u32 {
+        let data: Vec<u8> = (0..60_000)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                x as u8
+            })
+            .collect();
+        ids.push((
+            s.put(&format!("n{i}"), &data, &opts("binary"), false)
+                .unwrap(),
+            data,
+        ));
+    }
+    let full = s.local_bytes();
+    let keep: Vec<_> = ids.iter().step_by(10).cloned().collect();
+    for (i, (id, _)) in ids.iter().enumerate() {
+        if i % 10 != 0 {
+            s.delete(*id, "t").unwrap();
+        }
+    }
+    assert!(
+        s.local_bytes() < full / 2,
+        "{} of {full} bytes left",
+        s.local_bytes()
+    );
+    for (id, data) in keep {
+        assert_eq!(s.get(id, "t").unwrap(), data);
+    }
+    assert_eq!(s.verify().unwrap(), 30);
+}
+
+#[test]
+fn persistent_store_survives_replay_and_snapshot() {
+    let d = tempfile::tempdir().unwrap();
+    let jdir = d.path().join("journal");
+    let clock = Clock::manual(5 * SECOND);
+    let key = [9u8; 32];
+    let big: Vec<u8> = (0..(3u32 << 20)).map(|i| (i % 251) as u8).collect();
+    let (ids, snap) = {
+        let (j, _) = Journal::open(&jdir, JournalOptions::default()).unwrap();
+        let ctx = Ctx {
+            journal: j.clone(),
+            clock: clock.clone(),
+            data_dir: Some(d.path().to_path_buf()),
+        };
+        let s = ArtifactStore::open(&ctx, key).unwrap();
+        let a = s.put("a", b"alpha", &opts("text"), true).unwrap();
+        let (_, snap) = s.snapshot().unwrap();
+        let b = s.put("b", &big, &opts("binary"), true).unwrap();
+        let c = s.put("c", b"gamma", &opts("text"), false).unwrap();
+        j.sync_all().unwrap();
+        // No close: the buffered segment bytes of "c" are lost; the journal has them.
+        (vec![a, b, c], snap)
+    };
+    let (j, recs) = Journal::open(&jdir, JournalOptions::default()).unwrap();
+    let ctx = Ctx {
+        journal: j.clone(),
+        clock,
+        data_dir: Some(d.path().to_path_buf()),
+    };
+    let s = ArtifactStore::open(&ctx, key).unwrap();
+    s.restore(&snap).unwrap();
+    for r in recs.iter().filter(|r| r.tag == Tag::Artifacts).skip(1) {
+        s.replay(r.lsn, &r.payload).unwrap();
+    }
+    assert_eq!(s.get(ids[0], "t").unwrap(), b"alpha");
+    assert_eq!(s.get(ids[1], "t").unwrap(), big);
+    assert_eq!(s.get(ids[2], "t").unwrap(), b"gamma");
+    assert_eq!(s.verify().unwrap(), 3);
+    s.delete(ids[1], "t").unwrap();
+    s.close().unwrap();
+    j.close().unwrap();
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(24))]
+    #[test]
+    fn any_sequence_of_puts_reads_back(items in proptest::collection::vec(
+        (0u8..4, proptest::collection::vec(proptest::num::u8::ANY, 0..2000)), 1..20)) {
+        let s = mem_store();
+        let mut ids = Vec::new();
+        for (n, data) in &items {
+            let id = s.put(&format!("n{n}"), data, &opts("binary"), false).unwrap();
+            ids.push((id, data.clone()));
+        }
+        for (id, data) in ids {
+            proptest::prop_assert_eq!(s.get(id, "t").unwrap(), data);
+        }
+        proptest::prop_assert!(s.verify().is_ok());
+    }
+}
+
+#[test]
+#[ignore = "timing probe, run with --release --ignored --nocapture"]
+fn timing_probe() {
+    let s = mem_store();
+    let data: Vec<Vec<u8>> = (0..20_000)
+        .map(|i| format!("{i:016}").repeat(8).into_bytes())
+        .collect();
+    let names: Vec<String> = (0..20_000).map(|i| format!("n{i}")).collect();
+    for round in 0..3 {
+        let items: Vec<(&str, &[u8])> = names
+            .iter()
+            .zip(&data)
+            .map(|(n, d)| (n.as_str(), d.as_slice()))
+            .collect();
+        let mut d2 = data.clone();
+        for d in &mut d2 {
+            d[0] = b'a' + round;
+        }
+        let items2: Vec<(&str, &[u8])> = names
+            .iter()
+            .zip(&d2)
+            .map(|(n, d)| (n.as_str(), d.as_slice()))
+            .collect();
+        let t = std::time::Instant::now();
+        s.put_many(&items2, &opts("binary"), false).unwrap();
+        eprintln!("put_many {:?}/item", t.elapsed() / 20_000);
+        let t = std::time::Instant::now();
+        for (n, d) in &items {
+            s.put(n, &d[..], &opts("binary"), false).unwrap();
+        }
+        eprintln!("put {:?}/item", t.elapsed() / 20_000);
+        let t = std::time::Instant::now();
+        for i in 1..20_000 {
+            s.set_quality(i, None, Some(0.5), None, false).unwrap();
+        }
+        eprintln!("set_quality {:?}/item", t.elapsed() / 20_000);
+        let h = format::hash(&data[0]);
+        let t = std::time::Instant::now();
+        for d in &data {
+            std::hint::black_box(format::seal(&s.inner.cipher, d, &h, 3));
+        }
+        eprintln!("seal {:?}/item", t.elapsed() / 20_000);
+    }
+}
+
+#[test]
+fn concurrent_puts_gets_deletes_snapshots_and_syncs() {
+    let d = tempfile::tempdir().unwrap();
+    let (j, _) = Journal::open(&d.path().join("journal"), JournalOptions::default()).unwrap();
+    let ctx = Ctx {
+        journal: j.clone(),
+        clock: Clock::manual(SECOND),
+        data_dir: Some(d.path().to_path_buf()),
+    };
+    let s = Arc::new(ArtifactStore::open(&ctx, [5u8; 32]).unwrap());
+    std::thread::scope(|scope| {
+        for t in 0..4u32 {
+            let s = Arc::clone(&s);
+            scope.spawn(move || {
+                for i in 0..150u32 {
+                    let data = format!("thread {t} item {i} ").repeat(1 + (i as usize % 50));
+                    let id = s
+                        .put(
+                            &format!("t{t}"),
+                            data.as_bytes(),
+                            &opts("text"),
+                            i % 10 == 0,
+                        )
+                        .unwrap();
+                    assert_eq!(s.get(id, "reader").unwrap(), data.as_bytes());
+                    if i % 3 == 0 {
+                        s.delete(id, "cleaner").unwrap();
+                    }
+                }
+            });
+        }
+        let s2 = Arc::clone(&s);
+        scope.spawn(move || {
+            let big: Vec<u8> = (0..(3u32 << 20)).map(|i| (i % 253) as u8).collect();
+            let id = s2.put("big", &big, &opts("binary"), true).unwrap();
+            assert_eq!(s2.get(id, "reader").unwrap(), big);
+        });
+        let s3 = Arc::clone(&s);
+        let j2 = j.clone();
+        scope.spawn(move || {
+            for _ in 0..20 {
+                s3.snapshot().unwrap();
+                j2.sync_all().unwrap();
+            }
+        });
+    });
+    assert_eq!(s.len(), 4 * 100 + 1);
+    assert_eq!(s.verify().unwrap(), 401);
+    s.close().unwrap();
+    j.close().unwrap();
+}
