@@ -190,3 +190,29 @@ def test_open_leaves_no_temporary_files(tmp_path: Path) -> None:
     assert leftovers == []
     assert {"PIT", "journal", "pit.lock", "snapshot.bin"} <= {p.name for p in d.iterdir()}
     assert os.stat(d / "PIT").st_size > 0
+
+
+def test_undecodable_snapshot_section_is_named_as_corruption(tmp_path: Path) -> None:
+    import struct
+    import zlib
+
+    d = tmp_path / "p"
+    with Pit.open(d, key=TEST_KEY) as pit:
+        pit.artifacts.put("a", b"hello", actor="t")
+    snap = d / "snapshot.bin"
+    body = snap.read_bytes()[:-4]
+    # Rewrite the Artifact Store's section (tag 3) as an empty one, keeping the checksum valid.
+    out = bytearray(body[:12])
+    pos = 12
+    for _ in range(struct.unpack_from("<I", body, 8)[0]):
+        tag, lsn, n = struct.unpack_from("<BQQ", body, pos)
+        section = body[pos + 17 : pos + 17 + n]
+        if tag == 3:
+            section = b""
+        out += struct.pack("<BQQ", tag, lsn, len(section)) + section
+        pos += 17 + n
+    snap.write_bytes(bytes(out) + struct.pack("<I", zlib.crc32(bytes(out))))
+    before = tree_digest(d)
+    with pytest.raises(DataDirCorruptError, match="Artifacts section cannot be restored"):
+        Pit.open(d, key=TEST_KEY)
+    assert tree_digest(d) == before

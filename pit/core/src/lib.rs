@@ -160,7 +160,14 @@ impl Pit {
                 .iter()
                 .find(|c| c.tag() == *tag)
                 .ok_or_else(|| Error::Internal(format!("no component for tag {tag:?}")))?;
-            c.restore(bytes)?;
+            c.restore(bytes).map_err(|e| match e {
+                Error::Internal(m) => StorageError::Corrupt {
+                    path: dir.join("snapshot.bin").display().to_string(),
+                    reason: format!("the {tag:?} section cannot be restored: {m}"),
+                }
+                .into(),
+                other => other,
+            })?;
             covered[*tag as usize] = *lsn;
         }
         for rec in &records {
