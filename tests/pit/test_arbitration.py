@@ -59,7 +59,7 @@ def test_weighted_decision_has_a_readable_rationale(pit: Pit) -> None:
 
 def test_starvation_bound_under_constant_high_priority_load(pit: Pit) -> None:
     # One slot, a stream of priority-10 requests, one priority-0 request: it is granted within
-    # `starvation_bound` decisions (N = 32 by default; docs/pit/arbitration.md).
+    # `starvation_bound` decisions (N = 32 by default; docs/pit.md, Arbitration Engine).
     arb = _setup(pit, m=1)
     n = arb.starvation_bound
     assert n == 32

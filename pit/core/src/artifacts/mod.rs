@@ -2,7 +2,7 @@
 //! encrypted blobs with named versions, lineage, quality scores, an append-only hash-chained audit
 //! trail, retention policies and legal hold.
 //!
-//! Layout and promises are described in `docs/pit/artifacts.md`; the stored blob format in
+//! Layout and promises are described in `docs/pit.md` (Artifact Store); the stored blob format in
 //! `docs/artifact-format.md`.
 //!
 //! * Metadata (versions, names, lineage, quality, holds, retention, audit, the blob and chunk

@@ -1,7 +1,7 @@
 //! DAG Tracker: workflows of nodes and dependency edges, node states, readiness, critical path,
 //! checkpoints, partial re-execution, alternatives and learned duration estimates.
 //!
-//! Semantics (the table in `docs/pit/dag.md` is the reference): an edge `source → target` says
+//! Semantics (the table in `docs/pit.md` (DAG Tracker) is the reference): an edge `source → target` says
 //! the target depends on the source.
 //!
 //! | kind     | target waits for source | source succeeded | source failed / skipped / cancelled |
