@@ -419,6 +419,7 @@ def test_critical_path_names_follow_changes(pit: Any) -> None:
     and recreated under the same name, and rollbacks that give indexes to other nodes."""
     dag = pit.dag
     dag.create_workflow("w")
+    assert dag.critical_path("w") == (0.0, [])
     dag.add_nodes("w", ["a", "b", "c"], estimate=1.0)
     dag.add_edges("w", [("a", "b"), ("b", "c")])
     assert dag.critical_path("w") == (pytest.approx(3.0), ["a", "b", "c"])

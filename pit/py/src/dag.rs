@@ -185,6 +185,9 @@ impl PyDagTracker {
         epoch: u64,
         path: &[u32],
     ) -> PyResult<Option<Vec<Py<PyString>>>> {
+        if path.is_empty() {
+            return Ok(Some(Vec::new()));
+        }
         let missing: Vec<u32> = {
             let mut c = self.names.lock();
             if c.epoch != epoch {
@@ -272,7 +275,8 @@ impl PyDagTracker {
         let handle = t.workflow_handle(workflow).ok();
         detached(py, || t.drop_workflow(workflow, durable))?;
         if let Some(h) = handle {
-            // Handles are never reused: the entry could only ever waste memory.
+            // Handles are never reused: the entry could only ever waste memory. (A
+            // `critical_path` racing with the drop may put a small entry back; it is never read.)
             let old = self.names.lock().by_wf.remove(&h);
             drop(old);
         }
