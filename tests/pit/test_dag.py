@@ -407,6 +407,95 @@ def test_critical_path_and_slack_match_networkx(pit: Any) -> None:
     assert dag.critical_path("w")[0] == pytest.approx(expect + 100.0)
 
 
+def _expected_path(dag: Any, wf: str) -> tuple[float, list[str]]:
+    """The critical path named through ``critical_path_idx`` and ``nodes`` (no cached names)."""
+    length, idx = dag.critical_path_idx(wf)
+    names = dag.nodes(wf)
+    return length, [names[i] for i in idx]
+
+
+def test_critical_path_names_follow_changes(pit: Any) -> None:
+    """The binding caches node-id strings: they follow added nodes and edges, a workflow dropped
+    and recreated under the same name, and rollbacks that give indexes to other nodes."""
+    dag = pit.dag
+    dag.create_workflow("w")
+    assert dag.critical_path("w") == (0.0, [])
+    dag.add_nodes("w", ["a", "b", "c"], estimate=1.0)
+    dag.add_edges("w", [("a", "b"), ("b", "c")])
+    assert dag.critical_path("w") == (pytest.approx(3.0), ["a", "b", "c"])
+    assert dag.critical_path("w") == _expected_path(dag, "w")  # now from the cache
+    # Nodes and edges added: new indexes get names, the old ones keep theirs.
+    dag.add_nodes("w", ["d", "e"], estimate=5.0)
+    dag.add_edges("w", [("c", "d"), ("d", "e")])
+    assert dag.critical_path("w") == (pytest.approx(13.0), ["a", "b", "c", "d", "e"])
+    # Dropped and recreated with the same name: same indexes, other ids.
+    dag.drop_workflow("w")
+    dag.create_workflow("w")
+    dag.add_nodes("w", ["x", "y", "z", "u", "v"], estimate=2.0)
+    dag.add_edges("w", [("x", "z"), ("z", "v")])
+    assert dag.critical_path("w") == (pytest.approx(6.0), ["x", "z", "v"])
+    assert dag.critical_path("w") == _expected_path(dag, "w")
+    # Rollback: an index comes to name another node.
+    cp = dag.checkpoint("w")
+    dag.add_node("w", "old", estimate=50.0)
+    assert dag.critical_path("w") == (pytest.approx(50.0), ["old"])
+    dag.rollback("w", cp)
+    dag.add_node("w", "new", estimate=60.0)
+    assert dag.critical_path("w") == (pytest.approx(60.0), ["new"])
+    assert dag.node_index("w", "new") == 5
+    # Several workflows side by side.
+    dag.create_workflow("w2")
+    dag.add_nodes("w2", ["new", "p"], estimate=1.0)
+    dag.add_edge("w2", "new", "p")
+    assert dag.critical_path("w2") == (pytest.approx(2.0), ["new", "p"])
+    assert dag.critical_path("w") == (pytest.approx(60.0), ["new"])
+
+
+def test_critical_path_names_from_threads(pit: Any) -> None:
+    """Readers naming paths while a writer adds nodes, drops and recreates the workflow."""
+    dag = pit.dag
+    dag.create_workflow("w")
+    dag.add_nodes("w", [f"n{i}" for i in range(200)], estimate=1.0)
+    dag.add_edges_idx("w", [(i, i + 1) for i in range(199)])
+    stop = threading.Event()
+    errors: list[BaseException] = []
+
+    def reader() -> None:
+        try:
+            while not stop.is_set():
+                try:
+                    _, path = dag.critical_path("w")
+                except WorkflowNotFoundError:
+                    continue
+                if not path:
+                    continue
+                prefix = path[0][0]
+                assert path == [f"{prefix}{i}" for i in range(len(path))], path[:3]
+        except BaseException as e:  # noqa: BLE001 - reported by the main thread
+            errors.append(e)
+
+    threads = [threading.Thread(target=reader) for _ in range(3)]
+    for t in threads:
+        t.start()
+    try:
+        for round_ in range(30):
+            prefix = "mn"[round_ % 2]
+            dag.drop_workflow("w")
+            dag.create_workflow("w")
+            dag.add_nodes("w", [f"{prefix}{i}" for i in range(150)], estimate=1.0)
+            dag.add_edges_idx("w", [(i, i + 1) for i in range(149)])
+            cp = dag.checkpoint("w")
+            dag.add_node("w", f"{prefix}150", estimate=1.0)
+            dag.add_edge("w", f"{prefix}149", f"{prefix}150")
+            dag.rollback("w", cp)
+    finally:
+        stop.set()
+        for t in threads:
+            t.join()
+    assert not errors, errors
+    assert dag.critical_path("w") == _expected_path(dag, "w")
+
+
 # ----- artifacts ---------------------------------------------------------------------------------
 
 

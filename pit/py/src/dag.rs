@@ -3,12 +3,13 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use parking_lot::Mutex;
 use pit_core::dag::{DagError, DagTracker, DepKind, NodeInfo, NodeState};
 use pit_core::SECOND;
 use pyo3::buffer::PyBuffer;
 use pyo3::prelude::*;
 use pyo3::pybacked::PyBackedStr;
-use pyo3::types::PyBytes;
+use pyo3::types::{PyBytes, PyList, PyString};
 
 use crate::errors::{detached, guard, type_error, PyPitErr};
 
@@ -143,15 +144,112 @@ impl PyNodeInfo {
     }
 }
 
+/// Python `str` objects of node ids, made once per node, by workflow handle and node index; valid
+/// for one naming epoch of the tracker (see `DagTracker::critical_path_at`). Handles are never
+/// reused, so a dropped and recreated workflow gets a fresh entry; adding nodes only appends.
+///
+/// Only touched with the GIL held, and never while calling into Python (no allocation of
+/// objects the garbage collector tracks, no finaliser can run under the lock): creating strings
+/// and lists happens outside it.
+#[derive(Default)]
+struct NameCache {
+    epoch: u64,
+    by_wf: HashMap<u32, Vec<Option<Py<PyString>>>>,
+}
+
+/// How often `critical_path` retries when a rollback changes what node indexes name between its
+/// computation and the naming; then it falls back to the uncached call.
+const NAMING_RETRIES: usize = 3;
+
 /// The `DagTracker` (`pit.dag`).
 #[pyclass(frozen, module = "symphony.pit._native", name = "DagTracker")]
 pub struct PyDagTracker {
     inner: Arc<DagTracker>,
+    names: Mutex<NameCache>,
 }
 
 impl PyDagTracker {
     pub fn new(inner: Arc<DagTracker>) -> Self {
-        Self { inner }
+        Self {
+            inner,
+            names: Mutex::new(NameCache::default()),
+        }
+    }
+
+    /// The cached id objects of `path` (nodes of workflow `handle` in naming epoch `epoch`),
+    /// creating the missing ones; `None` when the epoch has passed or the workflow is gone.
+    fn path_names(
+        &self,
+        py: Python<'_>,
+        handle: u32,
+        epoch: u64,
+        path: &[u32],
+    ) -> PyResult<Option<Vec<Py<PyString>>>> {
+        if path.is_empty() {
+            return Ok(Some(Vec::new()));
+        }
+        let missing: Vec<u32> = {
+            let mut c = self.names.lock();
+            if c.epoch != epoch {
+                if self.inner.naming_epoch() != epoch {
+                    return Ok(None);
+                }
+                // The tracker moved on to `epoch` since the cache was filled: start afresh (the
+                // old strings are released after the lock).
+                c.epoch = epoch;
+                let old = std::mem::take(&mut c.by_wf);
+                drop(c);
+                drop(old);
+                return self.path_names(py, handle, epoch, path);
+            }
+            let cached = c.by_wf.get(&handle);
+            let mut m: Vec<u32> = path
+                .iter()
+                .copied()
+                .filter(|&i| {
+                    cached
+                        .and_then(|v| v.get(i as usize))
+                        .is_none_or(Option::is_none)
+                })
+                .collect();
+            m.sort_unstable();
+            m.dedup();
+            m
+        };
+        if !missing.is_empty() {
+            let Some(ids) = guard(|| self.inner.node_names_at(handle, epoch, &missing))? else {
+                return Ok(None);
+            };
+            let made: Vec<Py<PyString>> =
+                ids.iter().map(|s| PyString::new(py, s).unbind()).collect();
+            let mut c = self.names.lock();
+            if c.epoch != epoch {
+                return Ok(None);
+            }
+            let v = c.by_wf.entry(handle).or_default();
+            let top = missing.last().map_or(0, |&i| i as usize + 1);
+            if v.len() < top {
+                v.resize_with(top, || None);
+            }
+            for (&i, s) in missing.iter().zip(made) {
+                v[i as usize].get_or_insert(s);
+            }
+        }
+        let c = self.names.lock();
+        if c.epoch != epoch {
+            return Ok(None);
+        }
+        let Some(v) = c.by_wf.get(&handle) else {
+            return Ok(None);
+        };
+        let mut out = Vec::with_capacity(path.len());
+        for &i in path {
+            match v.get(i as usize) {
+                Some(Some(s)) => out.push(s.clone_ref(py)),
+                _ => return Ok(None),
+            }
+        }
+        Ok(Some(out))
     }
 }
 
@@ -174,7 +272,15 @@ impl PyDagTracker {
     #[pyo3(signature = (workflow, *, durable = false))]
     fn drop_workflow(&self, py: Python<'_>, workflow: &str, durable: bool) -> PyResult<()> {
         let t = &self.inner;
-        detached(py, || t.drop_workflow(workflow, durable))
+        let handle = t.workflow_handle(workflow).ok();
+        detached(py, || t.drop_workflow(workflow, durable))?;
+        if let Some(h) = handle {
+            // Handles are never reused: the entry could only ever waste memory. (A
+            // `critical_path` racing with the drop may put a small entry back; it is never read.)
+            let old = self.names.lock().by_wf.remove(&h);
+            drop(old);
+        }
+        Ok(())
     }
 
     /// Every workflow id, sorted.
@@ -568,9 +674,23 @@ impl PyDagTracker {
     }
 
     /// `(length_seconds, nodes)` of the critical path.
-    fn critical_path(&self, py: Python<'_>, workflow: &str) -> PyResult<(f64, Vec<String>)> {
+    ///
+    /// The path is computed by index with the GIL released, then named under the GIL from the
+    /// cached `str` of each node id (made once per node).
+    fn critical_path<'py>(
+        &self,
+        py: Python<'py>,
+        workflow: &str,
+    ) -> PyResult<(f64, Bound<'py, PyList>)> {
         let t = &self.inner;
-        detached(py, || t.critical_path(workflow))
+        for _ in 0..NAMING_RETRIES {
+            let p = detached(py, || t.critical_path_at(workflow))?;
+            if let Some(ids) = self.path_names(py, p.handle, p.epoch, &p.path)? {
+                return Ok((p.length, PyList::new(py, ids)?));
+            }
+        }
+        let (length, path) = detached(py, || t.critical_path(workflow))?;
+        Ok((length, PyList::new(py, path)?))
     }
 
     /// `(length_seconds, node_indexes)` of the critical path.

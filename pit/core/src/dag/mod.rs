@@ -211,6 +211,24 @@ struct State {
     by_name: FxMap<String, u32>,
     types: Vec<TypeStat>,
     type_index: FxMap<String, u32>,
+    /// Naming epoch: bumped whenever a node index of a live workflow may come to name a different
+    /// node (rollback, restore). Adding nodes only appends, and handles are never reused, so
+    /// `(handle, index)` names the same node for as long as this is unchanged.
+    epoch: u64,
+}
+
+/// A critical path by node index, with what identifies the indexes (see
+/// [`DagTracker::critical_path_at`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct IndexedPath {
+    /// The workflow's handle.
+    pub handle: u32,
+    /// The naming epoch the indexes belong to.
+    pub epoch: u64,
+    /// Length of the critical path (seconds).
+    pub length: f64,
+    /// The critical path, node indexes from first to last.
+    pub path: Vec<u32>,
 }
 
 /// What applying a record produced.
@@ -454,6 +472,7 @@ impl State {
                 let w = self.wf_mut(*wf)?;
                 let pos = w.find_checkpoint(*id)?;
                 w.rollback(pos, *at);
+                self.epoch += 1;
                 Out::None
             }
             Rec::DropCheckpoint { wf, id } => {
@@ -1124,6 +1143,49 @@ impl DagTracker {
         self.read(wf, |st, w| Ok(w.critical_path(&st.type_estimates())))
     }
 
+    /// [`DagTracker::critical_path_idx`] with the workflow's handle and the naming epoch, for
+    /// callers that cache node ids by `(handle, index)`: such a cache stays valid while
+    /// [`DagTracker::naming_epoch`] is unchanged (adding nodes only appends new indexes).
+    pub fn critical_path_at(&self, wf: &str) -> Result<IndexedPath> {
+        let st = self.state.lock();
+        let handle = st.handle(wf)?;
+        let (length, path) = st.wf(handle)?.critical_path(&st.type_estimates());
+        Ok(IndexedPath {
+            handle,
+            epoch: st.epoch,
+            length,
+            path,
+        })
+    }
+
+    /// The naming epoch (see [`DagTracker::critical_path_at`]).
+    pub fn naming_epoch(&self) -> u64 {
+        self.state.lock().epoch
+    }
+
+    /// The ids of nodes `idx` of workflow `handle`, or `None` when the naming epoch is no longer
+    /// `epoch` or the workflow is gone (the caller's indexes may then name other nodes).
+    pub fn node_names_at(
+        &self,
+        handle: u32,
+        epoch: u64,
+        idx: &[u32],
+    ) -> Result<Option<Vec<String>>> {
+        let st = self.state.lock();
+        if st.epoch != epoch {
+            return Ok(None);
+        }
+        let Ok(w) = st.wf(handle) else {
+            return Ok(None);
+        };
+        for &i in idx {
+            w.check_index(i)?;
+        }
+        Ok(Some(
+            idx.iter().map(|&i| w.node_name(i).to_string()).collect(),
+        ))
+    }
+
     /// CONTRACT (Stale Manager): every artifact id referenced by a node of a workflow the tracker
     /// holds, sorted and deduplicated. Such artifacts are never deleted or archived away.
     ///
@@ -1199,7 +1261,9 @@ impl Persistent for DagTracker {
             st.type_index.insert(t.name.clone(), i as u32);
         }
         st.types = snap.types;
-        *self.state.lock() = st;
+        let mut cur = self.state.lock();
+        st.epoch = cur.epoch + 1;
+        *cur = st;
         Ok(())
     }
 

@@ -690,3 +690,38 @@ proptest! {
         pit.close().unwrap();
     }
 }
+
+#[test]
+fn critical_path_at_names_indexes_for_one_epoch() {
+    let t = tracker();
+    build(&t, "w", &["a", "b"], &[("a", "b", DepKind::Hard)]);
+    t.set_estimate("w", "a", Some(1.0), false).unwrap();
+    t.set_estimate("w", "b", Some(1.0), false).unwrap();
+    let p = t.critical_path_at("w").unwrap();
+    assert_eq!(p.handle, t.workflow_handle("w").unwrap());
+    assert_eq!((p.path.clone(), p.epoch), (vec![0, 1], t.naming_epoch()));
+    assert_eq!(
+        t.node_names_at(p.handle, p.epoch, &p.path).unwrap(),
+        Some(vec!["a".to_string(), "b".to_string()])
+    );
+    assert!(t.node_names_at(p.handle, p.epoch, &[2]).is_err());
+    // Adding nodes keeps the epoch: old indexes name the same nodes.
+    let cp = t.checkpoint("w", false).unwrap();
+    t.add_nodes("w", &["c"], None, None, false).unwrap();
+    assert_eq!(t.naming_epoch(), p.epoch);
+    // A rollback may give an index to another node: the epoch moves on.
+    t.rollback("w", cp, false).unwrap();
+    assert_ne!(t.naming_epoch(), p.epoch);
+    assert_eq!(t.node_names_at(p.handle, p.epoch, &[0]).unwrap(), None);
+    // A dropped workflow names nothing; its recreation gets a new handle.
+    t.drop_workflow("w", false).unwrap();
+    let e = t.naming_epoch();
+    assert_eq!(t.node_names_at(p.handle, e, &[0]).unwrap(), None);
+    build(&t, "w", &["x"], &[]);
+    assert_ne!(t.workflow_handle("w").unwrap(), p.handle);
+    // Restoring a snapshot moves the epoch on as well.
+    let (_, snap) = t.snapshot().unwrap();
+    t.restore(&snap).unwrap();
+    assert_ne!(t.naming_epoch(), e);
+    assert_eq!(t.critical_path_at("w").unwrap().path, vec![0]);
+}
