@@ -541,6 +541,9 @@ struct Head {
     stat: f64,
     values: [f64; 5],
     deadline: Option<Micros>,
+    /// The owner's best entry (not a look-ahead past a busy model): only such a head stays
+    /// valid while cached, since `enqueue` and `remove` reset it when the queue's top changes.
+    top: bool,
 }
 
 struct Pick {
@@ -688,11 +691,11 @@ impl State {
     }
 
     /// The best servable request among the first [`LOOKAHEAD`] live entries of owner `o`'s
-    /// queue, with the model serving it.
-    fn candidate(&mut self, o: usize, views: &[ModelView]) -> Option<(u64, usize)> {
+    /// queue, with the model serving it and whether it is the queue's best entry.
+    fn candidate(&mut self, o: usize, views: &[ModelView]) -> Option<(u64, usize, bool)> {
         let id = self.head(o)?;
         if let Some(m) = self.route(&self.pending[&id], views) {
-            return Some((id, m));
+            return Some((id, m, true));
         }
         let mut popped = Vec::with_capacity(LOOKAHEAD);
         let mut found = None;
@@ -706,7 +709,7 @@ impl State {
             let m = self.route(r, views);
             popped.push(e);
             if let Some(m) = m {
-                found = Some((e.1 .0, m));
+                found = Some((e.1 .0, m, false));
                 break;
             }
         }
@@ -761,7 +764,7 @@ impl State {
             starving.sort_unstable();
         }
         for (_, o) in starving {
-            if let Some((id, m)) = self.candidate(o, views) {
+            if let Some((id, m, _)) = self.candidate(o, views) {
                 let values = self.values(&self.pending[&id], m, views, 1.0, now);
                 return Some(Pick {
                     id,
@@ -796,15 +799,14 @@ impl State {
                     if self.owners[o].pending == 0 {
                         continue;
                     }
-                    let cached = self.heads[o].filter(|h| {
-                        // Valid while servable and still the owner's best (not a look-ahead).
-                        servable(views.get(h.model))
-                            && self.owners[o].queue.peek().is_some_and(|k| k.1 .0 == h.id)
-                    });
+                    // Valid while servable and still the owner's best (not a look-ahead): the
+                    // `top` flag stands for peeking the queue, which `enqueue` and `remove` keep
+                    // true by resetting the cached head whenever the queue's best entry changes.
+                    let cached = self.heads[o].filter(|h| h.top && servable(views.get(h.model)));
                     let h = if let Some(h) = cached {
                         h
                     } else {
-                        let Some((id, m)) = self.candidate(o, views) else {
+                        let Some((id, m, top)) = self.candidate(o, views) else {
                             self.heads[o] = None;
                             continue;
                         };
@@ -824,6 +826,7 @@ impl State {
                             stat,
                             values: sv,
                             deadline: r.deadline,
+                            top,
                         };
                         self.heads[o] = Some(h);
                         h
@@ -864,7 +867,7 @@ impl State {
                     if self.owners[o].pending == 0 {
                         continue;
                     }
-                    let Some((id, m)) = self.candidate(o, views) else {
+                    let Some((id, m, _)) = self.candidate(o, views) else {
                         continue;
                     };
                     let r = &self.pending[&id];
