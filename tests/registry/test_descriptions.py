@@ -68,6 +68,14 @@ def test_defaults_for_optional_keys() -> None:
     assert (d.inputs, d.outputs, d.config, d.description) == ((), (), (), "")
     assert not d.idempotent
     assert not d.reverse_reconstruction
+    assert d.method == "op.x"
+
+
+def test_method_names_the_protocol_method() -> None:
+    d = description_from_dict({**GOOD, "method": "node.ai.example"})
+    assert d.method == "node.ai.example"
+    with pytest.raises(NodeTypeError, match=r"^method: 'node run' is not a protocol method"):
+        description_from_dict({**GOOD, "method": "node run"})
 
 
 def _broken(path: list[str | int], value: Any) -> dict[str, Any]:

@@ -14,6 +14,8 @@ The dictionary form (one ``[[node_types]]`` table)::
     description = "..."                # optional
     idempotent = false                 # optional; same inputs give the same outputs
     reverse_reconstruction = false     # optional; can rebuild its inputs from its outputs
+    method = "node.files.read"         # optional; the protocol method that runs a node of this
+                                       # type (extension types only; default: the type id)
     inputs = [{ name = "features", type = "json", required = true, multiple = false,
                 description = "..." }]
     outputs = [{ name = "code", type = "code", description = "..." }]
@@ -240,6 +242,9 @@ class NodeTypeDescription:
         reverse-reconstruction recovery).
     source
         ``"builtin"`` or the id of the extension that contributed it.
+    method
+        The protocol method the conductor requests to run a node of an extension's type, with
+        params ``{"inputs", "config", "options"}``; defaults to the type id.
     """
 
     type_id: str
@@ -253,6 +258,7 @@ class NodeTypeDescription:
     idempotent: bool = False
     reverse_reconstruction: bool = False
     source: str = "builtin"
+    method: str = ""
     _inputs_by_name: dict[str, PortSpec] = field(
         init=False, repr=False, compare=False, hash=False, default_factory=dict
     )
@@ -312,6 +318,7 @@ _DESC_KEYS: Final = frozenset(
         "description",
         "idempotent",
         "reverse_reconstruction",
+        "method",
         "inputs",
         "outputs",
         "config",
@@ -535,4 +542,18 @@ def description_from_dict(
         idempotent=r.flag("idempotent"),
         reverse_reconstruction=r.flag("reverse_reconstruction"),
         source=source,
+        method=_method(r, type_id),
     )
+
+
+def _method(r: _Reader, type_id: str) -> str:
+    method = r.text("method") or type_id
+    if not _METHOD_RE.match(method):
+        raise NodeTypeError(
+            r.at("method"),
+            f"{method!r} is not a protocol method name (dotted words, e.g. 'node.run')",
+        )
+    return method
+
+
+_METHOD_RE: Final = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
