@@ -119,7 +119,7 @@ def _broken(path: list[str | int], value: Any) -> dict[str, Any]:
             "red",
             (
                 "node_types[3].colour: unknown field (known: category, "
-                "config, description, id, idempotent, inputs, outputs, "
+                "config, description, id, idempotent, inputs, method, outputs, "
                 "reverse_reconstruction, title, version)"
             ),
         ),
