@@ -21,6 +21,9 @@ def _parser() -> argparse.ArgumentParser:
     info = pit_sub.add_parser("info", help="open a data directory and print what it holds")
     info.add_argument("data_dir", help="the Pit data directory")
     info.add_argument("--key-file", help="the key file (default: the OS keyring)")
+    from symphony.conductor.run_cli import add_subcommand as add_run
+
+    add_run(sub)
     return p
 
 
@@ -46,5 +49,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "pit" and args.pit_command == "info":
         return _pit_info(args.data_dir, args.key_file)
+    if args.command == "run":
+        from symphony.conductor.run_cli import main as run_main
+
+        return run_main(args)
     _parser().print_help()
     return 0
