@@ -31,6 +31,7 @@ import logging
 import random
 import time
 import uuid
+import weakref
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Final
@@ -75,6 +76,7 @@ from symphony.registry import NodeTypeDescription, NodeTypeRegistry, PortType
 from symphony.workflow import (
     DependencyKind,
     Importance,
+    Link,
     Melody,
     Node,
     Severity,
@@ -98,6 +100,7 @@ _log = logging.getLogger("symphony.conductor")
 
 #: Artifact names: the run record, node outputs, the cache index.
 RUN_PREFIX: Final = "run/"
+MELODY_PREFIX: Final = "melody/"
 OUTPUT_PREFIX: Final = "out/"
 CACHE_PREFIX: Final = "cache/"
 
@@ -413,6 +416,14 @@ class _NodeRun:
     node: Node
     desc: NodeTypeDescription
     report: NodeReport
+    #: the node's config over its type's defaults
+    config: dict[str, Any] = field(default_factory=dict)
+    #: whether attempts need a model (Pool Manager lease, provider)
+    needs_model: bool = False
+    #: links into the node
+    incoming: tuple[Link, ...] = ()
+    #: (port, port type, artifact name) of each output
+    out_specs: tuple[tuple[str, PortType, str], ...] = ()
     outputs: dict[str, Any] = field(default_factory=dict)
     output_ids: dict[str, int] = field(default_factory=dict)
     fallbacks_used: int = 0
@@ -440,6 +451,8 @@ class Run:
         self.melody = melody
         self.options = options
         self.state = RUN_RUNNING
+        #: the run record as stored (melody artifact, options, start time, status)
+        self.record: dict[str, Any] = {}
         self._resumed = resumed
         self._pit = conductor.pit
         self._dag = conductor.pit.dag
@@ -554,7 +567,18 @@ class Run:
             desc = self._registry.get(node.type_id)
             if desc is None:  # validated before; kept for resumed runs of changed installs
                 raise InvalidMelodyError(f"node {node.id!r}: unknown node type {node.type_id!r}")
-            self._nodes[node.id] = _NodeRun(node, desc, NodeReport(node.id, node.type_id))
+            self._nodes[node.id] = _NodeRun(
+                node,
+                desc,
+                NodeReport(node.id, node.type_id),
+                config={**desc.default_config(), **node.config},
+                needs_model=desc.config_field("model") is not None and desc.source != "builtin",
+                incoming=tuple(melody.incoming(node.id)),
+                out_specs=tuple(
+                    (p.name, p.type, f"{OUTPUT_PREFIX}{melody.name}/{node.id}/{p.name}")
+                    for p in desc.outputs
+                ),
+            )
         if self._resumed:
             self._restore()
             return
@@ -658,7 +682,7 @@ class Run:
                     progressed = True
                     continue
                 task = self._task_for(nr, inputs, nr.node.config.get("model", ""))
-                if self._executor.runs_inline(task) and not self._needs_model(nr):
+                if not nr.needs_model and self._executor.runs_inline(task):
                     self._run_inline(nr, task)
                     progressed = True
                     continue
@@ -709,7 +733,7 @@ class Run:
     def _gather(self, nr: _NodeRun) -> dict[str, Any] | None:
         """Return the node's inputs, or ``None`` after skipping it (a condition failed)."""
         inputs: dict[str, Any] = {}
-        for link in self.melody.incoming(nr.node.id):
+        for link in nr.incoming:
             src = self._nodes[link.source_node]
             state = src.report.state
             has = link.source_port in src.outputs
@@ -759,14 +783,12 @@ class Run:
 
     # ---------------------------------------------------------------- tasks
 
-    def _needs_model(self, nr: _NodeRun) -> bool:
-        return nr.desc.config_field("model") is not None and nr.desc.source != "builtin"
-
     def _task_for(self, nr: _NodeRun, inputs: Mapping[str, Any], model: str) -> NodeTask:
         desc = nr.desc
-        config = {**desc.default_config(), **nr.node.config}
+        config = nr.config
         provider = None
-        if self._needs_model(nr):
+        if nr.needs_model:
+            config = dict(config)
             spec = self.conductor.catalog.resolve(model)
             model = spec.id
             config["model"] = model
@@ -785,12 +807,13 @@ class Run:
         if not self.options.use_cache:
             return False
         model = ""
-        if self._needs_model(nr):
+        config = nr.config
+        if nr.needs_model:
             try:
                 model = self.conductor.catalog.resolve(nr.node.config.get("model", "")).id
             except KeyError:
                 return False
-        config = {**nr.desc.default_config(), **nr.node.config}
+            config = {**config, "model": model}
         key = cache_key(nr.desc, config, inputs, model)
         store = self._store
         try:
@@ -827,19 +850,19 @@ class Run:
         produced = (run_id, nid, result.model or nr.desc.type_id)
         now = time.time()
         ids: dict[str, int] = {}
-        for spec in nr.desc.outputs:
-            if spec.name not in result.outputs:
+        outputs = result.outputs
+        for port, port_type, name in nr.out_specs:
+            if port not in outputs:
                 continue
-            value = result.outputs[spec.name]
-            data, kind = _encode(value, spec.type)
-            name = f"{OUTPUT_PREFIX}{self.melody.name}/{nid}/{spec.name}"
+            value = outputs[port]
+            data, kind = _encode(value, port_type)
             aid = store.put(name, data, kind=kind, produced_by=produced, inputs=inputs,
                             actor=run_id)  # fmt: skip
-            ids[spec.name] = aid
-            nr.outputs[spec.name] = value
+            ids[port] = aid
+            nr.outputs[port] = value
             dag.bind_artifact(run_id, nid, aid)
             score = self._score_of(aid)
-            self._announce(ArtifactStored(run_id, now, nid, spec.name, aid, kind, score))
+            self._announce(ArtifactStored(run_id, now, nid, port, aid, kind, score))
         nr.output_ids = ids
         nr.report.artifacts = dict(ids)
         if key is not None:
@@ -852,7 +875,7 @@ class Run:
 
     def _input_ids(self, nr: _NodeRun) -> list[int]:
         ids: list[int] = []
-        for link in self.melody.incoming(nr.node.id):
+        for link in nr.incoming:
             aid = self._nodes[link.source_node].output_ids.get(link.source_port)
             if aid is not None and aid not in ids:
                 ids.append(aid)
@@ -994,7 +1017,7 @@ class Run:
     async def _attempt(self, nr: _NodeRun, task: NodeTask) -> tuple[NodeResult, float]:
         nid = nr.node.id
         lease = None
-        if self._needs_model(nr):
+        if nr.needs_model:
             spec = self.conductor.catalog.resolve(task.model)
             lease = await self.conductor._broker.acquire(
                 self.run_id, spec.id, _PRIORITY[nr.node.policy.importance],
@@ -1050,7 +1073,7 @@ class Run:
             return 0.0 if not budget else min(1.0, cost / budget)
 
         price_now = price_fb = 0.0
-        if self._needs_model(nr):
+        if nr.needs_model:
             with contextlib.suppress(KeyError):
                 price_now = self.conductor.catalog.resolve(nr.report.model).price_per_call
             fbs = nr.node.policy.fallback_models
@@ -1265,6 +1288,7 @@ class Conductor:
         self._listeners: list[Callable[[RunEvent], None]] = []
         self._broker = _Broker(pit, self.catalog)
         self._traces: dict[str, list[Trace]] = {}
+        self._docs: weakref.WeakKeyDictionary[Melody, bytes] = weakref.WeakKeyDictionary()
         self.runs: dict[str, Run] = {}
 
     # ---------------------------------------------------------------- events
@@ -1334,7 +1358,7 @@ class Conductor:
         options = options or RunOptions()
         run_id = run_id or new_run_id()
         record = {
-            "melody": to_document(melody),
+            "melody": self._store_melody(melody),
             "options": options.to_json(),
             "started": time.time(),
             "status": RUN_RUNNING,
@@ -1342,6 +1366,7 @@ class Conductor:
         self.pit.artifacts.put(RUN_PREFIX + run_id, _canonical(record), kind="json",
                                actor=run_id, durable=options.durable)  # fmt: skip
         run = Run(self, run_id, melody, options, resumed=False)
+        run.record = record
         self.runs[run_id] = run
         return run
 
@@ -1383,10 +1408,11 @@ class Conductor:
         if existing is not None and not existing.done:
             raise InvalidMelodyError(f"run {run_id!r} is still running")
         record = self.record(run_id)
-        melody = loads(json.dumps(record["melody"]))
+        melody = self.melody_of(record)
         self.check(melody)
         stored = RunOptions.from_json(record.get("options", {}))
         run = Run(self, run_id, melody, options or stored, resumed=True)
+        run.record = record
         self.runs[run_id] = run
         return run
 
@@ -1404,8 +1430,7 @@ class Conductor:
             The new artifact id.
         """
         dag, store = self.pit.dag, self.pit.artifacts
-        record = self.record(run_id)
-        melody = loads(json.dumps(record["melody"]))
+        melody = self.melody_of(self.record(run_id))
         node = melody.node(node_id)
         desc = self.registry[node.type_id]
         spec = desc.output(port)
@@ -1436,8 +1461,33 @@ class Conductor:
 
     # ---------------------------------------------------------------- records
 
+    def _store_melody(self, melody: Melody) -> int:
+        """Store the melody document (once per revision: unchanged puts store nothing)."""
+        data = self._docs.get(melody)
+        if data is None:
+            data = json.dumps(to_document(melody), ensure_ascii=False).encode()
+            self._docs[melody] = data
+            docs = self._docs
+
+            def changed(_event: object, ref: weakref.ref[Melody] = weakref.ref(melody)) -> None:
+                m = ref()
+                if m is not None:
+                    docs.pop(m, None)
+
+            melody.events.subscribe(changed)
+        return self.pit.artifacts.put(MELODY_PREFIX + melody.name, data, kind="json",
+                                      actor="conductor")  # fmt: skip
+
+    def melody_of(self, record: Mapping[str, Any]) -> Melody:
+        """Return the melody a run record refers to."""
+        try:
+            data = self.pit.artifacts.get(int(record["melody"]))
+        except (PitError, KeyError, TypeError, ValueError) as e:
+            raise RunNotFoundError(f"the run's melody is not readable: {e}") from None
+        return loads(data)
+
     def _write_record(self, run: Run, status: str) -> None:
-        record = self.record(run.run_id)
+        record = dict(run.record)
         record["status"] = status
         record["finished"] = time.time()
         self.pit.artifacts.put(RUN_PREFIX + run.run_id, _canonical(record), kind="json",

@@ -174,7 +174,6 @@ def _run(
     from symphony.conductor.executor import LocalExecutor
     from symphony.extension_host.discovery import discover
     from symphony.registry import default_registry
-    from symphony.workflow import loads
 
     registry = default_registry()
     found = discover(None)
@@ -184,7 +183,7 @@ def _run(
         print(f"symphony run: extension skipped: {error}", file=sys.stderr)
     if melody is None:  # --resume: the stored melody decides what is needed
         probe = Conductor(pit, registry)
-        melody_for_check = loads(json.dumps(probe.record(args.resume)["melody"]))
+        melody_for_check = probe.melody_of(probe.record(args.resume))
     else:
         melody_for_check = melody
     options = RunOptions(
