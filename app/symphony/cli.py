@@ -7,6 +7,7 @@ import sys
 from collections.abc import Sequence
 
 from symphony import __version__
+from symphony.conductor.fqg import cli as fqg_cli
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -21,6 +22,7 @@ def _parser() -> argparse.ArgumentParser:
     info = pit_sub.add_parser("info", help="open a data directory and print what it holds")
     info.add_argument("data_dir", help="the Pit data directory")
     info.add_argument("--key-file", help="the key file (default: the OS keyring)")
+    fqg_cli.add_subcommand(sub)
     return p
 
 
@@ -46,5 +48,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "pit" and args.pit_command == "info":
         return _pit_info(args.data_dir, args.key_file)
+    if args.command == "fqg":
+        return fqg_cli.run(args)
     _parser().print_help()
     return 0
