@@ -7,6 +7,8 @@ import sys
 from collections.abc import Sequence
 
 from symphony import __version__
+from symphony.conductor import run_cli
+from symphony.conductor.fqg import cli as fqg_cli
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -21,9 +23,8 @@ def _parser() -> argparse.ArgumentParser:
     info = pit_sub.add_parser("info", help="open a data directory and print what it holds")
     info.add_argument("data_dir", help="the Pit data directory")
     info.add_argument("--key-file", help="the key file (default: the OS keyring)")
-    from symphony.conductor.run_cli import add_subcommand as add_run
-
-    add_run(sub)
+    run_cli.add_subcommand(sub)
+    fqg_cli.add_subcommand(sub)
     return p
 
 
@@ -50,8 +51,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "pit" and args.pit_command == "info":
         return _pit_info(args.data_dir, args.key_file)
     if args.command == "run":
-        from symphony.conductor.run_cli import main as run_main
-
-        return run_main(args)
+        return run_cli.main(args)
+    if args.command == "fqg":
+        return fqg_cli.run(args)
     _parser().print_help()
     return 0
