@@ -7,11 +7,13 @@ import sys
 from collections.abc import Sequence
 
 from symphony import __version__
-from symphony.conductor import run_cli
-from symphony.conductor.fqg import cli as fqg_cli
 
 
 def _parser() -> argparse.ArgumentParser:
+    # Imported here: ``symphony --run-extension`` and the GUI start must not pay for them.
+    from symphony.conductor import run_cli
+    from symphony.conductor.fqg import cli as fqg_cli
+
     p = argparse.ArgumentParser(
         prog="symphony",
         description="Symphony AIDE: compose and run melodies of AI instruments.",
@@ -51,8 +53,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "pit" and args.pit_command == "info":
         return _pit_info(args.data_dir, args.key_file)
     if args.command == "run":
+        from symphony.conductor import run_cli
+
         return run_cli.main(args)
     if args.command == "fqg":
+        from symphony.conductor.fqg import cli as fqg_cli
+
         return fqg_cli.run(args)
     _parser().print_help()
     return 0

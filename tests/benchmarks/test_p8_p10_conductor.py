@@ -147,9 +147,7 @@ BASELINES = {
 
 
 @pytest.mark.benchmark(group="P8-chain")
-@pytest.mark.parametrize(
-    "case", ["symphony", "symphony-durable", *BASELINES]
-)
+@pytest.mark.parametrize("case", ["symphony", "symphony-durable", *BASELINES])
 def test_p8_chain(benchmark: BenchmarkFixture, case: str, tmp_path: Path) -> None:
     benchmark.extra_info["target"] = "<= 20 us/node (<= 50 us/node durable)"
     benchmark.extra_info["nodes"] = N
@@ -233,9 +231,7 @@ def test_p9_extension_chain(benchmark: BenchmarkFixture, case: str, tmp_path: Pa
     try:
         with loop:
             loop.run_until_complete(direct())  # start the child, warm up
-            benchmark.pedantic(
-                lambda: loop.run_until_complete(work()), rounds=10, iterations=1
-            )
+            benchmark.pedantic(lambda: loop.run_until_complete(work()), rounds=10, iterations=1)
     finally:
         host.shutdown()
         pit.close()
@@ -267,17 +263,13 @@ def _ten_node() -> Melody:
 
 @pytest.mark.benchmark(group="P10-melodies")
 @pytest.mark.parametrize("case", ["symphony", "baseline:hamilton"])
-def test_p10_melodies_per_second(
-    benchmark: BenchmarkFixture, case: str, tmp_path: Path
-) -> None:
+def test_p10_melodies_per_second(benchmark: BenchmarkFixture, case: str, tmp_path: Path) -> None:
     benchmark.extra_info["target"] = ">= 500 ten-node melodies/s with durable state"
     benchmark.extra_info["melodies_per_round"] = P10_MELODIES
     if case == "baseline:hamilton":
         pytest.importorskip("hamilton")
         fn = _hamilton_ten()
-        benchmark.pedantic(
-            lambda: [fn() for _ in range(P10_MELODIES)], rounds=5, iterations=1
-        )
+        benchmark.pedantic(lambda: [fn() for _ in range(P10_MELODIES)], rounds=5, iterations=1)
     else:
         registry = _registry()
         pit = Pit.open(tmp_path / "pit", key=KEY)
@@ -312,4 +304,3 @@ def _hamilton_ten() -> Callable[[], Any]:
     )
     dr = driver.Builder().with_modules(module).build()
     return lambda: dr.execute(["sink"])["sink"]
-

@@ -507,7 +507,7 @@ def test_run_record_holds_the_melody(
     record = c.record(result.run_id)
     assert record["status"] == "succeeded"
     assert list(c.melody_of(record).nodes) == ["n1"]
+    assert c.run_ids() == [result.run_id]
     # the melody is stored once per revision, not once per run
     assert c.record(run(c, m).run_id)["melody"] == record["melody"]
-    assert c.run_ids() == [result.run_id]
     json.dumps(result.to_json())

@@ -1468,8 +1468,9 @@ class Conductor:
             data = json.dumps(to_document(melody), ensure_ascii=False).encode()
             self._docs[melody] = data
             docs = self._docs
+            ref = weakref.ref(melody)
 
-            def changed(_event: object, ref: weakref.ref[Melody] = weakref.ref(melody)) -> None:
+            def changed(_event: object) -> None:
                 m = ref()
                 if m is not None:
                     docs.pop(m, None)
