@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import importlib
 import os
+import sys
 import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -103,9 +104,11 @@ def _hamilton_chain(n: int) -> Callable[[], Any]:
         return ns[f"n{i}"]  # type: ignore[no-any-return]
 
     module = ad_hoc_utils.create_temporary_module(*(make(i) for i in range(n)))
+    # Hamilton walks the graph recursively: a 1,000-deep chain needs a deeper stack.
+    sys.setrecursionlimit(max(sys.getrecursionlimit(), 20 * n))
     dr = driver.Builder().with_modules(module).build()
     last = f"n{n - 1}"
-    return lambda: dr.execute([last])[last]
+    return lambda: dr.execute([last])[last] + 1
 
 
 def _dask_chain(n: int) -> Callable[[], Any]:

@@ -32,7 +32,7 @@ import random
 import time
 import uuid
 import weakref
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Final
 
@@ -256,6 +256,11 @@ class RunResult:
     outputs: dict[str, Any]
     detail: str = ""
 
+    def __repr__(self) -> str:
+        # Short on purpose: asyncio formats the finished run task (and this result) in
+        # ``asyncio.run``'s signal-handler check; a full dataclass repr of 1,000 reports costs ms.
+        return f"<RunResult {self.run_id} {self.status}: {len(self.nodes)} nodes>"
+
     def to_json(self) -> dict[str, Any]:
         """Return ``{"run_id", "status", "nodes", "outputs", "detail"}``."""
         return {
@@ -277,10 +282,14 @@ class RunResult:
 # ------------------------------------------------------------------------------ value encoding
 
 
+#: One encoder for every value (``json.dumps`` with options builds a new one per call).
+_JSON: Final = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+
+
 def _encode(value: Any, port: PortType | None) -> tuple[bytes, str]:
     if isinstance(value, str) and port in _TEXT_KINDS:
         return value.encode("utf-8"), _TEXT_KINDS[port]
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode("utf-8"), "json"
+    return _JSON.encode(value).encode("utf-8"), "json"
 
 
 def _decode(data: bytes, kind: str) -> Any:
@@ -407,6 +416,58 @@ class _Sink:
 
     def token(self, text: str) -> None:
         self.run._emit(NodeToken(self.run.run_id, time.time(), self.node_id, text))
+
+
+@dataclass(frozen=True, slots=True)
+class _NodePlan:
+    """What a run needs to know of a node that does not change while the melody does not."""
+
+    node: Node
+    desc: NodeTypeDescription
+    config: dict[str, Any]
+    needs_model: bool
+    incoming: tuple[Link, ...]
+    out_specs: tuple[tuple[str, PortType, str], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    """A validated melody, ready to run: made once per revision of the melody."""
+
+    nodes: tuple[_NodePlan, ...]
+    edges: tuple[tuple[str, tuple[tuple[str, str], ...]], ...]
+    document: bytes
+
+
+def _make_plan(melody: Melody, registry: NodeTypeRegistry) -> _Plan:
+    nodes = []
+    for node in melody.nodes.values():
+        desc = registry[node.type_id]
+        nodes.append(
+            _NodePlan(
+                node,
+                desc,
+                {**desc.default_config(), **node.config},
+                desc.config_field("model") is not None and desc.source != "builtin",
+                tuple(melody.incoming(node.id)),
+                tuple(
+                    (p.name, p.type, f"{OUTPUT_PREFIX}{melody.name}/{node.id}/{p.name}")
+                    for p in desc.outputs
+                ),
+            )
+        )
+    strongest: dict[tuple[str, str], DependencyKind] = {}
+    for link in melody.links.values():
+        pair = (link.source_node, link.target_node)
+        old = strongest.get(pair)
+        if old is None or _KIND_RANK[link.kind] > _KIND_RANK[old]:
+            strongest[pair] = link.kind
+    by_kind: dict[str, list[tuple[str, str]]] = {}
+    for pair, kind in strongest.items():
+        by_kind.setdefault(kind.value, []).append(pair)
+    edges = tuple((k, tuple(v)) for k, v in by_kind.items())
+    document = json.dumps(to_document(melody), ensure_ascii=False).encode()
+    return _Plan(tuple(nodes), edges, document)
 
 
 @dataclass(slots=True)
@@ -549,6 +610,8 @@ class Run:
 
     def _node_state(self, nr: _NodeRun, state: str, detail: str = "") -> None:
         nr.report.state = state
+        if not self.conductor._listeners:  # nobody to tell: skip building the event
+            return
         event = NodeStateChanged(
             self.run_id, time.time(), nr.node.id, state, max(nr.report.attempts, 1),
             nr.report.model, detail,
@@ -562,40 +625,21 @@ class Run:
     # ---------------------------------------------------------------- setup
 
     def _prepare(self) -> None:
-        melody, dag = self.melody, self._dag
-        for node in melody.nodes.values():
-            desc = self._registry.get(node.type_id)
-            if desc is None:  # validated before; kept for resumed runs of changed installs
-                raise InvalidMelodyError(f"node {node.id!r}: unknown node type {node.type_id!r}")
-            self._nodes[node.id] = _NodeRun(
-                node,
-                desc,
-                NodeReport(node.id, node.type_id),
-                config={**desc.default_config(), **node.config},
-                needs_model=desc.config_field("model") is not None and desc.source != "builtin",
-                incoming=tuple(melody.incoming(node.id)),
-                out_specs=tuple(
-                    (p.name, p.type, f"{OUTPUT_PREFIX}{melody.name}/{node.id}/{p.name}")
-                    for p in desc.outputs
-                ),
-            )
+        plan = self.conductor._plan(self.melody)
+        for p in plan.nodes:
+            nid = p.node.id
+            self._nodes[nid] = _NodeRun(
+                p.node, p.desc, NodeReport(nid, p.node.type_id), p.config, p.needs_model,
+                p.incoming, p.out_specs,
+            )  # fmt: skip
         if self._resumed:
             self._restore()
             return
-        dag.create_workflow(self.run_id)
-        ids = list(self._nodes)
-        dag.add_nodes(self.run_id, ids)
-        edges: dict[tuple[str, str], DependencyKind] = {}
-        for link in melody.links.values():
-            pair = (link.source_node, link.target_node)
-            old = edges.get(pair)
-            if old is None or _KIND_RANK[link.kind] > _KIND_RANK[old]:
-                edges[pair] = link.kind
-        by_kind: dict[DependencyKind, list[tuple[str, str]]] = {}
-        for pair, kind in edges.items():
-            by_kind.setdefault(kind, []).append(pair)
-        for kind, pairs in by_kind.items():
-            dag.add_edges(self.run_id, pairs, kind.value)
+        dag, run_id = self._dag, self.run_id
+        dag.create_workflow(run_id)
+        dag.add_nodes(run_id, list(self._nodes))
+        for kind, pairs in plan.edges:
+            dag.add_edges(run_id, pairs, kind)
 
     def _restore(self) -> None:
         """Pick a resumed run up from the DAG Tracker and the Artifact Store."""
@@ -851,6 +895,7 @@ class Run:
         now = time.time()
         ids: dict[str, int] = {}
         outputs = result.outputs
+        observed = bool(self.conductor._listeners)
         for port, port_type, name in nr.out_specs:
             if port not in outputs:
                 continue
@@ -861,8 +906,9 @@ class Run:
             ids[port] = aid
             nr.outputs[port] = value
             dag.bind_artifact(run_id, nid, aid)
-            score = self._score_of(aid)
-            self._announce(ArtifactStored(run_id, now, nid, port, aid, kind, score))
+            if observed:
+                score = self._score_of(aid)
+                self._announce(ArtifactStored(run_id, now, nid, port, aid, kind, score))
         nr.output_ids = ids
         nr.report.artifacts = dict(ids)
         if key is not None:
@@ -924,7 +970,8 @@ class Run:
             self._emit(NodeStateChanged(self.run_id, nr.report.started, nid, RUNNING, 1))
             self._inline_failure(nr, e)
             return
-        self._announce(NodeStateChanged(self.run_id, nr.report.started, nid, RUNNING, 1))
+        if self.conductor._listeners:
+            self._announce(NodeStateChanged(self.run_id, nr.report.started, nid, RUNNING, 1))
         self._succeed(nr, result, task, time.perf_counter() - t0)
 
     def _inline_failure(self, nr: _NodeRun, error: NodeError) -> None:
@@ -1288,7 +1335,8 @@ class Conductor:
         self._listeners: list[Callable[[RunEvent], None]] = []
         self._broker = _Broker(pit, self.catalog)
         self._traces: dict[str, list[Trace]] = {}
-        self._docs: weakref.WeakKeyDictionary[Melody, bytes] = weakref.WeakKeyDictionary()
+        self._plans: weakref.WeakKeyDictionary[Melody, _Plan] = weakref.WeakKeyDictionary()
+        registry.subscribe(lambda _e: self._plans.clear())
         self.runs: dict[str, Run] = {}
 
     # ---------------------------------------------------------------- events
@@ -1328,19 +1376,51 @@ class Conductor:
 
     def check(self, melody: Melody) -> None:
         """Raise :class:`InvalidMelodyError` if ``melody`` cannot run (naming every problem)."""
-        issues = [i for i in validate(melody, self.registry) if i.severity is Severity.ERROR]
-        problems = [str(i) for i in issues]
-        for node in melody.nodes.values():
-            desc = self.registry.get(node.type_id)
-            if desc is None or desc.config_field("model") is None or desc.source == "builtin":
-                continue
-            for m in (str(node.config.get("model", "")), *node.policy.fallback_models):
-                if m not in self.catalog:
-                    problems.append(f"node {node.id!r}: unknown model {m!r}")
+        plan = self._plan(melody)
+        problems = self._model_problems(p.node for p in plan.nodes if p.needs_model)
         if problems:
             raise InvalidMelodyError(
                 f"melody {melody.name!r} cannot run: " + "; ".join(problems), problems
             )
+
+    def _model_problems(self, nodes: Iterable[Node]) -> list[str]:
+        problems = []
+        for node in nodes:
+            for m in (str(node.config.get("model", "")), *node.policy.fallback_models):
+                if m not in self.catalog:
+                    problems.append(f"node {node.id!r}: unknown model {m!r}")
+        return problems
+
+    def _plan(self, melody: Melody) -> _Plan:
+        """Validate ``melody`` and plan it, once per revision (edits drop the plan)."""
+        plan = self._plans.get(melody)
+        if plan is not None:
+            return plan
+        issues = [i for i in validate(melody, self.registry) if i.severity is Severity.ERROR]
+        if issues:
+            problems = [str(i) for i in issues]
+            problems += self._model_problems(
+                n
+                for n in melody.nodes.values()
+                if (d := self.registry.get(n.type_id)) is not None
+                and d.source != "builtin"
+                and d.config_field("model") is not None
+            )
+            raise InvalidMelodyError(
+                f"melody {melody.name!r} cannot run: " + "; ".join(problems), problems
+            )
+        plan = _make_plan(melody, self.registry)
+        self._plans[melody] = plan
+        plans = self._plans
+        ref = weakref.ref(melody)
+
+        def changed(_event: object) -> None:
+            m = ref()
+            if m is not None and plans.pop(m, None) is not None:
+                m.events.unsubscribe(changed)
+
+        melody.events.subscribe(changed)
+        return plan
 
     def start(
         self, melody: Melody, options: RunOptions | None = None, *, run_id: str | None = None
@@ -1462,20 +1542,8 @@ class Conductor:
     # ---------------------------------------------------------------- records
 
     def _store_melody(self, melody: Melody) -> int:
-        """Store the melody document (once per revision: unchanged puts store nothing)."""
-        data = self._docs.get(melody)
-        if data is None:
-            data = json.dumps(to_document(melody), ensure_ascii=False).encode()
-            self._docs[melody] = data
-            docs = self._docs
-            ref = weakref.ref(melody)
-
-            def changed(_event: object) -> None:
-                m = ref()
-                if m is not None:
-                    docs.pop(m, None)
-
-            melody.events.subscribe(changed)
+        """Store the melody document (an unchanged document stores nothing new)."""
+        data = self._plan(melody).document
         return self.pit.artifacts.put(MELODY_PREFIX + melody.name, data, kind="json",
                                       actor="conductor")  # fmt: skip
 
