@@ -189,7 +189,7 @@ class BoardStyle:
             style.port_colors[port_type] = c
             style.port_brushes[port_type] = QBrush(c)
             style.port_dim_brushes[port_type] = QBrush(_with_alpha(c, 50))
-            style.link_pens[port_type] = _pen(_with_alpha(c, 210), 2.2)
+            style.link_pens[port_type] = _pen(_mix(c, canvas, 0.15), 2.0)
         style.link_selected_pen = _pen(highlight, 3.4)
         style.link_drag_pen = _pen(highlight, 2.2, Qt.PenStyle.DashLine)
         style.port_ring_pen = _pen(body, 1.6)

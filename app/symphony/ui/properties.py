@@ -46,8 +46,9 @@ def parse_number(text: str, spec: ConfigField) -> tuple[Any, str | None]:
     text = text.strip()
     if not text:
         return None, spec.check(None)
+    value: int | float
     try:
-        value: int | float = int(text) if spec.integer else float(text)
+        value = int(text)  # "5" stays a whole number in the file
     except ValueError:
         try:
             value = float(text)
