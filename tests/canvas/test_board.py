@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import pytest
-from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt
-from PySide6.QtGui import QDropEvent, QImage, QPainter, QPainterPath
+import shiboken6
+from PySide6.QtCore import QEvent, QMimeData, QPoint, QPointF, Qt
+from PySide6.QtGui import QDropEvent, QImage, QPainter, QPainterPath, QWheelEvent
 from PySide6.QtTest import QTest
-from PySide6.QtWidgets import QGraphicsItem
+from PySide6.QtWidgets import QApplication, QGraphicsItem
 from pytestqt.qtbot import QtBot
 
 from symphony.canvas.items import LinkItem, NodeItem, NoteItem
@@ -303,3 +304,44 @@ def test_a_thousand_node_board_builds_and_renders(qtbot: QtBot, registry: NodeTy
     view.fit_all()
     assert view.board_scene.overview
     assert not view.viewport().grab().isNull()
+
+
+def test_wheel_zooms_around_the_cursor_and_space_drag_pans(view: BoardView) -> None:
+    vp = view.viewport()
+    at = QPoint(400, 300)
+    anchor = view.mapToScene(at)
+    wheel = QWheelEvent(
+        QPointF(at),
+        QPointF(vp.mapToGlobal(at)),
+        QPoint(0, 0),
+        QPoint(0, 240),
+        Qt.MouseButton.NoButton,
+        Qt.KeyboardModifier.NoModifier,
+        Qt.ScrollPhase.NoScrollPhase,
+        False,
+    )
+    QApplication.sendEvent(vp, wheel)
+    assert view.zoom() == pytest.approx(1.15**2)
+    assert view.mapFromScene(anchor) == at
+    view.setFocus()
+    QTest.keyPress(view, Qt.Key.Key_Space)
+    v = view.verticalScrollBar().value()
+    QTest.mousePress(vp, Qt.MouseButton.LeftButton, pos=QPoint(300, 300))
+    QTest.mouseMove(vp, QPoint(300, 200))
+    QTest.mouseRelease(vp, Qt.MouseButton.LeftButton, pos=QPoint(300, 200))
+    QTest.keyRelease(view, Qt.Key.Key_Space)
+    assert view.verticalScrollBar().value() > v
+    assert view.editor.undo_stack.count() == 0
+
+
+def test_a_closed_board_stops_following_its_melody(
+    qtbot: QtBot, registry: NodeTypeRegistry
+) -> None:
+    editor = MelodyEditor.from_template("idea_to_plan", registry)
+    board = BoardView(editor)
+    board.deleteLater()
+    QApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete.value)
+    assert not shiboken6.isValid(board)
+    editor.add_node("op.merge")  # would raise if the deleted scene were still called
+    editor.add_node("op.merge")
+    assert len(editor.melody) == 6

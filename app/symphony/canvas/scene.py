@@ -26,6 +26,7 @@ from PySide6.QtWidgets import (
 from symphony.canvas.items import LinkItem, NodeItem, NoteItem, PortGeometry, TypeLayout, link_path
 from symphony.canvas.style import RUN_STATES, BoardStyle
 from symphony.document.editor import EditError, MelodyEditor
+from symphony.document.listeners import weak_listener
 from symphony.registry.types import PortType, is_compatible
 from symphony.workflow.events import (
     BreakpointChanged,
@@ -145,13 +146,16 @@ class BoardScene(QGraphicsScene):
         for link in melody.links.values():
             self._on_link_added(LinkAdded(link))
         self._sync_notes()
-        melody.events.subscribe(self._on_event)
+        self._listener = weak_listener(
+            self, BoardScene._on_event, lambda fn: melody.events.unsubscribe(fn)
+        )
+        melody.events.subscribe(self._listener)
         self.selectionChanged.connect(self._on_scene_selection)
         editor.sig_selection_changed.connect(self._on_editor_selection)
 
     def detach(self) -> None:
         """Stop following the melody (before the scene is thrown away)."""
-        self.editor.melody.events.unsubscribe(self._on_event)
+        self.editor.melody.events.unsubscribe(self._listener)
 
     # ------------------------------------------------------------------ model events
 

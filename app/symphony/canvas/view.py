@@ -127,12 +127,15 @@ class BoardView(QGraphicsView):
         factor = scale / self.zoom()
         if abs(factor - 1.0) < 1e-9:
             return
-        if anchor is not None:
-            before = self.mapFromScene(anchor)
+        if anchor is None:
+            anchor = self.mapToScene(self.viewport().rect().center())
+        before = self.mapFromScene(anchor)
+        self.setTransformationAnchor(QGraphicsView.ViewportAnchor.NoAnchor)
         self.scale(factor, factor)
-        if anchor is not None:
-            delta = self.mapToScene(before) - anchor
-            self.translate_scene(delta.x(), delta.y())
+        self.setTransformationAnchor(QGraphicsView.ViewportAnchor.AnchorUnderMouse)
+        # put the anchor back under the same viewport pixel
+        drift = anchor - self.mapToScene(before)
+        self.translate_scene(drift.x(), drift.y())
         self._after_zoom()
 
     def translate_scene(self, dx: float, dy: float) -> None:

@@ -7,11 +7,9 @@ follows the registry: types contributed or withdrawn by extensions appear and di
 
 from __future__ import annotations
 
-import weakref
 from collections.abc import Sequence
 from typing import Final
 
-import shiboken6
 from PySide6.QtCore import QMimeData, QSize, Qt, Signal
 from PySide6.QtGui import QColor, QIcon, QPainter, QPixmap
 from PySide6.QtWidgets import (
@@ -24,6 +22,7 @@ from PySide6.QtWidgets import (
 )
 
 from symphony.canvas.view import NODE_TYPE_MIME
+from symphony.document.listeners import weak_listener
 from symphony.registry.descriptions import Category, NodeTypeDescription
 from symphony.registry.registry import NodeTypeRegistry, RegistryChanged
 
@@ -117,16 +116,12 @@ class PaletteWidget(QWidget):
         self.tree.itemActivated.connect(self._on_activated)
         self.tree.itemDoubleClicked.connect(self._on_activated)
         self.rebuild()
-        ref = weakref.ref(self)
+        registry.subscribe(
+            weak_listener(self, PaletteWidget._on_registry_changed, registry.unsubscribe)
+        )
 
-        def on_registry_changed(_event: RegistryChanged) -> None:
-            widget = ref()
-            if widget is None or not shiboken6.isValid(widget):
-                registry.unsubscribe(on_registry_changed)
-                return
-            widget.rebuild()
-
-        registry.subscribe(on_registry_changed)
+    def _on_registry_changed(self, _event: RegistryChanged) -> None:
+        self.rebuild()
 
     def rebuild(self) -> None:
         """Refill the tree from the registry, keeping the search."""

@@ -31,6 +31,7 @@ from PySide6.QtWidgets import (
 )
 
 from symphony.document.editor import EditError, MelodyEditor
+from symphony.document.listeners import weak_listener
 from symphony.registry.descriptions import ConfigField, FieldKind
 from symphony.workflow.events import MelodyEvent
 from symphony.workflow.model import MAX_RETRIES, Importance, Node
@@ -100,6 +101,7 @@ class PropertiesPanel(QWidget):
         self._node_id: str | None = None
         self._rows: dict[str, _Row] = {}
         self._updating = False
+        self._listener: Callable[[Any], None] = self._on_event
         self._scroll = QScrollArea(self)
         self._scroll.setWidgetResizable(True)
         self._scroll.setFrameShape(QScrollArea.Shape.NoFrame)
@@ -116,11 +118,15 @@ class PropertiesPanel(QWidget):
             return
         if self._editor is not None:
             self._editor.sig_selection_changed.disconnect(self._on_selection)
-            self._editor.melody.events.unsubscribe(self._on_event)
+            self._editor.melody.events.unsubscribe(self._listener)
         self._editor = editor
         if editor is not None:
             editor.sig_selection_changed.connect(self._on_selection)
-            editor.melody.events.subscribe(self._on_event)
+            events = editor.melody.events
+            self._listener = weak_listener(
+                self, PropertiesPanel._on_event, lambda fn: events.unsubscribe(fn)
+            )
+            events.subscribe(self._listener)
             self._on_selection(editor.selected_node_ids())
         else:
             self._node_id = None
