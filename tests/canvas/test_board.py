@@ -345,3 +345,22 @@ def test_a_closed_board_stops_following_its_melody(
     editor.add_node("op.merge")  # would raise if the deleted scene were still called
     editor.add_node("op.merge")
     assert len(editor.melody) == 6
+
+
+def test_dragging_a_note_grip_resizes_it_in_one_undo_step(view: BoardView) -> None:
+    editor = view.editor
+    note = editor.add_note((0.0, 300.0), "resize me")
+    item = view.board_scene.note_items[note]
+    corner = item.sceneBoundingRect().bottomRight() - QPointF(6.0, 6.0)
+    assert item.grip_contains(corner)
+    start = view.mapFromScene(corner)
+    vp = view.viewport()
+    QTest.mousePress(vp, Qt.MouseButton.LeftButton, pos=start)
+    QTest.mouseMove(vp, start + QPoint(30, 10))
+    QTest.mouseMove(vp, start + QPoint(60, 40))
+    QTest.mouseRelease(vp, Qt.MouseButton.LeftButton, pos=start + QPoint(60, 40))
+    assert editor.note(note).size == (280.0, 160.0)
+    assert editor.note(note).position == (0.0, 300.0)
+    assert editor.undo_stack.count() == 2
+    editor.undo_stack.undo()
+    assert item.current_size() == (220.0, 120.0)

@@ -235,3 +235,24 @@ def test_notes_are_undoable_and_unknown_ones_refused(editor: MelodyEditor) -> No
     assert editor.note(note).text == "hello"
     _undo_all(editor)
     assert editor.notes() == []
+
+
+def test_link_kind_and_condition_are_checked_and_undoable(editor: MelodyEditor) -> None:
+    link_id = next(iter(editor.melody.links))
+    before = dumps(editor.melody)
+    with pytest.raises(EditError, match="unknown dependency kind 'loose'"):
+        editor.set_link_kind(link_id, "loose")
+    with pytest.raises(EditError, match="no link 'l99'"):
+        editor.set_link_kind("l99", "soft")
+    with pytest.raises(EditError, match=r"condition: .*column"):
+        editor.set_link_condition(link_id, "score >")
+    with pytest.raises(EditError, match="uses unknown name 'mood'"):
+        editor.set_link_condition(link_id, "mood == 'good'")
+    assert dumps(editor.melody) == before
+    editor.set_link_kind(link_id, "optional")
+    editor.set_link_condition(link_id, "score >= 0.7")
+    link = editor.melody.links[link_id]
+    assert link.kind.value == "optional"
+    assert link.condition == "score >= 0.7"
+    _undo_all(editor)
+    assert dumps(editor.melody) == before

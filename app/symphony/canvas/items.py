@@ -27,6 +27,7 @@ from symphony.canvas.geometry import (
     CORNER,
     HEADER_HEIGHT,
     NODE_WIDTH,
+    NOTE_MIN_SIZE,
     PADDING,
     PORT_RADIUS,
     PORT_ROW,
@@ -46,6 +47,7 @@ if TYPE_CHECKING:
 __all__ = ["LinkItem", "NodeItem", "NoteItem", "TypeLayout", "link_path"]
 
 SIMPLE_LOD: Final = 0.6
+GRIP: Final = 14.0
 PORT_HIT: Final = 11.0
 NODE_Z: Final = 2.0
 LINK_Z: Final = 1.0
@@ -457,6 +459,31 @@ class NoteItem(QGraphicsItem):
         painter.setPen(s.node_selected if self.isSelected() else s.note_pen)
         painter.setBrush(s.note_brush)
         painter.drawRoundedRect(self._rect, 4.0, 4.0)
+        # the resize grip: three short diagonal strokes in the bottom-right corner
+        r = self._rect
+        painter.setPen(s.note_pen)
+        for k in (4.0, 8.0, 12.0):
+            painter.drawLine(
+                QPointF(r.right() - k, r.bottom() - 2.0), QPointF(r.right() - 2.0, r.bottom() - k)
+            )
+
+    def grip_contains(self, scene_pos: QPointF) -> bool:
+        """Return whether ``scene_pos`` is on the resize grip."""
+        local = self.mapFromScene(scene_pos)
+        return (
+            self._rect.right() - GRIP <= local.x() <= self._rect.right() + 2.0
+            and self._rect.bottom() - GRIP <= local.y() <= self._rect.bottom() + 2.0
+        )
+
+    def preview_size(self, width: float, height: float) -> None:
+        """Show the note at a size being dragged (committed by the scene on release)."""
+        self.prepareGeometryChange()
+        self._rect = QRectF(0.0, 0.0, max(width, NOTE_MIN_SIZE[0]), max(height, NOTE_MIN_SIZE[1]))
+        self._text.setTextWidth(self._rect.width() - 12.0)
+
+    def current_size(self) -> tuple[float, float]:
+        """Return the size shown (the note's, or the one being dragged)."""
+        return (self._rect.width(), self._rect.height())
 
 
 class _NoteText(QGraphicsTextItem):

@@ -122,6 +122,7 @@ class BoardScene(QGraphicsScene):
         self._overview_links = QPainterPath()
         self._overview_nodes: list[tuple[QBrush, QPainterPath]] = []
         self._drag_token: int | None = None
+        self._resizing: NoteItem | None = None
         self._drag_start: dict[str, tuple[float, float]] = {}
         self._drag_origin = QPointF()
         self._temp_link: QGraphicsPathItem | None = None
@@ -510,6 +511,12 @@ class BoardScene(QGraphicsScene):
                 self.start_link_drag(port[0], port[1])
                 event.accept()
                 return
+            for hit in self.items(event.scenePos()):
+                if isinstance(hit, NoteItem) and hit.grip_contains(event.scenePos()):
+                    self._resizing = hit
+                    self._drag_origin = event.scenePos()
+                    event.accept()
+                    return
         super().mousePressEvent(event)
         if event.button() != Qt.MouseButton.LeftButton:
             return
@@ -530,6 +537,11 @@ class BoardScene(QGraphicsScene):
         if self.link_drag is not None:
             self.update_link_drag(event.scenePos())
             return
+        if self._resizing is not None:
+            delta = event.scenePos() - self._drag_origin
+            w, h = self._resizing.note.size
+            self._resizing.preview_size(w + delta.x(), h + delta.y())
+            return
         if self._drag_token is not None:
             delta = event.scenePos() - self._drag_origin
             self.editor.move_nodes(
@@ -542,6 +554,12 @@ class BoardScene(QGraphicsScene):
     def mouseReleaseEvent(self, event: QGraphicsSceneMouseEvent) -> None:  # noqa: D102, N802
         if self.link_drag is not None:
             self.finish_link_drag(event.scenePos())
+            return
+        if self._resizing is not None:
+            note, self._resizing = self._resizing, None
+            size = note.current_size()
+            if size != note.note.size:
+                self.editor.edit_note(note.note_id, size=size)
             return
         self._drag_token = None
         self._drag_start = {}

@@ -12,6 +12,7 @@ repaints only the preview strip of its node.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Final
 
 from PySide6.QtCore import QEvent, QPoint, QPointF, QRectF, Qt, QTimer, Signal
@@ -28,7 +29,7 @@ from PySide6.QtGui import (
     QResizeEvent,
     QWheelEvent,
 )
-from PySide6.QtWidgets import QGraphicsView, QMenu, QWidget
+from PySide6.QtWidgets import QGraphicsView, QInputDialog, QMenu, QWidget
 
 from symphony.canvas.geometry import HEADER_HEIGHT, NODE_WIDTH
 from symphony.canvas.minimap import Minimap
@@ -36,6 +37,7 @@ from symphony.canvas.quickadd import QuickAddPopup
 from symphony.canvas.scene import BoardScene
 from symphony.canvas.style import BoardStyle
 from symphony.document.editor import EditError, MelodyEditor
+from symphony.workflow.model import DependencyKind
 
 __all__ = ["NODE_TYPE_MIME", "OVERVIEW_LOD", "BoardView"]
 
@@ -325,6 +327,11 @@ class BoardView(QGraphicsView):
             "Paste",
             lambda: self._guard(lambda: self._editor.paste(at=(scene_pos.x(), scene_pos.y()))),
         )
+        if links:
+            kinds = menu.addMenu("Dependency")
+            for kind in DependencyKind:
+                kinds.addAction(kind.value.capitalize(), self._kind_setter(links, kind))
+            menu.addAction("Set condition…", lambda: self._ask_condition(links))
         if nodes or links or notes:
             menu.addAction("Delete", self.delete_selection)
         menu.addSeparator()
@@ -333,6 +340,31 @@ class BoardView(QGraphicsView):
         menu.exec(event.globalPos())
 
     # ------------------------------------------------------------------ edits of the selection
+
+    def _for_links(self, links: list[str], action: Callable[[str], None]) -> None:
+        stack = self._editor.undo_stack
+        stack.beginMacro("Change links")
+        try:
+            for link_id in links:
+                action(link_id)
+        except EditError as exc:
+            self._show_status(str(exc))
+        finally:
+            stack.endMacro()
+
+    def _kind_setter(self, links: list[str], kind: DependencyKind) -> Callable[[], None]:
+        def apply() -> None:
+            self._for_links(links, lambda i: self._editor.set_link_kind(i, kind))
+
+        return apply
+
+    def _ask_condition(self, links: list[str]) -> None:
+        current = self._editor.melody.links[links[0]].condition or ""
+        text, ok = QInputDialog.getText(
+            self, "Link condition", "Follow the link only if (e.g. score >= 0.7):", text=current
+        )
+        if ok:
+            self._for_links(links, lambda i: self._editor.set_link_condition(i, text))
 
     def delete_selection(self) -> None:
         """Delete the selected nodes, links and notes (one undo step for nodes and links)."""

@@ -31,7 +31,9 @@ from symphony.document.commands import (
     SetValueCommand,
 )
 from symphony.document.layout import layered_positions
+from symphony.registry.expression import ExpressionSyntaxError, compile_expression
 from symphony.registry.registry import NodeTypeRegistry
+from symphony.workflow.conditions import CONDITION_NAMES
 from symphony.workflow.fileformat import dumps, load, loads, save
 from symphony.workflow.model import DependencyKind, Link, Melody, MelodyError, Node, NodePolicy
 from symphony.workflow.templates import load_template
@@ -434,6 +436,64 @@ class MelodyEditor(QObject):
     def disconnect(self, link_id: str) -> None:  # type: ignore[override]  # see connect
         """Remove one link (undoable)."""
         self.delete((), (link_id,))
+
+    def set_link_kind(self, link_id: str, kind: DependencyKind | str) -> None:
+        """Change how a link's target depends on its source (undoable).
+
+        Raises
+        ------
+        EditError
+            If the link or the kind is unknown.
+        """
+        link = self._link(link_id)
+        try:
+            new = DependencyKind(kind)
+        except ValueError:
+            known = ", ".join(k.value for k in DependencyKind)
+            raise EditError(f"unknown dependency kind {kind!r} (known: {known})") from None
+        if new != link.kind:
+            self._push_set(
+                lambda v: self._melody.set_link_kind(link_id, v),
+                link.kind,
+                new,
+                f"Make link {link_id} {new.value}",
+            )
+
+    def set_link_condition(self, link_id: str, condition: str | None) -> None:
+        """Set the quality-gate condition of a link (``None`` or ``""``: always followed).
+
+        Raises
+        ------
+        EditError
+            If the link is unknown or the condition is not a valid expression.
+        """
+        link = self._link(link_id)
+        new = (condition or "").strip() or None
+        if new is not None:
+            try:
+                names = compile_expression(new).names
+            except ExpressionSyntaxError as exc:
+                raise EditError(f"link {link_id!r} condition: {exc}") from None
+            unknown = sorted(names - CONDITION_NAMES)
+            if unknown:
+                known = ", ".join(sorted(CONDITION_NAMES))
+                raise EditError(
+                    f"link {link_id!r} condition {new!r} uses unknown name '{unknown[0]}' "
+                    f"(known: {known})"
+                )
+        if new != link.condition:
+            self._push_set(
+                lambda v: self._melody.set_link_condition(link_id, v),
+                link.condition,
+                new,
+                f"Set condition of link {link_id}",
+            )
+
+    def _link(self, link_id: str) -> Link:
+        try:
+            return self._melody.links[link_id]
+        except KeyError:
+            raise EditError(f"no link {link_id!r}") from None
 
     # ------------------------------------------------------------------ clipboard
 
