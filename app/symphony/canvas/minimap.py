@@ -1,15 +1,15 @@
 """The minimap: a small overview of the whole board with the visible area outlined.
 
-The board is drawn into a cached pixmap (node rectangles by colour) only when the scene changed
-and the view is idle for a moment; moving the view repaints just the outline. Click or drag in the
-minimap to move the view there.
+The board is drawn into a cached pixmap (node rectangles by colour) only when the view asks
+(after the scene changed, at most every 250 ms); moving the view repaints just the outline.
+Click or drag in the minimap to move the view there.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QPointF, QRectF, Qt, QTimer
+from PySide6.QtCore import QPointF, QRectF, Qt
 from PySide6.QtGui import QMouseEvent, QPainter, QPaintEvent, QPixmap
 from PySide6.QtWidgets import QWidget
 
@@ -32,15 +32,6 @@ class Minimap(QWidget):
         self.setFixedSize(200, 130)
         self.setCursor(Qt.CursorShape.PointingHandCursor)
         self.setToolTip("Minimap: click or drag to move the view")
-        self._timer = QTimer(self)
-        self._timer.setSingleShot(True)
-        self._timer.setInterval(250)
-        self._timer.timeout.connect(self.refresh)
-
-    def schedule_refresh(self) -> None:
-        """Redraw the board picture soon (changes arrive in bursts)."""
-        if not self._timer.isActive():
-            self._timer.start()
 
     def refresh(self) -> None:
         """Redraw the board picture now."""

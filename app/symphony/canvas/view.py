@@ -93,6 +93,10 @@ class BoardView(QGraphicsView):
         self._animation.setInterval(ANIMATION_MS)
         self._animation.timeout.connect(self._animate)
         self._phase = 0
+        self._settle = QTimer(self)
+        self._settle.setSingleShot(True)
+        self._settle.setInterval(250)
+        self._settle.timeout.connect(self._settled)
         self._scene.sig_status_message.connect(self._show_status)
         self._scene.sig_quick_add_requested.connect(self.open_quick_add)
         self._scene.sig_node_activated.connect(self.sig_node_activated)
@@ -191,12 +195,15 @@ class BoardView(QGraphicsView):
         self.setSceneRect(rect.adjusted(-m, -m, m, m))
 
     def _on_scene_changed(self, _regions: object) -> None:
-        self.minimap.schedule_refresh()
+        # changes come in bursts (a drag, a run); look at the whole board at most every 250 ms
+        if not self._settle.isActive():
+            self._settle.start()
+
+    def _settled(self) -> None:
+        self.minimap.refresh()
         content = self._scene.content_rect()
-        inner = self.sceneRect().adjusted(
-            SCENE_MARGIN / 2, SCENE_MARGIN / 2, -SCENE_MARGIN / 2, -SCENE_MARGIN / 2
-        )
-        if not inner.contains(content):
+        half = SCENE_MARGIN / 2
+        if not self.sceneRect().adjusted(half, half, -half, -half).contains(content):
             self._update_scene_rect()
 
     def resizeEvent(self, event: QResizeEvent) -> None:  # noqa: D102, N802
@@ -479,7 +486,7 @@ class BoardView(QGraphicsView):
         self._scene.set_run_state(node_id, state, progress, elapsed, detail)
         if state == "running" and not self._animation.isActive():
             self._animation.start()
-        self.minimap.schedule_refresh()
+        self._on_scene_changed(None)
 
     def append_node_preview(self, node_id: str, text: str) -> None:
         """Append streamed tokens to the node's live preview."""
@@ -489,7 +496,7 @@ class BoardView(QGraphicsView):
         """Forget every node's run state and preview (a new run starts)."""
         self._scene.clear_run_states()
         self._animation.stop()
-        self.minimap.schedule_refresh()
+        self._on_scene_changed(None)
 
     def _animate(self) -> None:
         running = self._scene.running_items()
