@@ -364,3 +364,16 @@ def test_dragging_a_note_grip_resizes_it_in_one_undo_step(view: BoardView) -> No
     assert editor.undo_stack.count() == 2
     editor.undo_stack.undo()
     assert item.current_size() == (220.0, 120.0)
+
+
+def test_fit_all_before_showing_fits_again_once_shown(
+    qtbot: QtBot, registry: NodeTypeRegistry
+) -> None:
+    board = BoardView(MelodyEditor.from_template("idea_to_plan", registry))
+    qtbot.addWidget(board)
+    board.fit_all()  # the view is 100x30 or so: everything gets tiny
+    board.resize(1200, 700)
+    board.show()
+    qtbot.waitUntil(lambda: board.zoom() == 1.0)
+    visible = board.mapToScene(board.viewport().rect()).boundingRect()
+    assert visible.contains(board.board_scene.content_rect())

@@ -27,6 +27,7 @@ from PySide6.QtGui import (
     QMouseEvent,
     QPainter,
     QResizeEvent,
+    QShowEvent,
     QWheelEvent,
 )
 from PySide6.QtWidgets import QGraphicsView, QInputDialog, QMenu, QWidget
@@ -93,6 +94,7 @@ class BoardView(QGraphicsView):
         self._animation.setInterval(ANIMATION_MS)
         self._animation.timeout.connect(self._animate)
         self._phase = 0
+        self._fit_on_show = False
         self._settle = QTimer(self)
         self._settle.setSingleShot(True)
         self._settle.setInterval(250)
@@ -152,7 +154,11 @@ class BoardView(QGraphicsView):
         v.setValue(v.value() + round(dy * s))
 
     def fit_all(self) -> None:
-        """Zoom and pan so every node and note is visible (never above 100 %)."""
+        """Zoom and pan so every node and note is visible (never above 100 %).
+
+        Called before the view is shown, it fits again once the view has its real size.
+        """
+        self._fit_on_show = not self.isVisible()
         rect = self._scene.content_rect()
         if rect.isEmpty():
             self.resetTransform()
@@ -205,6 +211,11 @@ class BoardView(QGraphicsView):
         half = SCENE_MARGIN / 2
         if not self.sceneRect().adjusted(half, half, -half, -half).contains(content):
             self._update_scene_rect()
+
+    def showEvent(self, event: QShowEvent) -> None:  # noqa: D102, N802
+        super().showEvent(event)
+        if self._fit_on_show:
+            QTimer.singleShot(0, self.fit_all)
 
     def resizeEvent(self, event: QResizeEvent) -> None:  # noqa: D102, N802
         super().resizeEvent(event)
