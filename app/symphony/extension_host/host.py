@@ -642,6 +642,7 @@ class ExtensionHost(QObject):
                 python=self._python,
                 limits=limits,
                 command=self._commands.get(m.id),
+                identity=(m.id, m.version, m.entry),
             )
         except OSError as e:
             c.last_error = f"cannot start: {e}"

@@ -100,10 +100,20 @@ class Launched:
     sock: socket.socket
 
 
-def runner_command(python: str, folder: Path, fd: int) -> list[str]:
-    """Return the argv that starts the runner on ``folder`` with the socket as ``fd``."""
+def runner_command(
+    python: str, folder: Path, fd: int, identity: tuple[str, str, str] | None = None
+) -> list[str]:
+    """Return the argv that starts the runner on ``folder`` with the socket as ``fd``.
+
+    ``identity`` is the manifest's ``(id, version, entry)``: passed on, the child skips parsing
+    ``extension.toml`` again (none of it is secret).
+    """
     # -I: no user site, no PYTHON* variables, no script directory on sys.path.
-    return [python, "-I", "-m", "symphony.sdk.runner", str(folder), "--fd", str(fd)]
+    argv = [python, "-I", "-m", "symphony.sdk.runner", str(folder), "--fd", str(fd)]
+    if identity is not None:
+        ext_id, version, entry = identity
+        argv += ["--id", ext_id, "--version", version, "--entry", entry]
+    return argv
 
 
 def apply_limits(pid: int, limits: ProcessLimits) -> None:
@@ -130,6 +140,7 @@ def launch(
     limits: ProcessLimits = ProcessLimits(),
     env: Mapping[str, str] | None = None,
     command: Sequence[str] | None = None,
+    identity: tuple[str, str, str] | None = None,
 ) -> Launched:
     """Start the runner for ``folder`` on a fresh socketpair and hand it ``token`` on stdin.
 
@@ -147,6 +158,8 @@ def launch(
         The child's complete environment (default :func:`child_env`).
     command
         Override of the argv (tests); ``{fd}`` in an item is replaced by the socket's number.
+    identity
+        The manifest's ``(id, version, entry)``, handed to the runner (see :func:`runner_command`).
 
     Returns
     -------
@@ -160,7 +173,7 @@ def launch(
         argv = (
             [a.replace("{fd}", str(fd)) for a in command]
             if command is not None
-            else runner_command(python, folder, fd)
+            else runner_command(python, folder, fd, identity)
         )
         proc = subprocess.Popen(
             argv,

@@ -1,14 +1,15 @@
-"""Launch any extension folder: ``python -m symphony.sdk.runner <folder> --fd N``.
+"""Launch any extension folder: ``python -m symphony.sdk.runner <folder> --fd N [--id …]``.
 
 The host starts the child with one end of a socketpair inherited as file descriptor ``N`` (the
 number is not a secret) and writes the launch token to the child's stdin (64 hex digits and a
 newline; never argv or the environment). The runner reads the token, checks the peer of the socket
 (``SO_PEERCRED`` on Linux: same uid, and the pid of the parent that made the socketpair), loads the
-folder's ``extension.toml`` (parsed by :func:`~symphony.extension_host.manifest.parse_manifest`,
-pure Python; ``entry`` is a module path: ``main`` is ``<folder>/main.py``, ``pkg.main`` is
-``<folder>/pkg/main.py``, and a module path with no file in the folder is imported normally, e.g.
-``symphony.extensions.file_explorer.main``), performs the handshake, and serves until the host says
-``exit``. Protocol traffic never touches stdout or stderr.
+folder's entry module (``--id``/``--version``/``--entry`` as the host read them from the
+manifest; without them the runner parses ``extension.toml`` itself with
+:func:`~symphony.extension_host.manifest.parse_manifest`; ``entry`` is a module path: ``main`` is
+``<folder>/main.py``, ``pkg.main`` is ``<folder>/pkg/main.py``, and a module path with no file in
+the folder is imported normally, e.g. ``symphony.extensions.file_explorer.main``), performs the
+handshake, and serves until the host says ``exit``. Protocol traffic never touches stdout or stderr.
 
 A frozen bundle calls :func:`main` from its own entry point behind a dispatch flag, e.g.
 ``symphony --extension-runner <folder> --fd N`` → ``sys.exit(runner.main(argv[2:]))``.
@@ -27,10 +28,8 @@ import socket
 import struct
 import sys
 from collections.abc import Sequence
-from pathlib import Path
 from typing import IO, Final
 
-from symphony.extension_host.manifest import MANIFEST_NAME, ManifestError, parse_manifest
 from symphony.protocol.channel import SocketChannel
 from symphony.protocol.codec import DEFAULT_MAX_FRAME
 from symphony.protocol.errors import (
@@ -52,16 +51,21 @@ from symphony.sdk.runtime import (
     ExtensionRuntime,
 )
 
+#: The runner's arguments; the host passes the manifest's id, version and entry so the child
+#: need not parse ``extension.toml`` again (without them it does).
+USAGE: Final = "<extension-folder> --fd N [--id ID --version VERSION --entry MODULE]"
 #: Seconds the child waits for each handshake frame.
 HANDSHAKE_TIMEOUT: Final = 10.0
-MANIFEST: Final = MANIFEST_NAME
+MANIFEST: Final = "extension.toml"
 
 
 class ExtensionLoadError(Exception):
     """The extension folder has no usable manifest or entry module."""
 
 
-def load_extension(folder: str | Path) -> Extension:
+def load_extension(
+    folder: str | os.PathLike[str], identity: tuple[str, str, str] | None = None
+) -> Extension:
     """Import an extension folder and return its :class:`Extension`.
 
     Parameters
@@ -69,6 +73,9 @@ def load_extension(folder: str | Path) -> Extension:
     folder
         A folder with ``extension.toml`` (``id``, ``version``, ``entry``: a module path resolved in
         the folder first, then on ``sys.path``).
+    identity
+        ``(id, version, entry)`` as the host read them from the manifest: given, the manifest
+        is not parsed again (``tomllib`` and the validator cost several ms of every start).
 
     Returns
     -------
@@ -80,18 +87,24 @@ def load_extension(folder: str | Path) -> Extension:
     ExtensionLoadError
         If the manifest or the module is missing or inconsistent.
     """
-    folder = Path(folder).resolve()
-    try:
-        manifest = parse_manifest(folder)
-    except ManifestError as e:
-        raise ExtensionLoadError(str(e)) from e
-    ext_id, version, entry = manifest.id, manifest.version, manifest.entry
-    rel = Path(*entry.split("."))
-    candidates = [folder / rel.with_suffix(".py"), folder / rel / "__init__.py"]
-    path = next((c.resolve() for c in candidates if c.is_file()), None)
-    sys.path.insert(0, str(folder))
+    folder = os.path.realpath(folder)
+    if identity is None:
+        from pathlib import Path
+
+        from symphony.extension_host.manifest import ManifestError, parse_manifest
+
+        try:
+            manifest = parse_manifest(Path(folder))
+        except ManifestError as e:
+            raise ExtensionLoadError(str(e)) from e
+        identity = (manifest.id, manifest.version, manifest.entry)
+    ext_id, version, entry = identity
+    rel = os.path.join(*entry.split("."))
+    candidates = (os.path.join(folder, rel + ".py"), os.path.join(folder, rel, "__init__.py"))
+    path = next((os.path.realpath(c) for c in candidates if os.path.isfile(c)), None)
+    sys.path.insert(0, folder)
     if path is not None:
-        if not path.is_relative_to(folder):
+        if not path.startswith(folder + os.sep):
             raise ExtensionLoadError(f"entry {entry!r} is not a file inside {folder}")
         name = "symphony_extension_" + "".join(c if c.isalnum() else "_" for c in ext_id)
         spec = importlib.util.spec_from_file_location(name, path)
@@ -229,7 +242,7 @@ def _err(text: str, stream: IO[str] | None = None) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Command-line entry: ``<folder> --fd N``; read the token from stdin and serve.
+    """Command-line entry (:data:`USAGE`); read the token from stdin and serve.
 
     Returns
     -------
@@ -237,10 +250,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         The process exit code.
     """
     args = list(sys.argv[1:] if argv is None else argv)
-    if len(args) != 3 or args[1] != "--fd" or not args[2].isdigit():
-        _err("usage: python -m symphony.sdk.runner <extension-folder> --fd N")
+    options = dict(zip(args[1::2], args[2::2], strict=False))
+    keys = set(options)
+    if (
+        len(args) % 2 == 0
+        or not options.get("--fd", "").isdigit()
+        or keys not in ({"--fd"}, {"--fd", "--id", "--version", "--entry"})
+    ):
+        _err(f"usage: python -m symphony.sdk.runner {USAGE}")
         return EXIT_USAGE
-    folder, fd = args[0], int(args[2])
+    folder, fd = args[0], int(options["--fd"])
+    identity = None
+    if "--id" in options:
+        identity = (options["--id"], options["--version"], options["--entry"])
     try:
         token = read_token(sys.stdin.buffer)
     except AuthenticationError as e:
@@ -257,7 +279,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         sock.close()
         return EXIT_UNAUTHORIZED
     try:
-        extension = load_extension(folder)
+        extension = load_extension(folder, identity)
     except Exception as e:
         _err(f"cannot load {folder}: {type(e).__name__}: {e}")
         sock.close()
