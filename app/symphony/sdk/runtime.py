@@ -348,9 +348,9 @@ class ExtensionRuntime:
             self.channel.send(Response(msg.id))
 
     def _run_request(self, req: Request) -> None:
-        with self._cv:
-            call = self._calls[req.id]
-            call.started = True
+        # No lock: a dict read and a flag store are atomic, and the entry goes only below.
+        call = self._calls[req.id]
+        call.started = True
         reply: Message
         try:
             if call.cancelled:
