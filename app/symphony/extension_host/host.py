@@ -133,6 +133,10 @@ class HostConfig:
         :attr:`ExtensionHost.sig_log`; the rest is dropped and counted.
     shutdown_grace
         Seconds children get to exit after ``shutdown`` at :meth:`ExtensionHost.shutdown`.
+    channel
+        ``"socketpair"`` (inherited and pre-connected; the default where it exists) or
+        ``"directory"`` (a random socket name in a private ``0700`` folder, one accepted
+        connection from the child's pid; the fallback elsewhere, selectable for tests).
     """
 
     ping_interval: float = 1.0
@@ -153,6 +157,7 @@ class HostConfig:
     output_burst: float = 200.0
     shutdown_grace: float = 3.0
     tick: float = 0.1
+    channel: str = "socketpair" if os.name == "posix" else "directory"
 
 
 @dataclass(frozen=True, slots=True)
@@ -643,6 +648,7 @@ class ExtensionHost(QObject):
                 limits=limits,
                 command=self._commands.get(m.id),
                 identity=(m.id, m.version, m.entry),
+                channel=self.config.channel,
             )
         except OSError as e:
             c.last_error = f"cannot start: {e}"
@@ -651,16 +657,58 @@ class ExtensionHost(QObject):
             self._fail_queue(c, ExtensionDisabledError(c.last_error))
             return
         c.launched = launched
-        sock = launched.sock
-        problem = _check_peer(sock)
-        if problem is not None:
-            c.fatal = AuthenticationError(problem)
-            self._kill(c, problem)
+        if launched.listener is None:
+            problem = _check_peer(launched.sock)
+            if problem is not None:
+                c.fatal = AuthenticationError(problem)
+                self._kill(c, problem)
+        else:  # the fallback channel: wait for the child to connect, then attach
+            c.reader = QSocketNotifier(launched.sock.fileno(), QSocketNotifier.Type.Read)
+            c.reader.activated.connect(lambda *_: self._on_connect(c))
+        self._watch_process(c)
+        if launched.listener is None:
+            self._attach(c)
+
+    def _on_connect(self, c: _Child) -> None:
+        launched = c.launched
+        if launched is None or launched.listener is None:
+            return
+        listener, launched.listener = launched.listener, None
+        if c.reader is not None:
+            c.reader.setEnabled(False)
+            self._graveyard.append(c.reader)
+            c.reader = None
+        try:
+            launched.sock = listener.accept(launched.proc.pid)
+        except BlockingIOError:  # a spurious wake-up: keep waiting
+            launched.listener = listener
+            c.reader = QSocketNotifier(listener.sock.fileno(), QSocketNotifier.Type.Read)
+            c.reader.activated.connect(lambda *_: self._on_connect(c))
+            return
+        except OSError as e:
+            launched.sock = listener.sock
+            reason = f"channel refused: {e}"
+            c.fatal = AuthenticationError(reason)
+            self._kill(c, reason)
+            return
+        self._attach(c)
+
+    def _attach(self, c: _Child) -> None:
+        """Watch the connected channel and send the challenge."""
+        assert c.launched is not None
+        sock = c.launched.sock
         c.reader = QSocketNotifier(sock.fileno(), QSocketNotifier.Type.Read)
         c.reader.activated.connect(lambda *_: self._on_readable(c))
         c.writer = QSocketNotifier(sock.fileno(), QSocketNotifier.Type.Write)
         c.writer.setEnabled(False)
         c.writer.activated.connect(lambda *_: self._flush(c))
+        assert c.handshake is not None
+        self._write(c, c.handshake.challenge())
+
+    def _watch_process(self, c: _Child) -> None:
+        """Watch the child's exit and drain its stdout/stderr."""
+        launched = c.launched
+        assert launched is not None
         pidfd_open = getattr(os, "pidfd_open", None)
         if pidfd_open is not None:
             try:
@@ -680,8 +728,6 @@ class ExtensionHost(QObject):
             c.streams.append(stream)
         if not self._timer.isActive():
             self._timer.start()
-        assert c.handshake is not None
-        self._write(c, c.handshake.challenge())
 
     def _on_ready(self, c: _Child) -> None:
         c.ready = True
@@ -741,6 +787,8 @@ class ExtensionHost(QObject):
             os.close(c.pidfd)
             c.pidfd = -1
         launched.sock.close()
+        if launched.listener is not None:
+            launched.listener.close()
         for pipe in (launched.proc.stdout, launched.proc.stderr):
             if pipe is not None:
                 pipe.close()

@@ -1,9 +1,11 @@
 """Launch any extension folder: ``python -m symphony.sdk.runner <folder> --fd N [--id …]``.
 
 The host starts the child with one end of a socketpair inherited as file descriptor ``N`` (the
-number is not a secret) and writes the launch token to the child's stdin (64 hex digits and a
-newline; never argv or the environment). The runner reads the token, checks the peer of the socket
-(``SO_PEERCRED`` on Linux: same uid, and the pid of the parent that made the socketpair), loads the
+number is not a secret) — or, with the fallback channel, ``--connect PATH``: a socket in a
+private folder that accepts one connection — and writes the launch token to the child's stdin
+(64 hex digits and a newline; never argv or the environment). The runner reads the token, checks
+the peer of the socket (``SO_PEERCRED`` on Linux: same uid, and the pid of the parent that made
+the socketpair or listens on the path), loads the
 folder's entry module (``--id``/``--version``/``--entry`` as the host read them from the
 manifest; without them the runner parses ``extension.toml`` itself with
 :func:`~symphony.extension_host.manifest.parse_manifest`; ``entry`` is a module path: ``main`` is
@@ -53,7 +55,9 @@ from symphony.sdk.runtime import (
 
 #: The runner's arguments; the host passes the manifest's id, version and entry so the child
 #: need not parse ``extension.toml`` again (without them it does).
-USAGE: Final = "<extension-folder> --fd N [--id ID --version VERSION --entry MODULE]"
+USAGE: Final = (
+    "<extension-folder> (--fd N | --connect SOCKET-PATH) [--id ID --version VERSION --entry MODULE]"
+)
 #: Seconds the child waits for each handshake frame.
 HANDSHAKE_TIMEOUT: Final = 10.0
 MANIFEST: Final = "extension.toml"
@@ -135,8 +139,9 @@ def load_extension(
 def check_peer(sock: socket.socket) -> str | None:
     """Check who holds the other end of ``sock`` (Linux ``SO_PEERCRED``; elsewhere a no-op).
 
-    For an inherited socketpair the kernel records the process that created the pair: it must be
-    our parent and run as our uid.
+    For an inherited socketpair the kernel records the process that created the pair, for the
+    fallback channel (``--connect``) the process that listens: either way it must be our parent
+    and run as our uid.
 
     Returns
     -------
@@ -251,15 +256,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     """
     args = list(sys.argv[1:] if argv is None else argv)
     options = dict(zip(args[1::2], args[2::2], strict=False))
-    keys = set(options)
+    keys = set(options) - {"--id", "--version", "--entry"}
     if (
         len(args) % 2 == 0
-        or not options.get("--fd", "").isdigit()
-        or keys not in ({"--fd"}, {"--fd", "--id", "--version", "--entry"})
+        or keys not in ({"--fd"}, {"--connect"})
+        or not options.get("--fd", "0").isdigit()
+        or len(set(options) - keys) not in (0, 3)
     ):
         _err(f"usage: python -m symphony.sdk.runner {USAGE}")
         return EXIT_USAGE
-    folder, fd = args[0], int(options["--fd"])
+    folder = args[0]
     identity = None
     if "--id" in options:
         identity = (options["--id"], options["--version"], options["--entry"])
@@ -268,11 +274,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     except AuthenticationError as e:
         _err(str(e))
         return EXIT_UNAUTHORIZED
-    try:
-        sock = socket.socket(fileno=fd)
-    except OSError as e:
-        _err(f"file descriptor {fd} is not a socket: {e}")
-        return EXIT_USAGE
+    if "--connect" in options:
+        path = options["--connect"]
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            sock.connect(path)
+        except OSError as e:
+            _err(f"cannot connect to the host's channel {path}: {e}")
+            sock.close()
+            return EXIT_HOST_GONE
+    else:
+        fd = int(options["--fd"])
+        try:
+            sock = socket.socket(fileno=fd)
+        except OSError as e:
+            _err(f"file descriptor {fd} is not a socket: {e}")
+            return EXIT_USAGE
     problem = check_peer(sock)
     if problem is not None:
         _err(f"unauthorized: {problem}")
