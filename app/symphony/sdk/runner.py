@@ -58,6 +58,8 @@ from symphony.sdk.runtime import (
 USAGE: Final = (
     "<extension-folder> (--fd N | --connect SOCKET-PATH) [--id ID --version VERSION --entry MODULE]"
 )
+_PR_SET_PDEATHSIG: Final = 1
+_SIGKILL: Final = 9  # Linux; `signal` is not imported for one constant
 #: Seconds the child waits for each handshake frame.
 HANDSHAKE_TIMEOUT: Final = 10.0
 MANIFEST: Final = "extension.toml"
@@ -134,6 +136,30 @@ def load_extension(
             f"{entry} says {ext.id} {ext.version}, the manifest {ext_id} {version}"
         )
     return ext
+
+
+def die_with_parent() -> bool:
+    """Ask the kernel to SIGKILL this process when its parent (the host) dies (Linux).
+
+    ``prctl(PR_SET_PDEATHSIG, SIGKILL)``: a host killed with SIGKILL cannot stop its children
+    itself, and a child stuck in a handler (or stopped) would otherwise outlive it. Call it before
+    :func:`check_peer`: if the host died before this call, the child has been re-parented, the
+    peer check sees a parent that is not the socket's peer and the runner exits.
+
+    Returns
+    -------
+    bool
+        Whether the signal is set (``False`` off Linux or if ``prctl`` is unavailable).
+    """
+    if not sys.platform.startswith("linux"):
+        return False
+    import ctypes  # ~3 ms; only here
+
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        return bool(libc.prctl(_PR_SET_PDEATHSIG, _SIGKILL, 0, 0, 0) == 0)
+    except (OSError, AttributeError):
+        return False
 
 
 def check_peer(sock: socket.socket) -> str | None:
@@ -290,6 +316,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         except OSError as e:
             _err(f"file descriptor {fd} is not a socket: {e}")
             return EXIT_USAGE
+    die_with_parent()
     problem = check_peer(sock)
     if problem is not None:
         _err(f"unauthorized: {problem}")
