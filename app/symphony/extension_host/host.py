@@ -32,6 +32,7 @@ from PySide6.QtCore import (
     Signal,
 )
 
+from symphony.extension_host.cgroups import CgroupSupport, ChildCgroup
 from symphony.extension_host.discovery import discover
 from symphony.extension_host.launcher import (
     Launched,
@@ -137,6 +138,9 @@ class HostConfig:
         ``"socketpair"`` (inherited and pre-connected; the default where it exists) or
         ``"directory"`` (a random socket name in a private ``0700`` folder, one accepted
         connection from the child's pid; the fallback elsewhere, selectable for tests).
+    cgroups
+        Give each child a cgroup v2 with its memory cap and CPU share when the host's cgroup is
+        delegated to it (see :mod:`.cgroups`); rlimits and the RSS watchdog apply regardless.
     """
 
     ping_interval: float = 1.0
@@ -158,6 +162,7 @@ class HostConfig:
     shutdown_grace: float = 3.0
     tick: float = 0.1
     channel: str = "socketpair" if os.name == "posix" else "directory"
+    cgroups: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -330,6 +335,8 @@ class ExtensionHost(QObject):
         }
         self._closing = False
         self._graveyard: list[QSocketNotifier] = []
+        self._cgroups: CgroupSupport | None = None
+        self._stale_cgroups: list[ChildCgroup] = []
         self._secrets = concurrent.futures.ThreadPoolExecutor(1, "symphony-keyring")
         self.sig_secret_ready.connect(self._on_secret_ready)
         self._timer = QTimer(self)
@@ -618,8 +625,14 @@ class ExtensionHost(QObject):
         c.restart_timer = None
         m = c.manifest
         limits = self._limits.get(m.id) or ProcessLimits(
-            memory_mb=m.limits.memory_mb, cpu_seconds=m.limits.cpu_seconds
+            memory_mb=m.limits.memory_mb,
+            cpu_seconds=m.limits.cpu_seconds,
+            cpu_percent=m.limits.cpu_percent,
         )
+        if self.config.cgroups and self._cgroups is None:
+            self._cgroups = CgroupSupport()
+            if not self._cgroups.available:
+                _log.info("no per-extension cgroups: %s", self._cgroups.reason)
         c.token = new_token()
         c.handshake = HostHandshake(
             c.token, protocols=self._protocols, max_frame=m.limits.frame_max_mb << 20
@@ -649,6 +662,7 @@ class ExtensionHost(QObject):
                 command=self._commands.get(m.id),
                 identity=(m.id, m.version, m.entry),
                 channel=self.config.channel,
+                cgroups=self._cgroups if self.config.cgroups else None,
             )
         except OSError as e:
             c.last_error = f"cannot start: {e}"
@@ -775,6 +789,11 @@ class ExtensionHost(QObject):
         if launched is None:
             return
         kill_group(launched.proc)  # grandchildren die with their parent
+        if launched.cgroup is not None:
+            if launched.cgroup.oom_kills() and not c.kill_reason:
+                c.kill_reason = "memory limit exceeded (cgroup memory.max)"
+            launched.cgroup.kill()  # also grandchildren that left the process group
+            self._stale_cgroups.append(launched.cgroup)
         for n in (c.reader, c.writer, c.exit_notifier, *(s.notifier for s in c.streams)):
             if n is not None:
                 n.setEnabled(False)
@@ -1148,6 +1167,7 @@ class ExtensionHost(QObject):
 
     def _on_tick(self) -> None:
         self._graveyard.clear()
+        self._stale_cgroups = [g for g in self._stale_cgroups if not g.remove()]
         now = time.monotonic()
         cfg = self.config
         alive = False

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
+from symphony.extension_host.cgroups import CgroupSupport, ChildCgroup
 from symphony.protocol.handshake import write_token
 
 #: Environment variables a child inherits; everything else (API keys, tokens, …) stays out.
@@ -89,10 +90,13 @@ class ProcessLimits:
         :data:`ADDRESS_SPACE_SLACK_MB`.
     cpu_seconds
         ``RLIMIT_CPU`` (total CPU time; ``SIGXCPU`` then ``SIGKILL``); ``0`` is unlimited.
+    cpu_percent
+        Share of one core (cgroup v2 ``cpu.max``, where available); ``0`` is unlimited.
     """
 
     memory_mb: int = 512
     cpu_seconds: int = 0
+    cpu_percent: int = 0
 
 
 class ChannelError(OSError):
@@ -216,6 +220,7 @@ class Launched:
     proc: subprocess.Popen[bytes]
     sock: socket.socket
     listener: PrivateListener | None = None
+    cgroup: ChildCgroup | None = None
 
 
 def runner_command(
@@ -262,6 +267,7 @@ def launch(
     command: Sequence[str] | None = None,
     identity: tuple[str, str, str] | None = None,
     channel: str = "socketpair",
+    cgroups: CgroupSupport | None = None,
 ) -> Launched:
     """Start the runner for ``folder`` on a fresh socketpair and hand it ``token`` on stdin.
 
@@ -284,6 +290,9 @@ def launch(
     channel
         ``"socketpair"`` (inherited, pre-connected) or ``"directory"`` (:class:`PrivateListener`;
         the caller accepts the child's connection with ``launched.listener.accept(pid)``).
+    cgroups
+        Where the host can make cgroups: the child gets one with ``limits`` (memory, CPU share)
+        before the token is written; ``None`` or unavailable: rlimits only.
 
     Returns
     -------
@@ -324,6 +333,8 @@ def launch(
     else:
         raise ValueError(f"unknown channel {channel!r} (socketpair or directory)")
     apply_limits(proc.pid, limits)
+    if cgroups is not None:
+        launched.cgroup = cgroups.create(proc.pid, limits.memory_mb, limits.cpu_percent)
     assert proc.stdin is not None
     try:
         if token is not None:
