@@ -24,13 +24,13 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
-import logging
 import os
 import socket
 import struct
 import sys
+import threading
 from collections.abc import Sequence
-from typing import IO, Final
+from typing import IO, TYPE_CHECKING, Final
 
 from symphony.protocol.channel import SocketChannel
 from symphony.protocol.codec import DEFAULT_MAX_FRAME
@@ -42,7 +42,6 @@ from symphony.protocol.errors import (
 from symphony.protocol.handshake import SUPPORTED_PROTOCOLS, ChildHandshake, read_token
 from symphony.protocol.messages import ErrorResponse, Message
 from symphony.sdk.extension import Extension
-from symphony.sdk.logs import HostLogHandler
 from symphony.sdk.runtime import (
     EXIT_FAILURE,
     EXIT_HOST_GONE,
@@ -52,6 +51,9 @@ from symphony.sdk.runtime import (
     EXIT_USAGE,
     ExtensionRuntime,
 )
+
+if TYPE_CHECKING:
+    import logging
 
 #: The runner's arguments; the host passes the manifest's id, version and entry so the child
 #: need not parse ``extension.toml`` again (without them it does).
@@ -259,13 +261,51 @@ def run(
         return EXIT_HOST_GONE
     channel.set_max_frame(session.max_frame)
     runtime = ExtensionRuntime(extension, channel, session)
-    handler = HostLogHandler(runtime.logger)
-    logging.getLogger().addHandler(handler)
+    forward = _LogForwarding(runtime)
     try:
         return runtime.serve()
     finally:
-        logging.getLogger().removeHandler(handler)
+        forward.stop()
         channel.close()
+
+
+class _LogForwarding:
+    """Send the standard ``logging`` of the extension to the host (:class:`HostLogHandler`).
+
+    ``logging`` (with ``traceback``) costs ~5 ms to import, a tenth of the start budget: when the
+    extension has not imported it by now, a background thread does, after the child is ready.
+    A record logged before that goes to ``logging``'s last-resort handler (stderr), which the
+    host drains into its log as well.
+    """
+
+    def __init__(self, runtime: ExtensionRuntime) -> None:
+        self._runtime = runtime
+        self._lock = threading.Lock()
+        self._handler: logging.Handler | None = None
+        self._stopped = False
+        if "logging" in sys.modules:
+            self._install()
+        else:
+            threading.Thread(target=self._install, name="symphony-logging", daemon=True).start()
+
+    def _install(self) -> None:
+        import logging
+
+        from symphony.sdk.logs import HostLogHandler
+
+        with self._lock:
+            if self._stopped:
+                return
+            self._handler = HostLogHandler(self._runtime.logger)
+            logging.getLogger().addHandler(self._handler)
+
+    def stop(self) -> None:
+        with self._lock:
+            self._stopped = True
+            if self._handler is not None:
+                import logging
+
+                logging.getLogger().removeHandler(self._handler)
 
 
 def _err(text: str, stream: IO[str] | None = None) -> None:
