@@ -847,7 +847,7 @@ class Run:
         )  # fmt: skip
 
     def _try_cache(self, nr: _NodeRun, inputs: Mapping[str, Any]) -> bool:
-        if not self.options.use_cache:
+        if not self.options.use_cache or not nr.desc.cacheable:
             return False
         model = ""
         config = nr.config
@@ -928,7 +928,7 @@ class Run:
 
     def _succeed(self, nr: _NodeRun, result: NodeResult, task: NodeTask, seconds: float) -> None:
         key = None
-        if self.options.use_cache:
+        if self.options.use_cache and nr.desc.cacheable:
             key = cache_key(nr.desc, task.config, task.inputs, task.model)
         self._store_outputs(nr, result, key)
         nr.report.finished = time.time()
