@@ -79,8 +79,8 @@ class HostGateway:
             raise NodeError(
                 f"{extension_id}: {method}: {e.message}", error_kind_for_code(e.code), code=e.code
             ) from None
-        except asyncio.CancelledError:
-            fut.cancel()
+        except asyncio.CancelledError:  # the run was stopped: stop the child's work too
+            self.host.cancel(fut, "the run was stopped")
             raise
         result = reply.result
         if not isinstance(result, Mapping):

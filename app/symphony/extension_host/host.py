@@ -53,6 +53,7 @@ from symphony.protocol.errors import (
     MethodNotFoundError,
     ProtocolError,
     ProtocolViolation,
+    RequestCancelledError,
     ResourceLimitError,
     ShuttingDownError,
     error_for_code,
@@ -483,6 +484,34 @@ class ExtensionHost(QObject):
         return await asyncio.wrap_future(
             self.request(extension_id, method, params, body, timeout, **kw)
         )
+
+    def cancel(self, future: CallFuture, reason: str = "cancelled by the caller") -> bool:
+        """Cancel a request made with :meth:`request`.
+
+        A request still queued (its child starting) is dropped; one in flight gets a ``cancel``
+        sent to the child, which must stop within ``cancel_grace`` seconds or be killed (as for
+        a missed deadline). The future fails at once with ``RequestCancelledError``.
+
+        Returns
+        -------
+        bool
+            Whether the request was still open.
+        """
+        error = RequestCancelledError(reason)
+        for c in self._children.values():
+            for call in c.queue:
+                if call.future is future:
+                    c.queue.remove(call)
+                    self._fail(call, error)
+                    return True
+            for rid, call in c.pending.items():
+                if call.future is future and not call.cancel_sent:
+                    call.cancel_sent = time.monotonic()
+                    self._fail(call, error)
+                    with contextlib.suppress(ProtocolError):
+                        self._write(c, Cancel(rid))
+                    return True
+        return False
 
     def forget(self, extension_id: str, method: str, params: Any = None) -> None:
         """Stop replaying a request made with ``replay=True``."""
