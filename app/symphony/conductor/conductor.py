@@ -713,7 +713,12 @@ class Run:
                 if self._cancelled or len(self._tasks) >= limit:
                     break
                 nr = self._nodes[nid]
-                if not await self._gate_open(nr):
+                if (
+                    self._pause_next
+                    or self.options.step
+                    or nr.node.breakpoint
+                    or not self._gate.is_set()
+                ) and not await self._gate_open(nr):
                     break
                 if self._cancelled:
                     break
