@@ -34,8 +34,10 @@ __all__ = [
 
 @dataclass(slots=True)
 class NodeTask:
-    """One attempt at one node, as an executor sees it (read-only by convention: not frozen,
-    because a frozen dataclass costs ~3 µs to build and one is built per node).
+    """One attempt at one node, as an executor sees it.
+
+    Read-only by convention; not frozen because a frozen dataclass costs ~3 µs to build and one
+    is built per node.
 
     Attributes
     ----------
