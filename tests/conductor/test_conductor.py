@@ -175,6 +175,23 @@ def test_retry_recovers_a_transient_failure(
     assert recoveries[0].error_kind == "transient"
 
 
+def test_a_timed_out_attempt_is_retried(
+    mem_pit: Pit, registry: NodeTypeRegistry, executor: ScriptedExecutor
+) -> None:
+    m = chain(["t.work"])
+    m.set_node_policy("n1", NodePolicy(timeout_s=0.05, max_retries=1))
+    executor.scripts["n1"] = Script(delay=10)
+    events: list[RunEvent] = []
+    c = conductor_for(mem_pit, registry, executor)
+    c.subscribe(events.append)
+    result = run(c, m)
+    assert result.status == "failed"
+    assert result.node("n1").attempts == 2
+    assert result.node("n1").error == "timed out after 0.05 s"
+    kinds = [e.error_kind for e in events if isinstance(e, RecoveryChosen)]
+    assert kinds == ["transient", "transient"]
+
+
 def test_retries_stop_at_the_node_policy(
     mem_pit: Pit, registry: NodeTypeRegistry, executor: ScriptedExecutor
 ) -> None:

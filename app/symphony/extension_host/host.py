@@ -480,10 +480,16 @@ class ExtensionHost(QObject):
         timeout: float | None = None,
         **kw: Any,
     ) -> CallResult:
-        """``await`` form of :meth:`request` for any asyncio loop running on the Qt thread."""
-        return await asyncio.wrap_future(
-            self.request(extension_id, method, params, body, timeout, **kw)
-        )
+        """``await`` form of :meth:`request` for an asyncio loop running on the Qt thread.
+
+        Cancelling the awaiting task cancels the request (:meth:`cancel`).
+        """
+        fut = self.request(extension_id, method, params, body, timeout, **kw)
+        try:
+            return await on_this_thread(fut)
+        except asyncio.CancelledError:
+            self.cancel(fut)
+            raise
 
     def cancel(self, future: CallFuture, reason: str = "cancelled by the caller") -> bool:
         """Cancel a request made with :meth:`request`.
@@ -1317,6 +1323,29 @@ def _keyring_get(name: str) -> str | None:
     return value
 
 
+def on_this_thread(fut: CallFuture) -> asyncio.Future[CallResult]:
+    """Return an asyncio future that follows ``fut``, for a loop running on the host's thread.
+
+    The host completes its futures on its own thread, which under qasync is the loop's thread,
+    so the result is handed over directly — ``asyncio.wrap_future`` would post it through the
+    loop's thread-safe wake-up (a self-pipe write and an extra loop turn per request).
+    """
+    loop = asyncio.get_running_loop()
+    out: asyncio.Future[CallResult] = loop.create_future()
+
+    def done(f: concurrent.futures.Future[CallResult]) -> None:
+        if out.done():
+            return
+        error = f.exception()
+        if error is not None:
+            out.set_exception(error)
+        else:
+            out.set_result(f.result())
+
+    fut.add_done_callback(done)
+    return out
+
+
 #: Signature of a callback passed to ``CallFuture.add_done_callback``.
 DoneCallback = Callable[[CallFuture], object]
 
@@ -1337,4 +1366,5 @@ __all__ = [
     "ExtensionDisabledError",
     "ExtensionHost",
     "HostConfig",
+    "on_this_thread",
 ]
