@@ -1012,12 +1012,6 @@ class Run:
         self._tasks[nr.node.id] = task
         self._dag.transition(self.run_id, nr.node.id, "running")
 
-        def done(_t: asyncio.Task[None], nid: str = nr.node.id) -> None:
-            self._tasks.pop(nid, None)
-            self._wakeup.set()
-
-        task.add_done_callback(done)
-
     async def _attempts(self, nr: _NodeRun, inputs: dict[str, Any]) -> None:
         """Run one node through its attempts and recoveries."""
         nid = nr.node.id
@@ -1046,11 +1040,6 @@ class Run:
                         self._succeed(nr, result, task, seconds)
                         self._commit()
                         self._close_traces(nr, success=True)
-                        # Start what this success made ready now, in this loop turn, rather
-                        # than after waking the main loop (a turn costs ~50 µs under qasync).
-                        self._tasks.pop(nid, None)
-                        self._dispatch_now()
-                        self._wakeup.set()
                         return
                 assert error is not None
                 ctx = self._context(nr, error, fallbacks=len(fallbacks) - nr.fallbacks_used)
@@ -1080,6 +1069,32 @@ class Run:
             nr.report.finished = time.time()
             self._node_state(nr, CANCELLED, "the run was stopped")
             raise
+        finally:
+            self._node_done(nid)
+
+    def _node_done(self, nid: str) -> None:
+        """Start what a finished node made ready, in this loop turn.
+
+        The main loop is woken only when it has something to decide (nothing left running,
+        the next node waits at a pause or breakpoint, the run was stopped, commits are due):
+        under qasync every loop turn is a Qt timer event, and waking the loop for each node
+        would cost two more.
+        """
+        self._tasks.pop(nid, None)
+        if self._cancelled:
+            self._wakeup.set()
+            return
+        try:
+            self._dispatch_now()
+        except Exception:  # e.g. the Pit closed under the run: the main loop reports it
+            self._wakeup.set()
+            raise
+        if (
+            not self._tasks
+            or self._uncommitted >= _COMMIT_EVERY
+            or (self._ready() and len(self._tasks) < self._limit)
+        ):
+            self._wakeup.set()
 
     async def _attempt(self, nr: _NodeRun, task: NodeTask) -> tuple[NodeResult, float]:
         nid = nr.node.id
