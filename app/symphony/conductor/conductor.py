@@ -1069,6 +1069,12 @@ class Run:
             nr.report.finished = time.time()
             self._node_state(nr, CANCELLED, "the run was stopped")
             raise
+        except Exception as e:  # a bug or a closed Pit: the node fails, the run reports it
+            _log.exception("run %s: node %s failed inside the conductor", self.run_id, nid)
+            nr.report.state = FAILED
+            nr.report.error = f"internal error: {type(e).__name__}: {e}"
+            with contextlib.suppress(Exception):
+                self._finish_failed(nr, nr.report.error)
         finally:
             self._node_done(nid)
 
