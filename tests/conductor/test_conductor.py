@@ -538,3 +538,18 @@ def test_run_record_holds_the_melody(
     # the melody is stored once per revision, not once per run
     assert c.record(run(c, m).run_id)["melody"] == record["melody"]
     json.dumps(result.to_json())
+
+
+def test_a_bug_in_an_executor_fails_the_node_not_the_conductor(
+    mem_pit: Pit, registry: NodeTypeRegistry, executor: ScriptedExecutor
+) -> None:
+    m = chain(["t.work", "t.work"])
+
+    async def broken(task: Any, sink: Any) -> Any:
+        raise RuntimeError("executor bug")
+
+    executor.run = broken  # type: ignore[method-assign]
+    result = run(conductor_for(mem_pit, registry, executor), m)
+    assert result.status == "failed"
+    assert result.node("n1").error == "internal error: RuntimeError: executor bug"
+    assert result.node("n2").state == "skipped"
