@@ -553,3 +553,25 @@ def test_a_bug_in_an_executor_fails_the_node_not_the_conductor(
     assert result.status == "failed"
     assert result.node("n1").error == "internal error: RuntimeError: executor bug"
     assert result.node("n2").state == "skipped"
+
+
+def test_run_selected_and_run_from_here(
+    mem_pit: Pit, registry: NodeTypeRegistry, executor: ScriptedExecutor
+) -> None:
+    # n1 → n2 → n3, and n4 on its own
+    m = chain(["t.work", "t.work", "t.work"])
+    m.create_node("t.work")
+    c = conductor_for(mem_pit, registry, executor)
+    run(c, m)
+    assert dict(executor.calls) == {"n1": 1, "n2": 1, "n3": 1, "n4": 1}
+    # run selected: n2 runs again; n1 (what it needs) comes from the store; n3, n4 are left
+    sel = run(c, m, RunOptions.selected(m, ["n2"], retry_backoff=0.0))
+    assert states(sel) == {"n1": "cached", "n2": "succeeded", "n3": "skipped", "n4": "skipped"}
+    assert dict(executor.calls) == {"n1": 1, "n2": 2, "n3": 1, "n4": 1}
+    # run from here: n2 and everything downstream run again
+    here = run(c, m, RunOptions.from_here(m, ["n2"], retry_backoff=0.0))
+    assert states(here) == {"n1": "cached", "n2": "succeeded", "n3": "succeeded",
+                            "n4": "cached"}  # fmt: skip
+    assert dict(executor.calls) == {"n1": 1, "n2": 3, "n3": 2, "n4": 1}
+    with pytest.raises(InvalidMelodyError, match="no node 'n9'"):
+        run(c, m, RunOptions.selected(m, ["n9"]))

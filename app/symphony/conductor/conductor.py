@@ -176,6 +176,10 @@ class RunOptions:
         Seconds an extension attempt may take when the node's policy sets none.
     retry_backoff
         Base delay of retry backoff (doubling, ±20 % jitter, capped at 30 s).
+    only
+        Run just these nodes and what they need (the rest is skipped); ``None``: all.
+    force
+        Nodes run even when the store holds their result (run selected / run from here).
     """
 
     durable: bool = True
@@ -188,10 +192,14 @@ class RunOptions:
     breakpoints: bool = True
     default_timeout: float | None = 600.0
     retry_backoff: float = 0.25
+    only: frozenset[str] | None = None
+    force: frozenset[str] = frozenset()
 
     def to_json(self) -> dict[str, Any]:
         """Return the options as JSON (stored in the run record)."""
         return {
+            "only": None if self.only is None else sorted(self.only),
+            "force": sorted(self.force),
             "durable": self.durable,
             "use_cache": self.use_cache,
             "max_parallel": self.max_parallel,
@@ -208,7 +216,29 @@ class RunOptions:
     def from_json(cls, data: Mapping[str, Any]) -> RunOptions:
         """Read options written by :meth:`to_json` (unknown keys are ignored)."""
         known = cls.__dataclass_fields__
-        return cls(**{k: v for k, v in data.items() if k in known})
+        values = {k: v for k, v in data.items() if k in known}
+        if values.get("only") is not None:
+            values["only"] = frozenset(values["only"])
+        values["force"] = frozenset(values.get("force", ()))
+        return cls(**values)
+
+    @classmethod
+    def selected(cls, melody: Melody, nodes: Iterable[str], **kw: Any) -> RunOptions:
+        """Options to run only ``nodes`` again (what they need is served from the store)."""
+        chosen = frozenset(nodes)
+        return cls(only=chosen, force=chosen, **kw)
+
+    @classmethod
+    def from_here(cls, melody: Melody, nodes: Iterable[str], **kw: Any) -> RunOptions:
+        """Options to run ``nodes`` and everything downstream of them again."""
+        todo, seen = list(nodes), set()
+        while todo:
+            nid = todo.pop()
+            if nid in seen:
+                continue
+            seen.add(nid)
+            todo.extend(link.target_node for link in melody.outgoing(nid))
+        return cls(force=frozenset(seen), **kw)
 
 
 @dataclass(slots=True)
@@ -641,6 +671,21 @@ class Run:
         dag.add_nodes(run_id, list(self._nodes))
         for kind, pairs in plan.edges:
             dag.add_edges(run_id, pairs, kind)
+        only = self.options.only
+        if only is not None:
+            unknown = sorted(only - self._nodes.keys())
+            if unknown:
+                raise InvalidMelodyError(f"no node {unknown[0]!r} in melody {self.melody.name!r}")
+            needed, todo = set(), list(only)
+            while todo:  # the chosen nodes and everything upstream of them
+                nid = todo.pop()
+                if nid not in needed:
+                    needed.add(nid)
+                    todo.extend(link.source_node for link in self._nodes[nid].incoming)
+            for nid, nr in self._nodes.items():
+                if nid not in needed and dag.state(run_id, nid) in ("pending", "ready"):
+                    dag.transition(run_id, nid, "skipped")
+                    nr.report.state = SKIPPED
 
     def _restore(self) -> None:
         """Pick a resumed run up from the DAG Tracker and the Artifact Store."""
@@ -863,7 +908,7 @@ class Run:
         )  # fmt: skip
 
     def _try_cache(self, nr: _NodeRun, inputs: Mapping[str, Any]) -> bool:
-        if not self.options.use_cache or not nr.desc.cacheable:
+        if not self.options.use_cache or not nr.desc.cacheable or nr.node.id in self.options.force:
             return False
         model = ""
         config = nr.config
