@@ -673,9 +673,6 @@ class Run:
             dag.add_edges(run_id, pairs, kind)
         only = self.options.only
         if only is not None:
-            unknown = sorted(only - self._nodes.keys())
-            if unknown:
-                raise InvalidMelodyError(f"no node {unknown[0]!r} in melody {self.melody.name!r}")
             needed, todo = set(), list(only)
             while todo:  # the chosen nodes and everything upstream of them
                 nid = todo.pop()
@@ -1518,6 +1515,9 @@ class Conductor:
         """
         self.check(melody)
         options = options or RunOptions()
+        unknown = sorted((options.only or frozenset()) - melody.nodes.keys())
+        if unknown:
+            raise InvalidMelodyError(f"no node {unknown[0]!r} in melody {melody.name!r}")
         run_id = run_id or new_run_id()
         record = {
             "melody": self._store_melody(melody),
