@@ -62,12 +62,28 @@ def open_pit(tmp_path: Path) -> Iterator[Callable[..., object]]:
 
 
 @pytest.fixture(scope="session", autouse=True)
-def _qt_application() -> object:
+def _qt_application() -> Iterator[object]:
     """One QApplication for the session, made before any test makes a bare QCoreApplication.
 
     Qt allows one application object per process, and widget tests (pytest-qt's ``qapp``, the
-    board, the main window) need a QApplication; non-GUI tests are happy with it.
+    board, the main window) need a QApplication; non-GUI tests are happy with it. At the end,
+    every widget and scene is deleted while the application still exists: left to the
+    interpreter's shutdown, Qt objects die after the application and the process segfaults.
     """
+    import gc
+
+    from PySide6.QtCore import QCoreApplication, QEvent
     from PySide6.QtWidgets import QApplication
 
-    return QApplication.instance() or QApplication([])
+    app = QApplication.instance() or QApplication([])
+    yield app
+    # QMimeData handed to the clipboard is Python-owned: dropped after the application, it
+    # crashes the interpreter's shutdown.
+    QApplication.clipboard().clear()
+    for w in QApplication.topLevelWidgets():
+        w.close()
+        w.deleteLater()
+    gc.collect()
+    QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
+    QCoreApplication.processEvents()
+    gc.collect()
