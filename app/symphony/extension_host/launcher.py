@@ -45,6 +45,10 @@ ADDRESS_SPACE_SLACK_MB: Final = 512
 
 _PR_SET_DUMPABLE: Final = 4
 
+#: The first argument that makes the ``symphony`` executable run an extension child instead of
+#: the app (:func:`symphony.cli.main` checks it before importing anything else).
+RUN_EXTENSION_FLAG: Final = "--run-extension"
+
 
 def child_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
     """Return the environment for a child: the allowlisted variables of ours, plus ``extra``."""
@@ -100,8 +104,24 @@ class Launched:
     sock: socket.socket
 
 
-def runner_command(python: str, folder: Path, fd: int) -> list[str]:
-    """Return the argv that starts the runner on ``folder`` with the socket as ``fd``."""
+def runner_command(python: str, folder: Path, fd: int, *, frozen: bool | None = None) -> list[str]:
+    """Return the argv that starts the runner on ``folder`` with the socket as ``fd``.
+
+    Parameters
+    ----------
+    python
+        The interpreter, or the frozen ``symphony`` executable.
+    folder
+        The extension folder.
+    fd
+        The child's end of the socketpair.
+    frozen
+        Whether ``python`` is a frozen bundle's executable (default: ``sys.frozen``). A bundle
+        has no interpreter that takes ``-m``: its own entry point (:func:`symphony.cli.main`)
+        dispatches on :data:`RUN_EXTENSION_FLAG` to the runner.
+    """
+    if getattr(sys, "frozen", False) if frozen is None else frozen:
+        return [python, RUN_EXTENSION_FLAG, str(folder), "--fd", str(fd)]
     # -I: no user site, no PYTHON* variables, no script directory on sys.path.
     return [python, "-I", "-m", "symphony.sdk.runner", str(folder), "--fd", str(fd)]
 
@@ -210,6 +230,7 @@ def rss_bytes(pid: int) -> int:
 __all__ = [
     "ADDRESS_SPACE_SLACK_MB",
     "ENV_ALLOWLIST",
+    "RUN_EXTENSION_FLAG",
     "Launched",
     "ProcessLimits",
     "apply_limits",
