@@ -8,9 +8,9 @@
 #   3. the "Summarize a folder" template runs headless (`symphony run … --json`) on a temporary
 #      workspace with the embedded model; the File Explorer and the AI Instrument must run as
 #      children of the frozen executable (`symphony --run-extension …`); SUMMARY.md must be written
-#   4. the GUI opens offscreen: `symphony --smoke-test` exits 0 and prints startup_ms=N
-#   5. the same template again, SIGKILLing the AI Instrument child (found with pgrep -P) while the
+#   4. the same template again, SIGKILLing the AI Instrument child (found with pgrep -P) while the
 #      run is going: the run must still complete (exit 0, status "succeeded")
+#   5. the GUI opens offscreen: `symphony --smoke-test` exits 0 and prints startup_ms=N
 # Any failure prints "smoke test FAILED at step <name>: <why>" and exits non-zero; the temporary
 # folder is kept then, for the logs.
 set -euo pipefail
@@ -142,33 +142,39 @@ has_child "$BASE/children1.txt" ai_instrument \
 echo "  SUMMARY.md: $(wc -c <"$WS1/SUMMARY.md") bytes"
 
 # ---------------------------------------------------------------------------------------------
-step "--smoke-test (GUI offscreen)"
-rc=0
-out="$(cd "$BASE" && timeout 300 "$EXE" --smoke-test 2>&1)" || rc=$?
-[ "$rc" -eq 0 ] || fail "exit $rc: $(echo "$out" | tail -20)"
-[[ "$out" =~ startup_ms=[0-9]+ ]] || fail "no startup_ms=N in the output: $(echo "$out" | tail -5)"
-echo "  ${BASH_REMATCH[0]}"
-
-# ---------------------------------------------------------------------------------------------
 step "kill the AI Instrument child during a run"
 WS2="$BASE/workspace two"
 make_workspace "$WS2"
 start_run "$WS2"
 run_pid=$RUN_PID
 killed=""
+seen=""
 deadline=$((SECONDS + RUN_TIMEOUT))
+# Kill it once it has had KILL_AFTER seconds to start and take its request (model load and
+# generation take seconds), not in its first instant.
 while [ -z "$killed" ] && kill -0 "$run_pid" 2>/dev/null && [ "$SECONDS" -lt "$deadline" ]; do
   line="$(ext_children "$run_pid" | grep -F -- "--run-extension" | grep -F ai_instrument | head -1 || true)"
-  if [ -n "$line" ]; then
-    kill -KILL "${line%% *}" && killed="${line%% *}"
+  if [ -n "$line" ] && [ -z "$seen" ]; then
+    seen="${line%% *}"
+    sleep "${SMOKE_KILL_AFTER:-0.5}"
+    kill -KILL "$seen" 2>/dev/null && killed="$seen"
   fi
   sleep 0.02
 done
 rc=0
 wait "$run_pid" || rc=$?
 RUN_PID=""
-[ -n "$killed" ] || fail "the AI Instrument child never appeared under the frozen executable (run exit $rc)"
+[ -n "$seen" ] || fail "the AI Instrument child never appeared under the frozen executable (run exit $rc)"
+[ -n "$killed" ] || fail "the AI Instrument child (pid $seen) was gone before it could be killed: the run was faster than SMOKE_KILL_AFTER=${SMOKE_KILL_AFTER:-0.5}s (run exit $rc)"
 echo "  killed the AI Instrument child (pid $killed)"
 check_run "$WS2" "$rc"
+
+# ---------------------------------------------------------------------------------------------
+step "--smoke-test (GUI offscreen)"
+rc=0
+out="$(cd "$BASE" && timeout 300 "$EXE" --smoke-test 2>&1)" || rc=$?
+[ "$rc" -eq 0 ] || fail "exit $rc: $(echo "$out" | tail -20)"
+[[ "$out" =~ startup_ms=[0-9]+ ]] || fail "no startup_ms=N in the output: $(echo "$out" | tail -5)"
+echo "  ${BASH_REMATCH[0]}"
 
 echo "smoke test passed: $SRC works from '$APP'"
