@@ -100,7 +100,7 @@ watch_children() {
 # start_run WORKSPACE: `symphony run` in the background (cwd = the workspace), sets RUN_PID.
 start_run() {
   local ws="$1" extra=()
-  if "$EXE" run --help 2>/dev/null | grep -q -- "--workspace"; then extra=(--workspace "$ws"); fi
+  if "$EXE" run --help 2>/dev/null | grep -- "--workspace" >/dev/null; then extra=(--workspace "$ws"); fi
   (cd "$ws" && exec timeout "$RUN_TIMEOUT" "$EXE" run ./summarize_folder.melody \
     --data-dir "$BASE/data $(basename "$ws")" --json "${extra[@]}" \
     >"$ws.out.json" 2>"$ws.err.log") &
@@ -119,7 +119,8 @@ check_run() {
 
 # has_child FILE WHAT: a child ran as the frozen executable with --run-extension on WHAT.
 has_child() {
-  grep -F -- "$EXE --run-extension " "$1" | grep -q -F -- "$2"
+  # no `grep -q` in a pipeline: it exits at the first match, and pipefail counts the SIGPIPE
+  grep -F -- "$EXE --run-extension " "$1" | grep -F -- "$2" >/dev/null
 }
 
 step "run the 'Summarize a folder' template headless"

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib.util
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -91,10 +92,16 @@ def run_spec(
     return rec
 
 
-def test_linux_analysis_takes_in_the_whole_product(
+@pytest.fixture
+def spec(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path, collected: dict[str, Any]
-) -> None:
-    rec = run_spec(monkeypatch, tmp_path, collected, "linux")
+) -> Callable[[str], Recorder]:
+    """Execute the spec as if on the given ``sys.platform``."""
+    return lambda platform: run_spec(monkeypatch, tmp_path, collected, platform)
+
+
+def test_linux_analysis_takes_in_the_whole_product(spec: Callable[[str], Recorder]) -> None:
+    rec = spec("linux")
     (scripts,), kw = rec.calls["Analysis"]
     assert [Path(s).name for s in scripts] == ["symphony_main.py"]
     assert (ROOT / "packaging" / "symphony_main.py").is_file()
@@ -121,10 +128,8 @@ def test_linux_analysis_takes_in_the_whole_product(
     assert kw["module_collection_mode"] == {"symphony.extensions": "pyz+py"}
 
 
-def test_the_filter_is_applied_to_the_analysed_toc(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, collected: dict[str, Any]
-) -> None:
-    rec = run_spec(monkeypatch, tmp_path, collected, "linux")
+def test_the_filter_is_applied_to_the_analysed_toc(spec: Callable[[str], Recorder]) -> None:
+    rec = spec("linux")
     (analysed,), _ = rec.calls["analysed"]
     assert [e[0] for e in analysed.binaries] == ["PySide6/Qt/plugins/platforms/libqxcb.so"]
     assert [e[0] for e in analysed.datas] == ["symphony/resources/templates/review_file.melody"]
@@ -138,10 +143,8 @@ def test_the_filter_is_applied_to_the_analysed_toc(
     assert "BUNDLE" not in rec.calls
 
 
-def test_windows_settings(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, collected: dict[str, Any]
-) -> None:
-    rec = run_spec(monkeypatch, tmp_path, collected, "win32")
+def test_windows_settings(spec: Callable[[str], Recorder], tmp_path: Path) -> None:
+    rec = spec("win32")
     _, exe = rec.calls["EXE"]
     assert Path(exe["icon"]).name == "symphony.ico"
     assert Path(exe["icon"]).is_file()
@@ -151,10 +154,8 @@ def test_windows_settings(
     assert "BUNDLE" not in rec.calls
 
 
-def test_macos_settings(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, collected: dict[str, Any]
-) -> None:
-    rec = run_spec(monkeypatch, tmp_path, collected, "darwin")
+def test_macos_settings(spec: Callable[[str], Recorder]) -> None:
+    rec = spec("darwin")
     _, exe = rec.calls["EXE"]
     assert Path(exe["icon"]).name == "symphony.icns"
     (coll,), bundle = rec.calls["BUNDLE"]
