@@ -108,7 +108,7 @@ def _hamilton_chain(n: int) -> Callable[[], Any]:
     sys.setrecursionlimit(max(sys.getrecursionlimit(), 20 * n))
     dr = driver.Builder().with_modules(module).build()
     last = f"n{n - 1}"
-    return lambda: dr.execute([last])[last] + 1
+    return lambda: dr.execute([last])[last]
 
 
 def _dask_chain(n: int) -> Callable[[], Any]:

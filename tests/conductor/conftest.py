@@ -48,6 +48,7 @@ def make_registry() -> NodeTypeRegistry:
     r = default_registry()
     r.register(description_from_dict(_type("t.inline"), source="tests"))
     r.register(description_from_dict(_type("t.work"), source="tests"))
+    r.register(description_from_dict(_type("t.world", cacheable=False), source="tests"))
     model = _type(
         "t.model",
         config=[

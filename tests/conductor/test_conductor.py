@@ -359,6 +359,16 @@ def test_unchanged_nodes_are_served_from_the_store_across_restarts(
     assert [n.cached for n in fourth.nodes] == [False, False, False]
 
 
+def test_types_touching_the_world_are_never_cached(
+    mem_pit: Pit, registry: NodeTypeRegistry, executor: ScriptedExecutor
+) -> None:
+    m = chain(["t.work", "t.world"])
+    run(conductor_for(mem_pit, registry, executor), m)
+    second = run(conductor_for(mem_pit, registry, executor), m)
+    assert [n.cached for n in second.nodes] == [True, False]
+    assert dict(executor.calls) == {"n1": 1, "n2": 2}
+
+
 def test_no_cache_option_runs_everything(
     mem_pit: Pit, registry: NodeTypeRegistry, executor: ScriptedExecutor
 ) -> None:

@@ -77,6 +77,27 @@ def test_runner_command_frozen_and_not(tmp_path: Path) -> None:
     ]
 
 
+def test_runner_command_frozen_passes_the_channel_and_identity(tmp_path: Path) -> None:
+    identity = ("x.ext", "1.0.0", "main")
+    argv = runner_command("/opt/S/symphony", tmp_path, "/run/s/sock", identity, frozen=True)
+    assert argv == [
+        "/opt/S/symphony",
+        RUN_EXTENSION_FLAG,
+        str(tmp_path),
+        "--connect",
+        "/run/s/sock",
+        "--id",
+        "x.ext",
+        "--version",
+        "1.0.0",
+        "--entry",
+        "main",
+    ]
+    unfrozen = runner_command("py", tmp_path, "/run/s/sock", identity, frozen=False)
+    assert unfrozen[:4] == ["py", "-I", "-m", "symphony.sdk.runner"]
+    assert unfrozen[4:] == argv[2:]
+
+
 def test_runner_command_follows_sys_frozen(monkeypatch: pytest.MonkeyPatch) -> None:
     assert runner_command("py", Path("/x"), 3)[1] == "-I"
     monkeypatch.setattr(sys, "frozen", True, raising=False)
@@ -113,6 +134,7 @@ def test_a_frozen_host_runs_a_real_extension_through_the_flag(
 ) -> None:
     from symphony.extension_host.discovery import bundled_dir
     from symphony.extension_host.host import READY, ExtensionHost
+    from symphony.extension_host.manifest import parse_manifest
 
     monkeypatch.setattr(sys, "frozen", True, raising=False)
     started: list[list[str]] = []
@@ -136,10 +158,14 @@ def test_a_frozen_host_runs_a_real_extension_through_the_flag(
     finally:
         host.shutdown(grace=5)
     assert [e["name"] for e in listing["entries"]] == ["notes ü.md"]
-    assert started == [
-        [str(fake_frozen_exe), RUN_EXTENSION_FLAG, str(bundled_dir() / "file_explorer"), "--fd"]
-        + started[0][-1:]
-    ]
+    folder = str(bundled_dir() / "file_explorer")
+    assert len(started) == 1
+    argv = started[0]
+    assert argv[:4] == [str(fake_frozen_exe), RUN_EXTENSION_FLAG, folder, "--fd"]
+    assert argv[4].isdigit()
+    # the manifest's identity rides along; `--version` here is the runner's, not the CLI's
+    m = parse_manifest(bundled_dir() / "file_explorer")
+    assert argv[5:] == ["--id", FE, "--version", m.version, "--entry", m.entry]
     # the child is python running `-m symphony --run-extension …` in the wrapper's process
     assert cmdline[1:5] == [
         b"-m",

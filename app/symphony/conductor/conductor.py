@@ -684,7 +684,6 @@ class Run:
             self._set_state(RUN_RUNNING)
             await self._loop()
             self._sync_skips()
-            self._commit()
             if self._cancelled:
                 status = RUN_INTERRUPTED if self._interrupted else RUN_CANCELLED
                 detail = "stopped" if not self._interrupted else "interrupted; resumable"
@@ -736,11 +735,11 @@ class Run:
                 self._commit()
             if progressed:
                 continue
-            self._commit()
             if not self._tasks:
                 if dag.ready(run_id):
                     continue
-                return
+                return  # the end: _finish commits once for the last nodes and the record
+            self._commit()
             self._wakeup.clear()
             await self._wakeup.wait()
         # cancelled: let running tasks finish their cancellation
@@ -848,7 +847,7 @@ class Run:
         )  # fmt: skip
 
     def _try_cache(self, nr: _NodeRun, inputs: Mapping[str, Any]) -> bool:
-        if not self.options.use_cache:
+        if not self.options.use_cache or not nr.desc.cacheable:
             return False
         model = ""
         config = nr.config
@@ -929,7 +928,7 @@ class Run:
 
     def _succeed(self, nr: _NodeRun, result: NodeResult, task: NodeTask, seconds: float) -> None:
         key = None
-        if self.options.use_cache:
+        if self.options.use_cache and nr.desc.cacheable:
             key = cache_key(nr.desc, task.config, task.inputs, task.model)
         self._store_outputs(nr, result, key)
         nr.report.finished = time.time()
@@ -1285,8 +1284,11 @@ class Run:
             if status in (RUN_SUCCEEDED, RUN_FAILED):
                 with contextlib.suppress(PitError):
                     self._store.record_run_outcome(self.run_id, status == RUN_SUCCEEDED)
-            self._pit.sync()
-        self._commit()
+        # One commit (one fdatasync when durable) covers the last nodes, the traces, the
+        # record and the outcome; the final events go out after it.
+        self._uncommitted += 1
+        with contextlib.suppress(PitError):
+            self._commit()
         self._set_state(status, detail)
 
     def _result(self, status: str, detail: str) -> RunResult:
@@ -1444,7 +1446,8 @@ class Conductor:
             "status": RUN_RUNNING,
         }
         self.pit.artifacts.put(RUN_PREFIX + run_id, _canonical(record), kind="json",
-                               actor=run_id, durable=options.durable)  # fmt: skip
+                               actor=run_id)  # fmt: skip
+        # Not durable yet on purpose: the first commit (before anything is announced) syncs it.
         run = Run(self, run_id, melody, options, resumed=False)
         run.record = record
         self.runs[run_id] = run
