@@ -175,6 +175,23 @@ def test_retry_recovers_a_transient_failure(
     assert recoveries[0].error_kind == "transient"
 
 
+def test_a_timed_out_attempt_is_retried(
+    mem_pit: Pit, registry: NodeTypeRegistry, executor: ScriptedExecutor
+) -> None:
+    m = chain(["t.work"])
+    m.set_node_policy("n1", NodePolicy(timeout_s=0.05, max_retries=1))
+    executor.scripts["n1"] = Script(delay=10)
+    events: list[RunEvent] = []
+    c = conductor_for(mem_pit, registry, executor)
+    c.subscribe(events.append)
+    result = run(c, m)
+    assert result.status == "failed"
+    assert result.node("n1").attempts == 2
+    assert result.node("n1").error == "timed out after 0.05 s"
+    kinds = [e.error_kind for e in events if isinstance(e, RecoveryChosen)]
+    assert kinds == ["transient", "transient"]
+
+
 def test_retries_stop_at_the_node_policy(
     mem_pit: Pit, registry: NodeTypeRegistry, executor: ScriptedExecutor
 ) -> None:
@@ -521,3 +538,18 @@ def test_run_record_holds_the_melody(
     # the melody is stored once per revision, not once per run
     assert c.record(run(c, m).run_id)["melody"] == record["melody"]
     json.dumps(result.to_json())
+
+
+def test_a_bug_in_an_executor_fails_the_node_not_the_conductor(
+    mem_pit: Pit, registry: NodeTypeRegistry, executor: ScriptedExecutor
+) -> None:
+    m = chain(["t.work", "t.work"])
+
+    async def broken(task: Any, sink: Any) -> Any:
+        raise RuntimeError("executor bug")
+
+    executor.run = broken  # type: ignore[method-assign]
+    result = run(conductor_for(mem_pit, registry, executor), m)
+    assert result.status == "failed"
+    assert result.node("n1").error == "internal error: RuntimeError: executor bug"
+    assert result.node("n2").state == "skipped"

@@ -18,7 +18,7 @@ import pytest
 from symphony.conductor.conductor import Conductor, RunOptions, apply_inputs
 from symphony.conductor.events import NodeToken, RecoveryChosen, RunEvent
 from symphony.conductor.executor import LocalExecutor
-from symphony.conductor.host_gateway import HostGateway
+from symphony.conductor.host_gateway import HostGateway, ModelTracker
 from symphony.conductor.models import ModelCatalog, ModelSpec
 from symphony.conductor.policy import Strategy
 from symphony.extension_host.host import ExtensionHost
@@ -182,3 +182,28 @@ def test_killed_instrument_is_retried_and_the_melody_completes(host: ExtensionHo
     assert result.node("n1").attempts == 2
     assert result.node("n1").recoveries[0].startswith("retry")
     assert host.pid("symphony.ai_instrument") not in (None, killed[0])
+
+
+def test_model_loads_and_unloads_reach_the_pool_manager(host: ExtensionHost) -> None:
+    pit = Pit.in_memory()
+    tracker = ModelTracker(host, pit, ModelCatalog())  # noqa: F841 - kept alive: Qt holds a weak ref
+    model = "smollm2-135m-instruct-q4_1"
+
+    async def load_then_unload() -> list[str]:
+        states = []
+        await host.call("symphony.ai_instrument", "models.load", {}, timeout=120)
+        for _ in range(200):  # the notification follows the answer
+            if model in pit.pool and pit.pool.state(model) == "warm":
+                break
+            await asyncio.sleep(0.01)
+        states.append(pit.pool.state(model))
+        await host.call("symphony.ai_instrument", "models.unload", {}, timeout=60)
+        for _ in range(200):
+            if pit.pool.state(model) == "idle":
+                break
+            await asyncio.sleep(0.01)
+        states.append(pit.pool.state(model))
+        return states
+
+    assert in_qt(load_then_unload) == ["warm", "idle"]
+    assert [h[1] for h in pit.pool.history(model)] == ["loading", "warm", "idle"]

@@ -224,7 +224,7 @@ def _run_with_host(pit: Any, registry: Any, workspace: Path, go: Any) -> Mapping
 
     from symphony.conductor.conductor import Conductor
     from symphony.conductor.executor import LocalExecutor
-    from symphony.conductor.host_gateway import HostGateway
+    from symphony.conductor.host_gateway import HostGateway, ModelTracker
     from symphony.extension_host.host import ExtensionHost
 
     app = QCoreApplication.instance() or QCoreApplication(sys.argv[:1])
@@ -232,6 +232,7 @@ def _run_with_host(pit: Any, registry: Any, workspace: Path, go: Any) -> Mapping
     host = ExtensionHost(workspace=workspace)
     executor = LocalExecutor(registry, HostGateway(host))
     conductor = Conductor(pit, registry, executor)
+    tracker = ModelTracker(host, pit, conductor.catalog)  # noqa: F841 - Qt holds its slot weakly
     try:
         with loop:
             result: Mapping[str, Any] = loop.run_until_complete(go(conductor))
