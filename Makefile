@@ -9,10 +9,10 @@ DATA_DIR ?= $(HOME)/.local/share/symphony/pit
 export QT_QPA_PLATFORM ?= offscreen
 
 .DEFAULT_GOAL := help
-.PHONY: help setup build run lint fmt test test-rust test-py bench clean
+.PHONY: help setup build run lint fmt test test-rust test-py bench bundle bundle-test clean
 
 help: ## list every task
-	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  make %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  make %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -40,8 +40,8 @@ run: setup ## set up and launch Symphony on its embedded defaults
 	$(VENV)/bin/symphony pit info "$(DATA_DIR)" --key-file "$(KEY_FILE)"
 
 lint: ## ruff, mypy (strict), stubtest of the native module, rustfmt, clippy
-	$(PY) -m ruff check app tests scripts
-	$(PY) -m ruff format --check app tests scripts
+	$(PY) -m ruff check app tests scripts packaging
+	$(PY) -m ruff format --check app tests scripts packaging
 	$(PY) -m mypy
 	$(PY) -m mypy.stubtest symphony.pit._native --mypy-config-file pyproject.toml \
 		--allowlist app/symphony/pit/stubtest-allowlist.txt
@@ -49,8 +49,8 @@ lint: ## ruff, mypy (strict), stubtest of the native module, rustfmt, clippy
 	cargo clippy --workspace --all-targets --locked -- -D warnings
 
 fmt: ## format Python and Rust
-	$(PY) -m ruff format app tests
-	$(PY) -m ruff check --fix app tests
+	$(PY) -m ruff format app tests packaging
+	$(PY) -m ruff check --fix app tests packaging
 	cargo fmt --all
 
 test-rust: ## Rust unit and property tests
@@ -64,8 +64,17 @@ bench: ## pytest-benchmark groups (symphony vs same-run baselines); JSON to .ben
 		--benchmark-json=.benchmarks/latest.json -p no:randomly
 	$(PY) scripts/bench_report.py .benchmarks/latest.json
 
-test: setup lint test-rust test-py bench ## set up and run the whole test suite (lint, Rust, Python, benchmarks)
+# The desktop bundle (docs/packaging.md): PyInstaller one-folder build, checked by
+# packaging/check_bundle.py, plus the Linux release tarball; the smoke test runs the frozen app
+# from a path with spaces and non-ASCII characters.
+bundle: setup ## build the desktop bundle dist/Symphony/ and dist/Symphony-<version>-linux-<arch>.tar.gz
+	PYTHON=$(PY) bash packaging/build.sh
+
+bundle-test: bundle ## build the bundle, then smoke-test it (packaging/smoke_test.sh)
+	bash packaging/smoke_test.sh dist/Symphony
+
+test: setup lint test-rust test-py bench bundle-test ## set up and run the whole test suite (lint, Rust, Python, benchmarks, bundle)
 
 clean: ## remove build outputs and the virtual environment
 	cargo clean
-	rm -rf $(VENV) .benchmarks .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) .benchmarks .mypy_cache .ruff_cache .pytest_cache build dist

@@ -11,12 +11,14 @@ cd "$(dirname "$0")/.."
 
 # Build tools, Qt's runtime libraries for the offscreen/X11 platforms, Xvfb for screenshots,
 # restic (a same-run benchmark baseline), cmake (llama-cpp-python's build).
+# procps (pgrep) and binutils (objdump) for the bundle build and its smoke test.
 APT_PACKAGES=(
   make gcc g++ pkg-config cmake git
   libgl1 libegl1 libxkbcommon0 libxkbcommon-x11-0 libfontconfig1 libdbus-1-3
   libxcb-cursor0 libxcb-icccm4 libxcb-keysyms1 libxcb-shape0 libxcb-xinerama0 libxcb-randr0
   libxcb-render-util0 libxcb-image0
   xvfb xauth restic
+  procps binutils
 )
 
 missing=()

@@ -49,6 +49,13 @@ def _pit_info(data_dir: str, key_file: str | None) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the process exit code."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    # An extension child of a frozen bundle (launcher.RUN_EXTENSION_FLAG): dispatch before
+    # argparse and before any other import, so the child starts fast and never loads Qt.
+    if argv[:1] == ["--run-extension"]:
+        from symphony.sdk.runner import main as run_extension
+
+        return run_extension(argv[1:])
     args = _parser().parse_args(argv)
     if args.command == "pit" and args.pit_command == "info":
         return _pit_info(args.data_dir, args.key_file)

@@ -49,6 +49,10 @@ ADDRESS_SPACE_SLACK_MB: Final = 512
 
 _PR_SET_DUMPABLE: Final = 4
 
+#: The first argument that makes the ``symphony`` executable run an extension child instead of
+#: the app (:func:`symphony.cli.main` checks it before importing anything else).
+RUN_EXTENSION_FLAG: Final = "--run-extension"
+
 
 def child_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
     """Return the environment for a child: the allowlisted variables of ours, plus ``extra``."""
@@ -224,17 +228,29 @@ class Launched:
 
 
 def runner_command(
-    python: str, folder: Path, fd: int | str, identity: tuple[str, str, str] | None = None
+    python: str,
+    folder: Path,
+    fd: int | str,
+    identity: tuple[str, str, str] | None = None,
+    *,
+    frozen: bool | None = None,
 ) -> list[str]:
     """Return the argv that starts the runner on ``folder`` with the socket as ``fd``.
 
     ``fd`` is a number (the inherited socketpair end) or, for the fallback channel, the path of
     the socket to connect to (``--connect``). ``identity`` is the manifest's ``(id, version,
     entry)``: passed on, the child skips parsing ``extension.toml`` again (none of it is secret).
+
+    In a frozen bundle (``frozen``; default ``sys.frozen``) ``python`` is the ``symphony``
+    executable: a bundle has no interpreter that takes ``-m``, so its entry point
+    (:func:`symphony.cli.main`) dispatches on :data:`RUN_EXTENSION_FLAG` to the runner.
     """
-    # -I: no user site, no PYTHON* variables, no script directory on sys.path.
     where = ["--fd", str(fd)] if isinstance(fd, int) else ["--connect", fd]
-    argv = [python, "-I", "-m", "symphony.sdk.runner", str(folder), *where]
+    if getattr(sys, "frozen", False) if frozen is None else frozen:
+        argv = [python, RUN_EXTENSION_FLAG, str(folder), *where]
+    else:
+        # -I: no user site, no PYTHON* variables, no script directory on sys.path.
+        argv = [python, "-I", "-m", "symphony.sdk.runner", str(folder), *where]
     if identity is not None:
         ext_id, version, entry = identity
         argv += ["--id", ext_id, "--version", version, "--entry", entry]
@@ -381,6 +397,7 @@ def rss_bytes(pid: int) -> int:
 __all__ = [
     "ADDRESS_SPACE_SLACK_MB",
     "ENV_ALLOWLIST",
+    "RUN_EXTENSION_FLAG",
     "ChannelError",
     "Launched",
     "PrivateListener",
