@@ -15,12 +15,22 @@ def _parser() -> argparse.ArgumentParser:
         description="Symphony AIDE: compose and run melodies of AI instruments.",
     )
     p.add_argument("--version", action="version", version=f"symphony {__version__}")
+    p.add_argument(
+        "--smoke-test",
+        action="store_true",
+        help="open the main window offscreen, print its start-up time in ms and exit",
+    )
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
     pit = sub.add_parser("pit", help="inspect a Pit data directory")
     pit_sub = pit.add_subparsers(dest="pit_command", metavar="PIT_COMMAND", required=True)
     info = pit_sub.add_parser("info", help="open a data directory and print what it holds")
     info.add_argument("data_dir", help="the Pit data directory")
     info.add_argument("--key-file", help="the key file (default: the OS keyring)")
+    gui = sub.add_parser("gui", help="launch the desktop app (the default without a command)")
+    gui.add_argument("--workspace", metavar="DIR", help="a folder to show in the Files dock")
+    gui.add_argument("--data-dir", help="the Pit data directory (default: the settings')")
+    gui.add_argument("--key-file", help="the Pit key file (default: the OS keyring)")
+    gui.add_argument("files", nargs="*", metavar="FILE", help="melodies or text files to open")
     return p
 
 
@@ -46,5 +56,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "pit" and args.pit_command == "info":
         return _pit_info(args.data_dir, args.key_file)
-    _parser().print_help()
-    return 0
+    if args.smoke_test:
+        from symphony.ui.app import smoke_test
+
+        return smoke_test()
+    from symphony.ui.app import run_gui
+
+    if args.command == "gui":
+        return run_gui(
+            [sys.argv[0]],
+            workspace=args.workspace,
+            files=args.files,
+            data_dir=args.data_dir,
+            key_file=args.key_file,
+        )
+    return run_gui([sys.argv[0]])
