@@ -10,20 +10,18 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from PySide6.QtCore import Signal
+from PySide6.QtCore import QPointF, Signal
 from PySide6.QtGui import QUndoStack
-from PySide6.QtWidgets import QGraphicsItem, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QVBoxLayout, QWidget
 
 from symphony.canvas.view import BoardView
-from symphony.document.editor import MelodyEditor
+from symphony.document.editor import EditError, MelodyEditor
 from symphony.registry import NodeTypeRegistry
 from symphony.ui.palette import PaletteWidget
 from symphony.ui.properties import PropertiesPanel
 from symphony.workflow import Melody, MelodyEvent
 
 ZOOM_STEP = 1.25
-ZOOM_MIN = 0.05
-ZOOM_MAX = 8.0
 
 
 def make_palette(registry: NodeTypeRegistry, parent: QWidget | None = None) -> QWidget:
@@ -127,35 +125,49 @@ class BoardTab(QWidget):
     # ---------------------------------------------------------------- view
 
     def select_all(self) -> None:
-        """Select every selectable item on the board."""
-        scene = self.view.scene()
-        for item in scene.items():
-            if item.flags() & QGraphicsItem.GraphicsItemFlag.ItemIsSelectable:
-                item.setSelected(True)
+        """Select every node."""
+        self.view.select_all()
 
     def select_node(self, node_id: str) -> bool:
-        """Select only ``node_id`` and bring it into view (False if it is not on the board)."""
-        scene = self.view.scene()
-        target = None
-        for item in scene.items():
-            if getattr(item, "node_id", None) == node_id:
-                target = item
-                break
-        if target is None:
+        """Select only ``node_id`` and bring it into view (False if the melody has no such node)."""
+        node = self.melody.nodes.get(node_id)
+        if node is None:
             return False
-        scene.clearSelection()
-        target.setSelected(True)
-        self.view.centerOn(target)
+        self.editor.set_selection([node_id])
+        self.view.centerOn(QPointF(*node.position))
         return True
+
+    def cut(self) -> None:
+        """Copy the selected nodes to the clipboard, then delete them (one undo step)."""
+        self.view.cut_selection()
+
+    def copy(self) -> None:
+        """Copy the selected nodes (and the links among them) to the clipboard."""
+        self.editor.copy()
+
+    def paste(self) -> str:
+        """Paste the clipboard's nodes; return why nothing was pasted (empty on success)."""
+        try:
+            self.editor.paste()
+        except EditError as e:
+            return str(e)
+        return ""
+
+    def delete(self) -> None:
+        """Delete the selected nodes, links and notes."""
+        self.view.delete_selection()
+
+    def toggle_breakpoints(self) -> None:
+        """Toggle the breakpoint of each selected node (undoable)."""
+        self.view.toggle_breakpoints()
 
     def zoom(self) -> float:
         """Return the view's scale factor (1.0 = 100 %)."""
-        return float(self.view.transform().m11())
+        return float(self.view.zoom())
 
     def set_zoom(self, factor: float) -> None:
-        """Zoom to ``factor`` (clamped), keeping the centre."""
-        factor = max(ZOOM_MIN, min(ZOOM_MAX, factor))
-        self.view.scale(factor / self.zoom(), factor / self.zoom())
+        """Zoom to ``factor`` (the view clamps it)."""
+        self.view.set_zoom(factor)
 
     def zoom_in(self) -> None:
         """Zoom in one step."""

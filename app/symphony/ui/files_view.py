@@ -215,7 +215,7 @@ class FilesView(QWidget):
         item.setData(e["kind"], _KIND)
         item.setToolTip(e["path"] if is_dir else f"{e['path']} — {e['size']:,} bytes")
         if is_dir:
-            item.appendRow(QStandardItem(_PLACEHOLDER))
+            item.appendRow([QStandardItem(_PLACEHOLDER)])
         # Folders first, then files, each by name (the service pages by name only).
         key = (not is_dir, e["name"].lower())
         row = 0
@@ -225,7 +225,7 @@ class FilesView(QWidget):
                 if (c.data(_KIND) != "dir", c.text().lower()) > key:
                     break
             row += 1
-        parent.insertRow(row, item)
+        parent.insertRow(row, [item])
 
     def _on_expanded(self, index: QModelIndex) -> None:
         item = self.model.itemFromIndex(index)

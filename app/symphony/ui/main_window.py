@@ -334,7 +334,7 @@ class MainWindow(QMainWindow):
         a(
             "run.toggle_breakpoint",
             "Toggle &Breakpoint",
-            None,
+            self.toggle_breakpoints,
             "F9",
             tip="Pause the run before the selected nodes",
         )
@@ -578,6 +578,7 @@ class MainWindow(QMainWindow):
             tab = self.tabs.widget(i)
             if _tab_path(tab) == p:
                 self.tabs.setCurrentIndex(i)
+                st.add_recent_file(p)
                 return tab
         opened: QWidget
         try:
@@ -652,8 +653,14 @@ class MainWindow(QMainWindow):
         stack = tab.undo_stack
         stack.canUndoChanged.connect(lambda _b: self.update_actions())
         stack.canRedoChanged.connect(lambda _b: self.update_actions())
-        tab.sig_selection_changed.connect(lambda _ids: self.update_actions())
+        tab.sig_selection_changed.connect(self._board_selection_changed)
         tab.sig_melody_changed.connect(self._validate_timer.start)
+
+    def _board_selection_changed(self, ids: list[str]) -> None:
+        # One selected node: the Artifacts dock shows what it produced (its lineage is a click
+        # away); anything else shows every artifact.
+        self.artifacts.show_node(ids[0] if len(ids) == 1 else "")
+        self.update_actions()
 
     def _retitle(self, tab: QWidget) -> None:
         i = self.tabs.indexOf(tab)
@@ -864,7 +871,9 @@ class MainWindow(QMainWindow):
             else:
                 getattr(ed, op)()
         elif tab is not None and _is_board(tab):
-            getattr(tab, op)()
+            problem = getattr(tab, op)()
+            if problem:
+                self._report(str(problem), "warning", "board")
 
     # ================================================================ view
 
@@ -1056,14 +1065,19 @@ class MainWindow(QMainWindow):
 
         self.problems.set_validation(validate(board.melody, self.registry))
 
+    def toggle_breakpoints(self) -> None:
+        """Toggle the breakpoints of the selected nodes (an undoable edit of the melody)."""
+        board = self.current_board()
+        if board is not None:
+            board.toggle_breakpoints()
+
     def select_node(self, node_id: str) -> None:
         """Select ``node_id`` on the board of the run (or the current board)."""
         board = self.run_board or self.current_board()
         if board is None:
             return
         self.tabs.setCurrentWidget(board)
-        if board.select_node(node_id):
-            self.artifacts.show_node("")
+        board.select_node(node_id)
 
     # ================================================================ dialogs
 

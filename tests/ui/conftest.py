@@ -1,0 +1,50 @@
+"""Fixtures of the IDE tests: QSettings in a temporary folder, a main window, a File Explorer."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from PySide6.QtCore import QSettings
+from pytestqt.qtbot import QtBot
+
+from symphony.ui import settings as st
+
+
+@pytest.fixture(autouse=True)
+def settings_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """Point the application's QSettings (INI, user scope) at a fresh folder."""
+    folder = tmp_path_factory.mktemp("qsettings")
+    QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope, str(folder))
+    yield folder
+
+
+def settings_file(folder: Path) -> Path:
+    """The INI file QSettings writes for Symphony under ``folder``."""
+    return folder / st.ORGANIZATION / f"{st.APPLICATION}.ini"
+
+
+@pytest.fixture
+def make_window(qtbot: QtBot) -> Iterator[Callable[..., object]]:
+    """Create main windows without background services; closes them at the end."""
+    from symphony.ui.main_window import MainWindow
+
+    made: list[MainWindow] = []
+
+    def make(**kw: object) -> MainWindow:
+        kw.setdefault("start_services", False)
+        w = MainWindow(**kw)  # type: ignore[arg-type]
+        # Not qtbot.addWidget: pytest-qt closes those before this fixture's teardown, and a
+        # window with unsaved edits would ask (modally) whether to save them.
+        made.append(w)
+        return w
+
+    yield make
+    for w in made:
+        for i in range(w.tabs.count()):
+            doc = getattr(w.tabs.widget(i), "editor", None)
+            if doc is not None and hasattr(doc, "document"):
+                doc.document().setModified(False)
+        w.close()
+        w.deleteLater()
