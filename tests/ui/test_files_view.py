@@ -47,9 +47,7 @@ def test_lists_the_workspace_and_folders_on_expand(
     assert sig.args == [str(ws / "src" / "main.py")]
 
 
-def test_updates_live_on_changes_made_outside(
-    qtbot: QtBot, files: tuple[FilesView, Path]
-) -> None:
+def test_updates_live_on_changes_made_outside(qtbot: QtBot, files: tuple[FilesView, Path]) -> None:
     view, ws = files
     view.set_workspace(ws)
     _listed(qtbot, view, "", ["src", "README.md"])

@@ -73,7 +73,7 @@ class PythonHighlighter(_RuleHighlighter):
         (r"\b(self|cls|print|len|range|str|int|float|dict|list|set|tuple)\b", _fmt("#0184bc")),
         (r"\b[0-9][0-9_]*(\.[0-9_]+)?([eE][+-]?[0-9]+)?\b", _fmt("#986801")),
         (r"^\s*@[\w.]+", _fmt("#c18401")),
-        (r"\bdef\s+(\w+)|\bclass\s+(\w+)", _fmt("#4078f2", bold=True)),
+        (r"(?<=\bdef\s)\w+|(?<=\bclass\s)\w+", _fmt("#4078f2", bold=True)),
         (r"[rbfuRBFU]{0,2}\"[^\"\\]*(\\.[^\"\\]*)*\"", _fmt("#50a14f")),
         (r"[rbfuRBFU]{0,2}'[^'\\]*(\\.[^'\\]*)*'", _fmt("#50a14f")),
         (r"#[^\n]*", _fmt("#8a8f98", italic=True)),

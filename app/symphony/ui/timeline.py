@@ -12,12 +12,13 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from PySide6.QtCore import QEvent, QPointF, QRectF, QSize, Qt, QTimer, Signal
+from PySide6.QtCore import QByteArray, QEvent, QPointF, QRectF, QSize, Qt, QTimer, Signal
 from PySide6.QtGui import (
     QColor,
     QFontMetrics,
     QHelpEvent,
     QImage,
+    QImageWriter,
     QPainter,
     QPaintEvent,
     QPen,
@@ -407,8 +408,9 @@ class TimelineWidget(QWidget):
     def export_png(self, path: str | Path) -> Path:
         """Write the chart to ``path`` as PNG; raises ``OSError`` naming the file on failure."""
         target = Path(path)
-        if not self.to_image().save(str(target), b"PNG"):
-            raise OSError(f"could not write the timeline image to {target}")
+        writer = QImageWriter(str(target), QByteArray(b"png"))
+        if not writer.write(self.to_image()):
+            raise OSError(f"could not write the timeline image to {target}: {writer.errorString()}")
         return target
 
 
