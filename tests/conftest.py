@@ -59,3 +59,15 @@ def open_pit(tmp_path: Path) -> Iterator[Callable[..., object]]:
     yield _open
     for p in opened:
         p.close()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _qt_application() -> object:
+    """One QApplication for the session, made before any test makes a bare QCoreApplication.
+
+    Qt allows one application object per process, and widget tests (pytest-qt's ``qapp``, the
+    board, the main window) need a QApplication; non-GUI tests are happy with it.
+    """
+    from PySide6.QtWidgets import QApplication
+
+    return QApplication.instance() or QApplication([])

@@ -10,6 +10,10 @@ from symphony import __version__
 
 
 def _parser() -> argparse.ArgumentParser:
+    # Imported here: ``symphony --run-extension`` and the GUI start must not pay for them.
+    from symphony.conductor import run_cli
+    from symphony.conductor.fqg import cli as fqg_cli
+
     p = argparse.ArgumentParser(
         prog="symphony",
         description="Symphony AIDE: compose and run melodies of AI instruments.",
@@ -26,6 +30,8 @@ def _parser() -> argparse.ArgumentParser:
     info = pit_sub.add_parser("info", help="open a data directory and print what it holds")
     info.add_argument("data_dir", help="the Pit data directory")
     info.add_argument("--key-file", help="the key file (default: the OS keyring)")
+    run_cli.add_subcommand(sub)
+    fqg_cli.add_subcommand(sub)
     gui = sub.add_parser("gui", help="launch the desktop app (the default without a command)")
     gui.add_argument("--workspace", metavar="DIR", help="a folder to show in the Files dock")
     gui.add_argument("--data-dir", help="the Pit data directory (default: the settings')")
@@ -56,6 +62,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "pit" and args.pit_command == "info":
         return _pit_info(args.data_dir, args.key_file)
+    if args.command == "run":
+        from symphony.conductor import run_cli
+
+        return run_cli.main(args)
+    if args.command == "fqg":
+        from symphony.conductor.fqg import cli as fqg_cli
+
+        return fqg_cli.run(args)
     if args.smoke_test:
         from symphony.ui.app import smoke_test
 

@@ -7,6 +7,9 @@ that reads u32-length-prefixed JSON and writes it back on one thread, no framing
 thread. The Qt host (QLocalSocket, event loop) is not part of this measurement yet.
 
 Targets (judged in docs, never asserted): p50 ≤ 60 µs, p99 ≤ 300 µs.
+
+Group ``P11-messages``: messages per second with requests pipelined (a window of ``WINDOW``
+requests written at once, then their replies read), same two cases.
 """
 
 from __future__ import annotations
@@ -28,6 +31,8 @@ from symphony.protocol.handshake import write_token
 DEMO = Path(__file__).parents[1] / "sdk" / "fixtures" / "demo_ext"
 TARGET = {"p50_us": 60, "p99_us": 300}
 SAMPLES = 3000
+WINDOW = 64
+BATCHES = 20
 
 RAW_ECHO = r"""
 import json, socket, struct, sys
@@ -54,7 +59,7 @@ def _spawn(args: list[str], fd: int, stdin: int | None = None) -> subprocess.Pop
     return subprocess.Popen(args, pass_fds=(fd,), stdin=stdin)
 
 
-def _symphony() -> Generator[Callable[[int], None], None, None]:
+def _symphony() -> Generator[tuple[Callable[[int], None], Callable[[int], None]], None, None]:
     parent, child = socket.socketpair()
     token = new_token()
     proc = _spawn(
@@ -82,14 +87,22 @@ def _symphony() -> Generator[Callable[[int], None], None, None]:
         assert isinstance(reply, Response)
         assert reply.id == i
 
+    def batch(i: int) -> None:
+        ids = range(i, i + WINDOW)
+        ch.send_many(Request(j, "echo", {"n": j}) for j in ids)
+        for j in ids:
+            reply = ch.recv()
+            assert isinstance(reply, Response)
+            assert reply.id == j
+
     try:
-        yield roundtrip
+        yield roundtrip, batch
     finally:
         ch.close()
         proc.wait(10)
 
 
-def _raw() -> Generator[Callable[[int], None], None, None]:
+def _raw() -> Generator[tuple[Callable[[int], None], Callable[[int], None]], None, None]:
     import json
 
     parent, child = socket.socketpair()
@@ -104,8 +117,18 @@ def _raw() -> Generator[Callable[[int], None], None, None]:
         reply = json.loads(parent.recv(n, socket.MSG_WAITALL))
         assert reply["id"] == i
 
+    def batch(i: int) -> None:
+        frames = []
+        for j in range(i, i + WINDOW):
+            data = json.dumps({"id": j, "method": "echo", "params": {"n": j}}).encode()
+            frames.append(struct.pack("<I", len(data)) + data)
+        parent.sendall(b"".join(frames))
+        for j in range(i, i + WINDOW):
+            (n,) = struct.unpack("<I", parent.recv(4, socket.MSG_WAITALL))
+            assert json.loads(parent.recv(n, socket.MSG_WAITALL))["id"] == j
+
     try:
-        yield roundtrip
+        yield roundtrip, batch
     finally:
         parent.close()
         proc.wait(10)
@@ -135,7 +158,7 @@ def percentiles(roundtrip: Callable[[int], None], n: int = SAMPLES) -> dict[str,
 @pytest.mark.parametrize("case", list(CASES), ids=list(CASES))
 def test_p11_roundtrip(benchmark: BenchmarkFixture, case: str) -> None:
     gen = CASES[case]()
-    roundtrip = next(gen)
+    roundtrip, _ = next(gen)
     try:
         stats = percentiles(roundtrip)
         counter = iter(range(10**6, 10**9))
@@ -146,3 +169,27 @@ def test_p11_roundtrip(benchmark: BenchmarkFixture, case: str) -> None:
         benchmark.extra_info["target"] = "p50 <= 60 us, p99 <= 300 us (Qt host not included)"
     benchmark.extra_info.update(stats)
     print(f"\nP11 {case}: {stats}")
+
+
+@pytest.mark.benchmark(group="P11-messages")
+@pytest.mark.parametrize("case", list(CASES), ids=list(CASES))
+def test_p11_messages_per_second(benchmark: BenchmarkFixture, case: str) -> None:
+    gen = CASES[case]()
+    _, batch = next(gen)
+    counter = iter(range(10**6, 10**9, WINDOW))
+    try:
+        batch(0)  # warm up
+        t0 = time.perf_counter()
+        for _ in range(BATCHES):
+            batch(next(counter))
+        elapsed = time.perf_counter() - t0
+        benchmark(lambda: batch(next(counter)))
+    finally:
+        gen.close()
+    # One request and one reply per echo: 2 messages.
+    rate = round(2 * WINDOW * BATCHES / elapsed)
+    benchmark.extra_info["messages_per_s"] = rate
+    benchmark.extra_info["window"] = WINDOW
+    if case == "symphony":
+        benchmark.extra_info["target"] = "messages/s (no target; recorded)"
+    print(f"\nP11-messages {case}: {rate} messages/s")

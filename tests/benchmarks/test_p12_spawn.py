@@ -2,7 +2,8 @@
 
 ``symphony``: :class:`~symphony.extension_host.host.ExtensionHost` starts the SDK demo extension
 (``tests/sdk/fixtures/demo_ext``): socketpair, ``Popen`` with the allowlisted environment,
-``prlimit``, token on stdin, the runner's imports and ``extension.toml``, the challenge → hello →
+``prlimit``, token on stdin, the runner's imports (the host passes the manifest's id, version and
+entry, so the child does not parse ``extension.toml``), the challenge → hello →
 welcome handshake, until the host reports *ready*. ``baseline:python-startup`` is
 ``python -I -c pass``: the floor any Python child pays.
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import io
 import socket
 import threading
-from dataclasses import replace
 
 import pytest
 
@@ -27,6 +26,7 @@ from symphony.protocol import (
     read_token,
     write_token,
 )
+from symphony.protocol._record import replace
 from symphony.protocol.codec import HANDSHAKE_MAX_FRAME, MIN_MAX_FRAME
 
 TOKEN = new_token()

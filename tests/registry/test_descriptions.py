@@ -69,6 +69,13 @@ def test_defaults_for_optional_keys() -> None:
     assert not d.idempotent
     assert not d.reverse_reconstruction
     assert d.method == "op.x"
+    assert d.cacheable
+
+
+def test_cacheable_flag() -> None:
+    assert not description_from_dict({**GOOD, "cacheable": False}).cacheable
+    with pytest.raises(NodeTypeError, match=r"^cacheable: expected true or false"):
+        description_from_dict({**GOOD, "cacheable": "no"})
 
 
 def test_method_names_the_protocol_method() -> None:
@@ -118,7 +125,7 @@ def _broken(path: list[str | int], value: Any) -> dict[str, Any]:
             ["colour"],
             "red",
             (
-                "node_types[3].colour: unknown field (known: category, "
+                "node_types[3].colour: unknown field (known: cacheable, category, "
                 "config, description, id, idempotent, inputs, method, outputs, "
                 "reverse_reconstruction, title, version)"
             ),

@@ -67,9 +67,15 @@ def test_contributions_register(full_registry: NodeTypeRegistry) -> None:
         "files.list",
         "files.read",
         "files.write",
+        "files.search",
     }
     groups = full_registry.by_category()
-    assert [d.title for d in groups[Category.FILES]] == ["List files", "Read files", "Write file"]
+    assert [d.title for d in groups[Category.FILES]] == [
+        "List files",
+        "Read files",
+        "Search files",
+        "Write file",
+    ]
     assert len(groups[Category.INSTRUMENTS]) == 7
     assert len(groups[Category.OPERATORS]) == 7
     assert full_registry["ai.code_generator"].reverse_reconstruction
@@ -124,15 +130,17 @@ def test_unregister_and_events(
     seen: list[RegistryChanged] = []
     registry.subscribe(seen.append)
     registry.register_from_manifest("file_explorer", contributions["file_explorer"])
+    FILE_TYPES = ("files.list", "files.read", "files.write", "files.search")  # noqa: N806
     assert registry.unregister_source("file_explorer") == (
         "files.list",
         "files.read",
         "files.write",
+        "files.search",
     )
     assert registry.unregister_source("file_explorer") == ()
     assert seen == [
-        RegistryChanged(("files.list", "files.read", "files.write"), (), "file_explorer"),
-        RegistryChanged((), ("files.list", "files.read", "files.write"), "file_explorer"),
+        RegistryChanged(FILE_TYPES, (), "file_explorer"),
+        RegistryChanged((), FILE_TYPES, "file_explorer"),
     ]
     registry.unsubscribe(seen.append)
     registry.unsubscribe(seen.append)  # unknown listeners are ignored

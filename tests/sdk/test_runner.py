@@ -14,6 +14,7 @@ from symphony.protocol import (
     ErrorResponse,
     HostHandshake,
     IncompatibleProtocolError,
+    Response,
     new_token,
 )
 from symphony.sdk.runner import ExtensionLoadError, load_extension
@@ -176,3 +177,34 @@ def test_hello_recorded_from_a_real_child_cannot_be_replayed() -> None:
         second.accept(replayed)
     host.close()
     attacker.close()
+
+
+def test_logging_imported_only_inside_a_handler_still_reaches_the_host(tmp_path: Path) -> None:
+    # The runner defers `import logging` when the extension has not imported it; a handler that
+    # imports and uses it later must still be forwarded as structured records.
+    (tmp_path / "main.py").write_text(
+        "import sys\n"
+        "from symphony.sdk import Extension\n"
+        "extension = Extension()\n"
+        "assert 'logging' not in sys.modules\n"
+        "@extension.request('log')\n"
+        "def log(ctx):\n"
+        "    import logging, time\n"
+        "    root = logging.getLogger()\n"
+        "    end = time.monotonic() + 10\n"
+        "    while not root.handlers and time.monotonic() < end:\n"
+        "        time.sleep(0.01)\n"
+        "    logging.getLogger('late').warning('late %s', 'hello')\n"
+    )
+    (tmp_path / "extension.toml").write_text(_toml("main"))
+    host = ChildHost(tmp_path)
+    try:
+        host.handshake()
+        reply = host.call("log")
+        assert reply == Response(1)
+        assert [(r.level, r.logger, r.message) for r in host.logs] == [
+            ("warning", "late", "late hello")
+        ]
+    finally:
+        host.close()
+    assert b"late hello" not in host.stderr

@@ -17,7 +17,7 @@ def settings_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """Point the application's QSettings (INI, user scope) at a fresh folder."""
     folder = tmp_path_factory.mktemp("qsettings")
     QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope, str(folder))
-    yield folder
+    return folder
 
 
 def settings_file(folder: Path) -> Path:

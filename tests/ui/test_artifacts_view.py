@@ -27,9 +27,12 @@ def test_lists_names_versions_quality_lineage_preview(qtbot: QtBot, pit: Any) ->
     view.set_pit(pit)
     assert view.artifact_names() == ["idea", "plan"]
     top = view.tree.topLevelItem(1)
-    assert top is not None and top.text(3) == "2 versions"
+    assert top is not None
+    assert top.text(3) == "2 versions"
     newest = top.child(0)
-    assert newest is not None and newest.text(0).startswith("v2") and newest.text(2) == "1.00"
+    assert newest is not None
+    assert newest.text(0).startswith("v2")
+    assert newest.text(2) == "1.00"
     assert view.select_artifact(plan1)
     assert "plan</b> v1" in view.details.text()
     assert view.preview.toPlainText() == '{"steps": 1}'
@@ -84,7 +87,8 @@ def test_edit_an_artifact_stores_a_new_version(
         w.artifacts.select_artifact(plan2)
         w.artifacts.open_button.click()
     tab = w.current_tab()
-    assert isinstance(tab, TextEditorTab) and isinstance(tab.source, ArtifactSource)
+    assert isinstance(tab, TextEditorTab)
+    assert isinstance(tab.source, ArtifactSource)
     assert tab.editor.language == "json"
     assert w.tabs.tabText(w.tabs.currentIndex()) == "plan v2"
     tab.editor.selectAll()

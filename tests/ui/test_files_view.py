@@ -78,7 +78,8 @@ def test_new_rename_delete_through_the_extension(
     fut = view.rename("todo.md", "done.md")
     assert fut is not None
     fut.wait(20)
-    assert (ws / "done.md").exists() and not (ws / "todo.md").exists()
+    assert (ws / "done.md").exists()
+    assert not (ws / "todo.md").exists()
     _listed(qtbot, view, "", ["src", "done.md", "README.md"])
     # Delete asks first; "No" keeps the file.
     monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: QMessageBox.StandardButton.No)

@@ -86,11 +86,14 @@ def test_run_actions_follow_the_run_state(make_window: Callable[..., object]) ->
     assert not x["run.all"].isEnabled()
     assert not any(x[k].isEnabled() for k in ("run.stop", "run.pause", "run.step"))
     w.set_run_state(ev.RUN_RUNNING)
-    assert x["run.stop"].isEnabled() and x["run.pause"].isEnabled()
-    assert not x["run.step"].isEnabled() and not x["run.all"].isEnabled()
+    assert x["run.stop"].isEnabled()
+    assert x["run.pause"].isEnabled()
+    assert not x["run.step"].isEnabled()
+    assert not x["run.all"].isEnabled()
     assert w.run_label.text() == "Running…"
     w.set_run_state(ev.RUN_PAUSED)
-    assert x["run.step"].isEnabled() and x["run.stop"].isEnabled()
+    assert x["run.step"].isEnabled()
+    assert x["run.stop"].isEnabled()
     assert not x["run.pause"].isEnabled()
     w.set_run_state(ev.RUN_FAILED, "node n2 failed")
     assert not x["run.stop"].isEnabled()
@@ -150,7 +153,8 @@ def test_text_tab_edit_and_save_with_shortcut(
     assert not tab.is_modified()
     assert w.tabs.tabText(w.tabs.currentIndex()) == "notes.md"
     # Opening the same file again brings its tab to front instead of a second tab.
-    assert w.open_path(f) is tab and w.tabs.count() == 1
+    assert w.open_path(f) is tab
+    assert w.tabs.count() == 1
 
 
 def test_failed_save_names_the_file_and_keeps_the_edits(
@@ -298,4 +302,5 @@ def test_python_logging_reaches_the_log_dock(
     logging.getLogger("symphony.test").warning("disk almost full")
     qtbot.waitUntil(lambda: any("disk almost full" in line for line in w.log_view.lines()))
     line = next(line for line in w.log_view.lines() if "disk almost full" in line)
-    assert "WARNING" in line and "symphony.test" in line
+    assert "WARNING" in line
+    assert "symphony.test" in line

@@ -57,8 +57,10 @@ def test_api_key_goes_to_the_keyring_and_never_to_qsettings(
     assert prefs.endpoints == [
         st.Endpoint("endpoint1", "http://localhost:8080/v1", "llama-3", st.DEFAULT_SECRET)
     ]
-    assert prefs.data_dir == str(tmp_path) and prefs.theme == "dark"
-    assert applied and applied[0].theme == "dark"
+    assert prefs.data_dir == str(tmp_path)
+    assert prefs.theme == "dark"
+    assert applied
+    assert applied[0].theme == "dark"
     # Opened again, the dialog never shows the key: the field is empty, a mask says it is stored.
     again = _dialog(qtbot)
     assert again.key_edit.text() == ""
@@ -141,5 +143,6 @@ def test_unreadable_settings_fall_back_to_defaults(settings_dir: Path) -> None:
     s.setValue("ui/theme", "purple")
     s.setValue("recent/files", "[1, 2")
     prefs = st.Preferences.load()
-    assert prefs.endpoints == [] and prefs.theme == "light"
+    assert prefs.endpoints == []
+    assert prefs.theme == "light"
     assert st.recent_files() == []

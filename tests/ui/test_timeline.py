@@ -74,7 +74,9 @@ def test_hover_describes_bars_and_markers(qtbot: QtBot) -> None:
     text = chart.describe(QPointF(x_attempt3, y_gen))
     assert "<b>gen</b> — succeeded" in text
     assert "retries 1 · fallbacks 1" in text
-    assert "running attempt 3" in text and "on smollm2" in text and "→ succeeded" in text
+    assert "running attempt 3" in text
+    assert "on smollm2" in text
+    assert "→ succeeded" in text
     assert "peak memory 200 MiB" in text
     marker = chart.describe(QPointF(chart._x(104.0, rect), y_gen))
     assert "<b>fallback</b> after attempt 2: gpt is down" in marker
@@ -97,7 +99,8 @@ def test_a_new_run_replaces_the_old_one(qtbot: QtBot) -> None:
     chart.add_event(ev.NodeStateChanged("late", 200.0, "x", ev.RUNNING))  # stray: ignored
     assert "x" not in chart.model.rows
     chart.add_event(ev.RunStateChanged("run-2", 300.0, ev.RUN_RUNNING))
-    assert chart.model.rows == {} and chart.model.run_id == "run-2"
+    assert chart.model.rows == {}
+    assert chart.model.run_id == "run-2"
     assert chart.model.is_live()
 
 
@@ -109,7 +112,8 @@ def test_export_png(qtbot: QtBot, tmp_path: Path) -> None:
     out = chart.export_png(tmp_path / "run.png")
     img = QImage(str(out))
     assert not img.isNull()
-    assert img.width() >= 800 and img.height() >= 22 + 3 * 24
+    assert img.width() >= 800
+    assert img.height() >= 22 + 3 * 24
     # The running bar of "read" is painted in the succeeded colour somewhere on its row.
     row_y = int((22 + 12) * img.devicePixelRatio())
     colors = {img.pixelColor(x, row_y).name() for x in range(img.width())}

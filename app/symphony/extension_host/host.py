@@ -32,6 +32,7 @@ from PySide6.QtCore import (
     Signal,
 )
 
+from symphony.extension_host.cgroups import CgroupSupport, ChildCgroup
 from symphony.extension_host.discovery import discover
 from symphony.extension_host.launcher import (
     Launched,
@@ -133,6 +134,13 @@ class HostConfig:
         :attr:`ExtensionHost.sig_log`; the rest is dropped and counted.
     shutdown_grace
         Seconds children get to exit after ``shutdown`` at :meth:`ExtensionHost.shutdown`.
+    channel
+        ``"socketpair"`` (inherited and pre-connected; the default where it exists) or
+        ``"directory"`` (a random socket name in a private ``0700`` folder, one accepted
+        connection from the child's pid; the fallback elsewhere, selectable for tests).
+    cgroups
+        Give each child a cgroup v2 with its memory cap and CPU share when the host's cgroup is
+        delegated to it (see :mod:`.cgroups`); rlimits and the RSS watchdog apply regardless.
     """
 
     ping_interval: float = 1.0
@@ -153,6 +161,8 @@ class HostConfig:
     output_burst: float = 200.0
     shutdown_grace: float = 3.0
     tick: float = 0.1
+    channel: str = "socketpair" if os.name == "posix" else "directory"
+    cgroups: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -325,6 +335,8 @@ class ExtensionHost(QObject):
         }
         self._closing = False
         self._graveyard: list[QSocketNotifier] = []
+        self._cgroups: CgroupSupport | None = None
+        self._stale_cgroups: list[ChildCgroup] = []
         self._secrets = concurrent.futures.ThreadPoolExecutor(1, "symphony-keyring")
         self.sig_secret_ready.connect(self._on_secret_ready)
         self._timer = QTimer(self)
@@ -613,8 +625,14 @@ class ExtensionHost(QObject):
         c.restart_timer = None
         m = c.manifest
         limits = self._limits.get(m.id) or ProcessLimits(
-            memory_mb=m.limits.memory_mb, cpu_seconds=m.limits.cpu_seconds
+            memory_mb=m.limits.memory_mb,
+            cpu_seconds=m.limits.cpu_seconds,
+            cpu_percent=m.limits.cpu_percent,
         )
+        if self.config.cgroups and self._cgroups is None:
+            self._cgroups = CgroupSupport()
+            if not self._cgroups.available:
+                _log.info("no per-extension cgroups: %s", self._cgroups.reason)
         c.token = new_token()
         c.handshake = HostHandshake(
             c.token, protocols=self._protocols, max_frame=m.limits.frame_max_mb << 20
@@ -642,6 +660,9 @@ class ExtensionHost(QObject):
                 python=self._python,
                 limits=limits,
                 command=self._commands.get(m.id),
+                identity=(m.id, m.version, m.entry),
+                channel=self.config.channel,
+                cgroups=self._cgroups if self.config.cgroups else None,
             )
         except OSError as e:
             c.last_error = f"cannot start: {e}"
@@ -650,16 +671,58 @@ class ExtensionHost(QObject):
             self._fail_queue(c, ExtensionDisabledError(c.last_error))
             return
         c.launched = launched
-        sock = launched.sock
-        problem = _check_peer(sock)
-        if problem is not None:
-            c.fatal = AuthenticationError(problem)
-            self._kill(c, problem)
+        if launched.listener is None:
+            problem = _check_peer(launched.sock)
+            if problem is not None:
+                c.fatal = AuthenticationError(problem)
+                self._kill(c, problem)
+        else:  # the fallback channel: wait for the child to connect, then attach
+            c.reader = QSocketNotifier(launched.sock.fileno(), QSocketNotifier.Type.Read)
+            c.reader.activated.connect(lambda *_: self._on_connect(c))
+        self._watch_process(c)
+        if launched.listener is None:
+            self._attach(c)
+
+    def _on_connect(self, c: _Child) -> None:
+        launched = c.launched
+        if launched is None or launched.listener is None:
+            return
+        listener, launched.listener = launched.listener, None
+        if c.reader is not None:
+            c.reader.setEnabled(False)
+            self._graveyard.append(c.reader)
+            c.reader = None
+        try:
+            launched.sock = listener.accept(launched.proc.pid)
+        except BlockingIOError:  # a spurious wake-up: keep waiting
+            launched.listener = listener
+            c.reader = QSocketNotifier(listener.sock.fileno(), QSocketNotifier.Type.Read)
+            c.reader.activated.connect(lambda *_: self._on_connect(c))
+            return
+        except OSError as e:
+            launched.sock = listener.sock
+            reason = f"channel refused: {e}"
+            c.fatal = AuthenticationError(reason)
+            self._kill(c, reason)
+            return
+        self._attach(c)
+
+    def _attach(self, c: _Child) -> None:
+        """Watch the connected channel and send the challenge."""
+        assert c.launched is not None
+        sock = c.launched.sock
         c.reader = QSocketNotifier(sock.fileno(), QSocketNotifier.Type.Read)
         c.reader.activated.connect(lambda *_: self._on_readable(c))
         c.writer = QSocketNotifier(sock.fileno(), QSocketNotifier.Type.Write)
         c.writer.setEnabled(False)
         c.writer.activated.connect(lambda *_: self._flush(c))
+        assert c.handshake is not None
+        self._write(c, c.handshake.challenge())
+
+    def _watch_process(self, c: _Child) -> None:
+        """Watch the child's exit and drain its stdout/stderr."""
+        launched = c.launched
+        assert launched is not None
         pidfd_open = getattr(os, "pidfd_open", None)
         if pidfd_open is not None:
             try:
@@ -679,8 +742,6 @@ class ExtensionHost(QObject):
             c.streams.append(stream)
         if not self._timer.isActive():
             self._timer.start()
-        assert c.handshake is not None
-        self._write(c, c.handshake.challenge())
 
     def _on_ready(self, c: _Child) -> None:
         c.ready = True
@@ -728,6 +789,11 @@ class ExtensionHost(QObject):
         if launched is None:
             return
         kill_group(launched.proc)  # grandchildren die with their parent
+        if launched.cgroup is not None:
+            if launched.cgroup.oom_kills() and not c.kill_reason:
+                c.kill_reason = "memory limit exceeded (cgroup memory.max)"
+            launched.cgroup.kill()  # also grandchildren that left the process group
+            self._stale_cgroups.append(launched.cgroup)
         for n in (c.reader, c.writer, c.exit_notifier, *(s.notifier for s in c.streams)):
             if n is not None:
                 n.setEnabled(False)
@@ -740,6 +806,8 @@ class ExtensionHost(QObject):
             os.close(c.pidfd)
             c.pidfd = -1
         launched.sock.close()
+        if launched.listener is not None:
+            launched.listener.close()
         for pipe in (launched.proc.stdout, launched.proc.stderr):
             if pipe is not None:
                 pipe.close()
@@ -1099,6 +1167,7 @@ class ExtensionHost(QObject):
 
     def _on_tick(self) -> None:
         self._graveyard.clear()
+        self._stale_cgroups = [g for g in self._stale_cgroups if not g.remove()]
         now = time.monotonic()
         cfg = self.config
         alive = False

@@ -21,11 +21,11 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import secrets
+import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from typing import IO, Any, Final
 
+from symphony.protocol._record import field, record
 from symphony.protocol.codec import DEFAULT_MAX_FRAME, MIN_MAX_FRAME
 from symphony.protocol.errors import (
     AuthenticationError,
@@ -62,8 +62,8 @@ _WELCOME_LABEL = b"symphony-ipc welcome v1\x00"
 
 
 def new_token() -> bytes:
-    """Return a fresh 256-bit launch token (``secrets.token_bytes``)."""
-    return secrets.token_bytes(TOKEN_SIZE)
+    """Return a fresh 256-bit launch token (``os.urandom``, what ``secrets.token_bytes`` uses)."""
+    return os.urandom(TOKEN_SIZE)
 
 
 def write_token(stream: IO[bytes], token: bytes) -> None:
@@ -128,7 +128,7 @@ def welcome_mac(token: bytes, hello_mac_: bytes, welcome: Welcome) -> bytes:
     return hmac.new(token, transcript, hashlib.sha256).digest()
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True)
 class Session:
     """What both sides agreed on; identical on host and child after a successful handshake.
 
@@ -204,7 +204,7 @@ class HostHandshake:
             **(limits or {}),
         }
         self._capabilities = dict(capabilities or {})
-        self._challenge = Challenge(secrets.token_bytes(NONCE_SIZE), *protocols)
+        self._challenge = Challenge(os.urandom(NONCE_SIZE), *protocols)
         self._done = False
         self.session: Session | None = None
 
@@ -343,7 +343,7 @@ class ChildHandshake:
             self._version,
             self._capabilities,
             self._limits,
-            secrets.token_bytes(NONCE_SIZE),
+            os.urandom(NONCE_SIZE),
         )
         mac = hello_mac(self._token, challenge, unsigned)
         self._hello = Hello(

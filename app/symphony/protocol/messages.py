@@ -8,10 +8,10 @@ plus an optional raw binary ``body``, and is rebuilt from a received header by
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from enum import IntEnum
 from typing import Any, ClassVar, Literal
 
+from symphony.protocol._record import field, record
 from symphony.protocol.errors import ProtocolViolation
 
 #: Largest id (request, ping, stream) either side may use: exact in a JSON double.
@@ -73,7 +73,7 @@ class Message:
 # --- handshake --------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True)
 class Challenge(Message):
     """Host → child, first frame: the host's fresh nonce and its protocol range."""
 
@@ -86,7 +86,7 @@ class Challenge(Message):
         return {"nonce": self.nonce.hex(), "protocol": [self.protocol_min, self.protocol_max]}
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True)
 class Hello(Message):
     """Child → host: who the extension is, what it offers, and the MAC proving the token."""
 
@@ -116,7 +116,7 @@ class Hello(Message):
         }
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True)
 class Welcome(Message):
     """Host → child: the chosen protocol version, the negotiated limits, the host's own MAC."""
 
@@ -143,7 +143,7 @@ class Welcome(Message):
 # --- calls ------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True)
 class Request(Message):
     """A call expecting exactly one :class:`Response` or :class:`ErrorResponse` with the same id.
 
@@ -174,7 +174,7 @@ class Request(Message):
         return h
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True)
 class Response(Message):
     """The successful end of request ``id`` (and of its stream, if any)."""
 
@@ -194,7 +194,7 @@ class Response(Message):
         return h
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True)
 class ErrorResponse(Message):
     """The failed end of request ``id``; ``id`` is ``None`` for a connection-level error."""
 
@@ -211,7 +211,7 @@ class ErrorResponse(Message):
         return {"id": self.id, "error": err}
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True)
 class Notification(Message):
     """A one-way message; no reply."""
 
@@ -231,7 +231,7 @@ class Notification(Message):
         return h
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True)
 class Cancel(Message):
     """The caller no longer wants request ``id``; the callee still answers it (usually -32800)."""
 
@@ -242,7 +242,7 @@ class Cancel(Message):
         return {"id": self.id}
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True)
 class Progress(Message):
     """Progress of request ``id``: one ``begin``, any ``report``, one ``end``."""
 
@@ -264,7 +264,7 @@ class Progress(Message):
         return h
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True)
 class StreamData(Message):
     """One item of request ``id``'s stream; costs one credit. ``seq`` counts from 0."""
 
@@ -285,7 +285,7 @@ class StreamData(Message):
         return h
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True)
 class Credit(Message):
     """The stream's receiver allows ``grant`` more items of request ``id``'s stream."""
 
@@ -300,7 +300,7 @@ class Credit(Message):
 # --- liveness and lifecycle -------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True)
 class Ping(Message):
     """Liveness probe; the child answers :class:`Pong` from the thread that runs handlers."""
 
@@ -311,7 +311,7 @@ class Ping(Message):
         return {"id": self.id}
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True)
 class Pong(Message):
     """Answer to :class:`Ping` ``id``."""
 
@@ -322,7 +322,7 @@ class Pong(Message):
         return {"id": self.id}
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True)
 class Shutdown(Message):
     """Host → child: finish queued work, take no new requests, then answer ``Response(id)``."""
 
@@ -333,7 +333,7 @@ class Shutdown(Message):
         return {"id": self.id}
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True)
 class Exit(Message):
     """Host → child: close the connection and exit the process (code 0 after a shutdown)."""
 
@@ -343,7 +343,7 @@ class Exit(Message):
         return {}
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True)
 class Log(Message):
     """Child → host structured log record; ``dropped`` counts records rate-limited before it."""
 

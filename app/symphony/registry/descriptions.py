@@ -16,6 +16,8 @@ The dictionary form (one ``[[node_types]]`` table)::
     reverse_reconstruction = false     # optional; can rebuild its inputs from its outputs
     method = "node.files.read"         # optional; the protocol method that runs a node of this
                                        # type (extension types only; default: the type id)
+    cacheable = true                   # optional; false for types that read or change the world
+                                       # outside their inputs (files): never served from a cache
     inputs = [{ name = "features", type = "json", required = true, multiple = false,
                 description = "..." }]
     outputs = [{ name = "code", type = "code", description = "..." }]
@@ -245,6 +247,10 @@ class NodeTypeDescription:
     method
         The protocol method the conductor requests to run a node of an extension's type, with
         params ``{"inputs", "config", "options"}``; defaults to the type id.
+    cacheable
+        Whether the conductor may serve an unchanged node of this type from the Artifact Store.
+        ``False`` for types whose outcome depends on or changes the outside world (reading or
+        writing files): their inputs and config do not determine their effect.
     """
 
     type_id: str
@@ -259,6 +265,7 @@ class NodeTypeDescription:
     reverse_reconstruction: bool = False
     source: str = "builtin"
     method: str = ""
+    cacheable: bool = True
     _inputs_by_name: dict[str, PortSpec] = field(
         init=False, repr=False, compare=False, hash=False, default_factory=dict
     )
@@ -319,6 +326,7 @@ _DESC_KEYS: Final = frozenset(
         "idempotent",
         "reverse_reconstruction",
         "method",
+        "cacheable",
         "inputs",
         "outputs",
         "config",
@@ -543,6 +551,7 @@ def description_from_dict(
         reverse_reconstruction=r.flag("reverse_reconstruction"),
         source=source,
         method=_method(r, type_id),
+        cacheable=r.flag("cacheable", default=True),
     )
 
 

@@ -28,10 +28,10 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self
 
+from symphony.protocol._record import record
 from symphony.protocol.messages import LogLevel
 
 if TYPE_CHECKING:
@@ -41,7 +41,7 @@ RequestHandler = Callable[["RequestContext"], Any]
 NotificationHandler = Callable[[Any, bytes], None]
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True)
 class Reply:
     """A handler result with a binary body (sent raw, never base64).
 
@@ -57,7 +57,7 @@ class Reply:
     body: bytes = b""
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True)
 class MethodSpec:
     """A registered request method and its metadata (announced to the host in ``hello``)."""
 

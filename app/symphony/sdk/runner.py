@@ -1,14 +1,17 @@
-"""Launch any extension folder: ``python -m symphony.sdk.runner <folder> --fd N``.
+"""Launch any extension folder: ``python -m symphony.sdk.runner <folder> --fd N [--id …]``.
 
 The host starts the child with one end of a socketpair inherited as file descriptor ``N`` (the
-number is not a secret) and writes the launch token to the child's stdin (64 hex digits and a
-newline; never argv or the environment). The runner reads the token, checks the peer of the socket
-(``SO_PEERCRED`` on Linux: same uid, and the pid of the parent that made the socketpair), loads the
-folder's ``extension.toml`` (parsed by :func:`~symphony.extension_host.manifest.parse_manifest`,
-pure Python; ``entry`` is a module path: ``main`` is ``<folder>/main.py``, ``pkg.main`` is
-``<folder>/pkg/main.py``, and a module path with no file in the folder is imported normally, e.g.
-``symphony.extensions.file_explorer.main``), performs the handshake, and serves until the host says
-``exit``. Protocol traffic never touches stdout or stderr.
+number is not a secret) — or, with the fallback channel, ``--connect PATH``: a socket in a
+private folder that accepts one connection — and writes the launch token to the child's stdin
+(64 hex digits and a newline; never argv or the environment). The runner reads the token, checks
+the peer of the socket (``SO_PEERCRED`` on Linux: same uid, and the pid of the parent that made
+the socketpair or listens on the path), loads the
+folder's entry module (``--id``/``--version``/``--entry`` as the host read them from the
+manifest; without them the runner parses ``extension.toml`` itself with
+:func:`~symphony.extension_host.manifest.parse_manifest`; ``entry`` is a module path: ``main`` is
+``<folder>/main.py``, ``pkg.main`` is ``<folder>/pkg/main.py``, and a module path with no file in
+the folder is imported normally, e.g. ``symphony.extensions.file_explorer.main``), performs the
+handshake, and serves until the host says ``exit``. Protocol traffic never touches stdout or stderr.
 
 A frozen bundle calls :func:`main` from its own entry point behind a dispatch flag, e.g.
 ``symphony --extension-runner <folder> --fd N`` → ``sys.exit(runner.main(argv[2:]))``.
@@ -21,16 +24,14 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
-import logging
 import os
 import socket
 import struct
 import sys
+import threading
 from collections.abc import Sequence
-from pathlib import Path
-from typing import IO, Final
+from typing import IO, TYPE_CHECKING, Final
 
-from symphony.extension_host.manifest import MANIFEST_NAME, ManifestError, parse_manifest
 from symphony.protocol.channel import SocketChannel
 from symphony.protocol.codec import DEFAULT_MAX_FRAME
 from symphony.protocol.errors import (
@@ -41,7 +42,6 @@ from symphony.protocol.errors import (
 from symphony.protocol.handshake import SUPPORTED_PROTOCOLS, ChildHandshake, read_token
 from symphony.protocol.messages import ErrorResponse, Message
 from symphony.sdk.extension import Extension
-from symphony.sdk.logs import HostLogHandler
 from symphony.sdk.runtime import (
     EXIT_FAILURE,
     EXIT_HOST_GONE,
@@ -52,16 +52,28 @@ from symphony.sdk.runtime import (
     ExtensionRuntime,
 )
 
+if TYPE_CHECKING:
+    import logging
+
+#: The runner's arguments; the host passes the manifest's id, version and entry so the child
+#: need not parse ``extension.toml`` again (without them it does).
+USAGE: Final = (
+    "<extension-folder> (--fd N | --connect SOCKET-PATH) [--id ID --version VERSION --entry MODULE]"
+)
+_PR_SET_PDEATHSIG: Final = 1
+_SIGKILL: Final = 9  # Linux; `signal` is not imported for one constant
 #: Seconds the child waits for each handshake frame.
 HANDSHAKE_TIMEOUT: Final = 10.0
-MANIFEST: Final = MANIFEST_NAME
+MANIFEST: Final = "extension.toml"
 
 
 class ExtensionLoadError(Exception):
     """The extension folder has no usable manifest or entry module."""
 
 
-def load_extension(folder: str | Path) -> Extension:
+def load_extension(
+    folder: str | os.PathLike[str], identity: tuple[str, str, str] | None = None
+) -> Extension:
     """Import an extension folder and return its :class:`Extension`.
 
     Parameters
@@ -69,6 +81,9 @@ def load_extension(folder: str | Path) -> Extension:
     folder
         A folder with ``extension.toml`` (``id``, ``version``, ``entry``: a module path resolved in
         the folder first, then on ``sys.path``).
+    identity
+        ``(id, version, entry)`` as the host read them from the manifest: given, the manifest
+        is not parsed again (``tomllib`` and the validator cost several ms of every start).
 
     Returns
     -------
@@ -80,18 +95,24 @@ def load_extension(folder: str | Path) -> Extension:
     ExtensionLoadError
         If the manifest or the module is missing or inconsistent.
     """
-    folder = Path(folder).resolve()
-    try:
-        manifest = parse_manifest(folder)
-    except ManifestError as e:
-        raise ExtensionLoadError(str(e)) from e
-    ext_id, version, entry = manifest.id, manifest.version, manifest.entry
-    rel = Path(*entry.split("."))
-    candidates = [folder / rel.with_suffix(".py"), folder / rel / "__init__.py"]
-    path = next((c.resolve() for c in candidates if c.is_file()), None)
-    sys.path.insert(0, str(folder))
+    folder = os.path.realpath(folder)
+    if identity is None:
+        from pathlib import Path
+
+        from symphony.extension_host.manifest import ManifestError, parse_manifest
+
+        try:
+            manifest = parse_manifest(Path(folder))
+        except ManifestError as e:
+            raise ExtensionLoadError(str(e)) from e
+        identity = (manifest.id, manifest.version, manifest.entry)
+    ext_id, version, entry = identity
+    rel = os.path.join(*entry.split("."))
+    candidates = (os.path.join(folder, rel + ".py"), os.path.join(folder, rel, "__init__.py"))
+    path = next((os.path.realpath(c) for c in candidates if os.path.isfile(c)), None)
+    sys.path.insert(0, folder)
     if path is not None:
-        if not path.is_relative_to(folder):
+        if not path.startswith(folder + os.sep):
             raise ExtensionLoadError(f"entry {entry!r} is not a file inside {folder}")
         name = "symphony_extension_" + "".join(c if c.isalnum() else "_" for c in ext_id)
         spec = importlib.util.spec_from_file_location(name, path)
@@ -119,11 +140,36 @@ def load_extension(folder: str | Path) -> Extension:
     return ext
 
 
+def die_with_parent() -> bool:
+    """Ask the kernel to SIGKILL this process when its parent (the host) dies (Linux).
+
+    ``prctl(PR_SET_PDEATHSIG, SIGKILL)``: a host killed with SIGKILL cannot stop its children
+    itself, and a child stuck in a handler (or stopped) would otherwise outlive it. Call it before
+    :func:`check_peer`: if the host died before this call, the child has been re-parented, the
+    peer check sees a parent that is not the socket's peer and the runner exits.
+
+    Returns
+    -------
+    bool
+        Whether the signal is set (``False`` off Linux or if ``prctl`` is unavailable).
+    """
+    if not sys.platform.startswith("linux"):
+        return False
+    import ctypes  # ~3 ms; only here
+
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        return bool(libc.prctl(_PR_SET_PDEATHSIG, _SIGKILL, 0, 0, 0) == 0)
+    except (OSError, AttributeError):
+        return False
+
+
 def check_peer(sock: socket.socket) -> str | None:
     """Check who holds the other end of ``sock`` (Linux ``SO_PEERCRED``; elsewhere a no-op).
 
-    For an inherited socketpair the kernel records the process that created the pair: it must be
-    our parent and run as our uid.
+    For an inherited socketpair the kernel records the process that created the pair, for the
+    fallback channel (``--connect``) the process that listens: either way it must be our parent
+    and run as our uid.
 
     Returns
     -------
@@ -215,13 +261,51 @@ def run(
         return EXIT_HOST_GONE
     channel.set_max_frame(session.max_frame)
     runtime = ExtensionRuntime(extension, channel, session)
-    handler = HostLogHandler(runtime.logger)
-    logging.getLogger().addHandler(handler)
+    forward = _LogForwarding(runtime)
     try:
         return runtime.serve()
     finally:
-        logging.getLogger().removeHandler(handler)
+        forward.stop()
         channel.close()
+
+
+class _LogForwarding:
+    """Send the standard ``logging`` of the extension to the host (:class:`HostLogHandler`).
+
+    ``logging`` (with ``traceback``) costs ~5 ms to import, a tenth of the start budget: when the
+    extension has not imported it by now, a background thread does, after the child is ready.
+    A record logged before that goes to ``logging``'s last-resort handler (stderr), which the
+    host drains into its log as well.
+    """
+
+    def __init__(self, runtime: ExtensionRuntime) -> None:
+        self._runtime = runtime
+        self._lock = threading.Lock()
+        self._handler: logging.Handler | None = None
+        self._stopped = False
+        if "logging" in sys.modules:
+            self._install()
+        else:
+            threading.Thread(target=self._install, name="symphony-logging", daemon=True).start()
+
+    def _install(self) -> None:
+        import logging
+
+        from symphony.sdk.logs import HostLogHandler
+
+        with self._lock:
+            if self._stopped:
+                return
+            self._handler = HostLogHandler(self._runtime.logger)
+            logging.getLogger().addHandler(self._handler)
+
+    def stop(self) -> None:
+        with self._lock:
+            self._stopped = True
+            if self._handler is not None:
+                import logging
+
+                logging.getLogger().removeHandler(self._handler)
 
 
 def _err(text: str, stream: IO[str] | None = None) -> None:
@@ -229,7 +313,7 @@ def _err(text: str, stream: IO[str] | None = None) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Command-line entry: ``<folder> --fd N``; read the token from stdin and serve.
+    """Command-line entry (:data:`USAGE`); read the token from stdin and serve.
 
     Returns
     -------
@@ -237,27 +321,49 @@ def main(argv: Sequence[str] | None = None) -> int:
         The process exit code.
     """
     args = list(sys.argv[1:] if argv is None else argv)
-    if len(args) != 3 or args[1] != "--fd" or not args[2].isdigit():
-        _err("usage: python -m symphony.sdk.runner <extension-folder> --fd N")
+    options = dict(zip(args[1::2], args[2::2], strict=False))
+    keys = set(options) - {"--id", "--version", "--entry"}
+    if (
+        len(args) % 2 == 0
+        or keys not in ({"--fd"}, {"--connect"})
+        or not options.get("--fd", "0").isdigit()
+        or len(set(options) - keys) not in (0, 3)
+    ):
+        _err(f"usage: python -m symphony.sdk.runner {USAGE}")
         return EXIT_USAGE
-    folder, fd = args[0], int(args[2])
+    folder = args[0]
+    identity = None
+    if "--id" in options:
+        identity = (options["--id"], options["--version"], options["--entry"])
     try:
         token = read_token(sys.stdin.buffer)
     except AuthenticationError as e:
         _err(str(e))
         return EXIT_UNAUTHORIZED
-    try:
-        sock = socket.socket(fileno=fd)
-    except OSError as e:
-        _err(f"file descriptor {fd} is not a socket: {e}")
-        return EXIT_USAGE
+    if "--connect" in options:
+        path = options["--connect"]
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            sock.connect(path)
+        except OSError as e:
+            _err(f"cannot connect to the host's channel {path}: {e}")
+            sock.close()
+            return EXIT_HOST_GONE
+    else:
+        fd = int(options["--fd"])
+        try:
+            sock = socket.socket(fileno=fd)
+        except OSError as e:
+            _err(f"file descriptor {fd} is not a socket: {e}")
+            return EXIT_USAGE
+    die_with_parent()
     problem = check_peer(sock)
     if problem is not None:
         _err(f"unauthorized: {problem}")
         sock.close()
         return EXIT_UNAUTHORIZED
     try:
-        extension = load_extension(folder)
+        extension = load_extension(folder, identity)
     except Exception as e:
         _err(f"cannot load {folder}: {type(e).__name__}: {e}")
         sock.close()

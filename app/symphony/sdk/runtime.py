@@ -13,13 +13,12 @@ from __future__ import annotations
 
 import threading
 import time
-import traceback
 from collections import deque
 from collections.abc import Mapping
-from dataclasses import dataclass
 from queue import SimpleQueue
 from typing import Any, Final
 
+from symphony.protocol._record import record
 from symphony.protocol.channel import SocketChannel
 from symphony.protocol.errors import (
     ConnectionClosedError,
@@ -72,7 +71,7 @@ MAX_PENDING_PINGS: Final = 64
 MAX_LOG_MESSAGE: Final = 8192
 
 
-@dataclass(eq=False, slots=True)
+@record(eq=False)
 class _Call:
     id: int
     window: CreditWindow | None
@@ -349,9 +348,9 @@ class ExtensionRuntime:
             self.channel.send(Response(msg.id))
 
     def _run_request(self, req: Request) -> None:
-        with self._cv:
-            call = self._calls[req.id]
-            call.started = True
+        # No lock: a dict read and a flag store are atomic, and the entry goes only below.
+        call = self._calls[req.id]
+        call.started = True
         reply: Message
         try:
             if call.cancelled:
@@ -391,6 +390,8 @@ class ExtensionRuntime:
             self.channel.send(ErrorResponse(rid, ErrorCode.INTERNAL_ERROR, msg))
 
     def _log_exception(self, what: str, e: Exception, request: int | None) -> None:
+        import traceback  # only on a handler crash: not worth its import at every start
+
         tb = "".join(traceback.format_exception(e))[-4000:]
         self.logger.log(
             "error", f"{what}: {type(e).__name__}: {e}", fields={"traceback": tb}, request=request
@@ -537,7 +538,7 @@ class ExtensionRuntime:
         return Reply(reply.result, reply.body)
 
 
-@dataclass(eq=False, slots=True)
+@record(eq=False)
 class _Outgoing:
     reply: Response | ErrorResponse | None = None
 

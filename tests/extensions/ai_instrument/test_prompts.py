@@ -75,3 +75,27 @@ def test_run_options_override_defaults() -> None:
     assert RunOptions().apply(0.3, 512, ("x",)).stop == ("x",)
     with pytest.raises(ValueError, match="max_tokens"):
         RunOptions.from_params({"max_tokens": "many"})
+
+
+def test_reverse_builders_match_the_manifest_and_rebuild_inputs() -> None:
+    import tomllib
+    from pathlib import Path
+
+    from symphony.extensions import ai_instrument
+    from symphony.extensions.ai_instrument.prompts import REVERSE_BUILDERS
+
+    manifest = tomllib.loads((Path(ai_instrument.__file__).parent / "extension.toml").read_text())
+    declared = {t["id"] for t in manifest["node_types"] if t.get("reverse_reconstruction")}
+    assert set(REVERSE_BUILDERS) == declared
+    code = REVERSE_BUILDERS["ai.code_generator"]({"code": "def f(): pass"}, {})
+    assert "def f(): pass" in code.messages[1]["content"]
+    parsed = code.parse('[{"name": "f", "description": "does nothing", "priority": "low"}]')
+    assert parsed == {"features": [{"name": "f", "description": "does nothing", "priority": "low"}]}
+    request = REVERSE_BUILDERS["ai.feature_extractor"]({"features": [{"name": "x"}]}, {})
+    assert request.parse("  Make x.  ") == {"prompt": "Make x."}
+    docs = REVERSE_BUILDERS["ai.doc_writer"]({"docs": "# f\nReturns 1."}, {})
+    assert docs.parse("```python\ndef f():\n    return 1\n```") == {
+        "code": "def f():\n    return 1"
+    }
+    with pytest.raises(PromptInputError, match="output 'code' is required"):
+        REVERSE_BUILDERS["ai.code_generator"]({}, {})

@@ -12,7 +12,11 @@ import functools
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from symphony.extensions.ai_instrument.prompts import BUILDERS, PromptInputError
+from symphony.extensions.ai_instrument.prompts import (
+    BUILDERS,
+    REVERSE_BUILDERS,
+    PromptInputError,
+)
 from symphony.extensions.ai_instrument.providers.base import AuthError, ProviderError, TokenSink
 from symphony.extensions.ai_instrument.providers.pump import Watch
 from symphony.extensions.ai_instrument.service import Instrument, RunOptions
@@ -132,6 +136,33 @@ def _node_handler(node_type: str) -> Handler:
 
 for _node_type in BUILDERS:
     extension.request(_node_type, stream=True)(_node_handler(_node_type))
+
+
+def _reverse_handler(node_type: str) -> Handler:
+    def handle(ctx: RequestContext) -> dict[str, Any]:
+        p = _params(ctx)
+        provider = instrument.provider(p.get("provider"), _secret_getter(ctx))
+        result = instrument.reverse_node(
+            node_type,
+            p.get("outputs") or {},
+            p.get("config") or {},
+            RunOptions.from_params(p),
+            provider,
+            lambda _text: ctx.check_cancelled(),  # answers pings while the model writes
+            _watch(ctx),
+        )
+        del provider
+        reply = result.as_json()
+        reply["inputs"] = reply.pop("outputs")
+        return reply
+
+    handle.__name__ = node_type.replace(".", "_") + "_reverse"
+    return _mapped(handle)
+
+
+# ``<type>.reverse``: ``{"outputs", "config", "provider"?}`` → ``{"inputs", "usage", …}``.
+for _node_type in REVERSE_BUILDERS:
+    extension.request(f"{_node_type}.reverse")(_reverse_handler(_node_type))
 
 
 @extension.request("ai.embed", idempotent=True)

@@ -286,3 +286,78 @@ BUILDERS: Final[dict[str, Callable[[Mapping[str, Any], Mapping[str, Any]], Promp
     "ai.summarizer": summarizer,
     "ai.reviewer": reviewer,
 }
+
+
+# -- Reverse reconstruction ----------------------------------------------------------------------
+# A type that declares ``reverse_reconstruction`` can rebuild plausible inputs from an output it
+# produced earlier; the conductor uses this when the node upstream of it fails for good (seed 004,
+# "If feature extraction fails but code exists, reverse-engineer features").
+
+_REVERSE_REQUEST_SYSTEM = (
+    "You are a product manager. Given the list of features a request led to, write the original"
+    " request: one short paragraph in plain words, as the user would have asked. Answer with the"
+    " request only."
+)
+
+_REVERSE_FEATURES_SYSTEM = (
+    "You are a software analyst. Read the code and list the features it implements. Answer with a"
+    ' JSON array only, each item an object with "name" (a few words), "description" (one'
+    ' sentence) and "priority" ("high", "medium" or "low"), most important first.'
+)
+
+_REVERSE_CODE_SYSTEM = (
+    "You are a senior engineer. The documentation below describes some code. Write the code it"
+    " documents: complete and working, with the public API exactly as documented. Answer with a"
+    " single code block and nothing else."
+)
+
+
+def _output(outputs: Mapping[str, Any], name: str) -> str:
+    try:
+        return _text(outputs, name)
+    except PromptInputError:
+        raise PromptInputError(f"output {name!r} is required to rebuild the inputs") from None
+
+
+def reverse_feature_extractor(outputs: Mapping[str, Any], config: Mapping[str, Any]) -> PromptSpec:
+    """Rebuild the Feature Extractor's ``prompt`` from its ``features``."""
+    features = _output(outputs, "features")
+    return PromptSpec(
+        _msgs(_REVERSE_REQUEST_SYSTEM, f"Features:\n{features}"),
+        temperature=0.2,
+        max_tokens=256,
+        stop=(),
+        parse=lambda text: {"prompt": text.strip()},
+    )
+
+
+def reverse_code_generator(outputs: Mapping[str, Any], config: Mapping[str, Any]) -> PromptSpec:
+    """Rebuild the Code Generator's ``features`` from its ``code``."""
+    limit = 12
+    parse_features = _parse_features(limit)
+    return PromptSpec(
+        _msgs(_REVERSE_FEATURES_SYSTEM, f"Code:\n```\n{_output(outputs, 'code')}\n```"),
+        temperature=0.2,
+        max_tokens=768,
+        stop=(),
+        parse=lambda text: {"features": parse_features(text)["features"]},
+    )
+
+
+def reverse_doc_writer(outputs: Mapping[str, Any], config: Mapping[str, Any]) -> PromptSpec:
+    """Rebuild the Doc Writer's ``code`` from its ``docs``."""
+    return PromptSpec(
+        _msgs(_REVERSE_CODE_SYSTEM, f"Documentation:\n{_output(outputs, 'docs')}"),
+        temperature=0.2,
+        max_tokens=1024,
+        stop=(),
+        parse=lambda text: {"code": _strip_fence(text)},
+    )
+
+
+#: Types that rebuild their inputs from their outputs (``reverse_reconstruction = true``).
+REVERSE_BUILDERS: Final[dict[str, Callable[[Mapping[str, Any], Mapping[str, Any]], PromptSpec]]] = {
+    "ai.feature_extractor": reverse_feature_extractor,
+    "ai.code_generator": reverse_code_generator,
+    "ai.doc_writer": reverse_doc_writer,
+}

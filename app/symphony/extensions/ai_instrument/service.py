@@ -12,7 +12,12 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final, Protocol
 
-from symphony.extensions.ai_instrument.prompts import BUILDERS, PROMPTS_VERSION, PromptSpec
+from symphony.extensions.ai_instrument.prompts import (
+    BUILDERS,
+    PROMPTS_VERSION,
+    REVERSE_BUILDERS,
+    PromptSpec,
+)
 from symphony.extensions.ai_instrument.providers.base import (
     ChatMessage,
     Completion,
@@ -287,6 +292,25 @@ class Instrument:
     ) -> NodeResult:
         """Run a generating node type: build its prompt, generate, parse the outputs."""
         spec: PromptSpec = BUILDERS[node_type](inputs, config)
+        params = options.apply(spec.temperature, spec.max_tokens, spec.stop)
+        completion = provider.chat(spec.messages, params, on_token, watch)
+        return NodeResult(spec.parse(completion.text), completion)
+
+    def reverse_node(
+        self,
+        node_type: str,
+        outputs: Mapping[str, Any],
+        config: Mapping[str, Any],
+        options: RunOptions,
+        provider: Provider,
+        on_token: TokenSink,
+        watch: Watch = NO_WATCH,
+    ) -> NodeResult:
+        """Rebuild a node's inputs from its outputs (reverse reconstruction).
+
+        The result's ``outputs`` hold the rebuilt *inputs* of ``node_type``.
+        """
+        spec: PromptSpec = REVERSE_BUILDERS[node_type](outputs, config)
         params = options.apply(spec.temperature, spec.max_tokens, spec.stop)
         completion = provider.chat(spec.messages, params, on_token, watch)
         return NodeResult(spec.parse(completion.text), completion)

@@ -8,6 +8,11 @@ Methods: ``files.list`` (paged), ``files.stat``, ``files.read`` (body = bytes), 
 (body = bytes, atomic), ``files.mkdir``, ``files.rename``, ``files.delete``, ``files.glob``,
 ``files.search``, ``files.watch`` / ``files.unwatch``. Changes under watched folders are pushed as
 ``files.changed`` notifications ``{"changes": [{"kind", "path", "is_dir", "new_path"}]}``.
+
+Node types (``[[node_types]]`` of the manifest) run through ``node.files.list``,
+``node.files.read``, ``node.files.write`` and ``node.files.search``: ``{"inputs", "config",
+"options"}`` → ``{"outputs": {port: value}}`` (see :mod:`.nodes`); a bad input or config value is
+an invalid-params error naming the node type and the field.
 A :class:`WorkspaceError` becomes a protocol error whose ``data`` carries its ``code`` and
 ``path``: ``-32602`` (invalid params) for a refused path or argument, ``-32000`` otherwise.
 """
@@ -20,6 +25,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
+from symphony.extensions.file_explorer.nodes import NODES, NodeInputError, NodeRunner, method_name
 from symphony.extensions.file_explorer.service import Entry, FileService, WorkspaceError
 from symphony.extensions.file_explorer.watcher import Watcher
 from symphony.protocol.errors import ErrorCode
@@ -186,6 +192,25 @@ def files_search(ctx: RequestContext) -> list[dict[str, Any]]:
     if timeout is not None:
         kw["timeout"] = max(0.1, timeout - 0.1)
     return [dataclasses.asdict(m) for m in _service().search(p["query"], **kw)]
+
+
+def _node_handler(node_type: str, run: NodeRunner) -> Callable[[RequestContext], Any]:
+    def handle(ctx: RequestContext) -> dict[str, Any]:
+        try:
+            return run(_service(), _params(ctx), ctx.deadline)
+        except NodeInputError as e:
+            raise RequestError(str(e), ErrorCode.INVALID_PARAMS) from None
+
+    handle.__name__ = "node_" + node_type.replace(".", "_")
+    handle.__doc__ = f"Run one ``{node_type}`` node (see :mod:`.nodes`)."
+    return _handler(handle)
+
+
+for _type, _run in NODES.items():
+    # Writes are not idempotent for mode "append"; the host must not retry them after a crash.
+    extension.request(method_name(_type), idempotent=_type != "files.write")(
+        _node_handler(_type, _run)
+    )
 
 
 @extension.request("files.watch")

@@ -450,24 +450,47 @@ class FileService:
         _fsync_dir(parent_real)
 
     # -- search ----------------------------------------------------------------------------
-    def _walk(self, deadline: float) -> Iterator[tuple[str, str]]:
-        """Yield ``(relative path, real path)`` of every file, not following symlinked folders."""
-        stack = [("", self._root_s)]
+    def walk(
+        self, folder: str = "", deadline: float | None = None, *, recursive: bool = True
+    ) -> Iterator[tuple[str, str]]:
+        """Yield ``(relative path, real path)`` of the files under a folder, names sorted.
+
+        A folder's files come before its subfolders' files.
+
+        Symlinked folders are not followed and symlinks are not yielded (a link may lead out).
+
+        Parameters
+        ----------
+        folder
+            Where to start (``""``: the workspace root).
+        deadline
+            ``time.monotonic()`` value after which the walk raises ``too_large``.
+        recursive
+            Whether to descend into subfolders.
+        """
+        norm, real = self._resolve(folder)
+        if deadline is None:
+            deadline = time.monotonic() + 3600.0
+        stack = [(norm, real)]
         while stack:
             if time.monotonic() > deadline:
                 raise WorkspaceError("too_large", "the search took longer than its time limit")
             rel_dir, real_dir = stack.pop()
             try:
                 with os.scandir(real_dir) as it:
-                    entries = sorted(it, key=lambda e: e.name, reverse=True)
+                    entries = sorted(it, key=lambda e: e.name)
             except OSError:
                 continue
+            subfolders = []
             for e in entries:
                 child = f"{rel_dir}/{e.name}" if rel_dir else e.name
                 if e.is_dir(follow_symlinks=False):
-                    stack.append((child, e.path))
+                    subfolders.append((child, e.path))
                 elif e.is_file(follow_symlinks=False):
                     yield child, e.path
+            if recursive:
+                # A folder's files first, then its subfolders depth-first in name order.
+                stack.extend(reversed(subfolders))
 
     def glob(self, pattern: str, *, limit: int = DEFAULT_PAGE, timeout: float = 10.0) -> list[str]:
         """Files whose workspace-relative path matches ``pattern`` (``**`` spans folders).
@@ -489,9 +512,9 @@ class FileService:
         if not 1 <= limit <= MAX_PAGE:
             raise WorkspaceError("invalid_argument", f"limit must be 1..{MAX_PAGE}, got {limit}")
         self.normalize(pattern.replace("*", "x").replace("?", "x"))
-        rx = _glob_regex(pattern)
+        rx = glob_regex(pattern)
         out: list[str] = []
-        for rel, _ in self._walk(time.monotonic() + timeout):
+        for rel, _ in self.walk("", time.monotonic() + timeout):
             if rx.match(rel):
                 out.append(rel)
                 if len(out) >= limit:
@@ -542,9 +565,9 @@ class FileService:
             rx = re.compile(query if regex else re.escape(query), flags)
         except re.error as e:
             raise WorkspaceError("invalid_argument", f"invalid regular expression: {e}") from None
-        files = _glob_regex(glob)
+        files = glob_regex(glob)
         out: list[Match] = []
-        for rel, real in self._walk(time.monotonic() + timeout):
+        for rel, real in self.walk("", time.monotonic() + timeout):
             if not files.match(rel):
                 continue
             try:
@@ -561,8 +584,14 @@ class FileService:
         return out
 
 
-def _glob_regex(pattern: str) -> re.Pattern[str]:
-    """Translate a path glob: ``**/`` spans folders, ``*`` and ``?`` stay within one."""
+def glob_regex(pattern: str) -> re.Pattern[str]:
+    """Translate a path glob: ``**/`` spans folders, ``*`` and ``?`` stay within one.
+
+    Returns
+    -------
+    re.Pattern
+        A pattern matching whole workspace-relative paths.
+    """
     out = []
     i = 0
     while i < len(pattern):

@@ -1,0 +1,1614 @@
+"""The conductor: runs a melody over the Pit and the extensions, and recovers from failures.
+
+One :class:`Conductor` per open Pit. :meth:`Conductor.start` turns a melody into a DAG Tracker
+workflow named by the run id and returns a :class:`Run`, an asyncio task that
+
+1. asks the DAG Tracker which nodes are ready, and evaluates their links' quality-gate
+   conditions (a hard link whose condition fails skips the node: that branch is not taken);
+2. serves a node from the Artifact Store when its type version, config and input hashes match a
+   stored result (across runs and restarts), else runs it: built-in operators inline on this
+   thread, extension types as asyncio tasks — up to ``max_parallel`` at once, each model node
+   first granted a slot by the Arbitration Engine and a lease by the Pool Manager;
+3. stores every output in the Artifact Store with its lineage (the input artifacts) and binds it
+   to the node in the DAG Tracker, so a killed run resumes from the Pit alone (:meth:`resume`);
+4. on a failure, asks the recovery policy (:mod:`symphony.conductor.policy`) for a strategy —
+   retry with backoff, fallback model, reverse reconstruction, graceful skip or abort — and
+   records the decision and its outcome as a trace for ``symphony fqg train --from-traces``.
+
+Observers (:meth:`Conductor.subscribe`) receive :mod:`symphony.conductor.events` in order on the
+loop's thread. With ``durable=True`` every node reported succeeded is on disk: successes are
+group-committed (one ``fdatasync`` for all nodes finished since the last one) before their events
+go out, so a crash can only lose work nobody was told about.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import json
+import logging
+import random
+import time
+import uuid
+import weakref
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any, Final
+
+from symphony.conductor.events import (
+    CACHED,
+    CANCELLED,
+    FAILED,
+    PAUSED,
+    QUEUED,
+    RUN_CANCELLED,
+    RUN_FAILED,
+    RUN_INTERRUPTED,
+    RUN_PAUSED,
+    RUN_RUNNING,
+    RUN_SUCCEEDED,
+    RUNNING,
+    SKIPPED,
+    SUCCEEDED,
+    ArtifactStored,
+    NodeCost,
+    NodeProgress,
+    NodeStateChanged,
+    NodeToken,
+    RecoveryChosen,
+    RunEvent,
+    RunStateChanged,
+)
+from symphony.conductor.executor import Executor, LocalExecutor, NodeError, NodeResult, NodeTask
+from symphony.conductor.models import ModelCatalog
+from symphony.conductor.policy import (
+    TRACE_PREFIX,
+    Decision,
+    ErrorKind,
+    FailureContext,
+    Policy,
+    Strategy,
+    Trace,
+)
+from symphony.pit import Pit, PitError
+from symphony.registry import NodeTypeDescription, NodeTypeRegistry, PortType
+from symphony.workflow import (
+    DependencyKind,
+    Importance,
+    Link,
+    Melody,
+    Node,
+    Severity,
+    condition_holds,
+    loads,
+    to_document,
+    validate,
+)
+
+__all__ = [
+    "Conductor",
+    "InvalidMelodyError",
+    "NodeReport",
+    "Run",
+    "RunOptions",
+    "RunResult",
+    "RunNotFoundError",
+]
+
+_log = logging.getLogger("symphony.conductor")
+
+#: Artifact names: the run record, node outputs, the cache index.
+RUN_PREFIX: Final = "run/"
+MELODY_PREFIX: Final = "melody/"
+OUTPUT_PREFIX: Final = "out/"
+CACHE_PREFIX: Final = "cache/"
+
+_IMPORTANCE: Final = {
+    Importance.LOW: 0.25,
+    Importance.NORMAL: 0.5,
+    Importance.HIGH: 0.75,
+    Importance.CRITICAL: 1.0,
+}
+#: Arbitration priority (0-10) by importance.
+_PRIORITY: Final = {
+    Importance.LOW: 2,
+    Importance.NORMAL: 5,
+    Importance.HIGH: 7,
+    Importance.CRITICAL: 9,
+}
+#: When two links join the same pair of nodes, the DAG gets the strongest kind.
+_KIND_RANK: Final = {
+    DependencyKind.HARD: 3,
+    DependencyKind.SOFT: 2,
+    DependencyKind.OPTIONAL: 1,
+    DependencyKind.PARALLEL: 0,
+}
+#: Artifact kinds by port type, for values that are text.
+_TEXT_KINDS: Final = {
+    PortType.TEXT: "text",
+    PortType.CODE: "text",
+    PortType.MARKDOWN: "markdown",
+    PortType.FILE_PATH: "text",
+}
+#: How many inline nodes may finish before their successes are committed and announced.
+_COMMIT_EVERY: Final = 256
+
+
+class InvalidMelodyError(ValueError):
+    """The melody cannot run; ``issues`` are the validation errors, each naming its place."""
+
+    def __init__(self, message: str, issues: Sequence[str] = ()) -> None:
+        super().__init__(message)
+        self.issues = tuple(issues)
+
+
+class RunNotFoundError(KeyError):
+    """No run with that id in this Pit (or its record is damaged)."""
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+@dataclass(frozen=True, slots=True)
+class RunOptions:
+    """How a run behaves.
+
+    Attributes
+    ----------
+    durable
+        Commit each success to disk before announcing it (see the module docstring).
+    use_cache
+        Serve unchanged nodes from the Artifact Store.
+    max_parallel
+        Nodes running at once (extension calls; inline operators run one at a time anyway).
+    budget
+        Money the run may spend (``None``: unlimited); the Pool Manager enforces it.
+    deadline
+        Seconds the run may take (``None``: none); informs recovery (time pressure).
+    risk_tolerance
+        0..1; higher lets the policy skip more readily.
+    step
+        Pause before every node (step mode).
+    breakpoints
+        Pause before nodes with a breakpoint.
+    default_timeout
+        Seconds an extension attempt may take when the node's policy sets none.
+    retry_backoff
+        Base delay of retry backoff (doubling, ±20 % jitter, capped at 30 s).
+    """
+
+    durable: bool = True
+    use_cache: bool = True
+    max_parallel: int = 4
+    budget: float | None = None
+    deadline: float | None = None
+    risk_tolerance: float = 0.5
+    step: bool = False
+    breakpoints: bool = True
+    default_timeout: float | None = 600.0
+    retry_backoff: float = 0.25
+
+    def to_json(self) -> dict[str, Any]:
+        """Return the options as JSON (stored in the run record)."""
+        return {
+            "durable": self.durable,
+            "use_cache": self.use_cache,
+            "max_parallel": self.max_parallel,
+            "budget": self.budget,
+            "deadline": self.deadline,
+            "risk_tolerance": self.risk_tolerance,
+            "step": self.step,
+            "breakpoints": self.breakpoints,
+            "default_timeout": self.default_timeout,
+            "retry_backoff": self.retry_backoff,
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> RunOptions:
+        """Read options written by :meth:`to_json` (unknown keys are ignored)."""
+        known = cls.__dataclass_fields__
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+
+@dataclass(slots=True)
+class NodeReport:
+    """How one node fared in a run (``symphony run --json``'s ``nodes`` items)."""
+
+    id: str
+    type: str
+    state: str = "pending"
+    attempts: int = 0
+    cached: bool = False
+    started: float | None = None
+    finished: float | None = None
+    cost: float = 0.0
+    artifacts: dict[str, int] = field(default_factory=dict)
+    model: str = ""
+    error: str = ""
+    recoveries: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        """Return the report as JSON."""
+        return {
+            "id": self.id,
+            "type": self.type,
+            "state": self.state,
+            "attempts": self.attempts,
+            "cached": self.cached,
+            "started": self.started,
+            "finished": self.finished,
+            "cost": self.cost,
+            "artifacts": dict(self.artifacts),
+            "model": self.model,
+            "error": self.error,
+            "recoveries": list(self.recoveries),
+        }
+
+
+@dataclass(slots=True)
+class RunResult:
+    """The end of a run."""
+
+    run_id: str
+    status: str
+    nodes: list[NodeReport]
+    outputs: dict[str, Any]
+    detail: str = ""
+
+    def __repr__(self) -> str:
+        # Short on purpose: asyncio formats the finished run task (and this result) in
+        # ``asyncio.run``'s signal-handler check; a full dataclass repr of 1,000 reports costs ms.
+        return f"<RunResult {self.run_id} {self.status}: {len(self.nodes)} nodes>"
+
+    def to_json(self) -> dict[str, Any]:
+        """Return ``{"run_id", "status", "nodes", "outputs", "detail"}``."""
+        return {
+            "run_id": self.run_id,
+            "status": self.status,
+            "nodes": [n.to_json() for n in self.nodes],
+            "outputs": self.outputs,
+            "detail": self.detail,
+        }
+
+    def node(self, node_id: str) -> NodeReport:
+        """Return the report of ``node_id``."""
+        for n in self.nodes:
+            if n.id == node_id:
+                return n
+        raise KeyError(f"no node {node_id!r} in run {self.run_id!r}")
+
+
+# ------------------------------------------------------------------------------ value encoding
+
+
+#: One encoder for every value (``json.dumps`` with options builds a new one per call).
+_JSON: Final = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+
+
+def _encode(value: Any, port: PortType | None) -> tuple[bytes, str]:
+    if isinstance(value, str) and port in _TEXT_KINDS:
+        return value.encode("utf-8"), _TEXT_KINDS[port]
+    return _JSON.encode(value).encode("utf-8"), "json"
+
+
+def _decode(data: bytes, kind: str) -> Any:
+    if kind == "json":
+        return json.loads(data)
+    return data.decode("utf-8")
+
+
+def _canonical(value: Any) -> bytes:
+    return json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+def cache_key(
+    desc: NodeTypeDescription, config: Mapping[str, Any], inputs: Mapping[str, Any], model: str
+) -> str:
+    """Return the cache key of running ``desc`` with this config, inputs and model."""
+    h = hashlib.blake2b(digest_size=20)
+    h.update(f"{desc.type_id}\0{desc.version}\0{desc.method}\0{model}\0".encode())
+    h.update(_canonical(config))
+    h.update(b"\0")
+    h.update(_canonical(inputs))
+    return h.hexdigest()
+
+
+# ------------------------------------------------------------------------------ resources
+
+
+class _Broker:
+    """Model slots: Arbitration Engine decisions, Pool Manager leases, one per model attempt."""
+
+    def __init__(self, pit: Pit, catalog: ModelCatalog) -> None:
+        self.pit = pit
+        self.catalog = catalog
+        self._waiting: dict[int, tuple[asyncio.Future[tuple[int, str, int]], str, float]] = {}
+
+    def ensure(self, model: str) -> None:
+        pool = self.pit.pool
+        if model in pool:
+            return
+        spec = self.catalog.resolve(model)
+        pool.register(
+            spec.id,
+            slots=spec.slots,
+            memory=spec.memory,
+            price_per_call=spec.price_per_call,
+            price_per_token=spec.price_per_token,
+        )
+
+    async def acquire(
+        self, owner: str, model: str, priority: int, estimate: float, budget: float | None
+    ) -> tuple[int, str, int]:
+        """Wait for a slot on ``model``; return ``(lease, serving model, decision)``."""
+        self.ensure(model)
+        arb = self.pit.arbitration
+        if budget is not None and owner not in {o.owner for o in arb.owners()}:
+            arb.set_policy(owner, budget=budget)
+        rid = arb.submit(owner, model, workflow=owner, priority=priority, cost=estimate)
+        fut: asyncio.Future[tuple[int, str, int]] = asyncio.get_running_loop().create_future()
+        self._waiting[rid] = (fut, owner, estimate)
+        self.pump()
+        try:
+            return await fut
+        except asyncio.CancelledError:
+            if self._waiting.pop(rid, None) is not None:
+                with contextlib.suppress(PitError):
+                    arb.cancel(rid)
+            raise
+
+    def release(
+        self, lease: int, decision: int, *, ok: bool, latency: float, tokens: int, cost: float
+    ) -> None:
+        with contextlib.suppress(PitError):
+            self.pit.pool.release(lease, ok=ok, latency=latency, tokens=tokens, cost=cost)
+        with contextlib.suppress(PitError):
+            self.pit.arbitration.report(decision, ok=ok, cost=cost)
+        self.pump()
+
+    def pump(self) -> None:
+        """Grant what the Arbitration Engine decides, until it has nothing grantable."""
+        arb, pool = self.pit.arbitration, self.pit.pool
+        while True:
+            decision = arb.decide()
+            if decision is None:
+                return
+            waiter = self._waiting.pop(decision.request, None)
+            if waiter is None:  # a request of a run that died before it was granted
+                with contextlib.suppress(PitError):
+                    arb.report(decision.id, ok=False)
+                continue
+            fut, owner, estimate = waiter
+            if fut.done():
+                continue
+            if not decision.granted:
+                fut.set_exception(
+                    NodeError(
+                        f"the run's budget does not cover the call ({decision.reason})",
+                        ErrorKind.RESOURCE,
+                    )
+                )
+                continue
+            model = decision.model or decision.wanted
+            try:
+                lease = pool.try_acquire(model, owner=owner, estimate=estimate)
+            except PitError as e:
+                with contextlib.suppress(PitError):
+                    arb.report(decision.id, ok=False)
+                fut.set_exception(NodeError(str(e), ErrorKind.RESOURCE))
+                continue
+            fut.set_result((int(lease), lease.model, decision.id))
+
+
+# ------------------------------------------------------------------------------ runs
+
+
+class _Sink:
+    __slots__ = ("node_id", "run")
+
+    def __init__(self, run: Run, node_id: str) -> None:
+        self.run = run
+        self.node_id = node_id
+
+    def progress(self, fraction: float | None, message: str = "") -> None:
+        self.run._emit(NodeProgress(self.run.run_id, time.time(), self.node_id, fraction, message))
+
+    def token(self, text: str) -> None:
+        self.run._emit(NodeToken(self.run.run_id, time.time(), self.node_id, text))
+
+
+@dataclass(frozen=True, slots=True)
+class _NodePlan:
+    """What a run needs to know of a node that does not change while the melody does not."""
+
+    node: Node
+    desc: NodeTypeDescription
+    config: dict[str, Any]
+    needs_model: bool
+    incoming: tuple[Link, ...]
+    out_specs: tuple[tuple[str, PortType, str], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    """A validated melody, ready to run: made once per revision of the melody."""
+
+    nodes: tuple[_NodePlan, ...]
+    edges: tuple[tuple[str, tuple[tuple[str, str], ...]], ...]
+    document: bytes
+
+
+def _make_plan(melody: Melody, registry: NodeTypeRegistry) -> _Plan:
+    nodes = []
+    for node in melody.nodes.values():
+        desc = registry[node.type_id]
+        nodes.append(
+            _NodePlan(
+                node,
+                desc,
+                {**desc.default_config(), **node.config},
+                desc.config_field("model") is not None and desc.source != "builtin",
+                tuple(melody.incoming(node.id)),
+                tuple(
+                    (p.name, p.type, f"{OUTPUT_PREFIX}{melody.name}/{node.id}/{p.name}")
+                    for p in desc.outputs
+                ),
+            )
+        )
+    strongest: dict[tuple[str, str], DependencyKind] = {}
+    for link in melody.links.values():
+        pair = (link.source_node, link.target_node)
+        old = strongest.get(pair)
+        if old is None or _KIND_RANK[link.kind] > _KIND_RANK[old]:
+            strongest[pair] = link.kind
+    by_kind: dict[str, list[tuple[str, str]]] = {}
+    for pair, kind in strongest.items():
+        by_kind.setdefault(kind.value, []).append(pair)
+    edges = tuple((k, tuple(v)) for k, v in by_kind.items())
+    document = json.dumps(to_document(melody), ensure_ascii=False).encode()
+    return _Plan(tuple(nodes), edges, document)
+
+
+@dataclass(slots=True)
+class _NodeRun:
+    """Mutable per-node state during a run."""
+
+    node: Node
+    desc: NodeTypeDescription
+    report: NodeReport
+    #: the node's config over its type's defaults
+    config: dict[str, Any] = field(default_factory=dict)
+    #: whether attempts need a model (Pool Manager lease, provider)
+    needs_model: bool = False
+    #: links into the node
+    incoming: tuple[Link, ...] = ()
+    #: (port, port type, artifact name) of each output
+    out_specs: tuple[tuple[str, PortType, str], ...] = ()
+    outputs: dict[str, Any] = field(default_factory=dict)
+    output_ids: dict[str, int] = field(default_factory=dict)
+    fallbacks_used: int = 0
+    traces: list[tuple[FailureContext, Decision, float, float]] = field(default_factory=list)
+
+
+class Run:
+    """One execution of a melody; made by :meth:`Conductor.start` or :meth:`Conductor.resume`.
+
+    Control it with :meth:`pause`, :meth:`resume`, :meth:`step` and :meth:`cancel`; ``await
+    run.wait()`` for its :class:`RunResult`.
+    """
+
+    def __init__(
+        self,
+        conductor: Conductor,
+        run_id: str,
+        melody: Melody,
+        options: RunOptions,
+        *,
+        resumed: bool,
+    ) -> None:
+        self.conductor = conductor
+        self.run_id = run_id
+        self.melody = melody
+        self.options = options
+        self.state = RUN_RUNNING
+        #: the run record as stored (melody artifact, options, start time, status)
+        self.record: dict[str, Any] = {}
+        self._resumed = resumed
+        self._pit = conductor.pit
+        self._dag = conductor.pit.dag
+        self._store = conductor.pit.artifacts
+        self._registry = conductor.registry
+        self._executor = conductor.executor
+        self._nodes: dict[str, _NodeRun] = {}
+        self._gate = asyncio.Event()
+        self._gate.set()
+        self._stepping = False
+        self._pause_next = False
+        self._cancelled = False
+        self._interrupted = False
+        self._pending_events: list[RunEvent] = []
+        self._uncommitted = 0
+        self._spent = 0.0
+        self._started = time.time()
+        self._tasks: dict[str, asyncio.Task[None]] = {}
+        self._wakeup = asyncio.Event()
+        self._task: asyncio.Task[RunResult] = asyncio.get_running_loop().create_task(
+            self._main(), name=f"symphony-run-{run_id}"
+        )
+
+    # ---------------------------------------------------------------- control
+
+    def pause(self) -> None:
+        """Start no further node until :meth:`resume` or :meth:`step` (running ones go on)."""
+        if self.state == RUN_RUNNING:
+            self._gate.clear()
+            self._set_state(RUN_PAUSED)
+
+    def resume(self) -> None:
+        """Leave pause or step mode and run on."""
+        self._stepping = False
+        self._pause_next = False
+        self.options = replace(self.options, step=False)
+        if self.state == RUN_PAUSED:
+            self._set_state(RUN_RUNNING)
+        self._gate.set()
+
+    def step(self) -> None:
+        """Start exactly one more node, then pause again."""
+        self._stepping = True
+        if self.state == RUN_PAUSED:
+            self._set_state(RUN_RUNNING)
+        self._gate.set()
+
+    def cancel(self, *, interrupted: bool = False) -> None:
+        """Stop the run: running nodes are cancelled; ``interrupted`` leaves it resumable."""
+        self._cancelled = True
+        self._interrupted = interrupted
+        self._gate.set()
+        self._wakeup.set()
+        for t in self._tasks.values():
+            t.cancel()
+
+    @property
+    def done(self) -> bool:
+        """Whether the run has ended."""
+        return self._task.done()
+
+    async def wait(self) -> RunResult:
+        """Wait for the end of the run and return its result."""
+        return await asyncio.shield(self._task)
+
+    def reports(self) -> list[NodeReport]:
+        """Return the node reports so far, in melody order."""
+        return [n.report for n in self._nodes.values()]
+
+    # ---------------------------------------------------------------- events
+
+    def _emit(self, event: RunEvent) -> None:
+        self.conductor._emit(event)
+
+    def _announce(self, event: RunEvent) -> None:
+        """Emit a success-related event after the next commit (durable mode)."""
+        if self.options.durable:
+            self._pending_events.append(event)
+        else:
+            self._emit(event)
+
+    def _commit(self) -> None:
+        if self._pending_events or self._uncommitted:
+            if self.options.durable:
+                self._pit.sync()
+            self._uncommitted = 0
+            events, self._pending_events = self._pending_events, []
+            for e in events:
+                self._emit(e)
+
+    def _set_state(self, state: str, detail: str = "") -> None:
+        self.state = state
+        self._emit(RunStateChanged(self.run_id, time.time(), state, detail))
+
+    def _node_state(self, nr: _NodeRun, state: str, detail: str = "") -> None:
+        nr.report.state = state
+        if not self.conductor._listeners:  # nobody to tell: skip building the event
+            return
+        event = NodeStateChanged(
+            self.run_id, time.time(), nr.node.id, state, max(nr.report.attempts, 1),
+            nr.report.model, detail,
+        )  # fmt: skip
+        if state in (SUCCEEDED, CACHED):
+            self._announce(event)
+        else:
+            self._commit()
+            self._emit(event)
+
+    # ---------------------------------------------------------------- setup
+
+    def _prepare(self) -> None:
+        plan = self.conductor._plan(self.melody)
+        for p in plan.nodes:
+            nid = p.node.id
+            self._nodes[nid] = _NodeRun(
+                p.node, p.desc, NodeReport(nid, p.node.type_id), p.config, p.needs_model,
+                p.incoming, p.out_specs,
+            )  # fmt: skip
+        if self._resumed:
+            self._restore()
+            return
+        dag, run_id = self._dag, self.run_id
+        dag.create_workflow(run_id)
+        dag.add_nodes(run_id, list(self._nodes))
+        for kind, pairs in plan.edges:
+            dag.add_edges(run_id, pairs, kind)
+
+    def _restore(self) -> None:
+        """Pick a resumed run up from the DAG Tracker and the Artifact Store."""
+        dag, store = self._dag, self._store
+        if self.run_id not in dag:
+            raise RunNotFoundError(f"run {self.run_id!r} has no workflow in this Pit")
+        for nid, nr in self._nodes.items():
+            info = dag.node(self.run_id, nid)
+            if info.state == "succeeded":
+                try:
+                    for aid in info.artifacts:
+                        a = store.info(aid)
+                        port = a.name.rsplit("/", 1)[-1]
+                        nr.output_ids[port] = aid
+                        nr.outputs[port] = _decode(store.get(aid, actor=self.run_id), a.kind)
+                except PitError as e:  # an output is gone or damaged: run the node again
+                    _log.warning("run %s: node %s is run again: %s", self.run_id, nid, e)
+                    nr.outputs.clear()
+                    nr.output_ids.clear()
+                    dag.reset(self.run_id, nid)
+                    continue
+                nr.report.state = SUCCEEDED
+                nr.report.artifacts = dict(nr.output_ids)
+                nr.report.finished = info.finished_at
+                nr.report.started = info.started_at
+        # Work that was running, failed or cancelled when the run stopped is tried again
+        # (``reset`` also re-arms everything downstream of it).
+        for nid in list(self._nodes):
+            if dag.state(self.run_id, nid) in ("running", "failed", "cancelled"):
+                dag.reset(self.run_id, nid)
+        for nid, nr in self._nodes.items():
+            state = dag.state(self.run_id, nid)
+            if state == "skipped":
+                nr.report.state = SKIPPED
+
+    # ---------------------------------------------------------------- main loop
+
+    async def _main(self) -> RunResult:
+        status, detail = RUN_FAILED, ""
+        try:
+            self._prepare()
+            self._set_state(RUN_RUNNING)
+            await self._loop()
+            self._sync_skips()
+            if self._cancelled:
+                status = RUN_INTERRUPTED if self._interrupted else RUN_CANCELLED
+                detail = "stopped" if not self._interrupted else "interrupted; resumable"
+            else:
+                failed = [n.node.id for n in self._nodes.values() if n.report.state == FAILED]
+                status = RUN_FAILED if failed else RUN_SUCCEEDED
+                if failed:
+                    detail = "failed: " + ", ".join(failed)
+        except asyncio.CancelledError:
+            status, detail = RUN_INTERRUPTED, "interrupted; resumable"
+            self._commit()
+            raise
+        except (PitError, InvalidMelodyError, RunNotFoundError) as e:
+            status, detail = RUN_FAILED, str(e)
+            raise
+        finally:
+            await self._finish(status, detail)
+        return self._result(status, detail)
+
+    async def _loop(self) -> None:
+        dag, run_id = self._dag, self.run_id
+        limit = max(1, self.options.max_parallel)
+        while not self._cancelled:
+            ready = [n for n in dag.ready(run_id) if n not in self._tasks]
+            progressed = False
+            for nid in ready:
+                if self._cancelled or len(self._tasks) >= limit:
+                    break
+                nr = self._nodes[nid]
+                if not await self._gate_open(nr):
+                    break
+                if self._cancelled:
+                    break
+                inputs = self._gather(nr)
+                if inputs is None:
+                    progressed = True  # skipped: a branch not taken
+                    continue
+                if self._try_cache(nr, inputs):
+                    progressed = True
+                    continue
+                task = self._task_for(nr, inputs, nr.node.config.get("model", ""))
+                if not nr.needs_model and self._executor.runs_inline(task):
+                    self._run_inline(nr, task)
+                    progressed = True
+                    continue
+                self._start_task(nr, inputs)
+                progressed = True
+            if self._uncommitted >= _COMMIT_EVERY:
+                self._commit()
+            if progressed:
+                continue
+            if not self._tasks:
+                if dag.ready(run_id):
+                    continue
+                return  # the end: _finish commits once for the last nodes and the record
+            self._commit()
+            self._wakeup.clear()
+            await self._wakeup.wait()
+        # cancelled: let running tasks finish their cancellation
+        if self._tasks:
+            await asyncio.gather(*self._tasks.values(), return_exceptions=True)
+
+    async def _gate_open(self, nr: _NodeRun) -> bool:
+        """Honour pause, step mode and breakpoints before starting ``nr``.
+
+        Returns whether ``nr`` may start now (``False``: the run was stopped, or the node is no
+        longer ready — something upstream changed while the run was paused).
+        """
+        stop = (
+            self._pause_next
+            or self.options.step
+            or (self.options.breakpoints and nr.node.breakpoint)
+            or not self._gate.is_set()
+        )
+        if stop:
+            self._gate.clear()
+            self._commit()
+            why = "breakpoint" if nr.node.breakpoint else "step" if self._stepping else "paused"
+            self._node_state(nr, PAUSED, why)
+            if self.state != RUN_PAUSED:
+                self._set_state(RUN_PAUSED, f"before {nr.node.id}")
+            await self._gate.wait()
+            if self._cancelled or self._dag.state(self.run_id, nr.node.id) != "ready":
+                return False
+        self._pause_next = self._stepping
+        return True
+
+    # ---------------------------------------------------------------- inputs
+
+    def _gather(self, nr: _NodeRun) -> dict[str, Any] | None:
+        """Return the node's inputs, or ``None`` after skipping it (a condition failed)."""
+        inputs: dict[str, Any] = {}
+        for link in nr.incoming:
+            src = self._nodes[link.source_node]
+            state = src.report.state
+            has = link.source_port in src.outputs
+            value = src.outputs.get(link.source_port)
+            if link.condition is not None and state in (SUCCEEDED, CACHED, FAILED, SKIPPED):
+                status = "succeeded" if state in (SUCCEEDED, CACHED) else state
+                score = self._score(src, link.source_port)
+                try:
+                    holds = condition_holds(link.condition, value, score, status)
+                except ValueError as e:
+                    holds = False
+                    _log.warning("link %s: condition failed to evaluate: %s", link.id, e)
+                if not holds:
+                    if link.kind == DependencyKind.HARD:
+                        self._skip(nr, f"condition of link {link.id!r} does not hold")
+                        return None
+                    continue
+            if not has:
+                continue
+            port = nr.desc.input(link.target_port)
+            if port is not None and port.multiple:
+                inputs.setdefault(link.target_port, []).append(value)
+            else:
+                inputs[link.target_port] = value
+        return inputs
+
+    def _score(self, nr: _NodeRun, port: str) -> float | None:
+        aid = nr.output_ids.get(port)
+        if aid is None:
+            return None
+        q = self._store.quality(aid)
+        return q.semantics if q.semantics is not None else q.structure
+
+    def _skip(self, nr: _NodeRun, why: str) -> None:
+        self._dag.transition(self.run_id, nr.node.id, "skipped")
+        self._node_state(nr, SKIPPED, why)
+        self._sync_skips()
+
+    def _sync_skips(self) -> None:
+        """Report nodes the DAG Tracker skipped on its own (cascades, graceful skips)."""
+        for nid, state in zip(
+            self._dag.nodes(self.run_id), self._dag.states(self.run_id), strict=True
+        ):
+            nr = self._nodes[nid]
+            if state == "skipped" and nr.report.state not in (SKIPPED,):
+                self._node_state(nr, SKIPPED, "an upstream node did not succeed")
+
+    # ---------------------------------------------------------------- tasks
+
+    def _task_for(self, nr: _NodeRun, inputs: Mapping[str, Any], model: str) -> NodeTask:
+        desc = nr.desc
+        config = nr.config
+        provider = None
+        if nr.needs_model:
+            config = dict(config)
+            spec = self.conductor.catalog.resolve(model)
+            model = spec.id
+            config["model"] = model
+            provider = spec.provider
+        else:
+            model = ""
+        timeout = nr.node.policy.timeout_s
+        if timeout is None and desc.source != "builtin":
+            timeout = self.options.default_timeout
+        return NodeTask(
+            self.run_id, nr.node.id, desc.type_id, desc.version, desc.source, desc.method or
+            desc.type_id, inputs, config, model, provider, nr.report.attempts + 1, timeout,
+        )  # fmt: skip
+
+    def _try_cache(self, nr: _NodeRun, inputs: Mapping[str, Any]) -> bool:
+        if not self.options.use_cache or not nr.desc.cacheable:
+            return False
+        model = ""
+        config = nr.config
+        if nr.needs_model:
+            try:
+                model = self.conductor.catalog.resolve(nr.node.config.get("model", "")).id
+            except KeyError:
+                return False
+            config = {**config, "model": model}
+        key = cache_key(nr.desc, config, inputs, model)
+        store = self._store
+        try:
+            index = json.loads(store.get(CACHE_PREFIX + key, actor=self.run_id))
+            ids = {str(p): int(a) for p, a in index["outputs"].items()}
+            values = {}
+            for port, aid in ids.items():
+                info = store.info(aid)
+                if info.deleted or info.archived:
+                    return False
+                values[port] = _decode(store.get(aid, actor=self.run_id), info.kind)
+        except (PitError, KeyError, TypeError, ValueError):
+            return False
+        now = time.time()
+        nr.report.cached = True
+        nr.report.model = model
+        nr.report.started = nr.report.finished = now
+        dag, run_id, nid = self._dag, self.run_id, nr.node.id
+        dag.transition(run_id, nid, "running")
+        for port, aid in ids.items():
+            dag.bind_artifact(run_id, nid, aid)
+            self._announce(ArtifactStored(run_id, now, nid, port, aid, "", None, cached=True))
+        nr.outputs = values
+        nr.output_ids = ids
+        nr.report.artifacts = dict(ids)
+        dag.transition(run_id, nid, "succeeded", duration=0.0)
+        self._uncommitted += 1
+        self._node_state(nr, CACHED)
+        return True
+
+    def _store_outputs(self, nr: _NodeRun, result: NodeResult, key: str | None) -> None:
+        store, dag, run_id, nid = self._store, self._dag, self.run_id, nr.node.id
+        inputs = self._input_ids(nr)
+        produced = (run_id, nid, result.model or nr.desc.type_id)
+        now = time.time()
+        ids: dict[str, int] = {}
+        outputs = result.outputs
+        observed = bool(self.conductor._listeners)
+        for port, port_type, name in nr.out_specs:
+            if port not in outputs:
+                continue
+            value = outputs[port]
+            data, kind = _encode(value, port_type)
+            aid = store.put(name, data, kind=kind, produced_by=produced, inputs=inputs,
+                            actor=run_id)  # fmt: skip
+            ids[port] = aid
+            nr.outputs[port] = value
+            dag.bind_artifact(run_id, nid, aid)
+            if observed:
+                score = self._score_of(aid)
+                self._announce(ArtifactStored(run_id, now, nid, port, aid, kind, score))
+        nr.output_ids = ids
+        nr.report.artifacts = dict(ids)
+        if key is not None:
+            store.put(CACHE_PREFIX + key, _canonical({"outputs": ids}), kind="json",
+                      actor=run_id)  # fmt: skip
+
+    def _score_of(self, aid: int) -> float | None:
+        q = self._store.quality(aid)
+        return q.semantics if q.semantics is not None else q.structure
+
+    def _input_ids(self, nr: _NodeRun) -> list[int]:
+        ids: list[int] = []
+        for link in nr.incoming:
+            aid = self._nodes[link.source_node].output_ids.get(link.source_port)
+            if aid is not None and aid not in ids:
+                ids.append(aid)
+        return ids
+
+    def _succeed(self, nr: _NodeRun, result: NodeResult, task: NodeTask, seconds: float) -> None:
+        key = None
+        if self.options.use_cache and nr.desc.cacheable:
+            key = cache_key(nr.desc, task.config, task.inputs, task.model)
+        self._store_outputs(nr, result, key)
+        nr.report.finished = time.time()
+        nr.report.model = result.model or task.model
+        nr.report.cost += result.cost
+        self._spent += result.cost
+        self._dag.transition(self.run_id, nr.node.id, "succeeded", duration=seconds)
+        self._uncommitted += 1
+        if result.cost or result.tokens or nr.desc.source != "builtin":
+            self._announce(
+                NodeCost(
+                    self.run_id,
+                    time.time(),
+                    nr.node.id,
+                    nr.report.attempts,
+                    seconds,
+                    result.cost,
+                    result.tokens,
+                    result.memory_bytes,
+                )  # fmt: skip
+            )
+        self._node_state(nr, SUCCEEDED)
+
+    def _run_inline(self, nr: _NodeRun, task: NodeTask) -> None:
+        """Run a built-in operator now.
+
+        Operators are deterministic, so a failure is final unless the policy skips the node.
+        """
+        nid = nr.node.id
+        nr.report.attempts += 1
+        nr.report.started = time.time()
+        self._dag.transition(self.run_id, nid, "running")
+        t0 = time.perf_counter()
+        try:
+            result = self._executor.run_inline(task)
+        except NodeError as e:
+            self._commit()
+            self._emit(NodeStateChanged(self.run_id, nr.report.started, nid, RUNNING, 1))
+            self._inline_failure(nr, e)
+            return
+        if self.conductor._listeners:
+            self._announce(NodeStateChanged(self.run_id, nr.report.started, nid, RUNNING, 1))
+        self._succeed(nr, result, task, time.perf_counter() - t0)
+
+    def _inline_failure(self, nr: _NodeRun, error: NodeError) -> None:
+        # An operator is deterministic: the same inputs fail the same way, so retrying,
+        # switching model or rebuilding cannot help; only skip or abort are on the table.
+        ctx = replace(
+            self._context(nr, error), max_retries=0, fallbacks_left=0, can_reconstruct=False
+        )
+        decision = self._decide(nr, ctx, error)
+        if decision.strategy is Strategy.SKIP:
+            self._finish_skipped(nr, str(error))
+        else:
+            self._finish_failed(nr, str(error))
+        nr.traces.append((ctx, decision, self._spent, time.monotonic()))
+        self._close_traces(nr, success=decision.strategy is Strategy.SKIP)
+
+    def _start_task(self, nr: _NodeRun, inputs: dict[str, Any]) -> None:
+        self._emit(NodeStateChanged(self.run_id, time.time(), nr.node.id, QUEUED, 1))
+        nr.report.state = QUEUED
+        task = asyncio.get_running_loop().create_task(
+            self._attempts(nr, inputs), name=f"symphony-node-{nr.node.id}"
+        )
+        self._tasks[nr.node.id] = task
+        self._dag.transition(self.run_id, nr.node.id, "running")
+
+        def done(_t: asyncio.Task[None], nid: str = nr.node.id) -> None:
+            self._tasks.pop(nid, None)
+            self._wakeup.set()
+
+        task.add_done_callback(done)
+
+    async def _attempts(self, nr: _NodeRun, inputs: dict[str, Any]) -> None:
+        """Run one node through its attempts and recoveries."""
+        nid = nr.node.id
+        model = str(nr.node.config.get("model", ""))
+        fallbacks = list(nr.node.policy.fallback_models)
+        try:
+            while True:
+                error: NodeError | None
+                task: NodeTask | None
+                try:
+                    task = self._task_for(nr, inputs, model)
+                except KeyError as e:  # unknown model
+                    error = NodeError(str(e.args[0]), ErrorKind.INVALID_INPUT)
+                    task = None
+                else:
+                    error = None
+                if task is not None:
+                    nr.report.attempts += 1
+                    if nr.report.started is None:
+                        nr.report.started = time.time()
+                    try:
+                        result, seconds = await self._attempt(nr, task)
+                    except NodeError as e:
+                        error = e
+                    else:
+                        self._succeed(nr, result, task, seconds)
+                        self._commit()
+                        self._close_traces(nr, success=True)
+                        return
+                assert error is not None
+                ctx = self._context(nr, error, fallbacks=len(fallbacks) - nr.fallbacks_used)
+                decision = self._decide(nr, ctx, error)
+                nr.traces.append((ctx, decision, self._spent, time.monotonic()))
+                s = decision.strategy
+                if s is Strategy.RETRY:
+                    await asyncio.sleep(self._backoff(nr.report.attempts))
+                    continue
+                if s is Strategy.FALLBACK and nr.fallbacks_used < len(fallbacks):
+                    model = fallbacks[nr.fallbacks_used]
+                    nr.fallbacks_used += 1
+                    continue
+                if s is Strategy.RECONSTRUCT and await self._reconstruct(nr):
+                    self._close_traces(nr, success=True)
+                    return
+                if s is Strategy.SKIP:
+                    self._finish_skipped(nr, str(error))
+                    self._close_traces(nr, success=True)
+                    return
+                self._finish_failed(nr, str(error))
+                self._close_traces(nr, success=False)
+                return
+        except asyncio.CancelledError:
+            if self._dag.state(self.run_id, nid) == "running":
+                self._dag.transition(self.run_id, nid, "cancelled")
+            nr.report.finished = time.time()
+            self._node_state(nr, CANCELLED, "the run was stopped")
+            raise
+
+    async def _attempt(self, nr: _NodeRun, task: NodeTask) -> tuple[NodeResult, float]:
+        nid = nr.node.id
+        lease = None
+        if nr.needs_model:
+            spec = self.conductor.catalog.resolve(task.model)
+            lease = await self.conductor._broker.acquire(
+                self.run_id, spec.id, _PRIORITY[nr.node.policy.importance],
+                spec.price_per_call, self.options.budget,
+            )  # fmt: skip
+            if lease[1] != spec.id:  # the pool routed around a down model
+                task = self._task_for(nr, task.inputs, lease[1])
+        nr.report.model = task.model
+        self._emit(NodeStateChanged(self.run_id, time.time(), nid, RUNNING, task.attempt,
+                                    task.model))  # fmt: skip
+        t0 = time.perf_counter()
+        ok, tokens, cost = False, 0, 0.0
+        try:
+            coro = self._executor.run(task, _Sink(self, nid))
+            if task.timeout is not None:
+                try:
+                    result = await asyncio.wait_for(coro, task.timeout)
+                except TimeoutError:
+                    raise NodeError(
+                        f"timed out after {task.timeout:g} s", ErrorKind.TRANSIENT
+                    ) from None
+            else:
+                result = await coro
+            ok, tokens, cost = True, result.tokens, result.cost
+            if not cost and lease is not None:
+                spec = self.conductor.catalog.resolve(task.model)
+                cost = spec.price_per_call + tokens * spec.price_per_token
+                result = replace(result, cost=cost)
+            return result, time.perf_counter() - t0
+        finally:
+            seconds = time.perf_counter() - t0
+            if lease is not None:
+                self.conductor._broker.release(
+                    lease[0], lease[2], ok=ok, latency=seconds, tokens=tokens, cost=cost
+                )
+            if not ok:
+                self._emit(NodeCost(self.run_id, time.time(), nid, task.attempt, seconds))
+
+    def _backoff(self, attempt: int) -> float:
+        base = self.options.retry_backoff
+        if base <= 0:
+            return 0.0
+        delay: float = min(30.0, base * 2.0 ** max(0, attempt - 1))
+        return delay * random.uniform(0.8, 1.2)  # noqa: S311 - jitter, not security
+
+    # ---------------------------------------------------------------- recovery
+
+    def _context(self, nr: _NodeRun, error: NodeError, fallbacks: int = 0) -> FailureContext:
+        budget = self.options.budget
+        spent = self._spent + nr.report.cost
+
+        def frac(cost: float) -> float:
+            return 0.0 if not budget else min(1.0, cost / budget)
+
+        price_now = price_fb = 0.0
+        if nr.needs_model:
+            with contextlib.suppress(KeyError):
+                price_now = self.conductor.catalog.resolve(nr.report.model).price_per_call
+            fbs = nr.node.policy.fallback_models
+            if nr.fallbacks_used < len(fbs):
+                with contextlib.suppress(KeyError):
+                    price_fb = self.conductor.catalog.resolve(fbs[nr.fallbacks_used]).price_per_call
+        deadline = self.options.deadline
+        elapsed = time.time() - self._started
+        return FailureContext(
+            importance=_IMPORTANCE[nr.node.policy.importance],
+            error_kind=error.kind,
+            attempt=max(1, nr.report.attempts),
+            max_retries=nr.node.policy.max_retries,
+            fallbacks_left=max(0, fallbacks),
+            can_reconstruct=self._reconstructor(nr) is not None,
+            skippable=nr.node.policy.skippable,
+            budget_left=1.0 if not budget else max(0.0, 1.0 - spent / budget),
+            time_left=1.0 if not deadline else max(0.0, 1.0 - elapsed / deadline),
+            risk_tolerance=self.options.risk_tolerance,
+            cost_retry=frac(price_now),
+            cost_fallback=frac(price_fb),
+            cost_reconstruct=frac(price_now),
+            downstream=len(self.melody.outgoing(nr.node.id)),
+        )
+
+    def _decide(self, nr: _NodeRun, ctx: FailureContext, error: NodeError) -> Decision:
+        decision = self.conductor.policy_for_run().decide(ctx)
+        nr.report.recoveries.append(f"{decision.strategy.value}: {decision.reason}")
+        self._commit()
+        self._emit(
+            RecoveryChosen(
+                self.run_id,
+                time.time(),
+                nr.node.id,
+                str(error),
+                error.kind.value,
+                decision.strategy.value,
+                decision.reason,
+                ctx.attempt,
+            )  # fmt: skip
+        )
+        return decision
+
+    def _reconstructor(self, nr: _NodeRun) -> tuple[_NodeRun, dict[str, int]] | None:
+        """Find a dependant whose type can rebuild its inputs and whose outputs exist.
+
+        Returns the dependant and its newest stored outputs (from an earlier run of this
+        melody), or ``None``.
+        """
+        for link in self.melody.outgoing(nr.node.id):
+            d = self._nodes[link.target_node]
+            if not d.desc.reverse_reconstruction:
+                continue
+            found: dict[str, int] = {}
+            for spec in d.desc.outputs:
+                name = f"{OUTPUT_PREFIX}{self.melody.name}/{d.node.id}/{spec.name}"
+                with contextlib.suppress(PitError):
+                    found[spec.name] = self._store.resolve(name)
+            if found:
+                return d, found
+        return None
+
+    async def _reconstruct(self, nr: _NodeRun) -> bool:
+        """Rebuild ``nr``'s outputs from a dependant's stored outputs (reverse reconstruction)."""
+        found = self._reconstructor(nr)
+        if found is None:
+            return False
+        d, ids = found
+        outputs = {}
+        for port, aid in ids.items():
+            outputs[port] = _decode(self._store.get(aid, actor=self.run_id),
+                                    self._store.info(aid).kind)  # fmt: skip
+        task = self._task_for(d, {}, str(d.node.config.get("model", "")))
+        executor = self._executor
+        if not isinstance(executor, LocalExecutor):
+            return False
+        try:
+            rebuilt = await executor.reconstruct(task, outputs, task.timeout)
+        except NodeError as e:
+            _log.warning("run %s: reverse reconstruction of %s failed: %s", self.run_id,
+                         nr.node.id, e)  # fmt: skip
+            return False
+        # The dependant's inputs fed from ``nr`` are ``nr``'s outputs.
+        result: dict[str, Any] = {}
+        for link in self.melody.outgoing(nr.node.id):
+            if link.target_node == d.node.id and link.target_port in rebuilt:
+                result[link.source_port] = rebuilt[link.target_port]
+        if not result:
+            return False
+        store = self._store
+        now = time.time()
+        ids_out: dict[str, int] = {}
+        for spec in nr.desc.outputs:
+            if spec.name not in result:
+                continue
+            data, kind = _encode(result[spec.name], spec.type)
+            name = f"{OUTPUT_PREFIX}{self.melody.name}/{nr.node.id}/{spec.name}"
+            aid = store.put(
+                name,
+                data,
+                kind=kind,
+                inputs=list(ids.values()),
+                actor=self.run_id,
+                produced_by=(self.run_id, nr.node.id, "reverse:" + d.desc.type_id),
+            )
+            ids_out[spec.name] = aid
+            nr.outputs[spec.name] = result[spec.name]
+            self._dag.bind_artifact(self.run_id, nr.node.id, aid)
+            self._announce(ArtifactStored(self.run_id, now, nr.node.id, spec.name, aid, kind))
+        nr.output_ids = ids_out
+        nr.report.artifacts = dict(ids_out)
+        nr.report.finished = now
+        self._dag.transition(self.run_id, nr.node.id, "succeeded")
+        self._uncommitted += 1
+        self._node_state(nr, SUCCEEDED, f"reconstructed from {d.node.id}")
+        self._commit()
+        return True
+
+    def _finish_failed(self, nr: _NodeRun, error: str) -> None:
+        dag, nid = self._dag, nr.node.id
+        if dag.state(self.run_id, nid) == "ready":
+            dag.transition(self.run_id, nid, "running")
+        dag.transition(self.run_id, nid, "failed")
+        nr.report.finished = time.time()
+        nr.report.error = error
+        self._node_state(nr, FAILED, error)
+        self._sync_skips()
+
+    def _finish_skipped(self, nr: _NodeRun, error: str) -> None:
+        """Skip a failed node gracefully, keeping the error for review.
+
+        The DAG records a started node as cancelled (its hard dependants are skipped).
+        """
+        dag, nid = self._dag, nr.node.id
+        if dag.state(self.run_id, nid) == "running":
+            dag.transition(self.run_id, nid, "cancelled")
+        else:
+            dag.transition(self.run_id, nid, "skipped")
+        nr.report.finished = time.time()
+        nr.report.error = error
+        self._node_state(nr, SKIPPED, f"skipped after: {error}")
+        self._sync_skips()
+
+    def _close_traces(self, nr: _NodeRun, *, success: bool) -> None:
+        now = time.monotonic()
+        spent = self._spent
+        closed = [(ctx, d, spent - s0, now - t0) for ctx, d, s0, t0 in nr.traces]
+        self.conductor._traces.setdefault(self.run_id, []).extend(
+            Trace(ctx, d.strategy, success, cost, seconds) for ctx, d, cost, seconds in closed
+        )
+        nr.traces.clear()
+
+    # ---------------------------------------------------------------- end
+
+    async def _finish(self, status: str, detail: str) -> None:
+        for nr in self._nodes.values():
+            if nr.traces:
+                self._close_traces(nr, success=False)
+        with contextlib.suppress(PitError):
+            self.conductor._write_traces(self.run_id)
+            self.conductor._write_record(self, status)
+            if status in (RUN_SUCCEEDED, RUN_FAILED):
+                with contextlib.suppress(PitError):
+                    self._store.record_run_outcome(self.run_id, status == RUN_SUCCEEDED)
+        # One commit (one fdatasync when durable) covers the last nodes, the traces, the
+        # record and the outcome; the final events go out after it.
+        self._uncommitted += 1
+        with contextlib.suppress(PitError):
+            self._commit()
+        self._set_state(status, detail)
+
+    def _result(self, status: str, detail: str) -> RunResult:
+        outputs: dict[str, Any] = {}
+        sinks = [nid for nid in self._nodes if not self.melody.outgoing(nid)]
+        for nid in sinks:
+            for port, value in self._nodes[nid].outputs.items():
+                outputs[f"{nid}.{port}"] = value
+        return RunResult(self.run_id, status, self.reports(), outputs, detail)
+
+
+# ------------------------------------------------------------------------------ conductor
+
+
+class Conductor:
+    """Runs melodies over one Pit.
+
+    Parameters
+    ----------
+    pit
+        The open Pit (persistent for resumable runs).
+    registry
+        Node types (built-ins plus the extensions' types).
+    executor
+        Does the work (default: :class:`LocalExecutor` without extensions).
+    catalog
+        Models nodes may use.
+    policy
+        Recovery policy (default: the trained policy, loaded on the first failure).
+    """
+
+    def __init__(
+        self,
+        pit: Pit,
+        registry: NodeTypeRegistry,
+        executor: Executor | None = None,
+        *,
+        catalog: ModelCatalog | None = None,
+        policy: Policy | None = None,
+    ) -> None:
+        self.pit = pit
+        self.registry = registry
+        self.executor: Executor = executor or LocalExecutor(registry)
+        self.catalog = catalog or ModelCatalog()
+        self._policy = policy
+        self._listeners: list[Callable[[RunEvent], None]] = []
+        self._broker = _Broker(pit, self.catalog)
+        self._traces: dict[str, list[Trace]] = {}
+        self._plans: weakref.WeakKeyDictionary[Melody, _Plan] = weakref.WeakKeyDictionary()
+        registry.subscribe(lambda _e: self._plans.clear())
+        self.runs: dict[str, Run] = {}
+
+    # ---------------------------------------------------------------- events
+
+    def subscribe(self, listener: Callable[[RunEvent], None]) -> None:
+        """Call ``listener`` with every event of every run, in order."""
+        self._listeners.append(listener)
+
+    def unsubscribe(self, listener: Callable[[RunEvent], None]) -> None:
+        """Stop calling ``listener``."""
+        with contextlib.suppress(ValueError):
+            self._listeners.remove(listener)
+
+    def _emit(self, event: RunEvent) -> None:
+        for listener in list(self._listeners):
+            try:
+                listener(event)
+            except Exception:
+                _log.exception("run event listener failed on %r", event)
+
+    # ---------------------------------------------------------------- policy
+
+    def policy_for_run(self) -> Policy:
+        """Return the recovery policy, loading the trained one on first use."""
+        if self._policy is None:
+            from symphony.conductor.policy import HEURISTICS, load_policy
+
+            try:
+                self._policy = load_policy()
+            except Exception as e:  # noqa: BLE001 - any load failure falls back, loudly
+                _log.error("the trained recovery policy could not be loaded (%s); "
+                           "using the retry-3-then-fail heuristic", e)  # fmt: skip
+                self._policy = HEURISTICS["retry-3-then-fail"]
+        return self._policy
+
+    # ---------------------------------------------------------------- runs
+
+    def check(self, melody: Melody) -> None:
+        """Raise :class:`InvalidMelodyError` if ``melody`` cannot run (naming every problem)."""
+        plan = self._plan(melody)
+        problems = self._model_problems(p.node for p in plan.nodes if p.needs_model)
+        if problems:
+            raise InvalidMelodyError(
+                f"melody {melody.name!r} cannot run: " + "; ".join(problems), problems
+            )
+
+    def _model_problems(self, nodes: Iterable[Node]) -> list[str]:
+        problems = []
+        for node in nodes:
+            for m in (str(node.config.get("model", "")), *node.policy.fallback_models):
+                if m not in self.catalog:
+                    problems.append(f"node {node.id!r}: unknown model {m!r}")
+        return problems
+
+    def _plan(self, melody: Melody) -> _Plan:
+        """Validate ``melody`` and plan it, once per revision (edits drop the plan)."""
+        plan = self._plans.get(melody)
+        if plan is not None:
+            return plan
+        issues = [i for i in validate(melody, self.registry) if i.severity is Severity.ERROR]
+        if issues:
+            problems = [str(i) for i in issues]
+            problems += self._model_problems(
+                n
+                for n in melody.nodes.values()
+                if (d := self.registry.get(n.type_id)) is not None
+                and d.source != "builtin"
+                and d.config_field("model") is not None
+            )
+            raise InvalidMelodyError(
+                f"melody {melody.name!r} cannot run: " + "; ".join(problems), problems
+            )
+        plan = _make_plan(melody, self.registry)
+        self._plans[melody] = plan
+        plans = self._plans
+        ref = weakref.ref(melody)
+
+        def changed(_event: object) -> None:
+            m = ref()
+            if m is not None and plans.pop(m, None) is not None:
+                m.events.unsubscribe(changed)
+
+        melody.events.subscribe(changed)
+        return plan
+
+    def start(
+        self, melody: Melody, options: RunOptions | None = None, *, run_id: str | None = None
+    ) -> Run:
+        """Validate ``melody`` and start running it; return its :class:`Run`.
+
+        Must be called with the asyncio loop running.
+
+        Raises
+        ------
+        InvalidMelodyError
+            If the melody does not validate (naming every problem).
+        """
+        self.check(melody)
+        options = options or RunOptions()
+        run_id = run_id or new_run_id()
+        record = {
+            "melody": self._store_melody(melody),
+            "options": options.to_json(),
+            "started": time.time(),
+            "status": RUN_RUNNING,
+        }
+        self.pit.artifacts.put(RUN_PREFIX + run_id, _canonical(record), kind="json",
+                               actor=run_id)  # fmt: skip
+        # Not durable yet on purpose: the first commit (before anything is announced) syncs it.
+        run = Run(self, run_id, melody, options, resumed=False)
+        run.record = record
+        self.runs[run_id] = run
+        return run
+
+    async def run(
+        self, melody: Melody, options: RunOptions | None = None, *, run_id: str | None = None
+    ) -> RunResult:
+        """Run ``melody`` to its end and return the result."""
+        return await self.start(melody, options, run_id=run_id).wait()
+
+    def record(self, run_id: str) -> dict[str, Any]:
+        """Return a run's stored record (melody document, options, status).
+
+        Raises
+        ------
+        RunNotFoundError
+            If this Pit holds no such run.
+        """
+        try:
+            data = self.pit.artifacts.get(RUN_PREFIX + run_id)
+        except PitError:
+            raise RunNotFoundError(f"no run {run_id!r} in this data directory") from None
+        record: dict[str, Any] = json.loads(data)
+        return record
+
+    def resume(self, run_id: str, options: RunOptions | None = None) -> Run:
+        """Continue a stopped or killed run from its checkpoint in the Pit.
+
+        Succeeded nodes keep their outputs and are not run again; nodes that were running,
+        failed or were cancelled run again (with everything downstream of them).
+
+        Raises
+        ------
+        RunNotFoundError
+            If the run is unknown here.
+        InvalidMelodyError
+            If the stored melody no longer validates (e.g. an extension is missing).
+        """
+        existing = self.runs.get(run_id)
+        if existing is not None and not existing.done:
+            raise InvalidMelodyError(f"run {run_id!r} is still running")
+        record = self.record(run_id)
+        melody = self.melody_of(record)
+        self.check(melody)
+        stored = RunOptions.from_json(record.get("options", {}))
+        run = Run(self, run_id, melody, options or stored, resumed=True)
+        run.record = record
+        self.runs[run_id] = run
+        return run
+
+    def edit_output(self, run_id: str, node_id: str, port: str, value: Any) -> int:
+        """Replace a finished node's output with an edited value.
+
+        Downstream nodes run again on :meth:`resume`.
+
+        The new version keeps the old one as its input (lineage), is bound to the node, and
+        everything downstream of the node is reset to pending.
+
+        Returns
+        -------
+        int
+            The new artifact id.
+        """
+        dag, store = self.pit.dag, self.pit.artifacts
+        melody = self.melody_of(self.record(run_id))
+        node = melody.node(node_id)
+        desc = self.registry[node.type_id]
+        spec = desc.output(port)
+        if spec is None:
+            raise KeyError(f"node {node_id!r} ({node.type_id}) has no output port {port!r}")
+        info = dag.node(run_id, node_id)
+        if info.state != "succeeded":
+            raise InvalidMelodyError(f"node {node_id!r} has not succeeded (it is {info.state})")
+        name = f"{OUTPUT_PREFIX}{melody.name}/{node_id}/{port}"
+        old = [a for a in info.artifacts if store.info(a).name == name]
+        data, kind = _encode(value, spec.type)
+        aid = store.put(name, data, kind=kind, inputs=old, actor="user",
+                        produced_by=(run_id, node_id, "user"), durable=True)  # fmt: skip
+        for a in old:
+            dag.unbind_artifact(run_id, node_id, a)
+        dag.bind_artifact(run_id, node_id, aid)
+        for link in melody.outgoing(node_id):
+            if dag.state(run_id, link.target_node) != "pending":
+                dag.reset(run_id, link.target_node)
+        self.pit.sync()
+        return aid
+
+    def run_ids(self) -> list[str]:
+        """Return the ids of the runs recorded in this Pit, oldest first."""
+        names = [n for n in self.pit.artifacts.names() if n.startswith(RUN_PREFIX)]
+        names.sort(key=lambda n: self.pit.artifacts.info(n).created)
+        return [n[len(RUN_PREFIX) :] for n in names]
+
+    # ---------------------------------------------------------------- records
+
+    def _store_melody(self, melody: Melody) -> int:
+        """Store the melody document (an unchanged document stores nothing new)."""
+        data = self._plan(melody).document
+        return self.pit.artifacts.put(MELODY_PREFIX + melody.name, data, kind="json",
+                                      actor="conductor")  # fmt: skip
+
+    def melody_of(self, record: Mapping[str, Any]) -> Melody:
+        """Return the melody a run record refers to."""
+        try:
+            data = self.pit.artifacts.get(int(record["melody"]))
+        except (PitError, KeyError, TypeError, ValueError) as e:
+            raise RunNotFoundError(f"the run's melody is not readable: {e}") from None
+        return loads(data)
+
+    def _write_record(self, run: Run, status: str) -> None:
+        record = dict(run.record)
+        record["status"] = status
+        record["finished"] = time.time()
+        self.pit.artifacts.put(RUN_PREFIX + run.run_id, _canonical(record), kind="json",
+                               actor=run.run_id)  # fmt: skip
+
+    def _write_traces(self, run_id: str) -> None:
+        traces = self._traces.pop(run_id, [])
+        if not traces:
+            return
+        lines = "\n".join(json.dumps(t.to_json(), sort_keys=True) for t in traces) + "\n"
+        name = TRACE_PREFIX + run_id
+        with contextlib.suppress(PitError):  # earlier traces of a resumed run come first
+            lines = self.pit.artifacts.get(name).decode() + lines
+        self.pit.artifacts.put(name, lines.encode(), kind="jsonl", actor=run_id)
+
+
+def new_run_id() -> str:
+    """Return a fresh run id: sortable by start time, unique."""
+    return time.strftime("%Y%m%d-%H%M%S-", time.gmtime()) + uuid.uuid4().hex[:8]
+
+
+def apply_inputs(melody: Melody, inputs: Mapping[str, str]) -> None:
+    """Set node config from ``name=value`` pairs (``symphony run --input``).
+
+    ``name`` is ``node.field``, or an alias the melody declares in ``metadata.inputs``
+    (``{"idea": "enhance.prompt"}``). ``value`` is parsed as JSON when it is a JSON number,
+    boolean, null, array or object, else taken as text.
+
+    Raises
+    ------
+    InvalidMelodyError
+        Naming the unknown input, node or field.
+    """
+    aliases = melody.metadata.get("inputs", {})
+    aliases = aliases if isinstance(aliases, Mapping) else {}
+    for name, raw in inputs.items():
+        target = str(aliases.get(name, name))
+        node_id, dot, fieldname = target.partition(".")
+        if not dot or node_id not in melody.nodes:
+            known = ", ".join(sorted(aliases)) or "none"
+            raise InvalidMelodyError(
+                f"--input {name}: not an input of this melody (its named inputs: {known}; "
+                "or use NODE.FIELD)"
+            )
+        value: Any = raw
+        with contextlib.suppress(ValueError):
+            parsed = json.loads(raw)
+            if not isinstance(parsed, str):
+                value = parsed
+        config = dict(melody.node(node_id).config)
+        config[fieldname] = value
+        melody.set_node_config(node_id, config)

@@ -1,0 +1,1 @@
+"""The Function Quest Game: recovery puzzles, the simulator, training and evaluation."""

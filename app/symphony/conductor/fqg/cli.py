@@ -1,0 +1,140 @@
+"""``symphony fqg train`` and ``symphony fqg eval``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+DEFAULT_OUT = "policy.npz"
+
+
+def add_subcommand(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add ``fqg`` (with ``train`` and ``eval``) to the ``symphony`` command line."""
+    fqg = subparsers.add_parser(
+        "fqg", help="the Function Quest Game: train and evaluate the recovery policy"
+    )
+    sub = fqg.add_subparsers(dest="fqg_command", metavar="FQG_COMMAND", required=True)
+    tr = sub.add_parser("train", help="train the recovery policy (deterministic from --seed)")
+    tr.add_argument("--seed", type=int, default=0, help="training seed (default 0)")
+    tr.add_argument("--episodes", type=int, default=None, help="training puzzles (default 4000)")
+    tr.add_argument(
+        "--out", default=DEFAULT_OUT, help=f"weights file to write (default {DEFAULT_OUT})"
+    )
+    tr.add_argument(
+        "--from-traces",
+        metavar="DATA_DIR",
+        help="fine-tune on the decisions recorded in this Pit data directory",
+    )
+    tr.add_argument("--key-file", help="the Pit's key file (default: the OS keyring)")
+    tr.add_argument(
+        "--weights",
+        help="weights to start fine-tuning from (default: the shipped ones)",
+    )
+    ev = sub.add_parser("eval", help="evaluate the policy and the fixed rules on held-out puzzles")
+    ev.add_argument("--episodes", type=int, required=True, help="puzzles to play")
+    ev.add_argument("--seed", type=int, required=True, help="evaluation seed")
+    ev.add_argument("--json", action="store_true", help="print one JSON object")
+    ev.add_argument("--weights", help="weights file (default: the shipped one)")
+    fqg.set_defaults(handler=run)
+
+
+def _err(message: str) -> int:
+    print(f"symphony fqg: {message}", file=sys.stderr)
+    return 2
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run ``symphony fqg ...``; return the exit code."""
+    if args.fqg_command == "train":
+        return _train(args)
+    return _eval(args)
+
+
+def _train(args: argparse.Namespace) -> int:
+    out = Path(args.out)
+    if not out.parent.is_dir():
+        return _err(f"--out {out}: the folder {out.parent} does not exist")
+    if args.episodes is not None and args.episodes < 1:
+        return _err(f"--episodes must be at least 1, got {args.episodes}")
+    if args.key_file is not None and args.from_traces is None:
+        return _err("--key-file only goes with --from-traces")
+    from symphony.conductor.policy import PolicyLoadError, TraceError, read_traces
+    from symphony.conductor.policy.learned import Weights, default_weights_path
+
+    if args.from_traces is not None:
+        from symphony.pit import Pit, PitError
+
+        data_dir = Path(args.from_traces)
+        if not data_dir.is_dir():
+            return _err(f"--from-traces {data_dir}: no such directory")
+        try:
+            base = Weights.load(args.weights or default_weights_path())
+        except PolicyLoadError as e:
+            return _err(str(e))
+        try:
+            with Pit.open(data_dir, key_file=args.key_file) as pit:
+                traces = read_traces(pit)
+        except (PitError, TraceError) as e:
+            return _err(f"--from-traces {data_dir}: {e}")
+        if not traces:
+            return _err(f"--from-traces {data_dir}: the Pit holds no fqg.trace/* artifacts")
+        from symphony.conductor.fqg.train import fine_tune
+
+        try:
+            weights = fine_tune(base, traces, seed=args.seed)
+        except ValueError as e:
+            return _err(str(e))
+        weights.save(out)
+        print(f"fine-tuned on {len(traces)} traces; wrote {out}", file=sys.stderr)
+        return 0
+
+    from symphony.conductor.fqg.train import TrainConfig, train
+
+    config = TrainConfig(seed=args.seed)
+    if args.episodes is not None:
+        config = TrainConfig(
+            seed=args.seed, episodes=args.episodes, rounds=min(config.rounds, args.episodes)
+        )
+    start = time.perf_counter()
+    weights = train(
+        config,
+        log=lambda line: print(f"{line} ({time.perf_counter() - start:.1f} s)", file=sys.stderr),
+    )
+    weights.save(out)
+    print(f"wrote {out}", file=sys.stderr)
+    return 0
+
+
+def _eval(args: argparse.Namespace) -> int:
+    if args.episodes < 1:
+        return _err(f"--episodes must be at least 1, got {args.episodes}")
+    from symphony.conductor.fqg.game import evaluate, policy_chooser
+    from symphony.conductor.policy import HEURISTICS, PolicyLoadError, load_policy
+
+    try:
+        policy = load_policy(args.weights)
+    except PolicyLoadError as e:
+        return _err(str(e))
+    result: dict[str, Any] = {
+        "policy": evaluate(
+            policy_chooser(policy), episodes=args.episodes, seed=args.seed
+        ).to_json(),
+        "heuristics": {
+            name: evaluate(policy_chooser(h), episodes=args.episodes, seed=args.seed).to_json()
+            for name, h in HEURISTICS.items()
+        },
+    }
+    if args.json:
+        print(json.dumps(result))
+        return 0
+    print(f"{'policy':<20} {'success':>8} {'mean cost':>10} {'mean time':>10}")
+    rows = [("learned", result["policy"]), *result["heuristics"].items()]
+    for name, s in rows:
+        print(
+            f"{name:<20} {s['success_rate']:>8.1%} {s['mean_cost']:>10.2f} {s['mean_time']:>9.1f}s"
+        )
+    return 0

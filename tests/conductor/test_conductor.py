@@ -1,0 +1,523 @@
+"""The conductor over a real Pit: order, dependency kinds, branching, parallelism, recovery,
+caching across restarts, breakpoints and step mode, edit-and-resume, events."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from symphony.conductor.conductor import (
+    Conductor,
+    InvalidMelodyError,
+    RunNotFoundError,
+    RunOptions,
+    apply_inputs,
+)
+from symphony.conductor.events import (
+    ArtifactStored,
+    NodeStateChanged,
+    RecoveryChosen,
+    RunEvent,
+    RunStateChanged,
+)
+from symphony.conductor.models import ModelCatalog
+from symphony.conductor.policy import TRACE_PREFIX, ErrorKind, Strategy, read_traces
+from symphony.pit import Pit
+from symphony.registry import NodeTypeRegistry
+from symphony.workflow import DependencyKind, Melody, NodePolicy
+from tests.conductor.conftest import FixedPolicy, Script, ScriptedExecutor, conductor_for
+
+FAST = RunOptions(retry_backoff=0.0, durable=False)
+
+
+def chain(types: list[str], kinds: list[DependencyKind] | None = None) -> Melody:
+    m = Melody("chain")
+    prev = None
+    for i, t in enumerate(types):
+        n = m.create_node(t, name=f"n{i + 1}")
+        if prev is not None:
+            kind = kinds[i - 1] if kinds else DependencyKind.HARD
+            m.connect(prev.id, "out", n.id, "x", kind=kind)
+        prev = n
+    return m
+
+
+def run(conductor: Conductor, melody: Melody, options: RunOptions = FAST) -> Any:
+    return asyncio.run(conductor.run(melody, options))
+
+
+def states(result: Any) -> dict[str, str]:
+    return {n.id: n.state for n in result.nodes}
+
+
+def test_runs_in_dependency_order_and_passes_values(
+    mem_pit: Pit, registry: NodeTypeRegistry, executor: ScriptedExecutor
+) -> None:
+    m = chain(["t.inline", "t.work", "t.inline"])
+    result = run(conductor_for(mem_pit, registry, executor), m)
+    assert result.status == "succeeded"
+    assert states(result) == {"n1": "succeeded", "n2": "succeeded", "n3": "succeeded"}
+    assert result.outputs["n3.out"] == ["n3", {"x": ["n2", {"x": ["n1", {}]}]}]
+    # every output is stored with lineage
+    a1 = result.node("n1").artifacts["out"]
+    a3 = result.node("n3").artifacts["out"]
+    assert a1 in mem_pit.artifacts.ancestors(a3)
+    info = mem_pit.artifacts.info(a3)
+    assert info.produced_by[:2] == (result.run_id, "n3")
+    assert mem_pit.dag.state(result.run_id, "n3") == "succeeded"
+
+
+@pytest.mark.parametrize("kind", list(DependencyKind))
+@pytest.mark.parametrize("outcome", ["succeeded", "failed", "skipped"])
+def test_dependency_kind_by_outcome(
+    mem_pit: Pit,
+    registry: NodeTypeRegistry,
+    executor: ScriptedExecutor,
+    kind: DependencyKind,
+    outcome: str,
+) -> None:
+    """Every dependency kind x source outcome cell: what the target does."""
+    m = Melody("cells")
+    src = m.create_node("t.work", name="src")
+    dst = m.create_node("t.work", name="dst")
+    m.connect(src.id, "out", dst.id, "x", kind=kind)
+    if outcome == "failed":
+        executor.scripts[src.id] = Script(fail=99, kind=ErrorKind.PERSISTENT)
+        strategy = Strategy.ABORT
+    elif outcome == "skipped":
+        executor.scripts[src.id] = Script(fail=99, kind=ErrorKind.PERSISTENT)
+        m.set_node_policy(src.id, NodePolicy(skippable=True))
+        strategy = Strategy.SKIP
+    else:
+        strategy = Strategy.RETRY
+    result = run(conductor_for(mem_pit, registry, executor, strategy=strategy), m)
+    got = result.node(dst.id)
+    if kind is DependencyKind.HARD and outcome != "succeeded":
+        assert got.state == "skipped"
+        assert executor.calls[dst.id] == 0
+        return
+    assert got.state == "succeeded"
+    value = result.outputs[f"{dst.id}.out"]
+    fed = value[1].get("x")
+    if outcome == "succeeded" and kind in (DependencyKind.HARD, DependencyKind.SOFT):
+        assert fed == [src.id, {}]  # waited for the source and got its value
+    elif outcome != "succeeded":
+        assert fed is None  # ran without the input
+    assert result.status == ("failed" if outcome == "failed" else "succeeded")
+
+
+def test_quality_gate_branching(
+    mem_pit: Pit, registry: NodeTypeRegistry, executor: ScriptedExecutor
+) -> None:
+    m = Melody("branch")
+    src = m.create_node("t.work", name="src")
+    good = m.create_node("t.work", name="good")
+    bad = m.create_node("t.work", name="bad")
+    m.connect(src.id, "out", good.id, "x", condition="length >= 2")
+    m.connect(src.id, "out", bad.id, "x", condition="length < 2")
+    result = run(conductor_for(mem_pit, registry, executor), m)
+    assert result.node(good.id).state == "succeeded"
+    assert result.node(bad.id).state == "skipped"
+    assert executor.calls[bad.id] == 0
+    assert result.status == "succeeded"
+
+
+def test_parallel_branches_stay_within_capacity(
+    mem_pit: Pit, registry: NodeTypeRegistry, executor: ScriptedExecutor
+) -> None:
+    m = Melody("fan")
+    root = m.create_node("t.inline", name="root")
+    for i in range(8):
+        n = m.create_node("t.work", name=f"w{i}")
+        m.connect(root.id, "out", n.id, "x")
+        executor.scripts[n.id] = Script(delay=0.05)
+    result = run(
+        conductor_for(mem_pit, registry, executor), m, RunOptions(max_parallel=3, durable=False)
+    )
+    assert result.status == "succeeded"
+    assert executor.max_running == 3
+
+
+def test_model_nodes_share_pool_slots(
+    mem_pit: Pit, registry: NodeTypeRegistry, executor: ScriptedExecutor, catalog: ModelCatalog
+) -> None:
+    m = Melody("models")
+    for i in range(4):
+        n = m.create_node("t.model", name=f"m{i}", config={"model": "tiny"})
+        executor.scripts[n.id] = Script(delay=0.03)
+    result = run(conductor_for(mem_pit, registry, executor, catalog), m, RunOptions(max_parallel=4))
+    assert result.status == "succeeded"
+    assert executor.max_running == 1  # "tiny" has one slot in the Pool Manager
+    info = mem_pit.pool.info("tiny")
+    assert info.calls == 4
+    assert info.in_use == 0
+    assert result.node("n1").cost == pytest.approx(0.5)
+
+
+def test_retry_recovers_a_transient_failure(
+    mem_pit: Pit, registry: NodeTypeRegistry, executor: ScriptedExecutor
+) -> None:
+    m = chain(["t.work"])
+    executor.scripts["n1"] = Script(fail=2, kind=ErrorKind.TRANSIENT)
+    events: list[RunEvent] = []
+    c = conductor_for(mem_pit, registry, executor)
+    c.subscribe(events.append)
+    result = run(c, m)
+    assert result.status == "succeeded"
+    assert result.node("n1").attempts == 3
+    recoveries = [e for e in events if isinstance(e, RecoveryChosen)]
+    assert [r.strategy for r in recoveries] == ["retry", "retry"]
+    assert recoveries[0].error == "scripted failure 1"
+    assert recoveries[0].error_kind == "transient"
+
+
+def test_retries_stop_at_the_node_policy(
+    mem_pit: Pit, registry: NodeTypeRegistry, executor: ScriptedExecutor
+) -> None:
+    m = chain(["t.work"])
+    m.set_node_policy("n1", NodePolicy(max_retries=1))
+    executor.scripts["n1"] = Script(fail=5)
+    result = run(conductor_for(mem_pit, registry, executor), m)
+    assert result.status == "failed"
+    assert result.node("n1").attempts == 2
+    assert result.node("n1").error == "scripted failure 2"
+
+
+def test_fallback_model(
+    mem_pit: Pit, registry: NodeTypeRegistry, executor: ScriptedExecutor, catalog: ModelCatalog
+) -> None:
+    m = Melody("fb")
+    n = m.create_node(
+        "t.model",
+        config={"model": "big"},
+        policy=NodePolicy(fallback_models=("small", "tiny")),
+    )
+    executor.scripts[n.id] = Script(fail_models=frozenset({"big", "small"}))
+    c = conductor_for(mem_pit, registry, executor, catalog, Strategy.FALLBACK)
+    result = run(c, m)
+    assert result.status == "succeeded"
+    assert [model for _, model in executor.models] == ["big", "small", "tiny"]
+    assert result.node(n.id).model == "tiny"
+    assert mem_pit.pool.info("big").errors == 1
+
+
+def test_graceful_skip_keeps_the_melody_going(
+    mem_pit: Pit, registry: NodeTypeRegistry, executor: ScriptedExecutor
+) -> None:
+    m = Melody("skip")
+    a = m.create_node("t.work", name="optional step", policy=NodePolicy(skippable=True))
+    b = m.create_node("t.work", name="main")
+    m.connect(a.id, "out", b.id, "x", kind=DependencyKind.SOFT)
+    executor.scripts[a.id] = Script(fail=99, kind=ErrorKind.PERSISTENT)
+    result = run(conductor_for(mem_pit, registry, executor, strategy=Strategy.SKIP), m)
+    assert result.status == "succeeded"
+    assert result.node(a.id).state == "skipped"
+    assert "scripted failure" in result.node(a.id).error  # kept for review
+    assert result.node(b.id).state == "succeeded"
+
+
+def test_abort_fails_the_run_and_skips_hard_dependants(
+    mem_pit: Pit, registry: NodeTypeRegistry, executor: ScriptedExecutor
+) -> None:
+    m = chain(["t.work", "t.work"])
+    executor.scripts["n1"] = Script(fail=99)
+    result = run(conductor_for(mem_pit, registry, executor, strategy=Strategy.ABORT), m)
+    assert result.status == "failed"
+    assert states(result) == {"n1": "failed", "n2": "skipped"}
+    assert result.detail == "failed: n1"
+
+
+def test_reverse_reconstruction_from_a_later_artifact(
+    mem_pit: Pit, registry: NodeTypeRegistry, executor: ScriptedExecutor, catalog: ModelCatalog
+) -> None:
+    m = Melody("rev")
+    a = m.create_node("t.work", name="extract")
+    b = m.create_node("t.model", name="generate", config={"model": "tiny"})
+    m.connect(a.id, "out", b.id, "x")
+    c = conductor_for(mem_pit, registry, executor, catalog, Strategy.RECONSTRUCT)
+    first = run(c, m)
+    assert first.status == "succeeded"
+    # The extractor now fails for good; the generator's earlier output still exists.
+    executor.scripts[a.id] = Script(fail=99, kind=ErrorKind.PERSISTENT)
+    executor.reverse = True
+    second = run(c, m, RunOptions(retry_backoff=0.0, use_cache=False))
+    assert second.node(a.id).state == "succeeded"
+    assert executor.calls[f"reverse:{b.id}"] == 1
+    rebuilt = mem_pit.artifacts.info(second.node(a.id).artifacts["out"])
+    assert rebuilt.produced_by[2] == "reverse:t.model"
+    assert first.node(b.id).artifacts["out"] in rebuilt.inputs
+    assert second.status == "succeeded"
+
+
+def test_reconstruction_is_not_offered_without_a_later_artifact(
+    mem_pit: Pit, registry: NodeTypeRegistry, executor: ScriptedExecutor, catalog: ModelCatalog
+) -> None:
+    m = Melody("rev2")
+    a = m.create_node("t.work")
+    b = m.create_node("t.model", config={"model": "tiny"})
+    m.connect(a.id, "out", b.id, "x")
+    executor.scripts[a.id] = Script(fail=99, kind=ErrorKind.PERSISTENT)
+    policy = FixedPolicy(Strategy.RECONSTRUCT)
+    c = Conductor(mem_pit, registry, executor, catalog=catalog, policy=policy)
+    result = run(c, m)
+    assert result.status == "failed"
+    assert not policy.seen[0].can_reconstruct
+
+
+def test_failure_context_features(
+    mem_pit: Pit, registry: NodeTypeRegistry, executor: ScriptedExecutor, catalog: ModelCatalog
+) -> None:
+    m = Melody("ctx")
+    n = m.create_node(
+        "t.model",
+        config={"model": "big"},
+        policy=NodePolicy(
+            max_retries=4, fallback_models=("small",), skippable=True, importance="critical"
+        ),  # fmt: skip
+    )
+    executor.scripts[n.id] = Script(fail=1, kind=ErrorKind.RESOURCE)
+    policy = FixedPolicy(Strategy.RETRY)
+    c = Conductor(mem_pit, registry, executor, catalog=catalog, policy=policy)
+    asyncio.run(c.run(m, RunOptions(budget=10.0, retry_backoff=0.0, risk_tolerance=0.2)))
+    ctx = policy.seen[0]
+    assert ctx.importance == 1.0
+    assert ctx.error_kind is ErrorKind.RESOURCE
+    assert (ctx.attempt, ctx.max_retries, ctx.fallbacks_left) == (1, 4, 1)
+    assert ctx.skippable
+    assert ctx.risk_tolerance == 0.2
+    assert ctx.cost_retry == pytest.approx(0.1)  # big costs 1.0 of a 10.0 budget
+    assert ctx.cost_fallback == pytest.approx(0.01)
+
+
+def test_traces_are_recorded_for_training(
+    mem_pit: Pit, registry: NodeTypeRegistry, executor: ScriptedExecutor
+) -> None:
+    m = chain(["t.work"])
+    executor.scripts["n1"] = Script(fail=1)
+    result = run(conductor_for(mem_pit, registry, executor), m)
+    assert TRACE_PREFIX + result.run_id in mem_pit.artifacts.names()
+    traces = read_traces(mem_pit)
+    assert len(traces) == 1
+    assert traces[0].strategy is Strategy.RETRY
+    assert traces[0].success
+
+
+def test_operator_failure_is_not_retried(mem_pit: Pit, registry: NodeTypeRegistry) -> None:
+    m = Melody("op")
+    m.create_node("op.json_extract", config={"path": "$.a"})
+    ex = ScriptedExecutor(registry)
+    policy = FixedPolicy(Strategy.RETRY)
+    c = Conductor(mem_pit, registry, ex, policy=policy)
+    with pytest.raises(InvalidMelodyError, match="required input 'data'"):
+        asyncio.run(c.run(m, FAST))
+
+
+def test_invalid_melody_names_every_problem(
+    mem_pit: Pit, registry: NodeTypeRegistry, executor: ScriptedExecutor
+) -> None:
+    m = Melody("bad")
+    m.create_node("t.model", config={"model": "nope"})
+    m.create_node("no.such_type")
+    with pytest.raises(InvalidMelodyError) as info:
+        run(conductor_for(mem_pit, registry, executor), m)
+    text = str(info.value)
+    assert "unknown model 'nope'" in text
+    assert "no.such_type" in text
+
+
+# ------------------------------------------------------------------------------ caching
+
+
+def test_unchanged_nodes_are_served_from_the_store_across_restarts(
+    open_pit: Any, registry: NodeTypeRegistry, tmp_path: Path
+) -> None:
+    m = chain(["t.inline", "t.work", "t.work"])
+    ex1 = ScriptedExecutor(registry)
+    with open_pit(tmp_path / "pit") as pit:
+        first = run(conductor_for(pit, registry, ex1), m)
+    assert first.status == "succeeded"
+    ex2 = ScriptedExecutor(registry)
+    with open_pit(tmp_path / "pit") as pit:
+        second = run(conductor_for(pit, registry, ex2), m)
+        assert [n.cached for n in second.nodes] == [True, True, True]
+        assert sum(ex2.calls.values()) == 0
+        assert second.outputs == first.outputs
+        # change the middle node's config: it runs again; its output is the same as before
+        # (the scripted work ignores "seed"), so its dependant is served from the store
+        m.set_node_config("n2", {"seed": 7})
+        third = run(conductor_for(pit, registry, ex2), m)
+        assert [n.cached for n in third.nodes] == [True, False, True]
+        assert dict(ex2.calls) == {"n2": 1}
+        # change the first node: everything downstream of a changed output runs
+        ex2.scripts["n1"] = Script(output="new")
+        m.set_node_config("n1", {"seed": 1})
+        fourth = run(conductor_for(pit, registry, ex2), m)
+    assert [n.cached for n in fourth.nodes] == [False, False, False]
+
+
+def test_types_touching_the_world_are_never_cached(
+    mem_pit: Pit, registry: NodeTypeRegistry, executor: ScriptedExecutor
+) -> None:
+    m = chain(["t.work", "t.world"])
+    run(conductor_for(mem_pit, registry, executor), m)
+    second = run(conductor_for(mem_pit, registry, executor), m)
+    assert [n.cached for n in second.nodes] == [True, False]
+    assert dict(executor.calls) == {"n1": 1, "n2": 2}
+
+
+def test_no_cache_option_runs_everything(
+    mem_pit: Pit, registry: NodeTypeRegistry, executor: ScriptedExecutor
+) -> None:
+    m = chain(["t.work", "t.work"])
+    run(conductor_for(mem_pit, registry, executor), m)
+    run(conductor_for(mem_pit, registry, executor), m, RunOptions(use_cache=False))
+    assert dict(executor.calls) == {"n1": 2, "n2": 2}
+
+
+# ------------------------------------------------------------------------------ control
+
+
+def test_breakpoint_pauses_and_step_continues(
+    mem_pit: Pit, registry: NodeTypeRegistry, executor: ScriptedExecutor
+) -> None:
+    m = chain(["t.work", "t.work", "t.work"])
+    m.set_breakpoint("n2", True)
+    events: list[RunEvent] = []
+
+    async def scenario() -> Any:
+        c = conductor_for(mem_pit, registry, executor)
+        c.subscribe(events.append)
+        r = c.start(m, FAST)
+        while r.state != "paused":
+            await asyncio.sleep(0.005)
+        assert dict(executor.calls) == {"n1": 1}
+        paused = [e for e in events if isinstance(e, NodeStateChanged) and e.state == "paused"]
+        assert [(e.node_id, e.detail) for e in paused] == [("n2", "breakpoint")]
+        r.step()  # runs n2 only, then pauses before n3
+        while executor.calls["n2"] == 0 or r.state != "paused":
+            await asyncio.sleep(0.005)
+        assert executor.calls["n3"] == 0
+        r.resume()
+        return await r.wait()
+
+    result = asyncio.run(scenario())
+    assert result.status == "succeeded"
+    run_states = [e.state for e in events if isinstance(e, RunStateChanged)]
+    assert run_states == ["running", "paused", "running", "paused", "running", "succeeded"]
+
+
+def test_step_mode_pauses_before_every_node(
+    mem_pit: Pit, registry: NodeTypeRegistry, executor: ScriptedExecutor
+) -> None:
+    m = chain(["t.work", "t.work"])
+
+    async def scenario() -> Any:
+        r = conductor_for(mem_pit, registry, executor).start(
+            m, RunOptions(step=True, durable=False)
+        )
+        for expected in (0, 1):
+            while r.state != "paused":
+                await asyncio.sleep(0.005)
+            assert sum(executor.calls.values()) == expected
+            r.step()
+            await asyncio.sleep(0)
+        return await r.wait()
+
+    assert asyncio.run(scenario()).status == "succeeded"
+
+
+def test_cancel_stops_running_nodes(
+    mem_pit: Pit, registry: NodeTypeRegistry, executor: ScriptedExecutor
+) -> None:
+    m = chain(["t.work", "t.work"])
+    executor.scripts["n1"] = Script(delay=10)
+
+    async def scenario() -> Any:
+        r = conductor_for(mem_pit, registry, executor).start(m, FAST)
+        while executor.running == 0:
+            await asyncio.sleep(0.005)
+        r.cancel()
+        return await r.wait()
+
+    result = asyncio.run(scenario())
+    assert result.status == "cancelled"
+    assert states(result)["n1"] == "cancelled"
+    assert mem_pit.dag.state(result.run_id, "n1") == "cancelled"
+
+
+def test_edit_an_output_and_resume_downstream(
+    mem_pit: Pit, registry: NodeTypeRegistry, executor: ScriptedExecutor
+) -> None:
+    m = chain(["t.work", "t.work", "t.work"])
+    c = conductor_for(mem_pit, registry, executor)
+    first = run(c, m)
+    old = first.node("n2").artifacts["out"]
+    new = c.edit_output(first.run_id, "n2", "out", "edited by hand")
+    assert old in mem_pit.artifacts.info(new).inputs
+    assert mem_pit.dag.state(first.run_id, "n3") == "ready"  # reset: it runs again
+
+    async def resume() -> Any:
+        return await c.resume(first.run_id, FAST).wait()
+
+    result = asyncio.run(resume())
+    assert result.status == "succeeded"
+    assert dict(executor.calls) == {"n1": 1, "n2": 1, "n3": 2}
+    assert result.outputs["n3.out"] == ["n3", {"x": "edited by hand"}]
+
+
+def test_resume_unknown_run(
+    mem_pit: Pit, registry: NodeTypeRegistry, executor: ScriptedExecutor
+) -> None:
+    c = conductor_for(mem_pit, registry, executor)
+    with pytest.raises(RunNotFoundError, match="no run 'nope'"):
+        c.resume("nope")
+
+
+def test_events_describe_the_run(
+    mem_pit: Pit, registry: NodeTypeRegistry, executor: ScriptedExecutor
+) -> None:
+    m = chain(["t.work", "t.inline"])
+    events: list[RunEvent] = []
+    c = conductor_for(mem_pit, registry, executor)
+    c.subscribe(events.append)
+    result = run(c, m, RunOptions(durable=True))
+    kinds = [(type(e).__name__, getattr(e, "node_id", ""), getattr(e, "state", "")) for e in events]
+    assert kinds[0] == ("RunStateChanged", "", "running")
+    assert kinds[-1] == ("RunStateChanged", "", "succeeded")
+    assert ("NodeStateChanged", "n1", "queued") in kinds
+    assert ("NodeToken", "n1", "") in kinds
+    assert ("NodeProgress", "n1", "") in kinds
+    stored = [e for e in events if isinstance(e, ArtifactStored)]
+    assert [(e.node_id, e.port) for e in stored] == [("n1", "out"), ("n2", "out")]
+    assert all(e.run_id == result.run_id for e in events)
+    # a success is announced after its artifact
+    i_art = kinds.index(("ArtifactStored", "n1", ""))
+    assert kinds.index(("NodeStateChanged", "n1", "succeeded")) > i_art
+
+
+def test_apply_inputs_by_alias_and_node_field() -> None:
+    m = Melody("in", metadata={"inputs": {"idea": "n1.prompt"}})
+    m.create_node("t.work")
+    apply_inputs(m, {"idea": "a game", "n1.max": "3"})
+    assert m.node("n1").config == {"prompt": "a game", "max": 3}
+    with pytest.raises(InvalidMelodyError, match=r"--input nope: not an input .*idea"):
+        apply_inputs(m, {"nope": "x"})
+
+
+def test_run_record_holds_the_melody(
+    mem_pit: Pit, registry: NodeTypeRegistry, executor: ScriptedExecutor
+) -> None:
+    m = chain(["t.work"])
+    c = conductor_for(mem_pit, registry, executor)
+    result = run(c, m)
+    record = c.record(result.run_id)
+    assert record["status"] == "succeeded"
+    assert list(c.melody_of(record).nodes) == ["n1"]
+    assert c.run_ids() == [result.run_id]
+    # the melody is stored once per revision, not once per run
+    assert c.record(run(c, m).run_id)["melody"] == record["melody"]
+    json.dumps(result.to_json())

@@ -1,0 +1,100 @@
+"""Crash consistency: SIGKILL a process in the middle of a run, then resume from the Pit."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from symphony.conductor.conductor import RunOptions
+from symphony.registry import NodeTypeRegistry
+from tests.conductor.conftest import Script, ScriptedExecutor, conductor_for
+from tests.conftest import TEST_KEY
+
+ROOT = Path(__file__).resolve().parents[2]
+
+CHILD = """
+import asyncio, sys
+from symphony.conductor.conductor import RunOptions
+from symphony.conductor.events import NodeStateChanged
+from symphony.pit import Pit
+from symphony.workflow import Melody
+from tests.conductor.conftest import Script, ScriptedExecutor, conductor_for, make_registry
+
+pit = Pit.open(sys.argv[1], key=bytes(range(32)))
+registry = make_registry()
+ex = ScriptedExecutor(registry)
+m = Melody("crash")
+prev = None
+for i in range(8):
+    n = m.create_node("t.work")
+    ex.scripts[n.id] = Script(delay=0.15)
+    if prev is not None:
+        m.connect(prev.id, "out", n.id, "x")
+    prev = n
+
+def show(e):
+    if isinstance(e, NodeStateChanged) and e.state == "succeeded":
+        print("succeeded", e.run_id, e.node_id, flush=True)
+
+async def main():
+    c = conductor_for(pit, registry, ex)
+    c.subscribe(show)
+    await c.run(m, RunOptions(durable=True, retry_backoff=0.0))
+
+asyncio.run(main())
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("after", [1, 3, 5])
+def test_kill_9_then_resume_does_not_rerun_succeeded_nodes(
+    tmp_path: Path, registry: NodeTypeRegistry, open_pit: Any, after: int
+) -> None:
+    data = tmp_path / "pit"
+    child = subprocess.Popen(
+        [sys.executable, "-c", CHILD, str(data)],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+    assert child.stdout is not None
+    done: list[str] = []
+    run_id = ""
+    while len(done) < after:
+        line = child.stdout.readline()
+        assert line, "the child ended before the kill"
+        _, run_id, node = line.split()
+        done.append(node)
+    child.send_signal(signal.SIGKILL)
+    child.wait(timeout=30)
+    child.stdout.close()
+
+    pit = open_pit(data, key=TEST_KEY)
+    assert all(pit.dag.state(run_id, n) == "succeeded" for n in done)
+    ex = ScriptedExecutor(registry)
+    for i in range(8):
+        ex.scripts[f"n{i + 1}"] = Script(delay=0.0)
+
+    async def resume() -> Any:
+        c = conductor_for(pit, registry, ex)
+        return await c.resume(run_id, RunOptions(retry_backoff=0.0)).wait()
+
+    result = asyncio.run(resume())
+    assert result.status == "succeeded"
+    assert not set(ex.calls) & set(done)  # nothing announced as succeeded ran again
+    assert set(ex.calls) == {f"n{i + 1}" for i in range(8)} - set(done)
+    # the resumed chain still carries the values computed before the crash
+    out = result.outputs["n8.out"]
+    depth = 0
+    while isinstance(out, list):
+        depth += 1
+        out = out[1].get("x")
+    assert depth == 8

@@ -1,0 +1,173 @@
+"""``symphony run``: output, exit codes, errors, resume — as a user runs it, in a subprocess."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from symphony.conductor.run_cli import (
+    EXIT_DATA,
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_INVALID,
+    EXIT_OK,
+)
+from symphony.workflow import Melody, save
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def key_file(tmp_path: Path) -> Path:
+    p = tmp_path / "pit.key"
+    p.write_text(bytes(range(32)).hex())
+    p.chmod(0o600)
+    return p
+
+
+def symphony(
+    *args: str, key_file: Path, cwd: Path, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "symphony", "run", *args, "--key-file", str(key_file)],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        check=False,
+    )
+
+
+def _ops_melody(path: Path, *, fail: bool = False) -> Path:
+    m = Melody("ops", metadata={"inputs": {"who": "n1.template"}})
+    greet = m.create_node("op.template", name="greet", config={"template": "hello world"})
+    split = m.create_node("op.split", config={"separator": " "})
+    m.connect(greet.id, "text", split.id, "text")
+    if fail:
+        bad = m.create_node("op.json_extract", config={"path": "$.missing"})
+        m.connect(split.id, "parts", bad.id, "data")
+    save(m, path)
+    return path
+
+
+def test_json_result_and_exit_0(tmp_path: Path, key_file: Path) -> None:
+    melody = _ops_melody(tmp_path / "ops.melody")
+    p = symphony(str(melody), "--data-dir", str(tmp_path / "d"), "--json", "--input",
+                 "who=hi there", key_file=key_file, cwd=tmp_path)  # fmt: skip
+    assert p.returncode == EXIT_OK, p.stderr
+    out = json.loads(p.stdout)
+    assert set(out) >= {"run_id", "status", "nodes", "outputs"}
+    assert out["status"] == "succeeded"
+    assert out["outputs"] == {"n2.parts": ["hi", "there"]}
+    node = out["nodes"][0]
+    assert set(node) >= {"id", "type", "state", "attempts", "cached", "started", "finished",
+                         "cost", "artifacts"}  # fmt: skip
+    assert "n1               succeeded" in p.stderr  # live progress
+    again = symphony(str(melody), "--data-dir", str(tmp_path / "d"), "--json", "--input",
+                     "who=hi there", key_file=key_file, cwd=tmp_path)  # fmt: skip
+    assert all(n["cached"] for n in json.loads(again.stdout)["nodes"])
+
+
+def test_failed_run_exits_1(tmp_path: Path, key_file: Path) -> None:
+    melody = _ops_melody(tmp_path / "f.melody", fail=True)
+    p = symphony(str(melody), "--data-dir", str(tmp_path / "d"), "--json", key_file=key_file,
+                 cwd=tmp_path)  # fmt: skip
+    assert p.returncode == EXIT_FAILED
+    out = json.loads(p.stdout)
+    assert out["status"] == "failed"
+    assert "missing" in out["nodes"][2]["error"]
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("{not json", "ops.melody:1:"),
+        ('{"format_version": 2, "name": "x", "nodez": []}', "nodez: unknown field"),
+    ],
+)
+def test_invalid_file_exits_2_naming_the_problem(
+    tmp_path: Path, key_file: Path, content: str, message: str
+) -> None:
+    (tmp_path / "ops.melody").write_text(content)
+    p = symphony("ops.melody", "--data-dir", str(tmp_path / "d"), key_file=key_file,
+                 cwd=tmp_path)  # fmt: skip
+    assert p.returncode == EXIT_INVALID
+    assert message in p.stderr
+
+
+def test_missing_file_and_bad_input_exit_2(tmp_path: Path, key_file: Path) -> None:
+    p = symphony("nope.melody", key_file=key_file, cwd=tmp_path)
+    assert p.returncode == EXIT_INVALID
+    assert "nope.melody: no such file" in p.stderr
+    melody = _ops_melody(tmp_path / "ops.melody")
+    p = symphony(str(melody), "--input", "colour=red", "--data-dir", str(tmp_path / "d"),
+                 key_file=key_file, cwd=tmp_path)  # fmt: skip
+    assert p.returncode == EXIT_INVALID
+    assert "--input colour: not an input of this melody" in p.stderr
+    p = symphony(str(melody), "--input", "novalue", key_file=key_file, cwd=tmp_path)
+    assert p.returncode == EXIT_INVALID
+    assert "expected NAME=VALUE" in p.stderr
+
+
+def test_unopenable_data_dir_exits_4(tmp_path: Path, key_file: Path) -> None:
+    melody = _ops_melody(tmp_path / "ops.melody")
+    data = tmp_path / "d"
+    assert symphony(str(melody), "--data-dir", str(data), key_file=key_file,
+                    cwd=tmp_path).returncode == 0  # fmt: skip
+    other = tmp_path / "other.key"
+    other.write_text(bytes(range(1, 33)).hex())
+    other.chmod(0o600)
+    p = symphony(str(melody), "--data-dir", str(data), key_file=other, cwd=tmp_path)
+    assert p.returncode == EXIT_DATA
+    assert str(data) in p.stderr
+
+
+def test_resume_unknown_run_exits_2(tmp_path: Path, key_file: Path) -> None:
+    p = symphony("--resume", "nope", "--data-dir", str(tmp_path / "d"), key_file=key_file,
+                 cwd=tmp_path)  # fmt: skip
+    assert p.returncode == EXIT_INVALID
+    assert "no run 'nope'" in p.stderr
+
+
+@pytest.mark.slow
+def test_sigint_interrupts_and_resume_finishes(tmp_path: Path, key_file: Path) -> None:
+    """A run interrupted with Ctrl+C exits 3, says how to resume, and resumes."""
+    ws = tmp_path / "ws"
+    ws.mkdir()
+    (ws / "a.md").write_text("# A\n\nSome text about a topic.\n")
+    template = ROOT / "app/symphony/resources/templates/summarize_folder.melody"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "symphony", "run", str(template), "--data-dir",
+         str(tmp_path / "d"), "--key-file", str(key_file), "--workspace", str(ws), "--json"],
+        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )  # fmt: skip
+    assert proc.stderr is not None
+    seen = ""
+    deadline = time.monotonic() + 120
+    while "summarize        running" not in seen:
+        line = proc.stderr.readline()
+        assert line, seen
+        assert time.monotonic() < deadline, seen
+        seen += line
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == EXIT_INTERRUPTED, seen + err
+    result = json.loads(out)
+    assert result["status"] == "interrupted"
+    assert f"symphony run --resume {result['run_id']}" in err
+    p = symphony("--resume", result["run_id"], "--data-dir", str(tmp_path / "d"), "--json",
+                 "--workspace", str(ws), key_file=key_file, cwd=tmp_path, timeout=600)  # fmt: skip
+    assert p.returncode == EXIT_OK, p.stderr
+    resumed = json.loads(p.stdout)
+    states = {n["id"]: n for n in resumed["nodes"]}
+    assert states["list"]["attempts"] == 0  # done before the interrupt: not run again
+    assert (ws / "SUMMARY.md").read_text().startswith("# Folder summary")
