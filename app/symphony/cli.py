@@ -59,7 +59,18 @@ def _pit_info(data_dir: str, key_file: str | None) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the process exit code."""
-    args = _parser().parse_args(argv)
+    given = list(sys.argv[1:] if argv is None else argv)
+    # The GUI's start-up budget is 1 s: without a command, skip building the full parser
+    # (it imports the run and fqg commands).
+    if given == ["--smoke-test"]:
+        from symphony.ui.app import smoke_test
+
+        return smoke_test()
+    if not given:
+        from symphony.ui.app import run_gui
+
+        return run_gui([sys.argv[0]])
+    args = _parser().parse_args(given)
     if args.command == "pit" and args.pit_command == "info":
         return _pit_info(args.data_dir, args.key_file)
     if args.command == "run":

@@ -55,6 +55,7 @@ class BoardTab(QWidget):
     def __init__(self, editor: MelodyEditor, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.editor = editor
+        editor.setParent(self)  # the tab owns its document: closing the tab frees both
         self.view = BoardView(editor, self)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)

@@ -12,7 +12,7 @@ import logging
 import posixpath
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from PySide6.QtCore import QModelIndex, QPoint, Qt, Signal
 from PySide6.QtGui import QAction, QStandardItem, QStandardItemModel
@@ -27,8 +27,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from symphony.extension_host.host import NOT_STARTED, CallFuture, CallResult, ExtensionHost
-from symphony.protocol.errors import ProtocolError
+if TYPE_CHECKING:
+    # Only for types: the host module pulls the protocol stack in (~100 ms), which the window
+    # does not need before the extension host exists.
+    from symphony.extension_host.host import CallFuture, CallResult, ExtensionHost
 
 FILE_EXPLORER: Final = "symphony.file_explorer"
 PAGE: Final = 500
@@ -111,6 +113,8 @@ class FilesView(QWidget):
         if host is None:
             return
         if host.workspace != path:
+            from symphony.extension_host.host import NOT_STARTED
+
             host.forget(FILE_EXPLORER, "files.watch", {"path": ""})
             host.workspace = path
             if host.state(FILE_EXPLORER) != NOT_STARTED:

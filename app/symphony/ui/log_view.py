@@ -11,13 +11,16 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject, Qt, Signal
 from PySide6.QtGui import QTextCursor
 from PySide6.QtWidgets import QPlainTextEdit, QTreeWidget, QTreeWidgetItem, QWidget
 
 from symphony.conductor import events as ev
-from symphony.workflow import Issue, Severity
+
+if TYPE_CHECKING:
+    from symphony.workflow import Issue
 
 MAX_LOG_LINES = 5000
 
@@ -98,7 +101,7 @@ class ProblemsView(QTreeWidget):
             self.takeTopLevelItem(self.indexOfTopLevelItem(item))
         self._validation = []
         for issue in issues:
-            sev = "error" if issue.severity == Severity.ERROR else "warning"
+            sev = "error" if issue.severity == "error" else "warning"  # Severity is a StrEnum
             item = self._item(sev, issue.message, issue.node_ids)
             self._validation.append(item)
             self.insertTopLevelItem(len(self._validation) - 1, item)

@@ -49,6 +49,7 @@ from symphony.ui.timeline import TimelineView
 
 if TYPE_CHECKING:
     from symphony.extension_host.host import ExtensionHost
+    from symphony.extension_host.manifest import Manifest
     from symphony.pit import Pit
     from symphony.registry import NodeTypeRegistry
     from symphony.ui.board_tab import BoardTab
@@ -460,29 +461,51 @@ class MainWindow(QMainWindow):
 
     # ================================================================ services
 
-    def start_services(self) -> None:
-        """Create the registry and extension host, open the Pit on a thread (after show)."""
-        from symphony.extension_host.host import ExtensionHost
-        from symphony.registry import NodeTypeError, default_registry
+    def start_services(self, *, staged: bool = True) -> None:
+        """Start the Pit (on a thread), the extension host, the registry and the palette.
 
-        registry: NodeTypeRegistry = default_registry()
+        With ``staged``, each step runs from its own zero-time timer, so the window handles
+        input between them (none takes more than about 100 ms); ``sig_services_started`` is
+        emitted after the last one.
+        """
+        self._pit_opener.start(self._data_dir, self._key_file)
+        steps = [self._start_host, self._start_registry, self._start_workspace]
+
+        def run(i: int) -> None:
+            if self._closing:
+                return
+            steps[i]()
+            if i + 1 < len(steps):
+                if staged:
+                    QTimer.singleShot(0, lambda: run(i + 1))
+                else:
+                    run(i + 1)
+            else:
+                self.sig_services_started.emit()
+
+        run(0)
+
+    def _start_host(self) -> None:
+        from symphony.extension_host.host import ExtensionHost
+
         host = ExtensionHost(None, self)
-        for m in host.manifests.values():
-            if m.node_types:
-                try:
-                    registry.register_from_manifest(m.id, m.node_types)
-                except NodeTypeError as e:
-                    self._report(str(e), "error", "registry")
         for err in host.errors:
             self._report(str(err), "error", "extensions")
-        self.set_registry(registry)
         self.set_host(host)
-        host.activate("onStartup")
+
+    def _start_registry(self) -> None:
+        assert self.host is not None
+        registry, errors = build_registry(self.host.manifests.values())
+        for err in errors:
+            self._report(err, "error", "registry")
+        self.set_registry(registry)
+
+    def _start_workspace(self) -> None:
+        assert self.host is not None
+        self.host.activate("onStartup")
         workspace = self._initial_workspace or _path_or_none(st.settings().value("workspace/last"))
         if workspace is not None and workspace.is_dir():
             self.set_workspace(workspace)
-        self._pit_opener.start(self._data_dir, self._key_file)
-        self.sig_services_started.emit()
 
     def set_registry(self, registry: NodeTypeRegistry) -> None:
         """Use ``registry`` for new boards, the Palette dock and validation."""
@@ -636,14 +659,17 @@ class MainWindow(QMainWindow):
             sig_title.connect(lambda _t, t=tab: self._retitle(t))
         if isinstance(tab, TextEditorTab):
             ed = tab.editor
-            ed.undoAvailable.connect(lambda _a: self.update_actions())
-            ed.redoAvailable.connect(lambda _a: self.update_actions())
-            ed.copyAvailable.connect(lambda _a: self.update_actions())
+            ed.undoAvailable.connect(self._refresh_actions)
+            ed.redoAvailable.connect(self._refresh_actions)
+            ed.copyAvailable.connect(self._refresh_actions)
             ed.cursorPositionChanged.connect(self._update_position)
         else:
             self._connect_board(tab)
         self.tabs.setCurrentIndex(index)
         return index
+
+    def _refresh_actions(self, *_args: object) -> None:
+        self.update_actions()
 
     def _tab_modified(self, tab: QWidget) -> None:
         self._retitle(tab)
@@ -651,8 +677,11 @@ class MainWindow(QMainWindow):
 
     def _connect_board(self, tab: Any) -> None:
         stack = tab.undo_stack
-        stack.canUndoChanged.connect(lambda _b: self.update_actions())
-        stack.canRedoChanged.connect(lambda _b: self.update_actions())
+        # Bound methods, not lambdas: Qt drops them when the window goes, even if the stack
+        # outlives it for a moment during teardown.
+        stack.canUndoChanged.connect(self._refresh_actions)
+        stack.canRedoChanged.connect(self._refresh_actions)
+        stack.undoTextChanged.connect(self._refresh_actions)
         tab.sig_selection_changed.connect(self._board_selection_changed)
         tab.sig_melody_changed.connect(self._validate_timer.start)
 
@@ -1077,7 +1106,8 @@ class MainWindow(QMainWindow):
         if board is None:
             return
         self.tabs.setCurrentWidget(board)
-        board.select_node(node_id)
+        if board.select_node(node_id):
+            board.view.setFocus()
 
     # ================================================================ dialogs
 
@@ -1156,6 +1186,25 @@ class MainWindow(QMainWindow):
         if self.pit is not None:
             self.pit.close()
         event.accept()
+
+
+def build_registry(manifests: Iterable[Manifest]) -> tuple[NodeTypeRegistry, list[str]]:
+    """Return the built-in node types plus those of ``manifests``, and the refused manifests.
+
+    A manifest whose node types are malformed or clash is left out (all or nothing per
+    extension); its error message is returned so the user sees why its nodes are missing.
+    """
+    from symphony.registry import NodeTypeError, default_registry
+
+    registry = default_registry()
+    errors: list[str] = []
+    for m in manifests:
+        if m.node_types:
+            try:
+                registry.register_from_manifest(m.id, m.node_types)
+            except NodeTypeError as e:
+                errors.append(str(e))
+    return registry, errors
 
 
 def current_theme_name() -> str:
