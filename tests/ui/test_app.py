@@ -67,8 +67,10 @@ def test_services_start_in_stages_after_show(
     with qtbot.waitSignal(w.sig_services_started, timeout=30_000):
         w.start_services()
         # Staged: the first step ran, the rest wait for the event loop.
-        assert w.host is not None and w.registry is None
-    assert w.registry is not None and "ai.code_generator" in w.registry
+        assert w.host is not None
+        assert w.registry is None
+    assert w.registry is not None
+    assert "ai.code_generator" in w.registry
     assert w.palette_widget is not None
     qtbot.waitUntil(lambda: w.pit is not None, timeout=30_000)
     assert "Pit open" in w.services_label.text()

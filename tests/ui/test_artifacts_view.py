@@ -37,7 +37,7 @@ def test_lists_names_versions_quality_lineage_preview(qtbot: QtBot, pit: Any) ->
     assert "plan</b> v1" in view.details.text()
     assert view.preview.toPlainText() == '{"steps": 1}'
     lineage = [view.lineage.item(i).text() for i in range(view.lineage.count())]
-    assert lineage == ["↑ from idea v1 (#%d)" % idea]
+    assert lineage == [f"↑ from idea v1 (#{idea})"]
     assert view.select_artifact(idea)
     lineage = [view.lineage.item(i).text() for i in range(view.lineage.count())]
     assert lineage == [f"↓ to plan v1 (#{plan1})", f"↓ to plan v2 (#{plan2})"]

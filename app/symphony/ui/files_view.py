@@ -297,12 +297,8 @@ class FilesView(QWidget):
                 return
             if on_error is not None:
                 on_error(err)
-            if (
-                quiet
-                and isinstance(err, ProtocolError)
-                and "not_found" in str(getattr(err, "data", ""))
-            ):
-                return
+            if quiet and "not_found" in str(getattr(err, "data", "")):
+                return  # a folder removed while it was being listed
             msg = f"{method} {params.get('path') or params.get('src', '')}: {err}"
             _log.warning(msg)
             self.sig_error.emit(msg)
