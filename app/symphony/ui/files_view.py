@@ -299,6 +299,8 @@ class FilesView(QWidget):
                 on_error(err)
             if quiet and "not_found" in str(getattr(err, "data", "")):
                 return  # a folder removed while it was being listed
+            if type(err).__name__ == "ShuttingDownError":
+                return  # the application is closing: nobody is waiting for the answer
             msg = f"{method} {params.get('path') or params.get('src', '')}: {err}"
             _log.warning(msg)
             self.sig_error.emit(msg)

@@ -453,10 +453,10 @@ class MainWindow(QMainWindow):
         self.tabifyDockWidget(timeline, problems)
         self.tabifyDockWidget(problems, log)
         timeline.raise_()
-        self.resizeDocks([files, self.docks["properties"]], [260, 300], Qt.Orientation.Horizontal)
-        self.resizeDocks([timeline], [200], Qt.Orientation.Vertical)
+        self.resizeDocks([files, self.docks["properties"]], [260, 380], Qt.Orientation.Horizontal)
+        self.resizeDocks([timeline], [170], Qt.Orientation.Vertical)
         self.resizeDocks(
-            [self.docks["properties"], self.docks["artifacts"]], [330, 300], Qt.Orientation.Vertical
+            [self.docks["properties"], self.docks["artifacts"]], [400, 300], Qt.Orientation.Vertical
         )
 
     # ================================================================ services
