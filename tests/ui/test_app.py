@@ -75,3 +75,37 @@ def test_services_start_in_stages_after_show(
     qtbot.waitUntil(lambda: w.pit is not None, timeout=30_000)
     assert "Pit open" in w.services_label.text()
     qtbot.waitUntil(lambda: w.files.names("") == ["a.txt"], timeout=30_000)
+
+
+def test_run_gui_runs_the_qasync_loop_until_the_window_closes(tmp_path: Path) -> None:
+    f = tmp_path / "notes.md"
+    f.write_text("# hi\n")
+    script = f"""
+import asyncio, sys
+from PySide6.QtCore import QTimer
+from PySide6.QtWidgets import QApplication
+from symphony.ui.app import run_gui
+app = QApplication(sys.argv)
+seen = []
+async def probe():  # runs on the qasync loop: proof that asyncio works on the GUI thread
+    seen.append(type(asyncio.get_running_loop()).__name__)
+def check_and_close():
+    w = [w for w in app.topLevelWidgets() if w.objectName() == "main_window"][0]
+    seen.append(w.tabs.tabText(0))
+    asyncio.ensure_future(probe())
+    QTimer.singleShot(200, app.closeAllWindows)
+QTimer.singleShot(1500, check_and_close)
+code = run_gui(sys.argv, files=[{str(f)!r}], data_dir={str(tmp_path / "pit")!r},
+               key_file={str(tmp_path / "pit.key")!r})
+print(code, seen)
+"""
+    out = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=_env(tmp_path),
+        check=False,
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip().splitlines()[-1] == "0 ['notes.md', 'QSelectorEventLoop']"

@@ -313,23 +313,21 @@ class FilesView(QWidget):
         if self.workspace is not None:
             self.sig_open_file.emit(str(self.workspace / rel))
 
-    def new_file(self, folder: str, name: str) -> CallFuture | None:
-        """Create an empty file ``name`` in ``folder`` (refused if it exists)."""
+    def _create(self, method: str, folder: str, name: str, **extra: Any) -> CallFuture | None:
         err = _check_name(name)
         if err:
             self.sig_error.emit(err)
             return None
         rel = posixpath.join(folder, name) if folder else name
-        return self._call("files.write", {"path": rel, "overwrite": False})
+        return self._call(method, {"path": rel, **extra})
+
+    def new_file(self, folder: str, name: str) -> CallFuture | None:
+        """Create an empty file ``name`` in ``folder`` (refused if it exists)."""
+        return self._create("files.write", folder, name, overwrite=False)
 
     def new_folder(self, folder: str, name: str) -> CallFuture | None:
         """Create folder ``name`` in ``folder``."""
-        err = _check_name(name)
-        if err:
-            self.sig_error.emit(err)
-            return None
-        rel = posixpath.join(folder, name) if folder else name
-        return self._call("files.mkdir", {"path": rel})
+        return self._create("files.mkdir", folder, name)
 
     def rename(self, rel: str, new_name: str) -> CallFuture | None:
         """Rename ``rel`` to ``new_name`` in the same folder (refused if the name is taken)."""

@@ -867,20 +867,18 @@ class MainWindow(QMainWindow):
 
     def undo(self) -> None:
         """Undo in the current tab."""
-        tab = self.current_tab()
-        if isinstance(tab, TextEditorTab):
-            tab.editor.undo()
-        elif tab is not None and _is_board(tab):
-            tab.undo_stack.undo()  # type: ignore[attr-defined]
-        self.update_actions()
+        self._history("undo")
 
     def redo(self) -> None:
         """Redo in the current tab."""
+        self._history("redo")
+
+    def _history(self, op: str) -> None:
         tab = self.current_tab()
         if isinstance(tab, TextEditorTab):
-            tab.editor.redo()
+            getattr(tab.editor, op)()
         elif tab is not None and _is_board(tab):
-            tab.undo_stack.redo()  # type: ignore[attr-defined]
+            getattr(tab.undo_stack, op)()  # type: ignore[attr-defined]
         self.update_actions()
 
     def _edit(self, op: str) -> None:
