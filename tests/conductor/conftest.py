@@ -112,6 +112,10 @@ class ScriptedExecutor(LocalExecutor):
         try:
             sink.progress(0.0, "start")
             delay = self.scripts.get(task.node_id, Script()).delay
+            if task.timeout is not None and delay > task.timeout:
+                await asyncio.sleep(task.timeout)
+                self.calls[task.node_id] += 1
+                raise NodeError(f"timed out after {task.timeout:g} s", ErrorKind.TRANSIENT)
             if delay:
                 await asyncio.sleep(delay)
             sink.token("tok")

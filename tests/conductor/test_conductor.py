@@ -175,6 +175,23 @@ def test_retry_recovers_a_transient_failure(
     assert recoveries[0].error_kind == "transient"
 
 
+def test_a_timed_out_attempt_is_retried(
+    mem_pit: Pit, registry: NodeTypeRegistry, executor: ScriptedExecutor
+) -> None:
+    m = chain(["t.work"])
+    m.set_node_policy("n1", NodePolicy(timeout_s=0.05, max_retries=1))
+    executor.scripts["n1"] = Script(delay=10)
+    events: list[RunEvent] = []
+    c = conductor_for(mem_pit, registry, executor)
+    c.subscribe(events.append)
+    result = run(c, m)
+    assert result.status == "failed"
+    assert result.node("n1").attempts == 2
+    assert result.node("n1").error == "timed out after 0.05 s"
+    kinds = [e.error_kind for e in events if isinstance(e, RecoveryChosen)]
+    assert kinds == ["transient", "transient"]
+
+
 def test_retries_stop_at_the_node_policy(
     mem_pit: Pit, registry: NodeTypeRegistry, executor: ScriptedExecutor
 ) -> None:
@@ -521,3 +538,40 @@ def test_run_record_holds_the_melody(
     # the melody is stored once per revision, not once per run
     assert c.record(run(c, m).run_id)["melody"] == record["melody"]
     json.dumps(result.to_json())
+
+
+def test_a_bug_in_an_executor_fails_the_node_not_the_conductor(
+    mem_pit: Pit, registry: NodeTypeRegistry, executor: ScriptedExecutor
+) -> None:
+    m = chain(["t.work", "t.work"])
+
+    async def broken(task: Any, sink: Any) -> Any:
+        raise RuntimeError("executor bug")
+
+    executor.run = broken  # type: ignore[method-assign]
+    result = run(conductor_for(mem_pit, registry, executor), m)
+    assert result.status == "failed"
+    assert result.node("n1").error == "internal error: RuntimeError: executor bug"
+    assert result.node("n2").state == "skipped"
+
+
+def test_run_selected_and_run_from_here(
+    mem_pit: Pit, registry: NodeTypeRegistry, executor: ScriptedExecutor
+) -> None:
+    # n1 → n2 → n3, and n4 on its own
+    m = chain(["t.work", "t.work", "t.work"])
+    m.create_node("t.work")
+    c = conductor_for(mem_pit, registry, executor)
+    run(c, m)
+    assert dict(executor.calls) == {"n1": 1, "n2": 1, "n3": 1, "n4": 1}
+    # run selected: n2 runs again; n1 (what it needs) comes from the store; n3, n4 are left
+    sel = run(c, m, RunOptions.selected(m, ["n2"], retry_backoff=0.0))
+    assert states(sel) == {"n1": "cached", "n2": "succeeded", "n3": "skipped", "n4": "skipped"}
+    assert dict(executor.calls) == {"n1": 1, "n2": 2, "n3": 1, "n4": 1}
+    # run from here: n2 and everything downstream run again
+    here = run(c, m, RunOptions.from_here(m, ["n2"], retry_backoff=0.0))
+    assert states(here) == {"n1": "cached", "n2": "succeeded", "n3": "succeeded",
+                            "n4": "cached"}  # fmt: skip
+    assert dict(executor.calls) == {"n1": 1, "n2": 3, "n3": 2, "n4": 1}
+    with pytest.raises(InvalidMelodyError, match="no node 'n9'"):
+        run(c, m, RunOptions.selected(m, ["n9"]))

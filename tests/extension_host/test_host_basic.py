@@ -44,6 +44,30 @@ def test_request_starts_the_extension_on_demand(make_host: HostFactory) -> None:
     assert done == [fut]
 
 
+def test_cancel_an_open_request(make_host: HostFactory) -> None:
+    from pathlib import Path
+
+    from symphony.protocol import RequestCancelledError
+
+    demo_root = Path(__file__).parents[1] / "sdk" / "fixtures"
+    host, _ = make_host([demo_root])
+    queued = host.request("test.demo", "wait_cancel")  # the child is still starting
+    assert host.cancel(queued)
+    with pytest.raises(RequestCancelledError, match="cancelled by the caller"):
+        queued.wait()
+    assert host.request("test.demo", "echo", 1).wait().result == 1
+    pid = host.pid("test.demo")
+    running = host.request("test.demo", "wait_cancel")
+    spin(lambda: host.state("test.demo") == READY)
+    assert host.cancel(running, "stop")
+    with pytest.raises(RequestCancelledError, match="stop"):
+        running.wait()
+    assert not host.cancel(running)  # already over
+    # the child honoured the cancel: still the same process, still answering
+    assert host.request("test.demo", "echo", 2).wait().result == 2
+    assert host.pid("test.demo") == pid
+
+
 def test_errors_come_back_typed(make_host: HostFactory) -> None:
     host, _ = make_host()
     with pytest.raises(MethodNotFoundError):

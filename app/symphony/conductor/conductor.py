@@ -176,6 +176,10 @@ class RunOptions:
         Seconds an extension attempt may take when the node's policy sets none.
     retry_backoff
         Base delay of retry backoff (doubling, ±20 % jitter, capped at 30 s).
+    only
+        Run just these nodes and what they need (the rest is skipped); ``None``: all.
+    force
+        Nodes run even when the store holds their result (run selected / run from here).
     """
 
     durable: bool = True
@@ -188,10 +192,14 @@ class RunOptions:
     breakpoints: bool = True
     default_timeout: float | None = 600.0
     retry_backoff: float = 0.25
+    only: frozenset[str] | None = None
+    force: frozenset[str] = frozenset()
 
     def to_json(self) -> dict[str, Any]:
         """Return the options as JSON (stored in the run record)."""
         return {
+            "only": None if self.only is None else sorted(self.only),
+            "force": sorted(self.force),
             "durable": self.durable,
             "use_cache": self.use_cache,
             "max_parallel": self.max_parallel,
@@ -208,7 +216,29 @@ class RunOptions:
     def from_json(cls, data: Mapping[str, Any]) -> RunOptions:
         """Read options written by :meth:`to_json` (unknown keys are ignored)."""
         known = cls.__dataclass_fields__
-        return cls(**{k: v for k, v in data.items() if k in known})
+        values = {k: v for k, v in data.items() if k in known}
+        if values.get("only") is not None:
+            values["only"] = frozenset(values["only"])
+        values["force"] = frozenset(values.get("force", ()))
+        return cls(**values)
+
+    @classmethod
+    def selected(cls, melody: Melody, nodes: Iterable[str], **kw: Any) -> RunOptions:
+        """Options to run only ``nodes`` again (what they need is served from the store)."""
+        chosen = frozenset(nodes)
+        return cls(only=chosen, force=chosen, **kw)
+
+    @classmethod
+    def from_here(cls, melody: Melody, nodes: Iterable[str], **kw: Any) -> RunOptions:
+        """Options to run ``nodes`` and everything downstream of them again."""
+        todo, seen = list(nodes), set()
+        while todo:
+            nid = todo.pop()
+            if nid in seen:
+                continue
+            seen.add(nid)
+            todo.extend(link.target_node for link in melody.outgoing(nid))
+        return cls(force=frozenset(seen), **kw)
 
 
 @dataclass(slots=True)
@@ -532,6 +562,7 @@ class Run:
         self._spent = 0.0
         self._started = time.time()
         self._tasks: dict[str, asyncio.Task[None]] = {}
+        self._limit = max(1, options.max_parallel)
         self._wakeup = asyncio.Event()
         self._task: asyncio.Task[RunResult] = asyncio.get_running_loop().create_task(
             self._main(), name=f"symphony-run-{run_id}"
@@ -640,6 +671,18 @@ class Run:
         dag.add_nodes(run_id, list(self._nodes))
         for kind, pairs in plan.edges:
             dag.add_edges(run_id, pairs, kind)
+        only = self.options.only
+        if only is not None:
+            needed, todo = set(), list(only)
+            while todo:  # the chosen nodes and everything upstream of them
+                nid = todo.pop()
+                if nid not in needed:
+                    needed.add(nid)
+                    todo.extend(link.source_node for link in self._nodes[nid].incoming)
+            for nid, nr in self._nodes.items():
+                if nid not in needed and dag.state(run_id, nid) in ("pending", "ready"):
+                    dag.transition(run_id, nid, "skipped")
+                    nr.report.state = SKIPPED
 
     def _restore(self) -> None:
         """Pick a resumed run up from the DAG Tracker and the Artifact Store."""
@@ -705,35 +748,18 @@ class Run:
 
     async def _loop(self) -> None:
         dag, run_id = self._dag, self.run_id
-        limit = max(1, self.options.max_parallel)
         while not self._cancelled:
-            ready = [n for n in dag.ready(run_id) if n not in self._tasks]
-            progressed = False
-            for nid in ready:
-                if self._cancelled or len(self._tasks) >= limit:
-                    break
-                nr = self._nodes[nid]
-                if not await self._gate_open(nr):
-                    break
-                if self._cancelled:
-                    break
-                inputs = self._gather(nr)
-                if inputs is None:
-                    progressed = True  # skipped: a branch not taken
-                    continue
-                if self._try_cache(nr, inputs):
-                    progressed = True
-                    continue
-                task = self._task_for(nr, inputs, nr.node.config.get("model", ""))
-                if not nr.needs_model and self._executor.runs_inline(task):
-                    self._run_inline(nr, task)
-                    progressed = True
-                    continue
-                self._start_task(nr, inputs)
-                progressed = True
+            progressed = self._dispatch_now()
             if self._uncommitted >= _COMMIT_EVERY:
                 self._commit()
             if progressed:
+                continue
+            ready = self._ready()
+            if ready and len(self._tasks) < self._limit:
+                # the next node waits at a pause, a step or a breakpoint
+                nr = self._nodes[ready[0]]
+                if await self._gate_open(nr) and not self._cancelled:
+                    self._start_node(nr)
                 continue
             if not self._tasks:
                 if dag.ready(run_id):
@@ -745,6 +771,38 @@ class Run:
         # cancelled: let running tasks finish their cancellation
         if self._tasks:
             await asyncio.gather(*self._tasks.values(), return_exceptions=True)
+
+    def _ready(self) -> list[str]:
+        return [n for n in self._dag.ready(self.run_id) if n not in self._tasks]
+
+    def _dispatch_now(self) -> bool:
+        """Start the ready nodes that need no pause, within capacity; return whether any."""
+        progressed = False
+        for nid in self._ready():
+            if self._cancelled or len(self._tasks) >= self._limit:
+                break
+            nr = self._nodes[nid]
+            if (
+                self._pause_next
+                or self.options.step
+                or nr.node.breakpoint
+                or not self._gate.is_set()
+            ):
+                break  # the loop pauses there
+            self._start_node(nr)
+            progressed = True
+        return progressed
+
+    def _start_node(self, nr: _NodeRun) -> None:
+        """Skip, serve from the cache, run inline, or start the task of one ready node."""
+        inputs = self._gather(nr)
+        if inputs is None or self._try_cache(nr, inputs):
+            return  # skipped (a branch not taken) or cached
+        task = self._task_for(nr, inputs, nr.node.config.get("model", ""))
+        if not nr.needs_model and self._executor.runs_inline(task):
+            self._run_inline(nr, task)
+        else:
+            self._start_task(nr, inputs)
 
     async def _gate_open(self, nr: _NodeRun) -> bool:
         """Honour pause, step mode and breakpoints before starting ``nr``.
@@ -847,7 +905,7 @@ class Run:
         )  # fmt: skip
 
     def _try_cache(self, nr: _NodeRun, inputs: Mapping[str, Any]) -> bool:
-        if not self.options.use_cache or not nr.desc.cacheable:
+        if not self.options.use_cache or not nr.desc.cacheable or nr.node.id in self.options.force:
             return False
         model = ""
         config = nr.config
@@ -996,12 +1054,6 @@ class Run:
         self._tasks[nr.node.id] = task
         self._dag.transition(self.run_id, nr.node.id, "running")
 
-        def done(_t: asyncio.Task[None], nid: str = nr.node.id) -> None:
-            self._tasks.pop(nid, None)
-            self._wakeup.set()
-
-        task.add_done_callback(done)
-
     async def _attempts(self, nr: _NodeRun, inputs: dict[str, Any]) -> None:
         """Run one node through its attempts and recoveries."""
         nid = nr.node.id
@@ -1059,6 +1111,38 @@ class Run:
             nr.report.finished = time.time()
             self._node_state(nr, CANCELLED, "the run was stopped")
             raise
+        except Exception as e:  # a bug or a closed Pit: the node fails, the run reports it
+            _log.exception("run %s: node %s failed inside the conductor", self.run_id, nid)
+            nr.report.state = FAILED
+            nr.report.error = f"internal error: {type(e).__name__}: {e}"
+            with contextlib.suppress(Exception):
+                self._finish_failed(nr, nr.report.error)
+        finally:
+            self._node_done(nid)
+
+    def _node_done(self, nid: str) -> None:
+        """Start what a finished node made ready, in this loop turn.
+
+        The main loop is woken only when it has something to decide (nothing left running,
+        the next node waits at a pause or breakpoint, the run was stopped, commits are due):
+        under qasync every loop turn is a Qt timer event, and waking the loop for each node
+        would cost two more.
+        """
+        self._tasks.pop(nid, None)
+        if self._cancelled:
+            self._wakeup.set()
+            return
+        try:
+            self._dispatch_now()
+        except Exception:  # e.g. the Pit closed under the run: the main loop reports it
+            self._wakeup.set()
+            raise
+        if (
+            not self._tasks
+            or self._uncommitted >= _COMMIT_EVERY
+            or (self._ready() and len(self._tasks) < self._limit)
+        ):
+            self._wakeup.set()
 
     async def _attempt(self, nr: _NodeRun, task: NodeTask) -> tuple[NodeResult, float]:
         nid = nr.node.id
@@ -1077,16 +1161,9 @@ class Run:
         t0 = time.perf_counter()
         ok, tokens, cost = False, 0, 0.0
         try:
-            coro = self._executor.run(task, _Sink(self, nid))
-            if task.timeout is not None:
-                try:
-                    result = await asyncio.wait_for(coro, task.timeout)
-                except TimeoutError:
-                    raise NodeError(
-                        f"timed out after {task.timeout:g} s", ErrorKind.TRANSIENT
-                    ) from None
-            else:
-                result = await coro
+            # The executor enforces task.timeout (the extension host runs each request's
+            # deadline); an asyncio.wait_for here would cost a task and a timer per attempt.
+            result = await self._executor.run(task, _Sink(self, nid))
             ok, tokens, cost = True, result.tokens, result.cost
             if not cost and lease is not None:
                 spec = self.conductor.catalog.resolve(task.model)
@@ -1438,6 +1515,9 @@ class Conductor:
         """
         self.check(melody)
         options = options or RunOptions()
+        unknown = sorted((options.only or frozenset()) - melody.nodes.keys())
+        if unknown:
+            raise InvalidMelodyError(f"no node {unknown[0]!r} in melody {melody.name!r}")
         run_id = run_id or new_run_id()
         record = {
             "melody": self._store_melody(melody),

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from symphony.conductor.executor import NodeError, error_kind_for_code
 from symphony.conductor.models import ModelCatalog
 from symphony.conductor.policy import ErrorKind
+from symphony.extension_host.host import on_this_thread
 from symphony.pit import Pit, PitError
 from symphony.protocol.errors import ProtocolError
 
@@ -74,13 +75,13 @@ class HostGateway:
                 f"no extension {extension_id!r} is installed", ErrorKind.PERSISTENT
             ) from e
         try:
-            reply = await asyncio.wrap_future(fut)
+            reply = await on_this_thread(fut)
         except ProtocolError as e:
             raise NodeError(
                 f"{extension_id}: {method}: {e.message}", error_kind_for_code(e.code), code=e.code
             ) from None
-        except asyncio.CancelledError:
-            fut.cancel()
+        except asyncio.CancelledError:  # the run was stopped: stop the child's work too
+            self.host.cancel(fut, "the run was stopped")
             raise
         result = reply.result
         if not isinstance(result, Mapping):

@@ -53,6 +53,7 @@ from symphony.protocol.errors import (
     MethodNotFoundError,
     ProtocolError,
     ProtocolViolation,
+    RequestCancelledError,
     ResourceLimitError,
     ShuttingDownError,
     error_for_code,
@@ -479,10 +480,44 @@ class ExtensionHost(QObject):
         timeout: float | None = None,
         **kw: Any,
     ) -> CallResult:
-        """``await`` form of :meth:`request` for any asyncio loop running on the Qt thread."""
-        return await asyncio.wrap_future(
-            self.request(extension_id, method, params, body, timeout, **kw)
-        )
+        """``await`` form of :meth:`request` for an asyncio loop running on the Qt thread.
+
+        Cancelling the awaiting task cancels the request (:meth:`cancel`).
+        """
+        fut = self.request(extension_id, method, params, body, timeout, **kw)
+        try:
+            return await on_this_thread(fut)
+        except asyncio.CancelledError:
+            self.cancel(fut)
+            raise
+
+    def cancel(self, future: CallFuture, reason: str = "cancelled by the caller") -> bool:
+        """Cancel a request made with :meth:`request`.
+
+        A request still queued (its child starting) is dropped; one in flight gets a ``cancel``
+        sent to the child, which must stop within ``cancel_grace`` seconds or be killed (as for
+        a missed deadline). The future fails at once with ``RequestCancelledError``.
+
+        Returns
+        -------
+        bool
+            Whether the request was still open.
+        """
+        error = RequestCancelledError(reason)
+        for c in self._children.values():
+            for call in c.queue:
+                if call.future is future:
+                    c.queue.remove(call)
+                    self._fail(call, error)
+                    return True
+            for rid, call in c.pending.items():
+                if call.future is future and not call.cancel_sent:
+                    call.cancel_sent = time.monotonic()
+                    self._fail(call, error)
+                    with contextlib.suppress(ProtocolError):
+                        self._write(c, Cancel(rid))
+                    return True
+        return False
 
     def forget(self, extension_id: str, method: str, params: Any = None) -> None:
         """Stop replaying a request made with ``replay=True``."""
@@ -1288,6 +1323,29 @@ def _keyring_get(name: str) -> str | None:
     return value
 
 
+def on_this_thread(fut: CallFuture) -> asyncio.Future[CallResult]:
+    """Return an asyncio future that follows ``fut``, for a loop running on the host's thread.
+
+    The host completes its futures on its own thread, which under qasync is the loop's thread,
+    so the result is handed over directly — ``asyncio.wrap_future`` would post it through the
+    loop's thread-safe wake-up (a self-pipe write and an extra loop turn per request).
+    """
+    loop = asyncio.get_running_loop()
+    out: asyncio.Future[CallResult] = loop.create_future()
+
+    def done(f: concurrent.futures.Future[CallResult]) -> None:
+        if out.done():
+            return
+        error = f.exception()
+        if error is not None:
+            out.set_exception(error)
+        else:
+            out.set_result(f.result())
+
+    fut.add_done_callback(done)
+    return out
+
+
 #: Signature of a callback passed to ``CallFuture.add_done_callback``.
 DoneCallback = Callable[[CallFuture], object]
 
@@ -1308,4 +1366,5 @@ __all__ = [
     "ExtensionDisabledError",
     "ExtensionHost",
     "HostConfig",
+    "on_this_thread",
 ]
