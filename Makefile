@@ -9,7 +9,7 @@ DATA_DIR ?= $(HOME)/.local/share/symphony/pit
 export QT_QPA_PLATFORM ?= offscreen
 
 .DEFAULT_GOAL := help
-.PHONY: help setup build run lint fmt test test-rust test-py bench bundle bundle-test clean
+.PHONY: help setup build run screenshots lint fmt test test-rust test-py bench bundle bundle-test clean
 
 help: ## list every task
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  make %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -29,15 +29,25 @@ endif
 build: ## rebuild the native module after Rust changes
 	$(PY) -m pip install -q --no-deps -e .
 
-# Until the desktop app lands, `run` opens the Pit on the default data folder and reports it.
-# It names its key file explicitly: a headless machine has no OS keyring, and the Pit never
-# picks a key file on its own.
+# `run` launches the desktop app on the default data folder. It names its key file explicitly:
+# a headless machine has no OS keyring, and the Pit never picks a key file on its own. The
+# window needs a display (the offscreen default above is for tests); without one, `run` starts
+# the app offscreen with --smoke-test, which opens the window and the Pit and reports start-up.
 KEY_FILE ?= $(HOME)/.local/share/symphony/pit.key
 
 run: setup ## set up and launch Symphony on its embedded defaults
 	$(VENV)/bin/symphony --version
-	mkdir -p "$(dir $(KEY_FILE))"
-	$(VENV)/bin/symphony pit info "$(DATA_DIR)" --key-file "$(KEY_FILE)"
+	mkdir -p "$(dir $(KEY_FILE))" "$(DATA_DIR)"
+	@if [ -n "$$DISPLAY$$WAYLAND_DISPLAY" ]; then \
+		env -u QT_QPA_PLATFORM $(VENV)/bin/symphony gui --data-dir "$(DATA_DIR)" --key-file "$(KEY_FILE)"; \
+	else \
+		echo "run: no display (DISPLAY/WAYLAND_DISPLAY unset): starting offscreen with --smoke-test"; \
+		$(VENV)/bin/symphony --smoke-test; \
+	fi
+
+screenshots: ## render the main window (light and dark) under Xvfb into docs/screenshots/
+	env -u QT_QPA_PLATFORM xvfb-run -a -s "-screen 0 1600x1000x24" \
+		$(PY) -m symphony.ui.screenshots docs/screenshots docs
 
 lint: ## ruff, mypy (strict), stubtest of the native module, rustfmt, clippy
 	$(PY) -m ruff check app tests scripts packaging

@@ -19,6 +19,11 @@ def _parser() -> argparse.ArgumentParser:
         description="Symphony AIDE: compose and run melodies of AI instruments.",
     )
     p.add_argument("--version", action="version", version=f"symphony {__version__}")
+    p.add_argument(
+        "--smoke-test",
+        action="store_true",
+        help="open the main window offscreen, print its start-up time in ms and exit",
+    )
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
     pit = sub.add_parser("pit", help="inspect a Pit data directory")
     pit_sub = pit.add_subparsers(dest="pit_command", metavar="PIT_COMMAND", required=True)
@@ -27,6 +32,11 @@ def _parser() -> argparse.ArgumentParser:
     info.add_argument("--key-file", help="the key file (default: the OS keyring)")
     run_cli.add_subcommand(sub)
     fqg_cli.add_subcommand(sub)
+    gui = sub.add_parser("gui", help="launch the desktop app (the default without a command)")
+    gui.add_argument("--workspace", metavar="DIR", help="a folder to show in the Files dock")
+    gui.add_argument("--data-dir", help="the Pit data directory (default: the settings')")
+    gui.add_argument("--key-file", help="the Pit key file (default: the OS keyring)")
+    gui.add_argument("files", nargs="*", metavar="FILE", help="melodies or text files to open")
     return p
 
 
@@ -49,14 +59,24 @@ def _pit_info(data_dir: str, key_file: str | None) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the process exit code."""
-    argv = list(sys.argv[1:] if argv is None else argv)
+    given = list(sys.argv[1:] if argv is None else argv)
     # An extension child of a frozen bundle (launcher.RUN_EXTENSION_FLAG): dispatch before
     # argparse and before any other import, so the child starts fast and never loads Qt.
-    if argv[:1] == ["--run-extension"]:
+    if given[:1] == ["--run-extension"]:
         from symphony.sdk.runner import main as run_extension
 
-        return run_extension(argv[1:])
-    args = _parser().parse_args(argv)
+        return run_extension(given[1:])
+    # The GUI's start-up budget is 1 s: without a command, skip building the full parser
+    # (it imports the run and fqg commands).
+    if given == ["--smoke-test"]:
+        from symphony.ui.app import smoke_test
+
+        return smoke_test()
+    if not given:
+        from symphony.ui.app import run_gui
+
+        return run_gui([sys.argv[0]])
+    args = _parser().parse_args(given)
     if args.command == "pit" and args.pit_command == "info":
         return _pit_info(args.data_dir, args.key_file)
     if args.command == "run":
@@ -67,5 +87,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         from symphony.conductor.fqg import cli as fqg_cli
 
         return fqg_cli.run(args)
-    _parser().print_help()
-    return 0
+    if args.smoke_test:
+        from symphony.ui.app import smoke_test
+
+        return smoke_test()
+    from symphony.ui.app import run_gui
+
+    if args.command == "gui":
+        return run_gui(
+            [sys.argv[0]],
+            workspace=args.workspace,
+            files=args.files,
+            data_dir=args.data_dir,
+            key_file=args.key_file,
+        )
+    return run_gui([sys.argv[0]])

@@ -1,1 +1,4 @@
-"""The main window and its docks: palette, properties, files, artifacts, timeline, log."""
+"""The desktop IDE around the Harmony Board: main window, docks, dialogs (QtWidgets).
+
+Nothing here is imported by ``import symphony``; :func:`symphony.ui.app.run_gui` is the entry.
+"""

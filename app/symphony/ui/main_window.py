@@ -1,0 +1,1245 @@
+"""The main window: menus, toolbar, status bar, docks and central tabs.
+
+Start-up is cheap on purpose: the constructor builds widgets only. After the window is shown,
+:meth:`MainWindow.start_services` (scheduled with ``QTimer.singleShot(0)``) creates the node-type
+registry and the extension host and opens the Pit on a worker thread; the canvas package is
+imported the first time a melody is opened.
+
+Run actions (:attr:`MainWindow.action_map` ``run.*``) are only *enabled* here, following
+:meth:`MainWindow.set_run_state` and the current tab; the conductor connects to their
+``triggered`` signals and feeds its events to :meth:`MainWindow.handle_run_event`.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import threading
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Final
+
+from PySide6.QtCore import QByteArray, QObject, Qt, QTimer, Signal
+from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QFontDatabase, QKeySequence
+from PySide6.QtWidgets import (
+    QApplication,
+    QDockWidget,
+    QFileDialog,
+    QInputDialog,
+    QLabel,
+    QMainWindow,
+    QMenu,
+    QMessageBox,
+    QStackedWidget,
+    QStyle,
+    QTabWidget,
+    QWidget,
+)
+
+from symphony import __version__
+from symphony.conductor import events as ev
+from symphony.ui import settings as st
+from symphony.ui.artifacts_view import ArtifactsView
+from symphony.ui.command_palette import CommandPalette
+from symphony.ui.files_view import FilesView
+from symphony.ui.log_view import LogView, ProblemsView, QtLogHandler
+from symphony.ui.text_editor import ArtifactSource, FileSource, TextEditorTab
+from symphony.ui.theme import app_icon, apply_theme, current_theme
+from symphony.ui.timeline import TimelineView
+
+if TYPE_CHECKING:
+    from symphony.extension_host.host import ExtensionHost
+    from symphony.extension_host.manifest import Manifest
+    from symphony.pit import Pit
+    from symphony.registry import NodeTypeRegistry
+    from symphony.ui.board_tab import BoardTab
+
+_log = logging.getLogger("symphony.ui")
+
+#: Run states in which a run is in progress (Run actions disabled, Stop enabled).
+_ACTIVE_RUN: Final = (ev.RUN_RUNNING, ev.RUN_PAUSED)
+MELODY_SUFFIX: Final = ".melody"
+STATE_VERSION: Final = 1
+
+
+class _PitOpener(QObject):
+    """Opens the Pit on a worker thread; the result arrives on the GUI thread."""
+
+    sig_done = Signal(object, str)
+
+    def start(self, data_dir: Path, key_file: str | None) -> None:
+        def work() -> None:
+            from symphony.pit import Pit
+
+            try:
+                data_dir.mkdir(parents=True, exist_ok=True)
+                if key_file:
+                    Path(key_file).parent.mkdir(parents=True, exist_ok=True)
+                pit = Pit.open(data_dir, key_file=key_file)
+            except Exception as e:  # any failure is reported to the user, the app goes on
+                self.sig_done.emit(None, f"the Pit at {data_dir} could not be opened: {e}")
+                return
+            self.sig_done.emit(pit, "")
+
+        threading.Thread(target=work, name="symphony-pit-open", daemon=True).start()
+
+
+class MainWindow(QMainWindow):
+    """The Symphony IDE window.
+
+    Parameters
+    ----------
+    workspace
+        A folder to show in the Files dock.
+    data_dir, key_file
+        Where the Pit lives and its key file (``None``: the OS keyring).
+    start_services
+        Start the registry, extension host and Pit after the window is shown (tests that inject
+        their own pass ``False`` and call :meth:`set_host`, :meth:`set_pit`, :meth:`set_registry`).
+    remember_layout
+        Restore and save the window layout in QSettings (the smoke test does not).
+
+    Signals
+    -------
+    sig_services_started()
+        The registry and extension host exist (the Pit may still be opening).
+    sig_pit_ready(object)
+        The Pit is open (or ``None`` if it could not be).
+    sig_current_tab_changed(object)
+        The current central tab (a ``BoardTab``, a ``TextEditorTab`` or ``None``).
+    """
+
+    sig_services_started = Signal()
+    sig_pit_ready = Signal(object)
+    sig_current_tab_changed = Signal(object)
+
+    def __init__(
+        self,
+        *,
+        workspace: str | Path | None = None,
+        data_dir: str | Path | None = None,
+        key_file: str | None = None,
+        start_services: bool = True,
+        remember_layout: bool = True,
+        parent: QWidget | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self.setObjectName("main_window")
+        self.setWindowTitle("Symphony AIDE")
+        self.setWindowIcon(app_icon())
+        self.setDockNestingEnabled(True)
+        self.registry: NodeTypeRegistry | None = None
+        self.host: ExtensionHost | None = None
+        self.pit: Pit | None = None
+        self.prefs = st.Preferences.load()
+        self._data_dir = Path(data_dir) if data_dir else self.prefs.effective_data_dir()
+        self._key_file = key_file
+        self._initial_workspace = Path(workspace) if workspace else None
+        self.run_state = ""
+        self.run_board: BoardTab | None = None
+        self._running_since: dict[str, float] = {}
+        self._closing = False
+        self._remember_layout = remember_layout
+        self._pit_opener = _PitOpener(self)
+        self._pit_opener.sig_done.connect(self._on_pit_opened)
+        self._pending_opens: list[Path] = []
+        self.palette_widget: QWidget | None = None
+        self.properties_widget: Any = None
+
+        self.tabs = QTabWidget(self)
+        self.tabs.setObjectName("central_tabs")
+        self.tabs.setTabsClosable(True)
+        self.tabs.setMovable(True)
+        self.tabs.setDocumentMode(True)
+        self.tabs.tabCloseRequested.connect(lambda i: self.close_tab(i))
+        self.tabs.currentChanged.connect(self._on_current_changed)
+        self._welcome = QLabel(
+            "<h2>Symphony AIDE</h2><p>File → New from template… (Ctrl+Shift+N) to start a "
+            "melody,<br>or File → Open… (Ctrl+O).</p><p>Ctrl+Shift+P lists every command.</p>",
+            self,
+        )
+        self._welcome.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self._welcome.setObjectName("welcome")
+        self._center = QStackedWidget(self)
+        self._center.addWidget(self._welcome)
+        self._center.addWidget(self.tabs)
+        self.setCentralWidget(self._center)
+
+        self.action_map: dict[str, QAction] = {}
+        self._build_actions()
+        self._build_docks()
+        self._build_menus()
+        self._build_toolbar()
+        self._build_status_bar()
+        self.command_palette = CommandPalette(self.all_actions, self)
+
+        self._validate_timer = QTimer(self)
+        self._validate_timer.setSingleShot(True)
+        self._validate_timer.setInterval(250)
+        self._validate_timer.timeout.connect(self.revalidate)
+        self._artifacts_timer = QTimer(self)
+        self._artifacts_timer.setSingleShot(True)
+        self._artifacts_timer.setInterval(300)
+        self._artifacts_timer.timeout.connect(self.artifacts.refresh)
+
+        self._log_handler = QtLogHandler(self.log_view)
+        logging.getLogger("symphony").addHandler(self._log_handler)
+        if remember_layout:
+            self.restore_layout()
+        else:
+            self.resize(1400, 860)
+        self.update_actions()
+        if start_services:
+            QTimer.singleShot(0, self.start_services)
+
+    # ================================================================ actions
+
+    def _act(
+        self,
+        key: str,
+        text: str,
+        slot: Callable[[], object] | None = None,
+        shortcut: QKeySequence | QKeySequence.StandardKey | str | None = None,
+        *,
+        tip: str = "",
+        icon: QStyle.StandardPixmap | None = None,
+        checkable: bool = False,
+    ) -> QAction:
+        action = QAction(text, self)
+        action.setObjectName(key)
+        if shortcut is not None:
+            if isinstance(shortcut, QKeySequence.StandardKey):
+                action.setShortcuts(shortcut)
+            else:
+                action.setShortcut(QKeySequence(shortcut))
+        if tip:
+            action.setStatusTip(tip)
+            action.setToolTip(tip)
+        if icon is not None:
+            action.setIcon(self.style().standardIcon(icon))
+        action.setCheckable(checkable)
+        if slot is not None:
+            action.triggered.connect(lambda _checked=False: slot())
+        self.addAction(action)  # shortcuts work even when the menu bar is hidden
+        self.action_map[key] = action
+        return action
+
+    def _build_actions(self) -> None:
+        sp = QStyle.StandardPixmap
+        sk = QKeySequence.StandardKey
+        a = self._act
+        a(
+            "file.new",
+            "&New Melody",
+            self.new_melody,
+            sk.New,
+            tip="A new empty melody",
+            icon=sp.SP_FileIcon,
+        )
+        a(
+            "file.new_template",
+            "New from &Template…",
+            self.new_from_template_dialog,
+            "Ctrl+Shift+N",
+            tip="A new melody from a shipped template",
+        )
+        a(
+            "file.open",
+            "&Open…",
+            self.open_dialog,
+            sk.Open,
+            tip="Open a melody or a text file",
+            icon=sp.SP_DialogOpenButton,
+        )
+        a(
+            "file.open_workspace",
+            "Open &Workspace Folder…",
+            self.open_workspace_dialog,
+            "Ctrl+K, Ctrl+O",
+            tip="Show a folder in the Files dock",
+            icon=sp.SP_DirOpenIcon,
+        )
+        a(
+            "file.save",
+            "&Save",
+            self.save_current,
+            sk.Save,
+            tip="Save the current tab",
+            icon=sp.SP_DialogSaveButton,
+        )
+        a("file.save_as", "Save &As…", self.save_current_as, sk.SaveAs)
+        a("file.close", "&Close Tab", lambda: self.close_tab(self.tabs.currentIndex()), sk.Close)
+        a("file.clear_recent", "Clear Recent Files", self.clear_recent)
+        a("file.quit", "&Quit", self.close, sk.Quit)
+        a("edit.undo", "&Undo", self.undo, sk.Undo, icon=sp.SP_ArrowBack)
+        a("edit.redo", "&Redo", self.redo, sk.Redo, icon=sp.SP_ArrowForward)
+        a("edit.cut", "Cu&t", lambda: self._edit("cut"), sk.Cut)
+        a("edit.copy", "&Copy", lambda: self._edit("copy"), sk.Copy)
+        a("edit.paste", "&Paste", lambda: self._edit("paste"), sk.Paste)
+        a("edit.delete", "&Delete", lambda: self._edit("delete"), sk.Delete)
+        a("edit.select_all", "Select &All", lambda: self._edit("select_all"), sk.SelectAll)
+        a(
+            "edit.settings",
+            "Se&ttings…",
+            self.open_settings,
+            "Ctrl+,",
+            tip="AI providers, data folder, theme",
+        )
+        a(
+            "view.command_palette",
+            "Command &Palette…",
+            self.show_command_palette,
+            "Ctrl+Shift+P",
+            tip="Search every command",
+        )
+        a("view.zoom_in", "Zoom &In", lambda: self._zoom("in"), sk.ZoomIn)
+        a("view.zoom_out", "Zoom &Out", lambda: self._zoom("out"), sk.ZoomOut)
+        a("view.zoom_reset", "&Actual Size", lambda: self._zoom("reset"), "Ctrl+1")
+        a("view.fit", "&Fit Melody", lambda: self._zoom("fit"), "Ctrl+0")
+        group = QActionGroup(self)
+        for theme in st.THEMES:
+            act = a(
+                f"view.theme.{theme}",
+                f"{theme.capitalize()} Theme",
+                functools.partial(self.set_theme, theme),
+                checkable=True,
+            )
+            group.addAction(act)
+        a("run.all", "&Run All", None, "F5", tip="Run the whole melody", icon=sp.SP_MediaPlay)
+        a("run.selected", "Run &Selected", None, "Ctrl+F5", tip="Run the selected nodes")
+        a(
+            "run.from_here",
+            "Run &From Here",
+            None,
+            "Alt+F5",
+            tip="Run the selected node and everything downstream",
+            icon=sp.SP_MediaSeekForward,
+        )
+        a("run.stop", "S&top", None, "Shift+F5", tip="Stop the run", icon=sp.SP_MediaStop)
+        a(
+            "run.pause",
+            "&Pause",
+            None,
+            "F6",
+            tip="Pause after the running nodes",
+            icon=sp.SP_MediaPause,
+        )
+        a(
+            "run.step",
+            "S&tep",
+            None,
+            "F10",
+            tip="Run the next node, then pause again",
+            icon=sp.SP_MediaSkipForward,
+        )
+        a(
+            "run.toggle_breakpoint",
+            "Toggle &Breakpoint",
+            self.toggle_breakpoints,
+            "F9",
+            tip="Pause the run before the selected nodes",
+        )
+        a("help.about", "&About Symphony AIDE", self.about)
+
+    def all_actions(self) -> list[QAction]:
+        """Every action of the window (what the command palette searches)."""
+        return list(self.action_map.values())
+
+    def _build_menus(self) -> None:
+        bar = self.menuBar()
+        x = self.action_map
+        file = bar.addMenu("&File")
+        file.addActions([x["file.new"], x["file.new_template"], x["file.open"]])
+        file.addAction(x["file.open_workspace"])
+        self.recent_menu = file.addMenu("Open &Recent")
+        self.recent_menu.setObjectName("recent_menu")
+        self.recent_menu.aboutToShow.connect(self._fill_recent_menu)
+        file.addSeparator()
+        file.addActions([x["file.save"], x["file.save_as"], x["file.close"]])
+        file.addSeparator()
+        file.addAction(x["file.quit"])
+        edit = bar.addMenu("&Edit")
+        edit.addActions([x["edit.undo"], x["edit.redo"]])
+        edit.addSeparator()
+        edit.addActions([x[k] for k in ("edit.cut", "edit.copy", "edit.paste", "edit.delete")])
+        edit.addAction(x["edit.select_all"])
+        edit.addSeparator()
+        edit.addAction(x["edit.settings"])
+        view = bar.addMenu("&View")
+        view.addAction(x["view.command_palette"])
+        view.addSeparator()
+        docks = view.addMenu("&Docks")
+        for dock in self.docks.values():
+            docks.addAction(dock.toggleViewAction())
+        view.addSeparator()
+        view.addActions([x[k] for k in ("view.zoom_in", "view.zoom_out", "view.zoom_reset")])
+        view.addAction(x["view.fit"])
+        view.addSeparator()
+        themes = view.addMenu("&Theme")
+        themes.addActions([x[f"view.theme.{t}"] for t in st.THEMES])
+        run = bar.addMenu("&Run")
+        run.addActions([x["run.all"], x["run.selected"], x["run.from_here"]])
+        run.addSeparator()
+        run.addActions([x["run.pause"], x["run.step"], x["run.stop"]])
+        run.addSeparator()
+        run.addAction(x["run.toggle_breakpoint"])
+        help_ = bar.addMenu("&Help")
+        help_.addAction(x["view.command_palette"])
+        help_.addAction(x["help.about"])
+
+    def _build_toolbar(self) -> None:
+        tb = self.addToolBar("Main")
+        tb.setObjectName("main_toolbar")
+        tb.setMovable(False)
+        x = self.action_map
+        tb.addActions([x["file.new"], x["file.open"], x["file.save"]])
+        tb.addSeparator()
+        tb.addActions([x["edit.undo"], x["edit.redo"]])
+        tb.addSeparator()
+        tb.addActions([x["run.all"], x["run.from_here"], x["run.pause"], x["run.step"]])
+        tb.addAction(x["run.stop"])
+
+    def _build_status_bar(self) -> None:
+        sb = self.statusBar()
+        self.run_label = QLabel("Idle")
+        self.run_label.setObjectName("run_status")
+        self.position_label = QLabel("")
+        self.position_label.setObjectName("position_status")
+        self.services_label = QLabel("Starting…")
+        self.services_label.setObjectName("services_status")
+        sb.addPermanentWidget(self.position_label)
+        sb.addPermanentWidget(self.services_label)
+        sb.addPermanentWidget(self.run_label)
+
+    # ================================================================ docks
+
+    def _dock(self, key: str, title: str, widget: QWidget, area: Qt.DockWidgetArea) -> QDockWidget:
+        dock = QDockWidget(title, self)
+        dock.setObjectName(f"dock_{key}")
+        dock.setWidget(widget)
+        self.addDockWidget(area, dock)
+        self.docks[key] = dock
+        return dock
+
+    def _build_docks(self) -> None:
+        self.docks: dict[str, QDockWidget] = {}
+        left = Qt.DockWidgetArea.LeftDockWidgetArea
+        right = Qt.DockWidgetArea.RightDockWidgetArea
+        bottom = Qt.DockWidgetArea.BottomDockWidgetArea
+        self.files = FilesView(None, self)
+        self.files.sig_open_file.connect(lambda p: self.open_path(p))
+        self.files.sig_error.connect(lambda m: self._report(m, "warning", "files"))
+        self._palette_holder = _placeholder("The node palette appears when the registry is ready")
+        self._properties_holder = _placeholder("Select a node on a board to edit its properties")
+        self.artifacts = ArtifactsView(self)
+        self.artifacts.sig_open_artifact.connect(self.open_artifact)
+        self.timeline = TimelineView(self)
+        self.timeline.chart.sig_node_activated.connect(self.select_node)
+        self.log_view = LogView(self)
+        self.problems = ProblemsView(self)
+        self.problems.sig_node_activated.connect(self.select_node)
+        files = self._dock("files", "Files", self.files, left)
+        palette = self._dock("palette", "Palette", self._palette_holder, left)
+        self.tabifyDockWidget(files, palette)
+        files.raise_()
+        self._dock("properties", "Properties", self._properties_holder, right)
+        self._dock("artifacts", "Artifacts", self.artifacts, right)
+        self.splitDockWidget(
+            self.docks["properties"], self.docks["artifacts"], Qt.Orientation.Vertical
+        )
+        timeline = self._dock("timeline", "Timeline", self.timeline, bottom)
+        problems = self._dock("problems", "Problems", self.problems, bottom)
+        log = self._dock("log", "Log", self.log_view, bottom)
+        self.tabifyDockWidget(timeline, problems)
+        self.tabifyDockWidget(problems, log)
+        timeline.raise_()
+        self.resizeDocks([files, self.docks["properties"]], [260, 380], Qt.Orientation.Horizontal)
+        self.resizeDocks([timeline], [170], Qt.Orientation.Vertical)
+        self.resizeDocks(
+            [self.docks["properties"], self.docks["artifacts"]], [400, 300], Qt.Orientation.Vertical
+        )
+
+    # ================================================================ services
+
+    def start_services(self, *, staged: bool = True) -> None:
+        """Start the Pit (on a thread), the extension host, the registry and the palette.
+
+        With ``staged``, each step runs from its own zero-time timer, so the window handles
+        input between them (none takes more than about 100 ms); ``sig_services_started`` is
+        emitted after the last one.
+        """
+        self._pit_opener.start(self._data_dir, self._key_file)
+        steps = [self._start_host, self._start_registry, self._start_workspace]
+
+        def run(i: int) -> None:
+            if self._closing:
+                return
+            steps[i]()
+            if i + 1 < len(steps):
+                if staged:
+                    QTimer.singleShot(0, lambda: run(i + 1))
+                else:
+                    run(i + 1)
+            else:
+                self.sig_services_started.emit()
+
+        run(0)
+
+    def _start_host(self) -> None:
+        from symphony.extension_host.host import ExtensionHost
+
+        host = ExtensionHost(None, self)
+        for err in host.errors:
+            self._report(str(err), "error", "extensions")
+        self.set_host(host)
+
+    def _start_registry(self) -> None:
+        assert self.host is not None
+        registry, errors = build_registry(self.host.manifests.values())
+        for err in errors:
+            self._report(err, "error", "registry")
+        self.set_registry(registry)
+
+    def _start_workspace(self) -> None:
+        assert self.host is not None
+        self.host.activate("onStartup")
+        workspace = self._initial_workspace or _path_or_none(st.settings().value("workspace/last"))
+        if workspace is not None and workspace.is_dir():
+            self.set_workspace(workspace)
+
+    def set_registry(self, registry: NodeTypeRegistry) -> None:
+        """Use ``registry`` for new boards, the Palette dock and validation."""
+        from symphony.ui.board_tab import make_palette, make_properties
+
+        self.registry = registry
+        self.palette_widget = make_palette(registry, self)
+        self.docks["palette"].setWidget(self.palette_widget)
+        self.properties_widget = make_properties(self)
+        self.docks["properties"].setWidget(self.properties_widget)
+        board = self.current_board()
+        self.properties_widget.set_editor(board.editor if board is not None else None)
+        self._update_services_label()
+        for path in self._pending_opens:
+            self.open_path(path)
+        self._pending_opens = []
+
+    def set_host(self, host: ExtensionHost) -> None:
+        """Use ``host`` for the Files dock; its log lines go to the Log dock."""
+        self.host = host
+        host.sig_log.connect(lambda ext, level, msg: self.log_view.append_line(ext, level, msg))
+        host.sig_breaker_opened.connect(
+            lambda ext, why: self._report(f"{ext} was disabled: {why}", "error", "extensions")
+        )
+        self.files.set_host(host)
+        self._update_services_label()
+
+    def set_pit(self, pit: Pit | None) -> None:
+        """Show ``pit``'s artifacts (``None``: none)."""
+        self.pit = pit
+        self.artifacts.set_pit(pit)
+        self._update_services_label()
+        self.sig_pit_ready.emit(pit)
+
+    def _on_pit_opened(self, pit: Pit | None, error: str) -> None:
+        if self._closing:
+            if pit is not None:
+                pit.close()
+            return
+        if error:
+            self._report(error, "error", "pit")
+        self.set_pit(pit)
+
+    def _update_services_label(self) -> None:
+        parts = []
+        if self.registry is not None:
+            parts.append(f"{len(self.registry)} node types")
+        if self.host is not None:
+            parts.append(f"{len(self.host.manifests)} extensions")
+        parts.append("Pit open" if self.pit is not None else "Pit —")
+        self.services_label.setText(" · ".join(parts))
+
+    def _report(self, message: str, level: str = "info", source: str = "symphony") -> None:
+        self.log_view.append_line(source, level, message)
+        if level in ("warning", "error"):
+            self.statusBar().showMessage(message, 8000)
+
+    # ================================================================ workspace and files
+
+    def set_workspace(self, folder: str | Path) -> None:
+        """Show ``folder`` in the Files dock and remember it."""
+        path = Path(folder).expanduser().resolve()
+        try:
+            self.files.set_workspace(path)
+        except NotADirectoryError as e:
+            self._report(str(e), "error", "files")
+            return
+        self.docks["files"].raise_()
+        st.settings().setValue("workspace/last", str(path))
+        self.setWindowTitle(f"{path.name} — Symphony AIDE")
+
+    def open_workspace_dialog(self) -> None:
+        """Ask for a folder and show it."""
+        folder = QFileDialog.getExistingDirectory(self, "Open Workspace Folder")
+        if folder:
+            self.set_workspace(folder)
+
+    def open_dialog(self) -> None:
+        """Ask for a file and open it."""
+        path, _ = QFileDialog.getOpenFileName(
+            self, "Open", "", "Melodies (*.melody);;All files (*)"
+        )
+        if path:
+            self.open_path(path)
+
+    def open_path(self, path: str | Path) -> QWidget | None:
+        """Open ``path``: a ``.melody`` on a board, anything else in a text editor.
+
+        An already open file is brought to front. Errors are shown and logged, naming the file.
+        """
+        p = Path(path).expanduser().resolve()
+        for i in range(self.tabs.count()):
+            tab = self.tabs.widget(i)
+            if _tab_path(tab) == p:
+                self.tabs.setCurrentIndex(i)
+                st.add_recent_file(p)
+                return tab
+        opened: QWidget
+        try:
+            if p.suffix == MELODY_SUFFIX:
+                if self.registry is None:
+                    self._pending_opens.append(p)  # opened when the registry is ready
+                    return None
+                from symphony.ui.board_tab import BoardTab
+
+                opened = BoardTab.open(p, self.registry)
+            else:
+                opened = TextEditorTab(FileSource(p))
+        except (OSError, ValueError) as e:
+            self._error("Cannot open", f"{p}: {e}")
+            return None
+        self.add_tab(opened)
+        st.add_recent_file(p)
+        return opened
+
+    def open_artifact(self, artifact_id: int) -> TextEditorTab | None:
+        """Open artifact version ``artifact_id`` in a text tab (saving stores a new version)."""
+        if self.pit is None:
+            return None
+        for i in range(self.tabs.count()):
+            tab = self.tabs.widget(i)
+            if isinstance(tab, TextEditorTab) and isinstance(tab.source, ArtifactSource):
+                if tab.source.artifact_id == artifact_id:
+                    self.tabs.setCurrentIndex(i)
+                    return tab
+        try:
+            editor = TextEditorTab(ArtifactSource(self.pit, artifact_id))
+        except Exception as e:  # Pit errors name the artifact
+            self._error("Cannot open artifact", str(e))
+            return None
+        editor.sig_saved.connect(lambda _s: self._artifact_saved(editor))
+        self.add_tab(editor)
+        return editor
+
+    def _artifact_saved(self, tab: TextEditorTab) -> None:
+        self.artifacts.refresh()
+        if isinstance(tab.source, ArtifactSource):
+            self.artifacts.select_artifact(tab.source.artifact_id)
+
+    # ================================================================ tabs
+
+    def add_tab(self, tab: QWidget) -> int:
+        """Add a central tab, make it current and follow its title and modified state."""
+        index = self.tabs.addTab(tab, "")
+        self._retitle(tab)
+        sig_mod = getattr(tab, "sig_modified_changed", None)
+        if sig_mod is not None:
+            sig_mod.connect(lambda _m, t=tab: self._tab_modified(t))
+        sig_title = getattr(tab, "sig_title_changed", None)
+        if sig_title is not None:
+            sig_title.connect(lambda _t, t=tab: self._retitle(t))
+        if isinstance(tab, TextEditorTab):
+            ed = tab.editor
+            ed.undoAvailable.connect(self._refresh_actions)
+            ed.redoAvailable.connect(self._refresh_actions)
+            ed.copyAvailable.connect(self._refresh_actions)
+            ed.cursorPositionChanged.connect(self._update_position)
+        else:
+            self._connect_board(tab)
+        self.tabs.setCurrentIndex(index)
+        return index
+
+    def _refresh_actions(self, *_args: object) -> None:
+        self.update_actions()
+
+    def _tab_modified(self, tab: QWidget) -> None:
+        self._retitle(tab)
+        self.update_actions()
+
+    def _connect_board(self, tab: Any) -> None:
+        stack = tab.undo_stack
+        # Bound methods, not lambdas: Qt drops them when the window goes, even if the stack
+        # outlives it for a moment during teardown.
+        stack.canUndoChanged.connect(self._refresh_actions)
+        stack.canRedoChanged.connect(self._refresh_actions)
+        stack.undoTextChanged.connect(self._refresh_actions)
+        tab.sig_selection_changed.connect(self._board_selection_changed)
+        tab.sig_melody_changed.connect(self._validate_timer.start)
+
+    def _board_selection_changed(self, ids: list[str]) -> None:
+        # One selected node: the Artifacts dock shows what it produced (its lineage is a click
+        # away); anything else shows every artifact.
+        self.artifacts.show_node(ids[0] if len(ids) == 1 else "")
+        self.update_actions()
+
+    def _retitle(self, tab: QWidget) -> None:
+        i = self.tabs.indexOf(tab)
+        if i < 0:
+            return
+        title = str(getattr(tab, "title", "untitled"))
+        modified = bool(getattr(tab, "is_modified", lambda: False)())
+        self.tabs.setTabText(i, ("● " if modified else "") + title)
+        path = _tab_path(tab)
+        self.tabs.setTabToolTip(i, str(path) if path else title)
+
+    def current_tab(self) -> QWidget | None:
+        """Return the current central tab."""
+        return self.tabs.currentWidget()
+
+    def current_board(self) -> BoardTab | None:
+        """Return the current tab if it is a board."""
+        tab = self.tabs.currentWidget()
+        return tab if _is_board(tab) else None  # type: ignore[return-value]
+
+    def board_tabs(self) -> list[BoardTab]:
+        """Every open board."""
+        return [t for i in range(self.tabs.count()) if _is_board(t := self.tabs.widget(i))]  # type: ignore[misc]
+
+    def _on_current_changed(self, _index: int) -> None:
+        tab = self.current_tab()
+        self._center.setCurrentWidget(self.tabs if tab is not None else self._welcome)
+        if self.properties_widget is not None:
+            board = self.current_board()
+            self.properties_widget.set_editor(board.editor if board is not None else None)
+        self.update_actions()
+        self._update_position()
+        self.revalidate()
+        self.sig_current_tab_changed.emit(tab)
+
+    def close_tab(self, index: int, *, ask: bool = True) -> bool:
+        """Close tab ``index``; unsaved edits are offered for saving first (False: cancelled)."""
+        found = self.tabs.widget(index)
+        if found is None:
+            return True
+        tab: QWidget = found
+        if ask and bool(getattr(tab, "is_modified", lambda: False)()):
+            answer = QMessageBox.question(
+                self,
+                "Unsaved changes",
+                f"Save the changes to {getattr(tab, 'title', 'this tab')}?",
+                QMessageBox.StandardButton.Save
+                | QMessageBox.StandardButton.Discard
+                | QMessageBox.StandardButton.Cancel,
+                QMessageBox.StandardButton.Save,
+            )
+            if answer == QMessageBox.StandardButton.Cancel:
+                return False
+            if answer == QMessageBox.StandardButton.Save and not self.save_tab(tab):
+                return False
+        if tab is self.run_board:
+            self.run_board = None
+        dispose = getattr(tab, "dispose", None)
+        if dispose is not None:
+            dispose()
+        self.tabs.removeTab(index)
+        tab.deleteLater()
+        self.update_actions()
+        return True
+
+    # ================================================================ new / save
+
+    def new_melody(self) -> BoardTab | None:
+        """Open a new, empty melody."""
+        if self.registry is None:
+            self._report("the node types are still loading; try again in a moment", "warning")
+            return None
+        from symphony.ui.board_tab import BoardTab
+
+        tab = BoardTab.new(self.registry)
+        self.add_tab(tab)
+        return tab
+
+    def new_from_template(self, template_id: str) -> BoardTab | None:
+        """Open a new, unsaved melody from template ``template_id``."""
+        if self.registry is None:
+            self._report("the node types are still loading; try again in a moment", "warning")
+            return None
+        from symphony.ui.board_tab import BoardTab
+
+        try:
+            tab = BoardTab.from_template(template_id, self.registry)
+        except (KeyError, ValueError) as e:
+            self._error("Cannot create the melody", str(e))
+            return None
+        self.add_tab(tab)
+        QTimer.singleShot(0, tab.fit)
+        return tab
+
+    def new_from_template_dialog(self) -> None:
+        """Ask which template to start from."""
+        from symphony.workflow import list_templates
+
+        infos = list_templates()
+        labels = [f"{t.name} — {t.description}" if t.description else t.name for t in infos]
+        choice, ok = QInputDialog.getItem(self, "New from Template", "Template:", labels, 0, False)
+        if ok and choice in labels:
+            self.new_from_template(infos[labels.index(choice)].id)
+
+    def save_tab(self, tab: QWidget, path: str | Path | None = None) -> bool:
+        """Save ``tab`` (to ``path``, or ask for one if it has none). False if not saved."""
+        try:
+            if isinstance(tab, TextEditorTab):
+                if path is not None and isinstance(tab.source, FileSource):
+                    tab.source = FileSource(Path(path))
+                tab.save()
+                saved = _tab_path(tab)
+            else:
+                board: Any = tab
+                if path is None and board.path is None:
+                    chosen, _ = QFileDialog.getSaveFileName(
+                        self,
+                        "Save Melody",
+                        f"{board.title}{MELODY_SUFFIX}",
+                        "Melodies (*.melody)",
+                    )
+                    if not chosen:
+                        return False
+                    path = chosen if chosen.endswith(MELODY_SUFFIX) else chosen + MELODY_SUFFIX
+                board.save(path)
+                saved = board.path
+        except Exception as e:  # OSError, Pit and format errors all name what failed
+            self._error("Cannot save", f"{getattr(tab, 'title', '')}: {e}")
+            return False
+        if saved is not None:
+            st.add_recent_file(saved)
+        self._retitle(tab)
+        self.statusBar().showMessage(f"Saved {getattr(tab, 'title', '')}", 3000)
+        return True
+
+    def save_current(self) -> bool:
+        """Save the current tab."""
+        tab = self.current_tab()
+        return tab is not None and self.save_tab(tab)
+
+    def save_current_as(self) -> bool:
+        """Save the current tab under a new file name."""
+        tab = self.current_tab()
+        if tab is None:
+            return False
+        if isinstance(tab, TextEditorTab) and isinstance(tab.source, ArtifactSource):
+            return self.save_tab(tab)  # an artifact is saved as a new version, not a file
+        suffix = MELODY_SUFFIX if _is_board(tab) else ""
+        chosen, _ = QFileDialog.getSaveFileName(self, "Save As", str(_tab_path(tab) or ""))
+        if not chosen:
+            return False
+        if suffix and not chosen.endswith(suffix):
+            chosen += suffix
+        return self.save_tab(tab, chosen)
+
+    # ================================================================ recent files
+
+    def _fill_recent_menu(self) -> None:
+        self.recent_menu.clear()
+        files = st.recent_files()
+        for path in files:
+            act = self.recent_menu.addAction(path)
+            act.triggered.connect(lambda _c=False, p=path: self.open_path(p))
+        if not files:
+            none = self.recent_menu.addAction("No recent files")
+            none.setEnabled(False)
+        self.recent_menu.addSeparator()
+        self.recent_menu.addAction(self.action_map["file.clear_recent"])
+
+    def clear_recent(self) -> None:
+        """Forget the recent files."""
+        st.clear_recent_files()
+
+    # ================================================================ edit
+
+    def undo(self) -> None:
+        """Undo in the current tab."""
+        self._history("undo")
+
+    def redo(self) -> None:
+        """Redo in the current tab."""
+        self._history("redo")
+
+    def _history(self, op: str) -> None:
+        tab = self.current_tab()
+        if isinstance(tab, TextEditorTab):
+            getattr(tab.editor, op)()
+        elif tab is not None and _is_board(tab):
+            getattr(tab.undo_stack, op)()  # type: ignore[attr-defined]
+        self.update_actions()
+
+    def _edit(self, op: str) -> None:
+        focus = QApplication.focusWidget()
+        # A line edit in a dock (palette search, filters) gets the standard edit keys itself;
+        # the menu entries act on it too when it has the focus.
+        if focus is not None and not self.tabs.isAncestorOf(focus) and hasattr(focus, op):
+            getattr(focus, op)()
+            return
+        tab = self.current_tab()
+        if isinstance(tab, TextEditorTab):
+            ed = tab.editor
+            if op == "delete":
+                ed.textCursor().removeSelectedText()
+            elif op == "select_all":
+                ed.selectAll()
+            else:
+                getattr(ed, op)()
+        elif tab is not None and _is_board(tab):
+            problem = getattr(tab, op)()
+            if problem:
+                self._report(str(problem), "warning", "board")
+
+    # ================================================================ view
+
+    def _zoom(self, how: str) -> None:
+        tab = self.current_tab()
+        if isinstance(tab, TextEditorTab):
+            ed = tab.editor
+            if how == "in":
+                ed.zoomIn(1)
+            elif how == "out":
+                ed.zoomOut(1)
+            elif how in ("reset", "fit"):
+                ed.setFont(QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont))
+        elif tab is not None and _is_board(tab):
+            board: Any = tab
+            {
+                "in": board.zoom_in,
+                "out": board.zoom_out,
+                "fit": board.fit,
+                "reset": lambda: board.set_zoom(1.0),
+            }[how]()
+        self._update_position()
+
+    def set_theme(self, theme: str) -> None:
+        """Switch to ``theme`` and remember it."""
+        app = QApplication.instance()
+        if isinstance(app, QApplication):
+            apply_theme(app, theme)
+        self.action_map[f"view.theme.{theme}"].setChecked(True)
+        self.prefs.theme = theme
+        st.settings().setValue("ui/theme", theme)
+
+    def show_command_palette(self) -> None:
+        """Open the command palette."""
+        self.command_palette.open_palette()
+
+    def _update_position(self) -> None:
+        tab = self.current_tab()
+        if isinstance(tab, TextEditorTab):
+            c = tab.editor.textCursor()
+            self.position_label.setText(
+                f"Ln {c.blockNumber() + 1}, Col {c.positionInBlock() + 1} · {tab.editor.language}"
+            )
+        elif tab is not None and _is_board(tab):
+            board: Any = tab
+            self.position_label.setText(
+                f"{len(board.melody.nodes)} nodes · Zoom {board.zoom() * 100:.0f}%"
+            )
+        else:
+            self.position_label.setText("")
+
+    # ================================================================ run
+
+    def set_run_state(self, state: str, detail: str = "") -> None:
+        """Show the run's state (a ``RUN_*`` value, ``""`` when idle) and update the actions."""
+        self.run_state = state
+        text = {
+            "": "Idle",
+            ev.RUN_RUNNING: "Running…",
+            ev.RUN_PAUSED: "Paused",
+            ev.RUN_SUCCEEDED: "Run succeeded",
+            ev.RUN_FAILED: "Run failed",
+            ev.RUN_CANCELLED: "Run stopped",
+            ev.RUN_INTERRUPTED: "Run interrupted",
+        }.get(state, state)
+        self.run_label.setText(text + (f": {detail}" if detail else ""))
+        self.run_label.setToolTip(detail)
+        self.update_actions()
+
+    def attach_run(self, board: BoardTab | None) -> None:
+        """Send the coming run's node states to ``board`` (default: the current board)."""
+        self.run_board = board
+        if board is not None:
+            board.view.clear_run_states()
+        self.timeline.chart.clear()
+        self.problems.clear_run()
+        self._running_since.clear()
+
+    def handle_run_event(self, event: ev.RunEvent) -> None:
+        """Show one conductor event: board states, timeline, problems, artifacts, status."""
+        self.timeline.chart.add_event(event)
+        self.problems.add_event(event)
+        board = self.run_board or self.current_board()
+        view = board.view if board is not None else None
+        if isinstance(event, ev.RunStateChanged):
+            self.set_run_state(event.state, event.detail)
+        elif isinstance(event, ev.NodeStateChanged):
+            elapsed = None
+            if event.state == ev.RUNNING:
+                self._running_since[event.node_id] = event.at
+            elif event.node_id in self._running_since:
+                elapsed = event.at - self._running_since[event.node_id]
+            if view is not None:
+                view.set_node_run_state(
+                    event.node_id, event.state, elapsed=elapsed, detail=event.detail
+                )
+        elif isinstance(event, ev.NodeProgress):
+            if view is not None:
+                since = self._running_since.get(event.node_id)
+                view.set_node_run_state(
+                    event.node_id,
+                    ev.RUNNING,
+                    progress=event.fraction,
+                    elapsed=None if since is None else event.at - since,
+                    detail=event.message,
+                )
+        elif isinstance(event, ev.NodeToken):
+            if view is not None:
+                view.append_node_preview(event.node_id, event.text)
+        elif isinstance(event, ev.ArtifactStored):
+            self._artifacts_timer.start()
+        elif isinstance(event, ev.RecoveryChosen):
+            self._report(
+                f"{event.node_id}: {event.error} → {event.strategy} ({event.reason})",
+                "warning",
+                "conductor",
+            )
+
+    # ================================================================ state of actions
+
+    def update_actions(self) -> None:
+        """Enable each action according to the current tab, its selection and the run."""
+        tab = self.current_tab()
+        board = self.current_board()
+        text = tab if isinstance(tab, TextEditorTab) else None
+        x = self.action_map
+        has_tab = tab is not None
+        x["file.save"].setEnabled(has_tab)
+        x["file.save_as"].setEnabled(has_tab)
+        x["file.close"].setEnabled(has_tab)
+        if text is not None:
+            doc = text.editor.document()
+            x["edit.undo"].setEnabled(doc.isUndoAvailable())
+            x["edit.redo"].setEnabled(doc.isRedoAvailable())
+            has_sel = text.editor.textCursor().hasSelection()
+            x["edit.cut"].setEnabled(has_sel)
+            x["edit.copy"].setEnabled(has_sel)
+            x["edit.delete"].setEnabled(has_sel)
+            x["edit.paste"].setEnabled(True)
+            x["edit.select_all"].setEnabled(True)
+        elif board is not None:
+            stack = board.undo_stack
+            x["edit.undo"].setEnabled(stack.canUndo())
+            x["edit.redo"].setEnabled(stack.canRedo())
+            x["edit.undo"].setText(f"&Undo {stack.undoText()}".rstrip())
+            x["edit.redo"].setText(f"&Redo {stack.redoText()}".rstrip())
+            has_sel = bool(board.selected_node_ids())
+            for k in ("edit.cut", "edit.copy", "edit.delete"):
+                x[k].setEnabled(has_sel)
+            x["edit.paste"].setEnabled(True)
+            x["edit.select_all"].setEnabled(True)
+        else:
+            for k in (
+                "edit.undo",
+                "edit.redo",
+                "edit.cut",
+                "edit.copy",
+                "edit.paste",
+                "edit.delete",
+                "edit.select_all",
+            ):
+                x[k].setEnabled(False)
+        if board is None:
+            x["edit.undo"].setText("&Undo")
+            x["edit.redo"].setText("&Redo")
+        for k in ("view.zoom_in", "view.zoom_out", "view.zoom_reset"):
+            x[k].setEnabled(has_tab)
+        x["view.fit"].setEnabled(board is not None)
+        active = self.run_state in _ACTIVE_RUN
+        selected = board is not None and bool(board.selected_node_ids())
+        x["run.all"].setEnabled(board is not None and not active)
+        x["run.selected"].setEnabled(selected and not active)
+        x["run.from_here"].setEnabled(selected and not active)
+        x["run.stop"].setEnabled(active)
+        x["run.pause"].setEnabled(self.run_state == ev.RUN_RUNNING)
+        x["run.step"].setEnabled(self.run_state == ev.RUN_PAUSED)
+        x["run.toggle_breakpoint"].setEnabled(selected)
+        x[f"view.theme.{current_theme_name()}"].setChecked(True)
+
+    # ================================================================ problems
+
+    def revalidate(self) -> None:
+        """Validate the current melody and list its issues in Problems."""
+        board = self.current_board()
+        if board is None or self.registry is None:
+            self.problems.set_validation([])
+            return
+        from symphony.workflow import validate
+
+        self.problems.set_validation(validate(board.melody, self.registry))
+
+    def toggle_breakpoints(self) -> None:
+        """Toggle the breakpoints of the selected nodes (an undoable edit of the melody)."""
+        board = self.current_board()
+        if board is not None:
+            board.toggle_breakpoints()
+
+    def select_node(self, node_id: str) -> None:
+        """Select ``node_id`` on the board of the run (or the current board)."""
+        board = self.run_board or self.current_board()
+        if board is None:
+            return
+        self.tabs.setCurrentWidget(board)
+        if board.select_node(node_id):
+            board.view.setFocus()
+
+    # ================================================================ dialogs
+
+    def open_settings(self) -> None:
+        """Open the settings dialog (modal)."""
+        from symphony.ui.settings_dialog import SettingsDialog
+
+        dialog = SettingsDialog(st.Preferences.load(), self)
+        dialog.sig_applied.connect(self._settings_applied)
+        dialog.exec()
+
+    def _settings_applied(self, prefs: st.Preferences) -> None:
+        self.prefs = prefs
+        self.set_theme(prefs.theme)
+        if prefs.effective_data_dir() != self._data_dir:
+            self._report(
+                f"the data folder {prefs.effective_data_dir()} is used from the next start",
+                "info",
+            )
+
+    def about(self) -> None:
+        """Show the About box."""
+        QMessageBox.about(
+            self,
+            "About Symphony AIDE",
+            f"<h3>Symphony AIDE {__version__}</h3>"
+            "<p>Compose melodies of AI instruments on the Harmony Board and run them.</p>"
+            "<p>Apache-2.0</p>",
+        )
+
+    def _error(self, title: str, message: str) -> None:
+        self._report(message, "error")
+        if not self._closing:
+            box = QMessageBox(QMessageBox.Icon.Warning, title, message, parent=self)
+            box.setObjectName("error_box")
+            box.open()
+
+    # ================================================================ layout and closing
+
+    def save_layout(self) -> None:
+        """Remember geometry and dock layout."""
+        s = st.settings()
+        s.setValue("window/geometry", self.saveGeometry())
+        s.setValue("window/state", self.saveState(STATE_VERSION))
+        s.sync()
+
+    def restore_layout(self) -> bool:
+        """Restore geometry and dock layout (False if none was saved)."""
+        s = st.settings()
+        geometry = s.value("window/geometry")
+        state = s.value("window/state")
+        restored = False
+        if isinstance(geometry, QByteArray) and not geometry.isEmpty():
+            restored = self.restoreGeometry(geometry)
+        else:
+            self.resize(1400, 860)
+        if isinstance(state, QByteArray) and not state.isEmpty():
+            restored = self.restoreState(state, STATE_VERSION) and restored
+        return restored
+
+    def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 - Qt override
+        """Offer to save unsaved tabs, remember the layout, stop services."""
+        for i in reversed(range(self.tabs.count())):
+            tab = self.tabs.widget(i)
+            if bool(getattr(tab, "is_modified", lambda: False)()):
+                self.tabs.setCurrentIndex(i)
+                if not self.close_tab(i):
+                    event.ignore()
+                    return
+        self._closing = True
+        if self._remember_layout:
+            self.save_layout()
+        logging.getLogger("symphony").removeHandler(self._log_handler)
+        if self.host is not None:
+            self.host.shutdown(grace=2)
+        if self.pit is not None:
+            self.pit.close()
+        event.accept()
+
+
+def build_registry(manifests: Iterable[Manifest]) -> tuple[NodeTypeRegistry, list[str]]:
+    """Return the built-in node types plus those of ``manifests``, and the refused manifests.
+
+    A manifest whose node types are malformed or clash is left out (all or nothing per
+    extension); its error message is returned so the user sees why its nodes are missing.
+    """
+    from symphony.registry import NodeTypeError, default_registry
+
+    registry = default_registry()
+    errors: list[str] = []
+    for m in manifests:
+        if m.node_types:
+            try:
+                registry.register_from_manifest(m.id, m.node_types)
+            except NodeTypeError as e:
+                errors.append(str(e))
+    return registry, errors
+
+
+def current_theme_name() -> str:
+    """Return the theme in use (``light`` before any was applied)."""
+    app = QApplication.instance()
+    return current_theme(app) if isinstance(app, QApplication) else "light"
+
+
+def _placeholder(text: str) -> QLabel:
+    label = QLabel(text)
+    label.setAlignment(Qt.AlignmentFlag.AlignCenter)
+    label.setWordWrap(True)
+    label.setEnabled(False)
+    return label
+
+
+def _is_board(tab: object) -> bool:
+    # Checked by duck type so this module does not import the canvas at start-up.
+    return tab is not None and hasattr(tab, "undo_stack") and hasattr(tab, "view")
+
+
+def _tab_path(tab: object) -> Path | None:
+    if isinstance(tab, TextEditorTab):
+        return tab.source.path.resolve() if isinstance(tab.source, FileSource) else None
+    p = getattr(tab, "path", None)
+    return Path(p).resolve() if p else None
+
+
+def _path_or_none(value: object) -> Path | None:
+    return Path(str(value)) if value else None
+
+
+def menu_actions(menu: QMenu) -> Iterable[QAction]:
+    """Every action of ``menu`` and its submenus (tests, the command palette)."""
+    for action in menu.actions():
+        sub = action.menu()
+        if isinstance(sub, QMenu):
+            yield from menu_actions(sub)
+        else:
+            yield action

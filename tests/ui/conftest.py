@@ -1,0 +1,48 @@
+"""Fixtures of the IDE tests: QSettings in a temporary folder, a main window, a File Explorer."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from PySide6.QtCore import QSettings
+from pytestqt.qtbot import QtBot
+
+from symphony.ui import settings as st
+
+
+@pytest.fixture(autouse=True)
+def settings_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """Point the application's QSettings (INI, user scope) at a fresh folder."""
+    folder = tmp_path_factory.mktemp("qsettings")
+    QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope, str(folder))
+    return folder
+
+
+def settings_file(folder: Path) -> Path:
+    """The INI file QSettings writes for Symphony under ``folder``."""
+    return folder / st.ORGANIZATION / f"{st.APPLICATION}.ini"
+
+
+@pytest.fixture
+def make_window(qtbot: QtBot) -> Iterator[Callable[..., object]]:
+    """Create main windows without background services; closes them at the end."""
+    from symphony.ui.main_window import MainWindow
+
+    made: list[MainWindow] = []
+
+    def make(**kw: object) -> MainWindow:
+        kw.setdefault("start_services", False)
+        w = MainWindow(**kw)  # type: ignore[arg-type]
+        # Not qtbot.addWidget: pytest-qt closes those before this fixture's teardown, and a
+        # window with unsaved edits would ask (modally) whether to save them.
+        made.append(w)
+        return w
+
+    yield make
+    for w in made:
+        while w.tabs.count():
+            w.close_tab(0, ask=False)  # unsaved edits would make close() ask, modally
+        w.close()
+        w.deleteLater()

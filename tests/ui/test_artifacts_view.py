@@ -1,0 +1,105 @@
+"""The Artifacts dock over a real Pit, and editing an artifact into a new version."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from pytestqt.qtbot import QtBot
+
+from symphony.ui.artifacts_view import ArtifactsView
+from symphony.ui.main_window import MainWindow
+from symphony.ui.text_editor import ArtifactSource, TextEditorTab
+
+
+def _fill(pit: Any) -> tuple[int, int, int]:
+    store = pit.artifacts
+    idea = store.put("idea", b"a todo app", kind="text", produced_by=("r1", "n1", "smollm2"))
+    plan1 = store.put("plan", b'{"steps": 1}', kind="json", inputs=(idea,))
+    plan2 = store.put("plan", b'{"steps": 2}', kind="json", inputs=(idea,))
+    return idea, plan1, plan2
+
+
+def test_lists_names_versions_quality_lineage_preview(qtbot: QtBot, pit: Any) -> None:
+    idea, plan1, plan2 = _fill(pit)
+    view = ArtifactsView()
+    qtbot.addWidget(view)
+    view.set_pit(pit)
+    assert view.artifact_names() == ["idea", "plan"]
+    top = view.tree.topLevelItem(1)
+    assert top is not None
+    assert top.text(3) == "2 versions"
+    newest = top.child(0)
+    assert newest is not None
+    assert newest.text(0).startswith("v2")
+    assert newest.text(2) == "1.00"
+    assert view.select_artifact(plan1)
+    assert "plan</b> v1" in view.details.text()
+    assert view.preview.toPlainText() == '{"steps": 1}'
+    lineage = [view.lineage.item(i).text() for i in range(view.lineage.count())]
+    assert lineage == [f"↑ from idea v1 (#{idea})"]
+    assert view.select_artifact(idea)
+    lineage = [view.lineage.item(i).text() for i in range(view.lineage.count())]
+    assert lineage == [f"↓ to plan v1 (#{plan1})", f"↓ to plan v2 (#{plan2})"]
+    # Jump along the lineage.
+    item = view.lineage.item(1)
+    assert item is not None
+    view.lineage.itemDoubleClicked.emit(item)
+    assert view.current_artifact() == plan2
+
+
+def test_filters_by_text_and_by_node(qtbot: QtBot, pit: Any) -> None:
+    _fill(pit)
+    view = ArtifactsView()
+    qtbot.addWidget(view)
+    view.set_pit(pit)
+    view.filter.setText("json")
+    assert view.artifact_names() == ["plan"]
+    view.filter.clear()
+    view.show_node("n1")
+    assert view.artifact_names() == ["idea"]
+    view.show_node("")
+    assert view.artifact_names() == ["idea", "plan"]
+
+
+def test_binary_and_closed_pit(qtbot: QtBot, open_pit: Callable[..., Any]) -> None:
+    p = open_pit()
+    blob = p.artifacts.put("weights", bytes(range(256)) * 4, kind="binary")
+    view = ArtifactsView()
+    qtbot.addWidget(view)
+    view.set_pit(p)
+    view.select_artifact(blob)
+    assert view.preview.toPlainText().startswith("00 01 02 03")
+    p.close()
+    view.refresh()
+    assert view.artifact_names() == []
+    assert "not open" in view.details.text()
+
+
+def test_edit_an_artifact_stores_a_new_version(
+    qtbot: QtBot, pit: Any, make_window: Callable[..., object]
+) -> None:
+    idea, plan1, plan2 = _fill(pit)
+    w = make_window()
+    assert isinstance(w, MainWindow)
+    w.set_pit(pit)
+    with qtbot.waitSignal(w.artifacts.sig_open_artifact):
+        w.artifacts.select_artifact(plan2)
+        w.artifacts.open_button.click()
+    tab = w.current_tab()
+    assert isinstance(tab, TextEditorTab)
+    assert isinstance(tab.source, ArtifactSource)
+    assert tab.editor.language == "json"
+    assert w.tabs.tabText(w.tabs.currentIndex()) == "plan v2"
+    tab.editor.selectAll()
+    tab.editor.insertPlainText('{"steps": 3}')
+    assert w.save_current()
+    new_id = tab.source.artifact_id
+    assert new_id not in (idea, plan1, plan2)
+    info = pit.artifacts.info(new_id)
+    assert (info.name, info.version, info.kind, list(info.inputs)) == ("plan", 3, "json", [plan2])
+    assert pit.artifacts.get(new_id) == b'{"steps": 3}'
+    assert pit.artifacts.get(plan2) == b'{"steps": 2}'  # the old version is untouched
+    assert plan2 in pit.artifacts.ancestors(new_id)
+    assert w.tabs.tabText(w.tabs.currentIndex()) == "plan v3"
+    assert w.artifacts.current_artifact() == new_id

@@ -1,0 +1,306 @@
+"""The main window: actions, shortcuts, enabled states, tabs, recent files, layout."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from PySide6.QtCore import QSettings, Qt
+from PySide6.QtGui import QKeySequence
+from PySide6.QtWidgets import QMessageBox
+from pytestqt.qtbot import QtBot
+
+from symphony.conductor import events as ev
+from symphony.ui import settings as st
+from symphony.ui.main_window import MainWindow, menu_actions
+from symphony.ui.text_editor import TextEditorTab
+
+# Built inside the tests: a QKeySequence needs the QApplication.
+EXPECTED_SHORTCUTS: dict[str, QKeySequence.StandardKey | str] = {
+    "file.new": QKeySequence.StandardKey.New,
+    "file.open": QKeySequence.StandardKey.Open,
+    "file.save": QKeySequence.StandardKey.Save,
+    "edit.undo": QKeySequence.StandardKey.Undo,
+    "edit.redo": QKeySequence.StandardKey.Redo,
+    "view.command_palette": "Ctrl+Shift+P",
+    "view.fit": "Ctrl+0",
+    "run.all": "F5",
+    "run.stop": "Shift+F5",
+    "run.pause": "F6",
+    "run.step": "F10",
+    "run.toggle_breakpoint": "F9",
+}
+MENU_ITEMS = {
+    "&File": ["New Melody", "New from Template", "Open", "Open Workspace Folder", "Save",
+              "Save As", "Close Tab"],
+    "&Edit": ["Undo", "Redo", "Cut", "Copy", "Paste", "Delete", "Select All", "Settings"],
+    "&View": ["Zoom In", "Zoom Out", "Fit Melody", "Light Theme", "Dark Theme", "Files",
+              "Palette", "Properties", "Artifacts", "Timeline", "Problems", "Log"],
+    "&Run": ["Run All", "Run Selected", "Run From Here", "Stop", "Pause", "Step",
+             "Toggle Breakpoint"],
+    "&Help": ["About Symphony AIDE"],
+}  # fmt: skip
+
+
+def _window(make_window: Callable[..., object], **kw: Any) -> MainWindow:
+    w = make_window(**kw)
+    assert isinstance(w, MainWindow)
+    return w
+
+
+def test_window_opens_offscreen_with_menus_docks_and_status(
+    qtbot: QtBot, make_window: Callable[..., object]
+) -> None:
+    w = _window(make_window)
+    with qtbot.waitExposed(w):
+        w.show()
+    assert w.windowHandle().isExposed()
+    menus = {a.text(): a.menu() for a in w.menuBar().actions()}
+    for menu_name, items in MENU_ITEMS.items():
+        texts = [a.text().replace("&", "").rstrip(".…") for a in menu_actions(menus[menu_name])]
+        for item in items:
+            assert item in texts, f"{menu_name}: {item} missing from {texts}"
+    assert set(w.docks) == {
+        "files", "palette", "properties", "artifacts", "timeline", "problems", "log"
+    }  # fmt: skip
+    assert w.run_label.text() == "Idle"
+    assert w.findChild(type(w.run_label), "position_status") is not None
+
+
+def test_shortcuts_are_bound(make_window: Callable[..., object]) -> None:
+    w = _window(make_window)
+    for key, seq in EXPECTED_SHORTCUTS.items():
+        assert w.action_map[key].shortcut() == QKeySequence(seq), key
+    shortcuts = [
+        a.shortcut().toString() for a in w.action_map.values() if not a.shortcut().isEmpty()
+    ]
+    assert len(shortcuts) == len(set(shortcuts)), f"a shortcut is bound twice: {shortcuts}"
+
+
+def test_run_actions_follow_the_run_state(make_window: Callable[..., object]) -> None:
+    w = _window(make_window)
+    x = w.action_map
+    # No board: nothing to run, nothing running.
+    assert not x["run.all"].isEnabled()
+    assert not any(x[k].isEnabled() for k in ("run.stop", "run.pause", "run.step"))
+    w.set_run_state(ev.RUN_RUNNING)
+    assert x["run.stop"].isEnabled()
+    assert x["run.pause"].isEnabled()
+    assert not x["run.step"].isEnabled()
+    assert not x["run.all"].isEnabled()
+    assert w.run_label.text() == "Running…"
+    w.set_run_state(ev.RUN_PAUSED)
+    assert x["run.step"].isEnabled()
+    assert x["run.stop"].isEnabled()
+    assert not x["run.pause"].isEnabled()
+    w.set_run_state(ev.RUN_FAILED, "node n2 failed")
+    assert not x["run.stop"].isEnabled()
+    assert w.run_label.text() == "Run failed: node n2 failed"
+
+
+def test_command_palette_shortcut_filters_and_triggers(
+    qtbot: QtBot, make_window: Callable[..., object]
+) -> None:
+    w = _window(make_window)
+    with qtbot.waitExposed(w):
+        w.show()
+    qtbot.keyClick(
+        w, Qt.Key.Key_P, Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier
+    )
+    palette = w.command_palette
+    assert palette.isVisible()
+    qtbot.keyClicks(palette.edit, "dark thm")
+    assert palette.labels()[0] == "Dark Theme"
+    assert "Run All" not in palette.labels()  # disabled actions are not offered
+    qtbot.keyClick(palette.edit, Qt.Key.Key_Return)
+    assert not palette.isVisible()
+    assert w.action_map["view.theme.dark"].isChecked()
+    assert st.settings().value("ui/theme") == "dark"
+    w.set_theme("light")
+
+
+def test_command_palette_fuzzy_ranking() -> None:
+    from symphony.ui.command_palette import fuzzy_score
+
+    assert fuzzy_score("sva", "Save As") is not None
+    assert fuzzy_score("xyz", "Save As") is None
+    # A prefix match at word starts beats a scattered one.
+    assert fuzzy_score("op", "Open") > fuzzy_score("op", "Stop")  # type: ignore[operator]
+
+
+def test_text_tab_edit_and_save_with_shortcut(
+    qtbot: QtBot, tmp_path: Path, make_window: Callable[..., object]
+) -> None:
+    w = _window(make_window)
+    with qtbot.waitExposed(w):
+        w.show()
+    f = tmp_path / "notes.md"
+    f.write_text("# Title\n")
+    tab = w.open_path(f)
+    assert isinstance(tab, TextEditorTab)
+    assert tab.editor.language == "markdown"
+    assert w.tabs.tabText(w.tabs.currentIndex()) == "notes.md"
+    tab.editor.setFocus()
+    tab.editor.moveCursor(tab.editor.textCursor().MoveOperation.End)
+    qtbot.keyClicks(tab.editor, "more")
+    assert tab.is_modified()
+    assert w.tabs.tabText(w.tabs.currentIndex()).startswith("● ")
+    assert w.action_map["edit.undo"].isEnabled()
+    qtbot.keyClick(tab.editor, Qt.Key.Key_S, Qt.KeyboardModifier.ControlModifier)
+    assert f.read_text() == "# Title\nmore"
+    assert not tab.is_modified()
+    assert w.tabs.tabText(w.tabs.currentIndex()) == "notes.md"
+    # Opening the same file again brings its tab to front instead of a second tab.
+    assert w.open_path(f) is tab
+    assert w.tabs.count() == 1
+
+
+def test_failed_save_names_the_file_and_keeps_the_edits(
+    tmp_path: Path, make_window: Callable[..., object]
+) -> None:
+    w = _window(make_window)
+    folder = tmp_path / "ro"
+    folder.mkdir()
+    f = folder / "a.py"
+    f.write_text("x = 1\n")
+    tab = w.open_path(f)
+    assert isinstance(tab, TextEditorTab)
+    tab.editor.selectAll()
+    tab.editor.insertPlainText("x = 2\n")
+    # Something else put a folder where the file was (root ignores permission bits, so a
+    # read-only folder would not make the save fail here).
+    f.unlink()
+    f.mkdir()
+    (f / "keep.txt").write_text("mine")
+    assert not w.save_current()
+    assert (f / "keep.txt").read_text() == "mine"
+    assert [p.name for p in folder.iterdir()] == ["a.py"]  # no temporary file left behind
+    assert tab.is_modified()
+    assert any("a.py" in line and "ERROR" in line for line in w.log_view.lines())
+
+
+def test_close_tab_asks_about_unsaved_edits(
+    tmp_path: Path, make_window: Callable[..., object], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    w = _window(make_window)
+    f = tmp_path / "a.json"
+    f.write_text("{}")
+    tab = w.open_path(f)
+    assert isinstance(tab, TextEditorTab)
+    tab.editor.selectAll()
+    tab.editor.insertPlainText('{"a": 1}')
+    answers = [QMessageBox.StandardButton.Cancel, QMessageBox.StandardButton.Save]
+    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: answers.pop(0))
+    assert not w.close_tab(0)
+    assert w.tabs.count() == 1
+    assert w.close_tab(0)
+    assert w.tabs.count() == 0
+    assert f.read_text() == '{"a": 1}'
+
+
+def test_open_missing_file_reports_it(tmp_path: Path, make_window: Callable[..., object]) -> None:
+    w = _window(make_window)
+    assert w.open_path(tmp_path / "nope.txt") is None
+    assert any("nope.txt" in line for line in w.log_view.lines())
+    assert w.tabs.count() == 0
+
+
+def test_recent_files(tmp_path: Path, make_window: Callable[..., object]) -> None:
+    w = _window(make_window)
+    files = []
+    for i in range(st.MAX_RECENT + 2):
+        f = tmp_path / f"f{i}.txt"
+        f.write_text(str(i))
+        files.append(f)
+        w.open_path(f)
+    recent = st.recent_files()
+    assert recent[0] == str(files[-1].resolve())
+    assert len(recent) == st.MAX_RECENT
+    assert str(files[0].resolve()) not in recent
+    w.open_path(files[5])  # reopening moves it first, without a duplicate
+    assert st.recent_files()[0] == str(files[5].resolve())
+    assert len(set(st.recent_files())) == st.MAX_RECENT
+    w.recent_menu.aboutToShow.emit()
+    entries = [a for a in w.recent_menu.actions() if a.text() == str(files[3].resolve())]
+    assert entries
+    while w.tabs.count():
+        w.close_tab(0)
+    entries[0].trigger()
+    assert isinstance(w.current_tab(), TextEditorTab)
+    w.action_map["file.clear_recent"].trigger()
+    assert st.recent_files() == []
+
+
+def test_layout_is_restored(qtbot: QtBot, make_window: Callable[..., object]) -> None:
+    w = _window(make_window)
+    with qtbot.waitExposed(w):
+        w.show()
+    w.resize(760, 600)  # the offscreen screen is small; the docks set a minimum size
+    size = (w.width(), w.height())
+    assert size != (1400, 860)
+    w.docks["artifacts"].hide()
+    w.docks["log"].setFloating(True)
+    w.close()
+    stored = QSettings(
+        QSettings.Format.IniFormat, QSettings.Scope.UserScope, st.ORGANIZATION, st.APPLICATION
+    )
+    assert stored.value("window/state") is not None
+    again = _window(make_window)
+    with qtbot.waitExposed(again):
+        again.show()
+    assert (again.width(), again.height()) == size
+    assert again.docks["artifacts"].isHidden()
+    assert again.docks["log"].isFloating()
+
+
+def test_problems_show_recovery_and_select_the_node(qtbot: QtBot) -> None:
+    from symphony.ui.log_view import ProblemsView
+
+    view = ProblemsView()
+    qtbot.addWidget(view)
+    view.add_event(ev.RunStateChanged("r1", 1.0, ev.RUN_RUNNING))
+    view.add_event(ev.NodeStateChanged("r1", 2.0, "gen", ev.FAILED, 1, "smollm2", "timeout"))
+    view.add_event(
+        ev.RecoveryChosen("r1", 2.1, "gen", "timeout", "deadline", "retry",
+                          "the error is transient and 2 attempts are left", 1)
+    )  # fmt: skip
+    msgs = view.messages()
+    assert "gen failed (attempt 1): timeout" in msgs[0]
+    assert "recovery: retry, because the error is transient and 2 attempts are left" in msgs[1]
+    with qtbot.waitSignal(view.sig_node_activated) as sig:
+        item = view.topLevelItem(1)
+        assert item is not None
+        view.itemDoubleClicked.emit(item, 1)
+    assert sig.args == ["gen"]
+    view.add_event(ev.RunStateChanged("r2", 9.0, ev.RUN_RUNNING))
+    assert view.messages() == []
+
+
+def test_problems_list_validation_issues(qtbot: QtBot) -> None:
+    from symphony.registry import default_registry
+    from symphony.ui.log_view import ProblemsView
+    from symphony.workflow import Melody, validate
+
+    melody = Melody("m")
+    melody.create_node("no.such_type", "Mystery")
+    view = ProblemsView()
+    qtbot.addWidget(view)
+    view.set_validation(validate(melody, default_registry()))
+    assert any("unknown node type 'no.such_type'" in m for m in view.messages())
+    view.set_validation([])
+    assert view.messages() == []
+
+
+def test_python_logging_reaches_the_log_dock(
+    qtbot: QtBot, make_window: Callable[..., object]
+) -> None:
+    import logging
+
+    w = _window(make_window)
+    logging.getLogger("symphony.test").warning("disk almost full")
+    qtbot.waitUntil(lambda: any("disk almost full" in line for line in w.log_view.lines()))
+    line = next(line for line in w.log_view.lines() if "disk almost full" in line)
+    assert "WARNING" in line
+    assert "symphony.test" in line

@@ -1,0 +1,148 @@
+"""Settings: validated preferences in QSettings, API keys only in the keyring."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import keyring
+import pytest
+from pytestqt.qtbot import QtBot
+
+from symphony.extension_host.host import KEYRING_SERVICE
+from symphony.ui import settings as st
+from symphony.ui.settings_dialog import SettingsDialog
+from tests.ui.conftest import settings_file
+
+SECRET_KEY = "sk-test-0123456789abcdef-SECRET"
+
+
+def _dialog(qtbot: QtBot) -> SettingsDialog:
+    d = SettingsDialog(st.Preferences.load())
+    qtbot.addWidget(d)
+    return d
+
+
+def _fill_endpoint(d: SettingsDialog, url: str, model: str = "llama-3", key: str = "") -> None:
+    d.add_endpoint()
+    d.url_edit.setText(url)
+    d.url_edit.textEdited.emit(url)
+    d.model_edit.setText(model)
+    d.model_edit.textEdited.emit(model)
+    if key:
+        d.key_edit.setText(key)
+        d.key_edit.textEdited.emit(key)
+
+
+def test_service_name_matches_the_extension_host() -> None:
+    assert st.KEYRING_SERVICE == KEYRING_SERVICE
+
+
+def test_api_key_goes_to_the_keyring_and_never_to_qsettings(
+    qtbot: QtBot, settings_dir: Path, tmp_path: Path
+) -> None:
+    d = _dialog(qtbot)
+    _fill_endpoint(d, "http://localhost:8080/v1/", key=SECRET_KEY)
+    d.data_edit.setText(str(tmp_path))
+    d.theme_combo.setCurrentText("dark")
+    applied: list[st.Preferences] = []
+    d.sig_applied.connect(applied.append)
+    d.accept()
+    assert d.result() == d.DialogCode.Accepted, d.error_label.text()
+    assert keyring.get_password(KEYRING_SERVICE, st.DEFAULT_SECRET) == SECRET_KEY
+    ini = settings_file(settings_dir)
+    text = ini.read_text()
+    assert SECRET_KEY not in text
+    assert "0123456789abcdef" not in text
+    prefs = st.Preferences.load()
+    assert prefs.endpoints == [
+        st.Endpoint("endpoint1", "http://localhost:8080/v1", "llama-3", st.DEFAULT_SECRET)
+    ]
+    assert prefs.data_dir == str(tmp_path)
+    assert prefs.theme == "dark"
+    assert applied
+    assert applied[0].theme == "dark"
+    # Opened again, the dialog never shows the key: the field is empty, a mask says it is stored.
+    again = _dialog(qtbot)
+    assert again.key_edit.text() == ""
+    assert again.key_edit.echoMode() == again.key_edit.EchoMode.Password
+    assert "stored in the keyring" in again.key_edit.placeholderText()
+    assert SECRET_KEY not in again.findChild(type(again.key_edit), "api_key").text()
+    # Accepting without typing a key keeps the stored one.
+    again.accept()
+    assert keyring.get_password(KEYRING_SERVICE, st.DEFAULT_SECRET) == SECRET_KEY
+
+
+@pytest.mark.parametrize(
+    ("url", "model", "message"),
+    [
+        ("", "m", "base URL: required"),
+        ("ftp://host/v1", "m", "must start with http:// or https://"),
+        ("http:///v1", "m", "has no host name"),
+        ("http://host:99999/v1", "m", "has an invalid port"),
+        ("http://host/v1?x=1", "m", "must not have a query"),
+        ("http://host/v1", "", "model: required"),
+    ],
+)
+def test_invalid_endpoint_shows_the_error(
+    qtbot: QtBot, settings_dir: Path, url: str, model: str, message: str
+) -> None:
+    d = _dialog(qtbot)
+    _fill_endpoint(d, url, model, key=SECRET_KEY)
+    d.accept()
+    assert d.result() != d.DialogCode.Accepted
+    assert d.error_label.isVisibleTo(d)
+    assert message in d.error_label.text()
+    assert "endpoint 1 (endpoint1)" in d.error_label.text()
+    # Nothing was stored: neither the key nor the preferences.
+    assert keyring.get_password(KEYRING_SERVICE, st.DEFAULT_SECRET) is None
+    ini = settings_file(settings_dir)
+    assert not ini.exists() or "endpoint1" not in ini.read_text()
+
+
+def test_duplicate_endpoint_names_are_refused(qtbot: QtBot) -> None:
+    d = _dialog(qtbot)
+    _fill_endpoint(d, "http://a/v1")
+    _fill_endpoint(d, "http://b/v1")
+    d.name_edit.setText("endpoint1")
+    d.name_edit.textEdited.emit("endpoint1")
+    d.accept()
+    assert "name: 'endpoint1' is used twice" in d.error_label.text()
+
+
+@pytest.mark.parametrize("what", ["missing", "file"])
+def test_invalid_data_folder_shows_the_error(qtbot: QtBot, tmp_path: Path, what: str) -> None:
+    target = tmp_path / "nothing-here"
+    if what == "file":
+        target.write_text("x")
+    d = _dialog(qtbot)
+    d.data_edit.setText(str(target))
+    d.accept()
+    assert d.result() != d.DialogCode.Accepted
+    expected = "does not exist" if what == "missing" else "is not a folder"
+    assert f"data folder: {target} {expected}" == d.error_label.text()
+
+
+def test_removing_an_endpoint_and_its_pending_key(qtbot: QtBot) -> None:
+    d = _dialog(qtbot)
+    _fill_endpoint(d, "http://a/v1", key="first")
+    _fill_endpoint(d, "http://b/v1", key="second")
+    d.endpoint_list.setCurrentRow(0)
+    d.remove_button.click()
+    d.accept()
+    assert d.result() == d.DialogCode.Accepted, d.error_label.text()
+    prefs = st.Preferences.load()
+    assert [e.base_url for e in prefs.endpoints] == ["http://b/v1"]
+    secret = prefs.endpoints[0].secret
+    assert keyring.get_password(KEYRING_SERVICE, secret) == "second"
+    assert keyring.get_password(KEYRING_SERVICE, st.DEFAULT_SECRET) is None
+
+
+def test_unreadable_settings_fall_back_to_defaults(settings_dir: Path) -> None:
+    s = st.settings()
+    s.setValue("ai/endpoints", "{not json")
+    s.setValue("ui/theme", "purple")
+    s.setValue("recent/files", "[1, 2")
+    prefs = st.Preferences.load()
+    assert prefs.endpoints == []
+    assert prefs.theme == "light"
+    assert st.recent_files() == []

@@ -1,0 +1,123 @@
+"""The Timeline: spans, retries, fallbacks, cost and memory from real conductor events."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from PySide6.QtCore import QPointF
+from PySide6.QtGui import QImage
+from pytestqt.qtbot import QtBot
+
+from symphony.conductor import events as ev
+from symphony.ui.timeline import TimelineWidget
+
+R = "run-1"
+
+
+def _events() -> list[ev.RunEvent]:
+    return [
+        ev.RunStateChanged(R, 100.0, ev.RUN_RUNNING),
+        ev.NodeStateChanged(R, 100.0, "read", ev.QUEUED),
+        ev.NodeStateChanged(R, 100.0, "gen", ev.QUEUED),
+        ev.NodeStateChanged(R, 100.5, "read", ev.RUNNING),
+        ev.NodeStateChanged(R, 101.0, "read", ev.SUCCEEDED),
+        ev.NodeCost(R, 101.0, "read", 1, 0.5, memory_bytes=30 << 20),
+        ev.NodeStateChanged(R, 101.0, "gen", ev.RUNNING, 1, "gpt"),
+        ev.NodeStateChanged(R, 103.0, "gen", ev.FAILED, 1, "gpt", "HTTP 503"),
+        ev.NodeCost(R, 103.0, "gen", 1, 2.0, cost=0.01, tokens=40, memory_bytes=100 << 20),
+        ev.RecoveryChosen(R, 103.0, "gen", "HTTP 503", "unavailable", "retry", "transient", 1),
+        ev.NodeStateChanged(R, 103.5, "gen", ev.RUNNING, 2, "gpt"),
+        ev.NodeStateChanged(R, 104.0, "gen", ev.FAILED, 2, "gpt", "HTTP 503"),
+        ev.RecoveryChosen(R, 104.0, "gen", "HTTP 503", "unavailable", "fallback", "gpt is down", 2),
+        ev.NodeStateChanged(R, 104.0, "gen", ev.RUNNING, 3, "smollm2"),
+        ev.NodeToken(R, 104.5, "gen", "hello"),
+        ev.NodeStateChanged(R, 106.0, "gen", ev.SUCCEEDED, 3, "smollm2"),
+        ev.NodeCost(R, 106.0, "gen", 3, 2.0, cost=0.0, tokens=60, memory_bytes=200 << 20),
+        ev.NodeStateChanged(R, 106.0, "docs", ev.SKIPPED, 1, "", "condition false"),
+        ev.RunStateChanged(R, 106.0, ev.RUN_SUCCEEDED),
+    ]
+
+
+def test_model_builds_spans_retries_fallbacks_and_totals(qtbot: QtBot) -> None:
+    chart = TimelineWidget()
+    qtbot.addWidget(chart)
+    for e in _events():
+        chart.add_event(e)
+    m = chart.model
+    assert list(m.rows) == ["read", "gen", "docs"]
+    gen = m.rows["gen"]
+    kinds = [(s.kind, s.attempt, s.outcome) for s in gen.spans]
+    assert kinds == [
+        (ev.QUEUED, 1, ""),
+        (ev.RUNNING, 1, ev.FAILED),
+        (ev.RUNNING, 2, ev.FAILED),
+        (ev.RUNNING, 3, ev.SUCCEEDED),
+    ]
+    assert (gen.retries, gen.fallbacks, gen.attempts) == (1, 1, 3)
+    assert gen.models == ["gpt", "smollm2"]
+    assert (gen.seconds, gen.cost, gen.tokens) == (4.0, 0.01, 100)
+    assert gen.memory_bytes == 200 << 20
+    assert m.rows["docs"].spans[0].outcome == ev.SKIPPED
+    assert (m.start, m.end()) == (100.0, 106.0)
+    assert not m.is_live()
+
+
+def test_hover_describes_bars_and_markers(qtbot: QtBot) -> None:
+    chart = TimelineWidget()
+    qtbot.addWidget(chart)
+    chart.resize(900, 200)
+    for e in _events():
+        chart.add_event(e)
+    rect = chart._chart_rect()
+    y_gen = 22 + 24 * 1 + 12
+    x_attempt3 = chart._x(105.0, rect)
+    text = chart.describe(QPointF(x_attempt3, y_gen))
+    assert "<b>gen</b> — succeeded" in text
+    assert "retries 1 · fallbacks 1" in text
+    assert "running attempt 3" in text
+    assert "on smollm2" in text
+    assert "→ succeeded" in text
+    assert "peak memory 200 MiB" in text
+    marker = chart.describe(QPointF(chart._x(104.0, rect), y_gen))
+    assert "<b>fallback</b> after attempt 2: gpt is down" in marker
+    assert chart.describe(QPointF(5, 5)) == ""
+    with qtbot.waitSignal(chart.sig_node_activated) as sig:
+        from PySide6.QtCore import Qt
+        from PySide6.QtTest import QTest
+
+        QTest.mouseDClick(
+            chart, Qt.MouseButton.LeftButton, pos=QPointF(x_attempt3, y_gen).toPoint()
+        )
+    assert sig.args == ["gen"]
+
+
+def test_a_new_run_replaces_the_old_one(qtbot: QtBot) -> None:
+    chart = TimelineWidget()
+    qtbot.addWidget(chart)
+    for e in _events():
+        chart.add_event(e)
+    chart.add_event(ev.NodeStateChanged("late", 200.0, "x", ev.RUNNING))  # stray: ignored
+    assert "x" not in chart.model.rows
+    chart.add_event(ev.RunStateChanged("run-2", 300.0, ev.RUN_RUNNING))
+    assert chart.model.rows == {}
+    assert chart.model.run_id == "run-2"
+    assert chart.model.is_live()
+
+
+def test_export_png(qtbot: QtBot, tmp_path: Path) -> None:
+    chart = TimelineWidget()
+    qtbot.addWidget(chart)
+    for e in _events():
+        chart.add_event(e)
+    out = chart.export_png(tmp_path / "run.png")
+    img = QImage(str(out))
+    assert not img.isNull()
+    assert img.width() >= 800
+    assert img.height() >= 22 + 3 * 24
+    # The running bar of "read" is painted in the succeeded colour somewhere on its row.
+    row_y = int((22 + 12) * img.devicePixelRatio())
+    colors = {img.pixelColor(x, row_y).name() for x in range(img.width())}
+    assert "#2e9e5b" in colors
+    with pytest.raises(OSError, match="missing/run.png"):
+        chart.export_png(tmp_path / "missing" / "run.png")
