@@ -43,6 +43,7 @@ from symphony.ui.artifacts_view import ArtifactsView
 from symphony.ui.command_palette import CommandPalette
 from symphony.ui.files_view import FilesView
 from symphony.ui.log_view import LogView, ProblemsView, QtLogHandler
+from symphony.ui.run_controller import RunController
 from symphony.ui.text_editor import ArtifactSource, FileSource, TextEditorTab
 from symphony.ui.theme import app_icon, apply_theme, current_theme
 from symphony.ui.timeline import TimelineView
@@ -172,6 +173,7 @@ class MainWindow(QMainWindow):
         self._build_toolbar()
         self._build_status_bar()
         self.command_palette = CommandPalette(self.all_actions, self)
+        self.runs = RunController(self)
 
         self._validate_timer = QTimer(self)
         self._validate_timer.setSingleShot(True)
@@ -557,6 +559,10 @@ class MainWindow(QMainWindow):
             parts.append(f"{len(self.host.manifests)} extensions")
         parts.append("Pit open" if self.pit is not None else "Pit —")
         self.services_label.setText(" · ".join(parts))
+
+    def report(self, message: str, level: str = "error", source: str = "conductor") -> None:
+        """Show a message in the Log (and, for warnings and errors, the status bar)."""
+        self._report(message, level, source)
 
     def _report(self, message: str, level: str = "info", source: str = "symphony") -> None:
         self.log_view.append_line(source, level, message)

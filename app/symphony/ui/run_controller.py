@@ -1,0 +1,155 @@
+"""Running melodies from the window: the Run menu's actions over the conductor.
+
+The conductor's coroutines run on the qasync loop, which is the GUI thread's Qt event loop, so
+its events reach the window in order and on the right thread; nothing here blocks. The
+conductor is made the first time a run starts, once the Pit, the registry and the extension
+host exist (they start after the window is shown).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import TYPE_CHECKING, Any
+
+from PySide6.QtCore import QObject, Signal
+
+from symphony.conductor import events as ev
+
+if TYPE_CHECKING:
+    from symphony.conductor.conductor import Conductor, Run, RunOptions, RunResult
+    from symphony.ui.board_tab import BoardTab
+    from symphony.ui.main_window import MainWindow
+
+__all__ = ["RunController"]
+
+_log = logging.getLogger("symphony.ui.run")
+
+
+class RunController(QObject):
+    """Starts, pauses, steps and stops runs of the current board's melody.
+
+    Signals
+    -------
+    sig_run_finished(object)
+        The :class:`~symphony.conductor.conductor.RunResult` of a run that ended (tests and
+        the status bar wait on it).
+    """
+
+    sig_run_finished = Signal(object)
+
+    def __init__(self, window: MainWindow) -> None:
+        super().__init__(window)
+        self.window = window
+        self.conductor: Conductor | None = None
+        self.run: Run | None = None
+        self.last_result: RunResult | None = None
+        self._tracker: Any = None
+        x = window.action_map
+        x["run.all"].triggered.connect(lambda _c=False: self.start("all"))
+        x["run.selected"].triggered.connect(lambda _c=False: self.start("selected"))
+        x["run.from_here"].triggered.connect(lambda _c=False: self.start("from_here"))
+        x["run.stop"].triggered.connect(lambda _c=False: self.stop())
+        x["run.pause"].triggered.connect(lambda _c=False: self.pause())
+        x["run.step"].triggered.connect(lambda _c=False: self.step())
+
+    # ---------------------------------------------------------------- conductor
+
+    def _conductor(self) -> Conductor | None:
+        if self.conductor is not None:
+            return self.conductor
+        w = self.window
+        if w.pit is None or w.registry is None or w.host is None:
+            w.report(
+                "The run cannot start yet: "
+                + ("the Pit is not open." if w.pit is None else "extensions are still starting."),
+            )
+            return None
+        from symphony.conductor.conductor import Conductor
+        from symphony.conductor.executor import LocalExecutor
+        from symphony.conductor.host_gateway import HostGateway, ModelTracker
+
+        executor = LocalExecutor(w.registry, HostGateway(w.host))
+        self.conductor = Conductor(w.pit, w.registry, executor)
+        self.conductor.subscribe(w.handle_run_event)
+        self._tracker = ModelTracker(w.host, w.pit, self.conductor.catalog)
+        return self.conductor
+
+    # ---------------------------------------------------------------- actions
+
+    def start(self, what: str = "all", board: BoardTab | None = None) -> Run | None:
+        """Start a run of ``board`` (default: the current board).
+
+        ``what`` is ``"all"`` (unchanged nodes come from the store), ``"selected"`` (the
+        selected nodes again, with what they need) or ``"from_here"`` (the selected nodes and
+        everything downstream again).
+        """
+        if self.run is not None and not self.run.done:
+            return None
+        board = board or self.window.current_board()
+        conductor = self._conductor()
+        if board is None or conductor is None:
+            return None
+        from symphony.conductor.conductor import InvalidMelodyError
+
+        options = self.options_for(what, board)
+        self.window.attach_run(board)
+        try:
+            self.run = conductor.start(board.melody, options)
+        except InvalidMelodyError as e:
+            self.window.revalidate()
+            self.window.report(str(e))
+            self.window.set_run_state(ev.RUN_FAILED, "the melody does not validate")
+            return None
+        run = self.run
+        task = asyncio.ensure_future(run.wait())
+        task.add_done_callback(lambda t: self._finished(run, t))
+        return run
+
+    def _finished(self, run: Run, task: asyncio.Future[RunResult]) -> None:
+        if task.cancelled():
+            return
+        error = task.exception()
+        if error is not None:
+            _log.error("run %s ended with an error: %s", run.run_id, error)
+            self.window.report(f"Run {run.run_id}: {error}")
+            self.window.set_run_state(ev.RUN_FAILED, str(error))
+            return
+        self.last_result = task.result()
+        self.sig_run_finished.emit(self.last_result)
+
+    def stop(self) -> None:
+        """Stop the run: running nodes are cancelled (their extension calls too)."""
+        if self.run is not None and not self.run.done:
+            self.run.cancel()
+
+    def pause(self) -> None:
+        """Start no further node; running ones finish."""
+        if self.run is not None and not self.run.done:
+            self.run.pause()
+
+    def step(self) -> None:
+        """Run the next node, then pause again."""
+        if self.run is not None and not self.run.done:
+            self.run.step()
+
+    def resume(self) -> None:
+        """Leave pause or step mode."""
+        if self.run is not None and not self.run.done:
+            self.run.resume()
+
+    @property
+    def active(self) -> bool:
+        """Whether a run is going on (running or paused)."""
+        return self.run is not None and not self.run.done
+
+    @staticmethod
+    def options_for(what: str, board: BoardTab) -> RunOptions:
+        """Return the run options of ``what`` (``all``, ``selected``, ``from_here``)."""
+        from symphony.conductor.conductor import RunOptions
+
+        if what == "selected":
+            return RunOptions.selected(board.melody, board.selected_node_ids())
+        if what == "from_here":
+            return RunOptions.from_here(board.melody, board.selected_node_ids())
+        return RunOptions()

@@ -1,0 +1,183 @@
+"""Running melodies from the window: the real conductor, extensions and embedded model.
+
+Each test drives the Run actions as a user would (``QAction.trigger``) on the qasync loop the
+app uses, and reads the outcome off the board, the timeline and Problems.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import time
+from collections.abc import Awaitable, Callable, Iterator
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pytest
+from pytestqt.qtbot import QtBot
+
+from symphony.conductor import events as ev
+from symphony.extension_host.host import ExtensionHost
+from symphony.pit import Pit
+from symphony.ui.board_tab import BoardTab
+from symphony.ui.main_window import MainWindow, build_registry
+
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
+
+T = TypeVar("T")
+AI = "symphony.ai_instrument"
+
+
+@pytest.fixture
+def workspace(tmp_path: Path) -> Path:
+    ws = tmp_path / "ws"
+    (ws / "src").mkdir(parents=True)
+    (ws / "src" / "main.py").write_text("def mean(xs):\n    return sum(xs) / len(xs)\n")
+    return ws
+
+
+@pytest.fixture
+def window(
+    make_window: Callable[..., object], qtbot: QtBot, workspace: Path
+) -> Iterator[MainWindow]:
+    w = make_window()
+    assert isinstance(w, MainWindow)
+    host = ExtensionHost(None, w, workspace=workspace)
+    registry, errors = build_registry(host.manifests.values())
+    assert errors == []
+    w.set_host(host)
+    w.set_registry(registry)
+    w.set_pit(Pit.in_memory())
+    with qtbot.waitExposed(w):
+        w.show()
+    yield w
+    host.shutdown()
+
+
+def in_qt(make: Callable[[], Awaitable[T]]) -> T:
+    """Run a coroutine on a qasync loop over the test's QApplication (as the app does)."""
+    import qasync
+    from PySide6.QtWidgets import QApplication
+
+    loop = qasync.QEventLoop(QApplication.instance())
+    try:
+        return loop.run_until_complete(make())
+    finally:
+        loop.close()
+        asyncio.set_event_loop(None)
+
+
+async def until(predicate: Callable[[], object], timeout: float = 300.0) -> None:
+    end = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < end, "condition not met in time"
+        await asyncio.sleep(0.02)
+
+
+def states(board: BoardTab) -> dict[str, str]:
+    scene = board.view.board_scene
+    return {nid: s.state for nid, s in scene.run_states.items()}
+
+
+def test_run_all_reaches_succeeded_on_the_board(window: MainWindow, workspace: Path) -> None:
+    board = window.new_from_template("review_file")
+    assert board is not None
+    seen: list[ev.RunEvent] = []
+
+    async def scenario() -> Any:
+        window.action_map["run.all"].trigger()
+        run = window.runs.run
+        assert run is not None
+        window.runs.conductor.subscribe(seen.append)  # type: ignore[union-attr]
+        await until(lambda: window.runs.last_result is not None)
+        return window.runs.last_result
+
+    result = in_qt(scenario)
+    assert result.status == "succeeded", result.detail
+    assert states(board) == {"read": "succeeded", "review": "succeeded", "write": "succeeded"}
+    assert (workspace / "REVIEW.md").read_text().strip()
+    assert window.run_state == ev.RUN_SUCCEEDED
+    assert any(isinstance(e, ev.NodeToken) for e in seen)  # tokens streamed to the preview
+    assert set(window.timeline.chart.model.rows) >= {"read", "review", "write"}
+    # run it again: unchanged model nodes come from the store; file nodes always run
+    result2 = in_qt(lambda: _run_again(window))
+    assert result2.node("review").cached
+    assert not result2.node("read").cached
+
+
+async def _run_again(window: MainWindow) -> Any:
+    window.runs.last_result = None
+    window.action_map["run.all"].trigger()
+    await until(lambda: window.runs.last_result is not None)
+    return window.runs.last_result
+
+
+def test_a_breakpoint_pauses_and_step_continues(window: MainWindow) -> None:
+    board = window.new_from_template("review_file")
+    assert board is not None
+    assert board.select_node("review")
+    window.action_map["run.toggle_breakpoint"].trigger()
+    assert board.melody.node("review").breakpoint
+
+    async def scenario() -> Any:
+        window.action_map["run.all"].trigger()
+        await until(lambda: window.run_state == ev.RUN_PAUSED)
+        assert states(board)["read"] == "succeeded"
+        assert states(board)["review"] == "paused"
+        assert window.action_map["run.step"].isEnabled()
+        assert not window.action_map["run.pause"].isEnabled()
+        window.action_map["run.step"].trigger()  # review runs, then the run pauses again
+        await until(lambda: states(board).get("review") == "succeeded")
+        await until(lambda: window.run_state == ev.RUN_PAUSED)
+        assert states(board).get("write") == "paused"
+        window.action_map["run.step"].trigger()
+        await until(lambda: window.runs.last_result is not None)
+        return window.runs.last_result
+
+    result = in_qt(scenario)
+    assert result.status == "succeeded", result.detail
+
+
+def test_killing_the_instrument_mid_run_retries_and_the_window_stays_responsive(
+    window: MainWindow,
+) -> None:
+    board = window.new_from_template("review_file")
+    assert board is not None
+    killed: list[int] = []
+    ticks: list[float] = []
+
+    async def heartbeat() -> None:  # the GUI thread must keep turning while a node runs
+        while window.runs.last_result is None:
+            ticks.append(time.monotonic())
+            await asyncio.sleep(0.05)
+
+    async def scenario() -> Any:
+        window.action_map["run.all"].trigger()
+        beat = asyncio.ensure_future(heartbeat())
+        host = window.host
+        assert host is not None
+        await until(lambda: states(board).get("review") == "running" and host.pid(AI))
+        await asyncio.sleep(0.3)
+        pid = host.pid(AI)
+        assert pid is not None
+        os.kill(pid, signal.SIGKILL)
+        killed.append(pid)
+        await until(lambda: window.runs.last_result is not None)
+        await beat
+        return window.runs.last_result
+
+    result = in_qt(scenario)
+    assert killed
+    assert result.status == "succeeded", result.detail
+    assert result.node("review").attempts == 2
+    assert "retry" in result.node("review").recoveries[0]
+    assert window.host is not None
+    assert window.host.pid(AI) != killed[0]
+    # A freeze detector, not a speed measure: the GUI thread kept turning through the crash,
+    # the restart and the retry (a blocking wait anywhere would stall it for the whole run).
+    gaps = [b - a for a, b in zip(ticks, ticks[1:], strict=False)]
+    assert len(gaps) > 10
+    assert max(gaps) < 5.0
+    # the recovery is shown in Problems with the strategy and why
+    assert any("retry" in text for text in window.problems.messages())
