@@ -1172,6 +1172,13 @@ class MainWindow(QMainWindow):
             restored = self.restoreState(state, STATE_VERSION) and restored
         return restored
 
+    @staticmethod
+    def _release_clipboard() -> None:
+        # Copied nodes are a Python-owned QMimeData: left on the clipboard past the
+        # application's end, it is freed after Qt is gone and the process crashes on exit.
+        if _clipboard_holds_ours():
+            QApplication.clipboard().clear()
+
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 - Qt override
         """Offer to save unsaved tabs, remember the layout, stop services."""
         for i in reversed(range(self.tabs.count())):
@@ -1185,11 +1192,22 @@ class MainWindow(QMainWindow):
         if self._remember_layout:
             self.save_layout()
         logging.getLogger("symphony").removeHandler(self._log_handler)
+        if self.runs.active and self.runs.run is not None:
+            # Stopped as interrupted: its state is in the Pit, `symphony run --resume` goes on.
+            self.runs.run.cancel(interrupted=True)
+        self._release_clipboard()
         if self.host is not None:
             self.host.shutdown(grace=2)
         if self.pit is not None:
             self.pit.close()
         event.accept()
+
+
+def _clipboard_holds_ours() -> bool:
+    from symphony.document.editor import CLIPBOARD_MIME
+
+    data = QApplication.clipboard().mimeData()
+    return data is not None and data.hasFormat(CLIPBOARD_MIME)
 
 
 def build_registry(manifests: Iterable[Manifest]) -> tuple[NodeTypeRegistry, list[str]]:
