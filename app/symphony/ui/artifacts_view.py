@@ -120,6 +120,8 @@ class ArtifactsView(QWidget):
         store = self.pit.artifacts
         text = self.filter.text().strip().lower()
         for name in store.names():
+            if name.startswith("cache/"):  # the conductor's cache index, not user data
+                continue
             versions = []
             for vid in store.versions(name):
                 info = store.info(vid)
@@ -151,8 +153,13 @@ class ArtifactsView(QWidget):
             self.tree.addTopLevelItem(top)
         if keep is not None:
             self.select_artifact(keep)
-        elif self.tree.topLevelItemCount() == 0:
-            self.details.setText("<i>No artifacts yet: run a melody to create some.</i>")
+        else:
+            empty = self.tree.topLevelItemCount() == 0
+            self.details.setText(
+                "<i>No artifacts yet: run a melody to create some.</i>"
+                if empty
+                else "<i>Select a version to see its lineage and content.</i>"
+            )
             self.preview.clear()
             self.lineage.clear()
 

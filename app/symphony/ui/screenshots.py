@@ -1,9 +1,10 @@
 """Render the main window into PNG files: ``python -m symphony.ui.screenshots OUT_DIR``.
 
 Used by ``make screenshots`` (under Xvfb, so fonts and styles are those of a real X11 session).
-The window shows a shipped template on the board, the repository's ``docs`` folder in the Files
-dock (listed by the real File Explorer extension) and a fresh Pit in a temporary folder; one
-image per theme.
+The window shows a shipped template on the board after a real run with the embedded model (node
+states, outputs, the timeline, the artifacts), the repository's ``docs`` folder in the Files dock
+(listed by the real File Explorer extension) and a fresh Pit in a temporary folder; one image
+per theme.
 """
 
 from __future__ import annotations
@@ -56,6 +57,7 @@ def render(out_dir: Path, workspace: Path) -> list[Path]:
         if board is None:
             raise RuntimeError(f"the template {TEMPLATE!r} did not open")
         _spin(15, lambda: bool(window.files.names("")))
+        _run(window, board)
         nodes = list(board.melody.nodes)
         if nodes:
             board.select_node(nodes[1] if len(nodes) > 1 else nodes[0])
@@ -72,6 +74,27 @@ def render(out_dir: Path, workspace: Path) -> list[Path]:
         window.close()
         QCoreApplication.processEvents()
     return written
+
+
+def _run(window: object, board: object) -> None:
+    """Run the board's melody on a qasync loop, as the app does, until it ends."""
+    import asyncio
+
+    import qasync
+
+    from symphony.ui.main_window import MainWindow
+
+    assert isinstance(window, MainWindow)
+    loop = qasync.QEventLoop(QApplication.instance())
+    asyncio.set_event_loop(loop)
+
+    async def go() -> None:
+        window.runs.start("all", board)  # type: ignore[arg-type]
+        while window.runs.last_result is None:
+            await asyncio.sleep(0.1)
+
+    loop.run_until_complete(asyncio.wait_for(go(), 600))
+    window.timeline.raise_()
 
 
 def main(argv: list[str] | None = None) -> int:
