@@ -109,15 +109,23 @@ def test_evaluate_rejects_no_episodes() -> None:
         evaluate(policy_chooser(HEURISTICS["fallback-first"]), episodes=0, seed=0)
 
 
-def test_shipped_policy_beats_every_heuristic_on_held_out_puzzles() -> None:
-    episodes, seed = 400, 12345
+def test_shipped_policy_against_the_goals_on_held_out_puzzles() -> None:
+    """Issue 4's goals: >= 90 % success, >= 10 points above the best rule at no higher cost.
+
+    Measured on these 1,000 held-out puzzles: 88.8 % against fallback-first's 80.8 %, at 24.0
+    credits against 25.7. The no-higher-cost goal is met and asserted as stated; the success and
+    margin goals are not met (docs/policy.md, "Results", says how far and why): the asserts below
+    hold the shipped weights to what they reach, so a worse retraining fails here.
+    """
+    episodes, seed = 1000, 12345
     ours = evaluate(policy_chooser(load_policy()), episodes=episodes, seed=seed)
     theirs = {
         n: evaluate(policy_chooser(h), episodes=episodes, seed=seed) for n, h in HEURISTICS.items()
     }
     best = max(theirs.values(), key=lambda s: s.success_rate)
-    assert ours.success_rate > best.success_rate
     assert ours.mean_cost <= best.mean_cost
+    assert ours.success_rate >= 0.875
+    assert ours.success_rate >= best.success_rate + 0.07
 
 
 def test_contexts_carry_the_node_history_and_the_rest_of_the_run() -> None:
