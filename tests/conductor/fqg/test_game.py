@@ -109,12 +109,56 @@ def test_evaluate_rejects_no_episodes() -> None:
         evaluate(policy_chooser(HEURISTICS["fallback-first"]), episodes=0, seed=0)
 
 
-def test_shipped_policy_beats_every_heuristic_on_held_out_puzzles() -> None:
-    episodes, seed = 400, 12345
+def test_shipped_policy_against_the_goals_on_held_out_puzzles() -> None:
+    """Issue 4's goals: >= 90 % success, >= 10 points above the best rule at no higher cost.
+
+    Measured on these 1,000 held-out puzzles: 88.8 % against fallback-first's 80.8 %, at 24.0
+    credits against 25.7. The no-higher-cost goal is met and asserted as stated; the success and
+    margin goals are not met (docs/policy.md, "Results", says how far and why): the asserts below
+    hold the shipped weights to what they reach, so a worse retraining fails here.
+    """
+    episodes, seed = 1000, 12345
     ours = evaluate(policy_chooser(load_policy()), episodes=episodes, seed=seed)
     theirs = {
         n: evaluate(policy_chooser(h), episodes=episodes, seed=seed) for n, h in HEURISTICS.items()
     }
     best = max(theirs.values(), key=lambda s: s.success_rate)
-    assert ours.success_rate > best.success_rate
     assert ours.mean_cost <= best.mean_cost
+    assert ours.success_rate >= 0.875
+    assert ours.success_rate >= best.success_rate + 0.07
+
+
+def test_contexts_carry_the_node_history_and_the_rest_of_the_run() -> None:
+    """What the conductor must fill in too: failures of this model, the previous kind and
+    strategy on this node, the cost of the nodes not started and whether an input is a gap."""
+    seen = 0
+    fallbacks = 0
+    for p in puzzles(TRAIN_STREAM, 7, 300):
+        run = Run(p, random.Random(p.seed))
+        ctx = run.advance()
+        step, model_failures, previous, last = -1, 0, None, None
+        while ctx is not None:
+            if run.i != step:  # a new node: its history starts afresh
+                step, model_failures, previous, last = run.i, 0, None, None
+            model_failures += 1
+            assert ctx.model_failures == model_failures
+            assert ctx.previous_kind is previous
+            assert ctx.last_strategy is last
+            rest = sum(s.models[0].cost for s in p.steps[run.i + 1 :]) / p.budget
+            assert ctx.cost_rest == pytest.approx(rest)
+            assert ctx.inputs_skipped == any(run.skipped[q] for q in p.steps[run.i].parents)
+            legal = run.legal()
+            strategy = next(
+                s for s, ok in zip((Strategy.FALLBACK, Strategy.RETRY, Strategy.SKIP,
+                                    Strategy.ABORT), (legal[1], legal[0], legal[3], True),
+                                   strict=True) if ok
+            )  # fmt: skip
+            if strategy is Strategy.FALLBACK:
+                model_failures = 0  # a fresh model starts a new count
+                fallbacks += 1
+            previous, last = ctx.error_kind, strategy
+            run.apply(strategy)
+            seen += 1
+            ctx = run.advance()
+    assert seen > 100
+    assert fallbacks > 20

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -131,6 +132,12 @@ def test_fine_tune_moves_toward_what_worked() -> None:
 def test_fine_tune_needs_traces() -> None:
     with pytest.raises(ValueError, match="no traces"):
         fine_tune(Weights.load(default_weights_path()), [])
+    illegal = [
+        dataclasses.replace(t, strategy=Strategy.RECONSTRUCT)  # can_reconstruct is False
+        for t in _traces(2)
+    ]
+    with pytest.raises(ValueError, match="no trace has a legal strategy"):
+        fine_tune(Weights.load(default_weights_path()), illegal)
 
 
 def test_cli_train_from_traces_in_a_real_pit(tmp_path: Path) -> None:

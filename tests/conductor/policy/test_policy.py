@@ -76,6 +76,30 @@ def test_features_have_the_documented_order() -> None:
     assert named["downstream"] == 1.0
     assert named["skip_acceptable"] == 1.0
     assert named["retry_share"] == pytest.approx(0.05 / 0.8 / 2)
+    # The history and rest-of-run features default to "first failure, nothing known".
+    assert named["model_failures"] == pytest.approx(0.2)
+    assert not any(named[f"previous_{k.value}"] for k in ErrorKind)
+    assert named["last_retry"] == named["last_fallback"] == named["last_reconstruct"] == 0.0
+    assert named["cost_rest"] == 0.0
+    assert named["inputs_skipped"] == 0.0
+
+
+def test_history_and_rest_of_run_features() -> None:
+    c = ctx(
+        model_failures=3,
+        previous_kind=ErrorKind.PERSISTENT,
+        last_strategy=Strategy.RETRY,
+        cost_rest=0.3,
+        inputs_skipped=True,
+    )
+    named = dict(zip(FEATURE_NAMES, c.feature_list(), strict=True))
+    assert named["model_failures"] == pytest.approx(0.6)
+    assert named["previous_persistent"] == 1.0
+    assert named["previous_transient"] == 0.0
+    assert (named["last_retry"], named["last_fallback"], named["last_reconstruct"]) == (1, 0, 0)
+    assert named["cost_rest"] == pytest.approx(0.3)
+    assert named["rest_share"] == pytest.approx((0.05 + 0.3) / 0.8 / 2)
+    assert named["inputs_skipped"] == 1.0
 
 
 @pytest.mark.parametrize(
@@ -88,6 +112,11 @@ def test_features_have_the_documented_order() -> None:
         ("error_kind", "transient", "error_kind: expected an ErrorKind"),
         ("max_retries", 2.0, "max_retries: expected an int"),
         ("cost_retry", "1", "cost_retry: expected a number"),
+        ("model_failures", 0, "model_failures: expected >= 1"),
+        ("previous_kind", "transient", "previous_kind: expected an ErrorKind or None"),
+        ("last_strategy", Strategy.SKIP, "last_strategy: expected retry, fallback, reconstruct"),
+        ("cost_rest", -0.1, "cost_rest: expected a finite number >= 0"),
+        ("inputs_skipped", 1, "inputs_skipped: expected a bool"),
     ],
 )
 def test_bad_contexts_name_the_field(field: str, value: object, message: str) -> None:
@@ -226,6 +255,28 @@ def test_trace_round_trip() -> None:
     t = Trace(ctx(error_kind=ErrorKind.MISSING_INPUT), Strategy.RECONSTRUCT, True, 0.1, 3.5)
     assert Trace.from_json(json.loads(json.dumps(t.to_json()))) == t
     assert decode_traces(encode_traces([t, t])) == [t, t]
+    h = Trace(
+        ctx(
+            model_failures=2,
+            previous_kind=ErrorKind.TRANSIENT,
+            last_strategy=Strategy.FALLBACK,
+            cost_rest=0.25,
+            inputs_skipped=True,
+        ),
+        Strategy.RETRY,
+        False,
+        0.2,
+        1.0,
+    )
+    assert Trace.from_json(json.loads(json.dumps(h.to_json()))) == h
+
+
+def test_traces_written_before_the_history_fields_still_load() -> None:
+    d = Trace(ctx(), Strategy.RETRY, True, 0.1, 1.0).to_json()
+    for name in ("model_failures", "previous_kind", "last_strategy", "cost_rest", "inputs_skipped"):
+        del d["context"][name]
+    t = Trace.from_json(d)
+    assert t.context == ctx()
 
 
 @pytest.mark.parametrize(
@@ -242,6 +293,20 @@ def test_trace_round_trip() -> None:
         (lambda d: d["context"].update(skippable=1), "field 'skippable' must be true or false"),
         (lambda d: d["context"].pop("budget_left"), "missing field 'budget_left'"),
         (lambda d: d["context"].update(importance=2.0), "importance: expected 0..1"),
+        (
+            lambda d: d["context"].update(previous_kind="flaky"),
+            "field 'previous_kind' must be null or one of",
+        ),
+        (
+            lambda d: d["context"].update(last_strategy="pray"),
+            "field 'last_strategy' must be null or one of",
+        ),
+        (
+            lambda d: d["context"].update(last_strategy="skip"),
+            "last_strategy: expected retry, fallback, reconstruct or None",
+        ),
+        (lambda d: d["context"].update(model_failures=1.5), "'model_failures' must be an integer"),
+        (lambda d: d["context"].update(inputs_skipped=0), "'inputs_skipped' must be true or false"),
     ],
 )
 def test_bad_traces_name_the_field(mutate: object, message: str) -> None:

@@ -20,7 +20,7 @@ def add_subcommand(subparsers: argparse._SubParsersAction[argparse.ArgumentParse
     sub = fqg.add_subparsers(dest="fqg_command", metavar="FQG_COMMAND", required=True)
     tr = sub.add_parser("train", help="train the recovery policy (deterministic from --seed)")
     tr.add_argument("--seed", type=int, default=0, help="training seed (default 0)")
-    tr.add_argument("--episodes", type=int, default=None, help="training puzzles (default 4000)")
+    tr.add_argument("--episodes", type=int, default=None, help="training puzzles (default 12000)")
     tr.add_argument(
         "--out", default=DEFAULT_OUT, help=f"weights file to write (default {DEFAULT_OUT})"
     )

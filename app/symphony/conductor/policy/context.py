@@ -73,9 +73,18 @@ FEATURE_NAMES: tuple[str, ...] = (
     "fallback_share",
     "reconstruct_share",
     "downstream",  # / 10, capped at 1
+    "model_failures",  # failed attempts in a row of the current model on this node / 5, capped at 1
+    *(f"previous_{k.value}" for k in ERROR_KINDS),  # kind of this node's previous failure
+    "last_retry",  # what was done at this node's previous failure (all 0: first failure)
+    "last_fallback",
+    "last_reconstruct",
+    "cost_rest",  # nodes not started yet, at their model's price, as a fraction of the budget
+    "rest_share",  # (cost_retry + cost_rest) / budget_left, capped at 2, halved
+    "inputs_skipped",
 )
 
 _KIND_INDEX = {k: i for i, k in enumerate(ERROR_KINDS)}
+_LAST_INDEX = {Strategy.RETRY: 0, Strategy.FALLBACK: 1, Strategy.RECONSTRUCT: 2}
 
 
 def _share(cost: float, left: float) -> float:
@@ -114,6 +123,18 @@ class FailureContext:
         Expected cost of each option as a fraction of the budget.
     downstream
         Number of nodes that depend on this one.
+    model_failures
+        Failed attempts in a row of the node's current model, this one included (a fallback
+        starts a new count; a reconstruct reruns the same model and does not).
+    previous_kind
+        The error kind of this node's previous failure (``None`` at its first).
+    last_strategy
+        What was done at this node's previous failure (``None`` at its first).
+    cost_rest
+        Expected cost of the nodes not started yet (each at its model's price), as a fraction of
+        the budget.
+    inputs_skipped
+        Whether one of the node's inputs comes from a skipped node (it runs on a gap).
     """
 
     importance: float
@@ -130,6 +151,11 @@ class FailureContext:
     cost_fallback: float
     cost_reconstruct: float
     downstream: int
+    model_failures: int = 1
+    previous_kind: ErrorKind | None = None
+    last_strategy: Strategy | None = None
+    cost_rest: float = 0.0
+    inputs_skipped: bool = False
 
     def __post_init__(self) -> None:
         for name in (
@@ -140,6 +166,7 @@ class FailureContext:
             "cost_retry",
             "cost_fallback",
             "cost_reconstruct",
+            "cost_rest",
         ):
             value = getattr(self, name)
             if not isinstance(value, int | float) or isinstance(value, bool):
@@ -155,12 +182,27 @@ class FailureContext:
             raise TypeError(
                 f"FailureContext.error_kind: expected an ErrorKind, got {self.error_kind!r}"
             )
-        for name in ("attempt", "max_retries", "fallbacks_left", "downstream"):
+        if self.previous_kind is not None and not isinstance(self.previous_kind, ErrorKind):
+            raise TypeError(
+                f"FailureContext.previous_kind: expected an ErrorKind or None, "
+                f"got {self.previous_kind!r}"
+            )
+        if self.last_strategy is not None and self.last_strategy not in _LAST_INDEX:
+            raise TypeError(
+                f"FailureContext.last_strategy: expected retry, fallback, reconstruct or None, "
+                f"got {self.last_strategy!r}"
+            )
+        if not isinstance(self.inputs_skipped, bool):
+            raise TypeError(
+                f"FailureContext.inputs_skipped: expected a bool, got {self.inputs_skipped!r}"
+            )
+        for name in ("attempt", "max_retries", "fallbacks_left", "downstream", "model_failures"):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool):
                 raise TypeError(f"FailureContext.{name}: expected an int, got {value!r}")
-        if self.attempt < 1:
-            raise ValueError(f"FailureContext.attempt: expected >= 1, got {self.attempt}")
+        for name in ("attempt", "model_failures"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"FailureContext.{name}: expected >= 1, got {getattr(self, name)}")
         for name in ("max_retries", "fallbacks_left", "downstream"):
             if getattr(self, name) < 0:
                 raise ValueError(f"FailureContext.{name}: expected >= 0, got {getattr(self, name)}")
@@ -174,6 +216,12 @@ class FailureContext:
         """Return the features as a plain list, in the order of :data:`FEATURE_NAMES`."""
         kinds = [0.0, 0.0, 0.0, 0.0, 0.0]
         kinds[_KIND_INDEX[self.error_kind]] = 1.0
+        previous = [0.0, 0.0, 0.0, 0.0, 0.0]
+        if self.previous_kind is not None:
+            previous[_KIND_INDEX[self.previous_kind]] = 1.0
+        last = [0.0, 0.0, 0.0]
+        if self.last_strategy is not None:
+            last[_LAST_INDEX[self.last_strategy]] = 1.0
         left = self.budget_left
         return [
             self.importance,
@@ -194,6 +242,12 @@ class FailureContext:
             _share(self.cost_fallback, left),
             _share(self.cost_reconstruct, left),
             min(self.downstream / 10.0, 1.0),
+            min(self.model_failures / 5.0, 1.0),
+            *previous,
+            *last,
+            min(self.cost_rest, 1.0),
+            _share(self.cost_retry + self.cost_rest, left),
+            1.0 if self.inputs_skipped else 0.0,
         ]
 
     def features(self) -> npt.NDArray[np.float32]:

@@ -36,7 +36,7 @@ if TYPE_CHECKING:
     FloatArray = npt.NDArray[np.float32]
 
 #: Version of the weights file layout; bump when the features or the layers change.
-WEIGHTS_FORMAT = 1
+WEIGHTS_FORMAT = 2
 DEFAULT_WEIGHTS = "policy.npz"
 
 

@@ -17,8 +17,14 @@ from symphony.conductor.policy.context import ErrorKind, FailureContext, Strateg
 TRACE_PREFIX = "fqg.trace/"
 
 _CONTEXT_FIELDS = tuple(f.name for f in fields(FailureContext))
-_INT_FIELDS = frozenset({"attempt", "max_retries", "fallbacks_left", "downstream"})
-_BOOL_FIELDS = frozenset({"can_reconstruct", "skippable"})
+_INT_FIELDS = frozenset(
+    {"attempt", "max_retries", "fallbacks_left", "downstream", "model_failures"}
+)
+_BOOL_FIELDS = frozenset({"can_reconstruct", "skippable", "inputs_skipped"})
+#: Fields added after the first traces were written: a trace without them gets the defaults.
+_OPTIONAL_FIELDS = frozenset(
+    {"model_failures", "previous_kind", "last_strategy", "cost_rest", "inputs_skipped"}
+)
 
 
 class TraceError(ValueError):
@@ -62,6 +68,9 @@ class Trace:
         """Return a JSON-ready object (inverse of :meth:`from_json`)."""
         ctx = {name: getattr(self.context, name) for name in _CONTEXT_FIELDS}
         ctx["error_kind"] = self.context.error_kind.value
+        prev, last = self.context.previous_kind, self.context.last_strategy
+        ctx["previous_kind"] = None if prev is None else prev.value
+        ctx["last_strategy"] = None if last is None else last.value
         return {
             "context": ctx,
             "strategy": self.strategy.value,
@@ -87,7 +96,21 @@ class Trace:
         kw: dict[str, Any] = {}
         for name in _CONTEXT_FIELDS:
             cw = f"{where}: context"
-            if name == "error_kind":
+            if name in _OPTIONAL_FIELDS and name not in raw:
+                continue
+            if name in ("previous_kind", "last_strategy"):
+                value = raw[name]
+                enum_type: type[ErrorKind] | type[Strategy] = (
+                    ErrorKind if name == "previous_kind" else Strategy
+                )
+                try:
+                    kw[name] = None if value is None else enum_type(value)
+                except ValueError:
+                    names = ", ".join(k.value for k in enum_type)
+                    raise TraceError(
+                        f"{cw}: field {name!r} must be null or one of {names}, got {value!r}"
+                    ) from None
+            elif name == "error_kind":
                 value = raw.get(name)
                 try:
                     kw[name] = ErrorKind(value)
