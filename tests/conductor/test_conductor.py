@@ -308,6 +308,32 @@ def test_failure_context_features(
     assert ctx.risk_tolerance == 0.2
     assert ctx.cost_retry == pytest.approx(0.1)  # big costs 1.0 of a 10.0 budget
     assert ctx.cost_fallback == pytest.approx(0.01)
+    assert (ctx.model_failures, ctx.previous_kind, ctx.last_strategy) == (1, None, None)
+    assert not ctx.inputs_skipped
+
+
+def test_failure_history_reaches_the_policy(
+    mem_pit: Pit, registry: NodeTypeRegistry, executor: ScriptedExecutor, catalog: ModelCatalog
+) -> None:
+    m = Melody("history")
+    n = m.create_node(
+        "t.model",
+        config={"model": "big"},
+        policy=NodePolicy(max_retries=5, fallback_models=("small",)),
+    )
+    later = m.create_node("t.model", config={"model": "tiny"})
+    m.connect(n.id, "out", later.id, "x")
+    executor.scripts[n.id] = Script(fail=2, fail_models=frozenset({"small"}))
+    # retry, retry... on "big"; scripted: 2 failures then success
+    policy = FixedPolicy(Strategy.RETRY)
+    c = Conductor(mem_pit, registry, executor, catalog=catalog, policy=policy)
+    asyncio.run(c.run(m, RunOptions(budget=10.0, retry_backoff=0.0)))
+    first, second = policy.seen
+    assert (first.model_failures, first.previous_kind, first.last_strategy) == (1, None, None)
+    assert second.model_failures == 2
+    assert second.previous_kind is ErrorKind.TRANSIENT
+    assert second.last_strategy is Strategy.RETRY
+    assert first.cost_rest == pytest.approx(0.001)  # "tiny" at 0.01 of a 10.0 budget
 
 
 def test_traces_are_recorded_for_training(

@@ -518,6 +518,10 @@ class _NodeRun:
     outputs: dict[str, Any] = field(default_factory=dict)
     output_ids: dict[str, int] = field(default_factory=dict)
     fallbacks_used: int = 0
+    #: failed attempts in a row of the current model; the previous failure's kind and answer
+    model_failures: int = 0
+    previous_kind: ErrorKind | None = None
+    last_strategy: Strategy | None = None
     traces: list[tuple[FailureContext, Decision, float, float]] = field(default_factory=list)
 
 
@@ -1034,6 +1038,7 @@ class Run:
     def _inline_failure(self, nr: _NodeRun, error: NodeError) -> None:
         # An operator is deterministic: the same inputs fail the same way, so retrying,
         # switching model or rebuilding cannot help; only skip or abort are on the table.
+        nr.model_failures += 1
         ctx = replace(
             self._context(nr, error), max_retries=0, fallbacks_left=0, can_reconstruct=False
         )
@@ -1084,16 +1089,19 @@ class Run:
                         self._close_traces(nr, success=True)
                         return
                 assert error is not None
+                nr.model_failures += 1
                 ctx = self._context(nr, error, fallbacks=len(fallbacks) - nr.fallbacks_used)
                 decision = self._decide(nr, ctx, error)
                 nr.traces.append((ctx, decision, self._spent, time.monotonic()))
                 s = decision.strategy
+                nr.previous_kind, nr.last_strategy = error.kind, s
                 if s is Strategy.RETRY:
                     await asyncio.sleep(self._backoff(nr.report.attempts))
                     continue
                 if s is Strategy.FALLBACK and nr.fallbacks_used < len(fallbacks):
                     model = fallbacks[nr.fallbacks_used]
                     nr.fallbacks_used += 1
+                    nr.model_failures = 0  # a new model starts a new count
                     continue
                 if s is Strategy.RECONSTRUCT and await self._reconstruct(nr):
                     self._close_traces(nr, success=True)
@@ -1220,7 +1228,36 @@ class Run:
             cost_fallback=frac(price_fb),
             cost_reconstruct=frac(price_now),
             downstream=len(self.melody.outgoing(nr.node.id)),
+            model_failures=max(1, nr.model_failures),
+            previous_kind=nr.previous_kind,
+            last_strategy=(
+                nr.last_strategy
+                if nr.last_strategy in (Strategy.RETRY, Strategy.FALLBACK, Strategy.RECONSTRUCT)
+                else None
+            ),
+            cost_rest=frac(self._cost_of_rest()),
+            inputs_skipped=any(
+                self._nodes[link.source_node].report.state == SKIPPED for link in nr.incoming
+            ),
         )
+
+    def _cost_of_rest(self) -> float:
+        """Return the expected cost of the nodes not started yet (each once, at its price)."""
+        total = 0.0
+        catalog = self.conductor.catalog
+        for other in self._nodes.values():
+            if (
+                other.needs_model
+                and other.report.started is None
+                and other.report.state
+                in (
+                    "pending",
+                    QUEUED,
+                )
+            ):
+                with contextlib.suppress(KeyError):
+                    total += catalog.resolve(str(other.node.config.get("model", ""))).price_per_call
+        return total
 
     def _decide(self, nr: _NodeRun, ctx: FailureContext, error: NodeError) -> Decision:
         decision = self.conductor.policy_for_run().decide(ctx)
