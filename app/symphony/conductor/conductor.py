@@ -999,7 +999,9 @@ class Run:
         self._spent += result.cost
         self._dag.transition(self.run_id, nr.node.id, "succeeded", duration=seconds)
         self._uncommitted += 1
-        if result.cost or result.tokens or nr.desc.source != "builtin":
+        if self.conductor._listeners and (
+            result.cost or result.tokens or nr.desc.source != "builtin"
+        ):
             self._announce(
                 NodeCost(
                     self.run_id,
