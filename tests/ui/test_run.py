@@ -181,3 +181,37 @@ def test_killing_the_instrument_mid_run_retries_and_the_window_stays_responsive(
     assert max(gaps) < 5.0
     # the recovery is shown in Problems with the strategy and why
     assert any("retry" in text for text in window.problems.messages())
+
+
+def test_edit_an_output_and_resume_downstream(window: MainWindow, workspace: Path) -> None:
+    board = window.new_from_template("review_file")
+    assert board is not None
+
+    async def first_run() -> Any:
+        window.action_map["run.all"].trigger()
+        await until(lambda: window.runs.last_result is not None)
+        return window.runs.last_result
+
+    result = in_qt(first_run)
+    assert result.status == "succeeded", result.detail
+    findings = result.node("review").artifacts["findings"]
+    assert not window.action_map["run.resume"].isEnabled()
+    # the user opens the reviewer's findings from the Artifacts dock, edits and saves them
+    tab = window.open_artifact(findings)
+    assert tab is not None
+    tab.editor.setPlainText("Edited by hand: check for an empty list.")
+    tab.save()
+    assert window.action_map["run.resume"].isEnabled()
+
+    async def resume() -> Any:
+        window.action_map["run.resume"].trigger()
+        await until(lambda: window.runs.last_result is not None)
+        return window.runs.last_result
+
+    resumed = in_qt(resume)
+    assert resumed.status == "succeeded", resumed.detail
+    assert resumed.run_id == result.run_id
+    assert resumed.node("review").attempts == 0  # kept, not run again
+    assert resumed.node("write").attempts == 1
+    assert (workspace / "REVIEW.md").read_text() == "Edited by hand: check for an empty list."
+    assert states(board)["review"] == "succeeded"

@@ -708,10 +708,10 @@ class Run:
                     nr.output_ids.clear()
                     dag.reset(self.run_id, nid)
                     continue
-                nr.report.state = SUCCEEDED
                 nr.report.artifacts = dict(nr.output_ids)
                 nr.report.finished = info.finished_at
                 nr.report.started = info.started_at
+                self._node_state(nr, SUCCEEDED, "done before the resume")
         # Work that was running, failed or cancelled when the run stopped is tried again
         # (``reset`` also re-arms everything downstream of it).
         for nid in list(self._nodes):
@@ -1646,14 +1646,40 @@ class Conductor:
         data, kind = _encode(value, spec.type)
         aid = store.put(name, data, kind=kind, inputs=old, actor="user",
                         produced_by=(run_id, node_id, "user"), durable=True)  # fmt: skip
-        for a in old:
-            dag.unbind_artifact(run_id, node_id, a)
-        dag.bind_artifact(run_id, node_id, aid)
+        self.adopt_output(run_id, node_id, aid)
+        return aid
+
+    def adopt_output(self, run_id: str, node_id: str, artifact_id: int) -> list[str]:
+        """Make a stored version (e.g. edited in the IDE) a finished node's output.
+
+        It replaces the bound version of the same name; the node's dependants are reset, so
+        :meth:`resume` runs them (and what follows) again on the new value.
+
+        Returns
+        -------
+        list of str
+            The nodes that will run again.
+        """
+        dag, store = self.pit.dag, self.pit.artifacts
+        melody = self.melody_of(self.record(run_id))
+        melody.node(node_id)  # KeyError names an unknown node
+        name = store.info(artifact_id).name
+        prefix = f"{OUTPUT_PREFIX}{melody.name}/{node_id}/"
+        if not name.startswith(prefix):
+            raise InvalidMelodyError(f"artifact {name!r} is not an output of node {node_id!r}")
+        info = dag.node(run_id, node_id)
+        if info.state != "succeeded":
+            raise InvalidMelodyError(f"node {node_id!r} has not succeeded (it is {info.state})")
+        for a in info.artifacts:
+            if a != artifact_id and store.info(a).name == name:
+                dag.unbind_artifact(run_id, node_id, a)
+        dag.bind_artifact(run_id, node_id, artifact_id)
+        again: list[str] = []
         for link in melody.outgoing(node_id):
             if dag.state(run_id, link.target_node) != "pending":
-                dag.reset(run_id, link.target_node)
+                again += dag.reset(run_id, link.target_node)
         self.pit.sync()
-        return aid
+        return again
 
     def run_ids(self) -> list[str]:
         """Return the ids of the runs recorded in this Pit, oldest first."""

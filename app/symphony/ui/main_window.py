@@ -319,6 +319,13 @@ class MainWindow(QMainWindow):
         )
         a("run.stop", "S&top", None, "Shift+F5", tip="Stop the run", icon=sp.SP_MediaStop)
         a(
+            "run.resume",
+            "&Resume After Edit",
+            None,
+            "Ctrl+Shift+F5",
+            tip="Run again what depends on an output you edited, keeping the rest of the run",
+        )
+        a(
             "run.pause",
             "&Pause",
             None,
@@ -382,7 +389,7 @@ class MainWindow(QMainWindow):
         run = bar.addMenu("&Run")
         run.addActions([x["run.all"], x["run.selected"], x["run.from_here"]])
         run.addSeparator()
-        run.addActions([x["run.pause"], x["run.step"], x["run.stop"]])
+        run.addActions([x["run.pause"], x["run.step"], x["run.stop"], x["run.resume"]])
         run.addSeparator()
         run.addAction(x["run.toggle_breakpoint"])
         help_ = bar.addMenu("&Help")
@@ -650,6 +657,7 @@ class MainWindow(QMainWindow):
         self.artifacts.refresh()
         if isinstance(tab.source, ArtifactSource):
             self.artifacts.select_artifact(tab.source.artifact_id)
+            self.runs.artifact_edited(tab.source.artifact_id)
 
     # ================================================================ tabs
 
@@ -1084,6 +1092,8 @@ class MainWindow(QMainWindow):
         x["run.pause"].setEnabled(self.run_state == ev.RUN_RUNNING)
         x["run.step"].setEnabled(self.run_state == ev.RUN_PAUSED)
         x["run.toggle_breakpoint"].setEnabled(selected)
+        runs = getattr(self, "runs", None)
+        x["run.resume"].setEnabled(runs is not None and runs.can_resume and not active)
         x[f"view.theme.{current_theme_name()}"].setChecked(True)
 
     # ================================================================ problems

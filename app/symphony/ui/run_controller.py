@@ -52,6 +52,8 @@ class RunController(QObject):
         x["run.stop"].triggered.connect(lambda _c=False: self.stop())
         x["run.pause"].triggered.connect(lambda _c=False: self.pause())
         x["run.step"].triggered.connect(lambda _c=False: self.step())
+        x["run.resume"].triggered.connect(lambda _c=False: self.resume_after_edit())
+        self._resumable: str | None = None
 
     # ---------------------------------------------------------------- conductor
 
@@ -94,6 +96,8 @@ class RunController(QObject):
 
         options = self.options_for(what, board)
         self.window.attach_run(board)
+        self.last_result = None
+        self._resumable = None
         try:
             self.run = conductor.start(board.melody, options)
         except InvalidMelodyError as e:
@@ -137,6 +141,64 @@ class RunController(QObject):
         """Leave pause or step mode."""
         if self.run is not None and not self.run.done:
             self.run.resume()
+
+    # ---------------------------------------------------------------- edit and resume
+
+    @property
+    def can_resume(self) -> bool:
+        """Whether an edited output waits for its downstream nodes to run again."""
+        return self._resumable is not None
+
+    def artifact_edited(self, artifact_id: int) -> list[str]:
+        """Make an edited node output part of its run; return the nodes that will run again.
+
+        Called when the user saves an artifact opened from the Artifacts dock: if the version
+        it was derived from is a node's output of a run, the new version takes its place and
+        *Resume After Edit* reruns only what depends on it.
+        """
+        w = self.window
+        conductor = self._conductor()
+        if w.pit is None or conductor is None:
+            return []
+        from symphony.conductor.conductor import InvalidMelodyError, RunNotFoundError
+        from symphony.pit import PitError
+
+        store = w.pit.artifacts
+        for source in store.info(artifact_id).inputs:
+            produced = store.info(source).produced_by
+            if not produced:
+                continue
+            run_id, node_id = produced[0], produced[1]
+            try:
+                again = conductor.adopt_output(run_id, node_id, artifact_id)
+            except (RunNotFoundError, InvalidMelodyError, PitError, KeyError) as e:
+                w.report(f"The edit stays a new version only: {e}", "warning")
+                return []
+            self._resumable = run_id
+            w.report(
+                f"Output of {node_id!r} edited: Resume After Edit reruns "
+                + (", ".join(again) or "nothing (no node depends on it)"),
+                "info",
+            )
+            w.update_actions()
+            return again
+        return []
+
+    def resume_after_edit(self) -> Run | None:
+        """Resume the run whose output was edited: only what depends on the edit runs."""
+        conductor = self._conductor()
+        run_id = self._resumable
+        if conductor is None or run_id is None or self.active:
+            return None
+        self._resumable = None
+        board = self.window.run_board or self.window.current_board()
+        self.window.attach_run(board)
+        run = conductor.resume(run_id)
+        self.run = run
+        self.last_result = None
+        task = asyncio.ensure_future(run.wait())
+        task.add_done_callback(lambda t: self._finished(run, t))
+        return run
 
     @property
     def active(self) -> bool:
