@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 import pytest
 
 from symphony.conductor.conductor import Conductor, RunOptions, apply_inputs
-from symphony.conductor.events import NodeToken, RecoveryChosen, RunEvent
+from symphony.conductor.events import NodeCost, NodeToken, RecoveryChosen, RunEvent
 from symphony.conductor.executor import LocalExecutor
 from symphony.conductor.host_gateway import HostGateway, ModelTracker
 from symphony.conductor.models import ModelCatalog, ModelSpec
@@ -92,6 +92,8 @@ def test_summarize_a_folder(host: ExtensionHost, workspace: Path) -> None:
     melody = load_template("summarize_folder")
     apply_inputs(melody, {"folder": "notes", "report": "out/SUMMARY.md"})
     c = _conductor(host, pit)
+    events: list[RunEvent] = []
+    c.subscribe(events.append)
     result = in_qt(lambda: c.run(melody, RunOptions(retry_backoff=0.1)))
     assert result.status == "succeeded", result.detail
     assert result.node("list").state == "succeeded"
@@ -102,6 +104,9 @@ def test_summarize_a_folder(host: ExtensionHost, workspace: Path) -> None:
     summary_id = result.node("summarize").artifacts["summary"]
     read_id = result.node("read").artifacts["text"]
     assert read_id in pit.artifacts.ancestors(summary_id)  # lineage through the run
+    costs = [e for e in events if isinstance(e, NodeCost) and e.node_id == "summarize"]
+    assert costs[-1].tokens > 0
+    assert costs[-1].memory_bytes > 50 << 20  # the instrument process holds the model
 
 
 def test_review_a_file(host: ExtensionHost, workspace: Path) -> None:

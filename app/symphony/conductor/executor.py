@@ -274,12 +274,17 @@ class LocalExecutor:
             )
         usage = result.get("usage")
         usage = usage if isinstance(usage, Mapping) else {}
+        memory = int(result.get("memory_bytes", 0) or 0)
+        memory_of = getattr(self.gateway, "memory_of", None)
+        if not memory and task.model and memory_of is not None:
+            # a model node: the timeline shows what its process holds (the model included)
+            memory = int(memory_of(task.source))
         return NodeResult(
             outputs,
             model=str(usage.get("model", task.model)),
             cost=float(usage.get("cost", 0.0) or 0.0),
             tokens=int(usage.get("completion_tokens", 0) or 0),
-            memory_bytes=int(result.get("memory_bytes", 0) or 0),
+            memory_bytes=memory,
             extra={"usage": dict(usage), "seconds": time.monotonic() - started},
         )
 

@@ -39,6 +39,13 @@ class HostGateway:
     def __init__(self, host: ExtensionHost) -> None:
         self.host = host
 
+    def memory_of(self, extension_id: str) -> int:
+        """Return the resident memory of the extension's process in bytes (0 if not running)."""
+        from symphony.extension_host.launcher import rss_bytes
+
+        pid = self.host.pid(extension_id)
+        return rss_bytes(pid) if pid else 0
+
     async def call(
         self,
         extension_id: str,
