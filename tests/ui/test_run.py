@@ -215,3 +215,21 @@ def test_edit_an_output_and_resume_downstream(window: MainWindow, workspace: Pat
     assert resumed.node("write").attempts == 1
     assert (workspace / "REVIEW.md").read_text() == "Edited by hand: check for an empty list."
     assert states(board)["review"] == "succeeded"
+
+
+def test_settings_endpoints_become_models_with_keys_in_the_keyring() -> None:
+    from symphony.ui import settings as st
+    from symphony.ui.run_controller import catalog_from
+
+    prefs = st.Preferences(
+        endpoints=[st.Endpoint("work", "http://127.0.0.1:8080/v1", "qwen", "openai_api_key.work")]
+    )
+    spec = catalog_from(prefs).resolve("work")
+    assert spec.provider == {
+        "kind": "openai",
+        "base_url": "http://127.0.0.1:8080/v1",
+        "model": "qwen",
+        "api_key_secret": "openai_api_key.work",
+    }
+    assert "api_key" not in spec.provider  # the key itself never leaves the keyring here
+    assert catalog_from(prefs).resolve("").provider is None  # the embedded default stays

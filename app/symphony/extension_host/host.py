@@ -1138,7 +1138,7 @@ class ExtensionHost(QObject):
         reply: Message
         if req.method == "secrets.get":
             name = req.params.get("name") if isinstance(req.params, dict) else None
-            if not isinstance(name, str) or name not in c.manifest.permissions.secrets:
+            if not isinstance(name, str) or not c.manifest.permissions.allows_secret(name):
                 reply = ErrorResponse(
                     req.id,
                     ErrorCode.UNAUTHORIZED,

@@ -47,7 +47,7 @@ _MODULE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
 _VERSION = re.compile(r"^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(?:[-+][0-9A-Za-z.-]+)?$")
 _CONSTRAINT = re.compile(r"^\s*(>=|<=|==|>|<|~=)?\s*(\d+(?:\.\d+){0,2})\s*$")
 _EVENT = re.compile(r"^(onStartup|onWorkspace|onNodeType:[a-z0-9_.]+|onCommand:[a-z0-9_.]+)$")
-_SECRET = re.compile(r"^[a-z][a-z0-9_]*$")
+_SECRET = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z0-9_-]+)*(\.\*)?$")
 
 FILESYSTEM_SCOPES = ("none", "read-workspace", "workspace")
 _TOP_LEVEL = {
@@ -155,6 +155,19 @@ class Permissions:
     network: bool = False
     secrets: tuple[str, ...] = ()
 
+    def allows_secret(self, name: str) -> bool:
+        """Whether the extension may ask for secret ``name``.
+
+        An entry ``openai_api_key.*`` allows ``openai_api_key.<anything>`` (one key per
+        configured endpoint); other entries must match exactly.
+        """
+        for entry in self.secrets:
+            if entry == name:
+                return True
+            if entry.endswith(".*") and name.startswith(entry[:-1]) and len(name) > len(entry) - 1:
+                return True
+        return False
+
 
 @dataclass(frozen=True, slots=True)
 class Limits:
@@ -228,7 +241,9 @@ def _permissions(path: Path, raw: object) -> Permissions:
     for i, s in enumerate(secrets):
         if not _SECRET.match(s):
             raise ManifestError(
-                path, f"permissions.secrets[{i}]", f"{s!r} is not a secret name like openai_api_key"
+                path,
+                f"permissions.secrets[{i}]",
+                f"{s!r} is not a secret name like openai_api_key (or openai_api_key.*)",
             )
     return Permissions(filesystem=fs, network=network, secrets=secrets)
 

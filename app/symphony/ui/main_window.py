@@ -1136,6 +1136,7 @@ class MainWindow(QMainWindow):
     def _settings_applied(self, prefs: st.Preferences) -> None:
         self.prefs = prefs
         self.set_theme(prefs.theme)
+        self.runs.settings_changed(prefs)
         if prefs.effective_data_dir() != self._data_dir:
             self._report(
                 f"the data folder {prefs.effective_data_dir()} is used from the next start",

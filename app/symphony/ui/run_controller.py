@@ -18,12 +18,33 @@ from symphony.conductor import events as ev
 
 if TYPE_CHECKING:
     from symphony.conductor.conductor import Conductor, Run, RunOptions, RunResult
+    from symphony.conductor.models import ModelCatalog
     from symphony.ui.board_tab import BoardTab
     from symphony.ui.main_window import MainWindow
 
-__all__ = ["RunController"]
+__all__ = ["RunController", "catalog_from"]
 
 _log = logging.getLogger("symphony.ui.run")
+
+
+def catalog_from(prefs: Any) -> ModelCatalog:
+    """Return the models runs may use: the embedded one plus the Settings' endpoints.
+
+    Each endpoint is a model named by the endpoint's name; its API key stays in the keyring
+    under the endpoint's secret name, fetched by the AI Instrument per request.
+    """
+    from symphony.conductor.models import ModelCatalog, ModelSpec
+
+    catalog = ModelCatalog()
+    for ep in getattr(prefs, "endpoints", ()):
+        provider = {
+            "kind": "openai",
+            "base_url": ep.base_url,
+            "model": ep.model,
+            "api_key_secret": ep.secret,
+        }
+        catalog.add(ModelSpec(ep.name, provider, slots=4))
+    return catalog
 
 
 class RunController(QObject):
@@ -72,7 +93,7 @@ class RunController(QObject):
         from symphony.conductor.host_gateway import HostGateway, ModelTracker
 
         executor = LocalExecutor(w.registry, HostGateway(w.host))
-        self.conductor = Conductor(w.pit, w.registry, executor)
+        self.conductor = Conductor(w.pit, w.registry, executor, catalog=catalog_from(w.prefs))
         self.conductor.subscribe(w.handle_run_event)
         self._tracker = ModelTracker(w.host, w.pit, self.conductor.catalog)
         return self.conductor
@@ -141,6 +162,12 @@ class RunController(QObject):
         """Leave pause or step mode."""
         if self.run is not None and not self.run.done:
             self.run.resume()
+
+    def settings_changed(self, prefs: Any) -> None:
+        """Take the Settings' endpoints into the models the next runs may use."""
+        if self.conductor is not None:
+            for spec in catalog_from(prefs):
+                self.conductor.catalog.add(spec)
 
     # ---------------------------------------------------------------- edit and resume
 

@@ -18,7 +18,9 @@ def test_manifest_is_valid_with_permissions_and_limits() -> None:
     assert m.id == "symphony.ai_instrument"
     assert m.entry == "symphony.extensions.ai_instrument.main"
     assert m.permissions.network is True
-    assert m.permissions.secrets == ("openai_api_key",)
+    assert m.permissions.secrets == ("openai_api_key", "openai_api_key.*")
+    assert m.permissions.allows_secret("openai_api_key.work")
+    assert not m.permissions.allows_secret("github_token")
     assert m.limits.memory_mb >= 1024
     assert {f"onNodeType:{t['id']}" for t in m.node_types} <= set(m.activation_events)
 
