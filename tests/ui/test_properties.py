@@ -166,3 +166,10 @@ def test_unknown_node_types_are_named(qtbot: QtBot) -> None:
     editor.set_selection(["code"])
     assert panel.node_id == "code"
     assert isinstance(panel.field_widget("name"), QLineEdit)
+
+
+def test_model_box_offers_the_settings_endpoints(panel: PropertiesPanel) -> None:
+    panel.set_models(["work", "home"])
+    box = panel.field_widget("model")  # the code generator's model box
+    assert isinstance(box, QComboBox)
+    assert [box.itemText(i) for i in range(box.count())] == ["", "work", "home"]

@@ -12,7 +12,7 @@ the field and is not applied. Every accepted change goes through the
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any, Final
 
 from PySide6.QtCore import QEvent, QObject, Qt
@@ -99,6 +99,7 @@ class PropertiesPanel(QWidget):
         super().__init__(parent)
         self._editor: MelodyEditor | None = None
         self._node_id: str | None = None
+        self._models: tuple[str, ...] = ()
         self._rows: dict[str, _Row] = {}
         self._updating = False
         self._listener: Callable[[Any], None] = self._on_event
@@ -111,6 +112,12 @@ class PropertiesPanel(QWidget):
         self._placeholder("Open a melody to edit its nodes.")
 
     # ------------------------------------------------------------------ public
+
+    def set_models(self, models: Iterable[str]) -> None:
+        """Offer ``models`` (the Settings' endpoints) in every model box, after the type's own."""
+        self._models = tuple(models)
+        if self._editor is not None:  # rebuild the form of the shown node
+            self._on_selection(self._editor.selected_node_ids())
 
     def set_editor(self, editor: MelodyEditor | None) -> None:
         """Follow ``editor``'s selection (``None``: show nothing)."""
@@ -346,7 +353,7 @@ class PropertiesPanel(QWidget):
         elif kind is FieldKind.MODEL_CHOICE:
             model = QComboBox()
             model.setEditable(True)
-            model.addItems(["", *spec.choices])
+            model.addItems(["", *dict.fromkeys((*spec.choices, *self._models))])
             line = model.lineEdit()
             if line is not None:
                 line.setPlaceholderText("default model")
