@@ -105,64 +105,46 @@ def _watch(ctx: RequestContext) -> Watch:
     return Watch(check=ctx.check_cancelled, idle=lambda: ctx.cancelled)
 
 
-def _node_handler(node_type: str) -> Handler:
+def _node_handler(node_type: str, *, reverse: bool = False) -> Handler:
     def handle(ctx: RequestContext) -> dict[str, Any]:
         p = _params(ctx)
         provider = instrument.provider(p.get("provider"), _secret_getter(ctx))
         result = instrument.run_node(
             node_type,
-            p.get("inputs") or {},
+            p.get("outputs" if reverse else "inputs") or {},
             p.get("config") or {},
             RunOptions.from_params(p),
             provider,
-            _sink(ctx),
+            # a reverse request is not a stream: tokens only give the chance to answer pings
+            (lambda _text: ctx.check_cancelled()) if reverse else _sink(ctx),
             _watch(ctx),
+            reverse=reverse,
         )
         del provider  # with an HTTP provider, this drops the request's API key
         usage = result.completion.usage
         ctx.log(
             "info",
-            "node finished",
+            "node reversed" if reverse else "node finished",
             node_type=node_type,
             model=usage.model,
             completion_tokens=usage.completion_tokens,
             latency_ms=round(usage.latency_ms, 1),
         )
-        return result.as_json()
+        reply = result.as_json()
+        if reverse:
+            reply["inputs"] = reply.pop("outputs")
+        return reply
 
-    handle.__name__ = node_type.replace(".", "_")
+    handle.__name__ = node_type.replace(".", "_") + ("_reverse" if reverse else "")
     return _mapped(handle)
 
 
 for _node_type in BUILDERS:
     extension.request(_node_type, stream=True)(_node_handler(_node_type))
 
-
-def _reverse_handler(node_type: str) -> Handler:
-    def handle(ctx: RequestContext) -> dict[str, Any]:
-        p = _params(ctx)
-        provider = instrument.provider(p.get("provider"), _secret_getter(ctx))
-        result = instrument.reverse_node(
-            node_type,
-            p.get("outputs") or {},
-            p.get("config") or {},
-            RunOptions.from_params(p),
-            provider,
-            lambda _text: ctx.check_cancelled(),  # answers pings while the model writes
-            _watch(ctx),
-        )
-        del provider
-        reply = result.as_json()
-        reply["inputs"] = reply.pop("outputs")
-        return reply
-
-    handle.__name__ = node_type.replace(".", "_") + "_reverse"
-    return _mapped(handle)
-
-
 # ``<type>.reverse``: ``{"outputs", "config", "provider"?}`` → ``{"inputs", "usage", …}``.
 for _node_type in REVERSE_BUILDERS:
-    extension.request(f"{_node_type}.reverse")(_reverse_handler(_node_type))
+    extension.request(f"{_node_type}.reverse")(_node_handler(_node_type, reverse=True))
 
 
 @extension.request("ai.embed", idempotent=True)

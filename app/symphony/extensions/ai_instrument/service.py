@@ -289,28 +289,16 @@ class Instrument:
         provider: Provider,
         on_token: TokenSink,
         watch: Watch = NO_WATCH,
+        *,
+        reverse: bool = False,
     ) -> NodeResult:
-        """Run a generating node type: build its prompt, generate, parse the outputs."""
-        spec: PromptSpec = BUILDERS[node_type](inputs, config)
-        params = options.apply(spec.temperature, spec.max_tokens, spec.stop)
-        completion = provider.chat(spec.messages, params, on_token, watch)
-        return NodeResult(spec.parse(completion.text), completion)
+        """Run a generating node type: build its prompt, generate, parse the outputs.
 
-    def reverse_node(
-        self,
-        node_type: str,
-        outputs: Mapping[str, Any],
-        config: Mapping[str, Any],
-        options: RunOptions,
-        provider: Provider,
-        on_token: TokenSink,
-        watch: Watch = NO_WATCH,
-    ) -> NodeResult:
-        """Rebuild a node's inputs from its outputs (reverse reconstruction).
-
-        The result's ``outputs`` hold the rebuilt *inputs* of ``node_type``.
+        With ``reverse``, ``inputs`` are the node's *outputs* and the result's ``outputs`` hold
+        its rebuilt inputs (reverse reconstruction; only the types of ``REVERSE_BUILDERS``).
         """
-        spec: PromptSpec = REVERSE_BUILDERS[node_type](outputs, config)
+        builders = REVERSE_BUILDERS if reverse else BUILDERS
+        spec: PromptSpec = builders[node_type](inputs, config)
         params = options.apply(spec.temperature, spec.max_tokens, spec.stop)
         completion = provider.chat(spec.messages, params, on_token, watch)
         return NodeResult(spec.parse(completion.text), completion)
