@@ -1285,6 +1285,8 @@ class Run:
         Returns the dependant and its newest stored outputs (from an earlier run of this
         melody), or ``None``.
         """
+        if getattr(self._executor, "reconstruct", None) is None:
+            return None  # this executor cannot ask a type to rebuild its inputs
         for link in self.melody.outgoing(nr.node.id):
             d = self._nodes[link.target_node]
             if not d.desc.reverse_reconstruction:
@@ -1309,11 +1311,11 @@ class Run:
             outputs[port] = _decode(self._store.get(aid, actor=self.run_id),
                                     self._store.info(aid).kind)  # fmt: skip
         task = self._task_for(d, {}, str(d.node.config.get("model", "")))
-        executor = self._executor
-        if not isinstance(executor, LocalExecutor):
+        reconstruct = getattr(self._executor, "reconstruct", None)
+        if reconstruct is None:
             return False
         try:
-            rebuilt = await executor.reconstruct(task, outputs, task.timeout)
+            rebuilt = await reconstruct(task, outputs, task.timeout)
         except NodeError as e:
             _log.warning("run %s: reverse reconstruction of %s failed: %s", self.run_id,
                          nr.node.id, e)  # fmt: skip

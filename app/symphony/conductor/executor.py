@@ -152,6 +152,12 @@ class Executor(Protocol):
         ...
 
 
+# Optional executor capability, looked up with getattr by the conductor (reverse
+# reconstruction is offered to the policy only when the executor has it):
+#     async def reconstruct(task, outputs, timeout) -> Mapping[str, Any]
+# rebuilds ``task``'s inputs from outputs it produced earlier (see LocalExecutor.reconstruct).
+
+
 class ExtensionGateway(Protocol):
     """The conductor's door to extension processes (the extension host in the app)."""
 
