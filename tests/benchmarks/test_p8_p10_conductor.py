@@ -203,11 +203,11 @@ P9_NODES = 200
 @pytest.mark.benchmark(group="P9-extension-chain")
 @pytest.mark.parametrize("case", ["symphony", "baseline:host-request"])
 def test_p9_extension_chain(benchmark: BenchmarkFixture, case: str, tmp_path: Path) -> None:
-    import qasync
     from PySide6.QtCore import QCoreApplication
 
     from symphony.conductor.host_gateway import HostGateway
     from symphony.extension_host.host import ExtensionHost
+    from symphony.qtloop import QtEventLoop
 
     benchmark.extra_info["target"] = "<= 150 us/node"
     benchmark.extra_info["nodes"] = P9_NODES
@@ -224,7 +224,7 @@ def test_p9_extension_chain(benchmark: BenchmarkFixture, case: str, tmp_path: Pa
     )
     melody = _chain("bench.echo", P9_NODES)
     options = RunOptions(durable=False, use_cache=False)
-    loop = qasync.QEventLoop(app)
+    loop = QtEventLoop(app)
 
     async def with_conductor() -> None:
         result = await conductor.run(melody, options)

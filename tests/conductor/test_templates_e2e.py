@@ -67,10 +67,11 @@ def _registry(host: ExtensionHost) -> NodeTypeRegistry:
 
 def in_qt(make: Callable[[], Awaitable[T]]) -> T:
     """Run a coroutine on a qasync loop over the session's Qt application."""
-    import qasync
     from PySide6.QtCore import QCoreApplication
 
-    loop = qasync.QEventLoop(QCoreApplication.instance())
+    from symphony.qtloop import QtEventLoop
+
+    loop = QtEventLoop(QCoreApplication.instance())
     try:
         return loop.run_until_complete(make())
     finally:

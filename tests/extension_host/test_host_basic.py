@@ -93,6 +93,38 @@ def test_async_call(make_host: HostFactory) -> None:
     assert asyncio.run(main()).result == [1, 2]
 
 
+def test_an_awaited_answer_resumes_the_coroutine_in_the_callback_that_read_it(
+    make_host: HostFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from symphony.qtloop import QtEventLoop
+
+    host, _ = make_host()
+    resumed: list[int] = []
+    inside_reads = 0
+    read = host._on_readable
+
+    def counting_read(c: object) -> None:
+        nonlocal inside_reads
+        before = len(resumed)
+        read(c)  # type: ignore[arg-type]
+        inside_reads += len(resumed) - before
+
+    monkeypatch.setattr(host, "_on_readable", counting_read)
+
+    async def main() -> None:
+        for i in range(5):
+            reply = await host.call(MISBEHAVE, "echo", i)
+            resumed.append(reply.result)
+
+    loop = QtEventLoop(QCoreApplication.instance())
+    with loop:
+        loop.run_until_complete(main())
+    assert resumed == [0, 1, 2, 3, 4]
+    # every coroutine step after an answer ran inside the read that delivered it (qasync's
+    # own loop runs each one later, in a timer event of its own: 0 here)
+    assert inside_reads == 5
+
+
 def test_graceful_shutdown(make_host: HostFactory) -> None:
     host, rec = make_host()
     host.request(MISBEHAVE, "echo", 1).wait()

@@ -77,7 +77,7 @@ def test_services_start_in_stages_after_show(
     qtbot.waitUntil(lambda: w.files.names("") == ["a.txt"], timeout=30_000)
 
 
-def test_run_gui_runs_the_qasync_loop_until_the_window_closes(tmp_path: Path) -> None:
+def test_run_gui_runs_the_asyncio_loop_until_the_window_closes(tmp_path: Path) -> None:
     f = tmp_path / "notes.md"
     f.write_text("# hi\n")
     script = f"""
@@ -87,7 +87,7 @@ from PySide6.QtWidgets import QApplication
 from symphony.ui.app import run_gui
 app = QApplication(sys.argv)
 seen = []
-async def probe():  # runs on the qasync loop: proof that asyncio works on the GUI thread
+async def probe():  # runs on the Qt asyncio loop: proof that asyncio works on the GUI thread
     seen.append(type(asyncio.get_running_loop()).__name__)
 def check_and_close():
     w = [w for w in app.topLevelWidgets() if w.objectName() == "main_window"][0]
@@ -108,4 +108,4 @@ print(code, seen)
         check=False,
     )
     assert out.returncode == 0, out.stderr
-    assert out.stdout.strip().splitlines()[-1] == "0 ['notes.md', 'QSelectorEventLoop']"
+    assert out.stdout.strip().splitlines()[-1] == "0 ['notes.md', 'QtEventLoop']"

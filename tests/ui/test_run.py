@@ -57,10 +57,11 @@ def window(
 
 def in_qt(make: Callable[[], Awaitable[T]]) -> T:
     """Run a coroutine on a qasync loop over the test's QApplication (as the app does)."""
-    import qasync
     from PySide6.QtWidgets import QApplication
 
-    loop = qasync.QEventLoop(QApplication.instance())
+    from symphony.qtloop import QtEventLoop
+
+    loop = QtEventLoop(QApplication.instance())
     try:
         return loop.run_until_complete(make())
     finally:

@@ -219,16 +219,16 @@ def _run(
 
 
 def _run_with_host(pit: Any, registry: Any, workspace: Path, go: Any) -> Mapping[str, Any]:
-    import qasync
     from PySide6.QtCore import QCoreApplication
 
     from symphony.conductor.conductor import Conductor
     from symphony.conductor.executor import LocalExecutor
     from symphony.conductor.host_gateway import HostGateway, ModelTracker
     from symphony.extension_host.host import ExtensionHost
+    from symphony.qtloop import QtEventLoop
 
     app = QCoreApplication.instance() or QCoreApplication(sys.argv[:1])
-    loop = qasync.QEventLoop(app)
+    loop = QtEventLoop(app)
     host = ExtensionHost(workspace=workspace)
     executor = LocalExecutor(registry, HostGateway(host))
     conductor = Conductor(pit, registry, executor)

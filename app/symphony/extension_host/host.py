@@ -980,6 +980,12 @@ class ExtensionHost(QObject):
             c.kill_at = time.monotonic() + 1.0
 
     def _on_readable(self, c: _Child) -> None:
+        try:
+            self._read(c)
+        finally:
+            _run_ready()
+
+    def _read(self, c: _Child) -> None:
         launched = c.launched
         if launched is None:
             return
@@ -1323,12 +1329,32 @@ def _keyring_get(name: str) -> str | None:
     return value
 
 
+def _run_ready() -> None:
+    """Resume now the coroutines whose answers were just read, on a loop that offers it.
+
+    :class:`symphony.qtloop.QtEventLoop` runs its ready callbacks in :meth:`run_ready`: a
+    coroutine awaiting a reply (:func:`on_this_thread`) then goes on inside the Qt callback that
+    read the reply — after the host is done with what it read, so nothing it runs can re-enter
+    the read — instead of after every other ready Qt source (a 1 ms paint, P11-busy-gui) and a
+    timer event of its own (P9). Other loops are left alone.
+    """
+    try:
+        loop = asyncio.get_running_loop()
+    except RuntimeError:
+        return
+    run_ready = getattr(loop, "run_ready", None)
+    if run_ready is not None:
+        run_ready()
+
+
 def on_this_thread(fut: CallFuture) -> asyncio.Future[CallResult]:
     """Return an asyncio future that follows ``fut``, for a loop running on the host's thread.
 
     The host completes its futures on its own thread, which under qasync is the loop's thread,
     so the result is handed over directly — ``asyncio.wrap_future`` would post it through the
-    loop's thread-safe wake-up (a self-pipe write and an extra loop turn per request).
+    loop's thread-safe wake-up (a self-pipe write and an extra loop turn per request). On a
+    :class:`symphony.qtloop.QtEventLoop` the awaiting coroutine resumes when the host has read
+    what arrived (:func:`_run_ready`), in the same Qt callback.
     """
     loop = asyncio.get_running_loop()
     out: asyncio.Future[CallResult] = loop.create_future()

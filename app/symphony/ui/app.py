@@ -70,9 +70,9 @@ def run_gui(
         The Pit's data folder (default: the settings' or ``~/.local/share/symphony/pit``) and
         key file (default: the OS keyring).
     """
-    import qasync
     from PySide6.QtWidgets import QApplication
 
+    from symphony.qtloop import QtEventLoop
     from symphony.ui.main_window import MainWindow
     from symphony.ui.settings import Preferences
     from symphony.ui.theme import apply_theme
@@ -84,7 +84,7 @@ def run_gui(
     window.show()
     for f in files:
         window.open_path(Path(f))
-    loop = qasync.QEventLoop(app)
+    loop = QtEventLoop(app)
     asyncio.set_event_loop(loop)
     closed = asyncio.Event()
     app.aboutToQuit.connect(closed.set)

@@ -80,12 +80,11 @@ def _run(window: object, board: object) -> None:
     """Run the board's melody on a qasync loop, as the app does, until it ends."""
     import asyncio
 
-    import qasync
-
+    from symphony.qtloop import QtEventLoop
     from symphony.ui.main_window import MainWindow
 
     assert isinstance(window, MainWindow)
-    loop = qasync.QEventLoop(QApplication.instance())
+    loop = QtEventLoop(QApplication.instance())
     asyncio.set_event_loop(loop)
 
     async def go() -> None:
