@@ -107,8 +107,13 @@ class QtEventLoop(qasync.QEventLoop):  # type: ignore[misc]  # qasync is untyped
                     break
         finally:
             self._draining = False
-            if queue and not self.is_closed():
-                self._drain_timer.start()
+            if queue:
+                if not self.is_closed():
+                    self._drain_timer.start()
+            elif self._drain_timer.isActive():
+                # started by a call_soon outside a drain (a reply read by the host): nothing is
+                # left for it, and an empty timer event costs as much as a full one
+                self._drain_timer.stop()
 
     def close(self) -> None:
         """Close the loop; ready callbacks not run by now are dropped, as asyncio does."""

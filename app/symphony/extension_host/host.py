@@ -991,8 +991,9 @@ class ExtensionHost(QObject):
             return
         budget = self.config.read_budget
         while budget > 0 and c.launched is launched:
+            want = min(self.config.read_chunk, budget)
             try:
-                data = launched.sock.recv(min(self.config.read_chunk, budget))
+                data = launched.sock.recv(want)
             except BlockingIOError:
                 return
             except OSError as e:
@@ -1011,6 +1012,10 @@ class ExtensionHost(QObject):
                 if c.launched is not launched:
                     return
                 self._handle(c, msg)
+            if len(data) < want:
+                # drained: the level-triggered notifier fires again for anything later (an
+                # end of stream included), which saves a recv that would only say EAGAIN
+                return
 
     def _violation(self, c: _Child, e: ProtocolError) -> None:
         with contextlib.suppress(ProtocolError, OSError):
