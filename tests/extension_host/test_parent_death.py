@@ -11,6 +11,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -122,47 +123,53 @@ def _reaper_of(pid: int) -> int:
         time.sleep(0.02)
 
 
-def _launch() -> Launched:
-    return launch(
+@pytest.fixture
+def runner() -> Iterator[tuple[Launched, int]]:
+    """A runner on the misbehave extension, started by the launcher as the host does; its reaper."""
+    launched = launch(
         FIXTURES / "misbehave",
         new_token(),
         identity=("test.misbehave", "0.1.0", "main"),
     )
+    try:
+        yield launched, _reaper_of(launched.proc.pid)
+    finally:
+        kill_group(launched.proc)
+        launched.proc.wait(30)
+        launched.sock.close()
+        for pipe in (launched.proc.stdout, launched.proc.stderr):
+            if pipe is not None:
+                pipe.close()
 
 
-def _close(launched: Launched) -> None:
-    kill_group(launched.proc)
-    launched.proc.wait(30)
-    launched.sock.close()
-    for pipe in (launched.proc.stdout, launched.proc.stderr):
-        if pipe is not None:
-            pipe.close()
-
-
-@LINUX
-def test_a_stopped_child_dies_with_a_sigkilled_host() -> None:
+@contextlib.contextmanager
+def _host_process(script: str) -> Iterator[subprocess.Popen[bytes]]:
+    """Run ``script`` (a host on the fixtures) in its own process; kill it at the end."""
     host = subprocess.Popen(
-        [sys.executable, "-c", HOST, str(FIXTURES)],
+        [sys.executable, "-c", script, str(FIXTURES)],
         stdout=subprocess.PIPE,
         env={**os.environ, "QT_QPA_PLATFORM": "offscreen"},
     )
     try:
-        assert host.stdout is not None
-        child = int(host.stdout.readline())
-        assert host.stdout.readline() == b"stopped\n"
-        assert _state(child) == b"T"
-        host.send_signal(signal.SIGKILL)
-        host.wait(30)
-        end = time.monotonic() + 30
-        while _state(child) not in (b"", b"Z", b"X"):
-            assert time.monotonic() < end, f"child {child} outlived its host ({_state(child)!r})"
-            time.sleep(0.02)
+        yield host
     finally:
         if host.poll() is None:
             host.kill()
             host.wait()
         if host.stdout is not None:
             host.stdout.close()
+
+
+@LINUX
+def test_a_stopped_child_dies_with_a_sigkilled_host() -> None:
+    with _host_process(HOST) as host:
+        assert host.stdout is not None
+        child = int(host.stdout.readline())
+        assert host.stdout.readline() == b"stopped\n"
+        assert _state(child) == b"T"
+        host.send_signal(signal.SIGKILL)
+        host.wait(30)
+        _wait_gone([child], "the child")
 
 
 @LINUX
@@ -182,63 +189,49 @@ def test_die_with_parent_sets_the_signal() -> None:
 @LINUX
 def test_grandchildren_die_with_a_sigkilled_host() -> None:
     child = 0
-    host = subprocess.Popen(
-        [sys.executable, "-c", HOST_WITH_GRANDCHILD, str(FIXTURES)],
-        stdout=subprocess.PIPE,
-        env={**os.environ, "QT_QPA_PLATFORM": "offscreen"},
-    )
     try:
-        assert host.stdout is not None
-        child, grandchild = map(int, host.stdout.readline().split())
-        assert not _gone(child)
-        assert not _gone(grandchild)
-        assert int(_stat(grandchild)[1]) == child
-        reaper = _reaper_of(child)
-        host.send_signal(signal.SIGKILL)
-        host.wait(30)
-        _wait_gone([child, grandchild, reaper], "the child, its grandchild or the reaper")
+        with _host_process(HOST_WITH_GRANDCHILD) as host:
+            assert host.stdout is not None
+            child, grandchild = map(int, host.stdout.readline().split())
+            assert not _gone(child)
+            assert not _gone(grandchild)
+            assert int(_stat(grandchild)[1]) == child
+            reaper = _reaper_of(child)
+            host.send_signal(signal.SIGKILL)
+            host.wait(30)
+            _wait_gone([child, grandchild, reaper], "the child, its grandchild or the reaper")
     finally:
         if child:  # on failure, leave no orphan behind
             with contextlib.suppress(OSError):
                 os.killpg(child, signal.SIGKILL)
-        if host.poll() is None:
-            host.kill()
-            host.wait()
-        if host.stdout is not None:
-            host.stdout.close()
 
 
 @LINUX
-def test_the_reaper_is_the_runners_child_in_its_group_with_no_open_file() -> None:
-    launched = _launch()
-    try:
-        runner = launched.proc.pid
-        reaper = _reaper_of(runner)
-        assert _children(runner) == [reaper]  # nothing else: the extension started nothing
-        assert os.getpgid(reaper) == runner
-        assert os.listdir(f"/proc/{reaper}/fd") == []
-    finally:
-        _close(launched)
+def test_the_reaper_is_the_runners_child_in_its_group_with_no_open_file(
+    runner: tuple[Launched, int],
+) -> None:
+    launched, reaper = runner
+    pid = launched.proc.pid
+    assert _children(pid) == [reaper]  # nothing else: the extension started nothing
+    assert os.getpgid(reaper) == pid
+    assert os.listdir(f"/proc/{reaper}/fd") == []
 
 
 @LINUX
-def test_the_reaper_keeps_neither_the_socket_nor_the_pipes_open() -> None:
+def test_the_reaper_keeps_neither_the_socket_nor_the_pipes_open(
+    runner: tuple[Launched, int],
+) -> None:
     """With the reaper alive, the host still sees end-of-file when the runner dies."""
-    launched = _launch()
-    try:
-        runner = launched.proc.pid
-        reaper = _reaper_of(runner)
-        os.kill(reaper, signal.SIGSTOP)  # it must not kill the group before we read
-        os.kill(runner, signal.SIGKILL)
-        launched.proc.wait(30)
-        launched.sock.settimeout(30)
-        assert launched.sock.recv(16) == b""
-        assert launched.proc.stdout is not None
-        assert launched.proc.stderr is not None
-        assert launched.proc.stdout.read() == b""
-        assert launched.proc.stderr.read() == b""
-        assert _state(reaper) == b"T"
-        os.kill(reaper, signal.SIGCONT)  # the runner's death is pending: it kills the group
-        _wait_gone([reaper], "the reaper")
-    finally:
-        _close(launched)
+    launched, reaper = runner
+    os.kill(reaper, signal.SIGSTOP)  # it must not kill the group before we read
+    launched.proc.kill()
+    launched.proc.wait(30)
+    launched.sock.settimeout(30)
+    assert launched.sock.recv(16) == b""
+    assert launched.proc.stdout is not None
+    assert launched.proc.stderr is not None
+    assert launched.proc.stdout.read() == b""
+    assert launched.proc.stderr.read() == b""
+    assert _state(reaper) == b"T"
+    os.kill(reaper, signal.SIGCONT)  # the runner's death is pending: it kills the group
+    _wait_gone([reaper], "the reaper")
