@@ -283,3 +283,26 @@ def test_start_reaper(session: bool, mode: str, expected: bool) -> None:
         for pipe in (proc.stdin, proc.stdout):
             if pipe is not None:
                 pipe.close()
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the reaper is Linux only")
+def test_start_reaper_when_fork_fails_says_so_and_goes_on() -> None:
+    probe = (
+        "import errno, os\n"
+        "def fork():\n"
+        "    raise OSError(errno.EAGAIN, os.strerror(errno.EAGAIN))\n"
+        "os.fork = fork  # the fault: no process left\n"
+        "from symphony.sdk.runner import start_reaper\n"
+        "print(start_reaper())\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", probe],
+        capture_output=True,
+        start_new_session=True,
+        timeout=30,
+        check=True,
+    )
+    assert out.stdout.strip() == b"None"
+    assert b"no reaper" in out.stderr
+    assert b"cannot fork" in out.stderr
+    assert b"Resource temporarily unavailable" in out.stderr

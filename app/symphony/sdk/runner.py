@@ -14,7 +14,7 @@ the folder is imported normally, e.g. ``symphony.extensions.file_explorer.main``
 handshake, and serves until the host says ``exit``. Protocol traffic never touches stdout or stderr.
 
 A frozen bundle calls :func:`main` from its own entry point behind a dispatch flag, e.g.
-``symphony --extension-runner <folder> --fd N`` → ``sys.exit(runner.main(argv[2:]))``.
+``symphony --run-extension <folder> --fd N`` → ``sys.exit(runner.main(argv[2:]))``.
 
 On Linux, when the runner leads its own session (the host starts it with ``setsid``), it forks
 a watchdog, the *reaper* (:func:`start_reaper`), before any extension code runs: when the runner
@@ -215,7 +215,11 @@ def start_reaper() -> int | None:
     # ready, ≈ 4 ms in a VM); frozen objects are no longer scanned by the collector, which spares
     # the pages of everything imported so far (≈ a fifth of the copies).
     gc.freeze()
-    pid = os.fork()
+    try:
+        pid = os.fork()
+    except OSError as e:  # e.g. EAGAIN: out of processes; serve anyway, as off Linux
+        _err(f"no reaper (grandchildren may outlive a killed host): cannot fork: {e}")
+        return None
     if pid:
         return pid
     code = 1
