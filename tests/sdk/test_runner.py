@@ -208,3 +208,101 @@ def test_logging_imported_only_inside_a_handler_still_reaches_the_host(tmp_path:
     finally:
         host.close()
     assert b"late hello" not in host.stderr
+
+
+# Starts a grandchild, then (maybe with another thread running) the reaper; prints both pids and
+# exits normally once stdin is closed.
+REAPER_PROBE = r"""
+import subprocess, sys, threading
+from symphony.sdk.runner import start_reaper
+
+grandchild = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
+if sys.argv[1] == "thread":
+    threading.Thread(target=threading.Event().wait, daemon=True).start()
+print(start_reaper(), grandchild.pid, flush=True)
+sys.stdin.read()
+"""
+
+
+def _dead(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            return f.read().rsplit(b") ", 1)[1][:1] in (b"Z", b"X")  # zombie: dead, not reaped
+    except OSError:
+        return True
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the reaper is Linux only")
+@pytest.mark.parametrize(
+    ("session", "mode", "expected"),
+    [
+        (True, "plain", True),
+        (False, "plain", False),  # the group may be a shell's or pytest's: never kill it
+        (True, "thread", False),  # fork with threads running is not safe
+    ],
+    ids=["own-session", "not-a-session-leader", "thread-running"],
+)
+def test_start_reaper(session: bool, mode: str, expected: bool) -> None:
+    import os
+    import signal
+    import time
+
+    proc = subprocess.Popen(
+        [sys.executable, "-c", REAPER_PROBE, mode],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        start_new_session=session,
+    )
+    grandchild = 0
+    try:
+        assert proc.stdin is not None
+        assert proc.stdout is not None
+        reaper, grandchild_pid = proc.stdout.readline().split()
+        grandchild = int(grandchild_pid)
+        if not expected:
+            assert reaper == b"None"
+            return
+        assert not _dead(int(reaper))
+        assert not _dead(grandchild)
+        proc.stdin.close()  # the probe exits normally: its reaper kills what it left behind
+        assert proc.wait(30) == 0  # the reaper does not change the runner's exit code
+        end = time.monotonic() + 30
+        while not (_dead(grandchild) and _dead(int(reaper))):
+            assert time.monotonic() < end, "the grandchild or the reaper outlived the runner"
+            time.sleep(0.02)
+        grandchild = 0  # dead: its pid may belong to another process by now
+    finally:
+        if grandchild:
+            try:
+                os.kill(grandchild, signal.SIGKILL)
+            except OSError:
+                pass
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait(30)
+        for pipe in (proc.stdin, proc.stdout):
+            if pipe is not None:
+                pipe.close()
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the reaper is Linux only")
+def test_start_reaper_when_fork_fails_says_so_and_goes_on() -> None:
+    probe = (
+        "import errno, os\n"
+        "def fork():\n"
+        "    raise OSError(errno.EAGAIN, os.strerror(errno.EAGAIN))\n"
+        "os.fork = fork  # the fault: no process left\n"
+        "from symphony.sdk.runner import start_reaper\n"
+        "print(start_reaper())\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", probe],
+        capture_output=True,
+        start_new_session=True,
+        timeout=30,
+        check=True,
+    )
+    assert out.stdout.strip() == b"None"
+    assert b"no reaper" in out.stderr
+    assert b"cannot fork" in out.stderr
+    assert b"Resource temporarily unavailable" in out.stderr
