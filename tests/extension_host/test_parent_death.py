@@ -17,7 +17,8 @@ from pathlib import Path
 import pytest
 
 from symphony.extension_host.launcher import Launched, kill_group, launch
-from symphony.protocol import new_token
+from symphony.protocol import SocketChannel, new_token
+from symphony.protocol.handshake import HostHandshake
 from symphony.sdk.runner import REAPER_NAME
 
 LINUX = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PDEATHSIG is Linux")
@@ -111,7 +112,7 @@ def _comm(pid: int) -> bytes:
 
 
 def _reaper_of(pid: int) -> int:
-    """Wait until the runner ``pid`` has forked its reaper (after it read the token); return it."""
+    """Wait until the runner ``pid`` has forked its reaper (after the handshake); return it."""
     end = time.monotonic() + 30
     while True:
         reapers = [k for k in _children(pid) if _comm(k) == REAPER_NAME]
@@ -125,13 +126,21 @@ def _reaper_of(pid: int) -> int:
 
 @pytest.fixture
 def runner() -> Iterator[tuple[Launched, int]]:
-    """A runner on the misbehave extension, started by the launcher as the host does; its reaper."""
+    """A runner on the misbehave extension, started and greeted as the host does; its reaper."""
+    token = new_token()
     launched = launch(
         FIXTURES / "misbehave",
-        new_token(),
+        token,
         identity=("test.misbehave", "0.1.0", "main"),
     )
     try:
+        # the runner forks its reaper once the handshake is done
+        channel = SocketChannel(launched.sock)
+        hs = HostHandshake(token)
+        channel.send(hs.challenge())
+        hello = channel.recv(30)
+        assert hello is not None
+        channel.send(hs.accept(hello))
         yield launched, _reaper_of(launched.proc.pid)
     finally:
         kill_group(launched.proc)

@@ -251,16 +251,27 @@ def test_start_reaper(session: bool, mode: str, expected: bool) -> None:
         [sys.executable, "-c", REAPER_PROBE, mode],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
         start_new_session=session,
     )
     grandchild = 0
     try:
         assert proc.stdin is not None
         assert proc.stdout is not None
+        assert proc.stderr is not None
         reaper, grandchild_pid = proc.stdout.readline().split()
         grandchild = int(grandchild_pid)
         if not expected:
             assert reaper == b"None"
+            proc.stdin.close()
+            proc.wait(30)
+            os.kill(grandchild, signal.SIGKILL)  # it holds the stderr pipe open
+            grandchild = 0
+            stderr = proc.stderr.read()
+            if mode == "thread":  # the host's log says why there is none
+                assert b"no reaper (grandchildren may outlive a killed host)" in stderr
+            else:
+                assert stderr == b""
             return
         assert not _dead(int(reaper))
         assert not _dead(grandchild)
@@ -280,7 +291,7 @@ def test_start_reaper(session: bool, mode: str, expected: bool) -> None:
         if proc.poll() is None:
             proc.kill()
         proc.wait(30)
-        for pipe in (proc.stdin, proc.stdout):
+        for pipe in (proc.stdin, proc.stdout, proc.stderr):
             if pipe is not None:
                 pipe.close()
 
