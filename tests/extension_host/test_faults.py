@@ -69,6 +69,25 @@ def test_idempotent_request_is_retried_once_after_a_crash(
     assert host.starts(MISBEHAVE) == 2
 
 
+def test_an_item_callback_on_a_method_that_never_streams_is_a_plain_request(
+    make_host: HostFactory, tmp_path: Path
+) -> None:
+    # the conductor passes a token callback with every node request; a method the child
+    # announced without ``stream`` then gets no credit window and keeps its retry after a crash
+    host, _ = make_host(config=FAST)
+    items: list[object] = []
+
+    def on_item(item: object, _body: bytes) -> None:
+        items.append(item)
+
+    assert host.request(MISBEHAVE, "streaming", on_item=on_item).wait(60).result is False
+    marker = tmp_path / "crashed"
+    reply = host.request(MISBEHAVE, "flaky", str(marker), on_item=on_item).wait(60)
+    assert reply.result == "second time lucky"
+    assert host.starts(MISBEHAVE) == 2
+    assert items == []
+
+
 def test_any_unrequested_exit_is_a_crash_and_a_crash_loop_opens_the_breaker(
     make_host: HostFactory,
 ) -> None:

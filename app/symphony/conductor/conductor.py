@@ -1053,7 +1053,8 @@ class Run:
         self._close_traces(nr, success=decision.strategy is Strategy.SKIP)
 
     def _start_task(self, nr: _NodeRun, inputs: dict[str, Any]) -> None:
-        self._emit(NodeStateChanged(self.run_id, time.time(), nr.node.id, QUEUED, 1))
+        if self.conductor._listeners:
+            self._emit(NodeStateChanged(self.run_id, time.time(), nr.node.id, QUEUED, 1))
         nr.report.state = QUEUED
         task = asyncio.get_running_loop().create_task(
             self._attempts(nr, inputs), name=f"symphony-node-{nr.node.id}"
@@ -1166,8 +1167,9 @@ class Run:
             if lease[1] != spec.id:  # the pool routed around a down model
                 task = self._task_for(nr, task.inputs, lease[1])
         nr.report.model = task.model
-        self._emit(NodeStateChanged(self.run_id, time.time(), nid, RUNNING, task.attempt,
-                                    task.model))  # fmt: skip
+        if self.conductor._listeners:
+            self._emit(NodeStateChanged(self.run_id, time.time(), nid, RUNNING, task.attempt,
+                                        task.model))  # fmt: skip
         t0 = time.perf_counter()
         ok, tokens, cost = False, 0, 0.0
         try:

@@ -444,7 +444,8 @@ class ExtensionHost(QObject):
         on_item
             Accept a stream: called on the host's thread with each ``(item, body)`` in order.
             Credit is granted back (``CreditGranter``) as each call returns, so a slow consumer
-            holds the producer back. A streaming request is never retried.
+            holds the producer back. A streaming request is never retried. Ignored for a method
+            the child announced with ``stream: false`` (the request is then a plain one).
         window
             Initial stream credit (default: the session's ``stream_window``).
         on_progress
@@ -466,7 +467,6 @@ class ExtensionHost(QObject):
         call.on_progress = on_progress
         if on_item is not None:
             call.on_item = on_item
-            call.idempotent = False
             call.window = window or 0
         self._submit(c, call)
         return fut
@@ -609,12 +609,20 @@ class ExtensionHost(QObject):
             if call.notification:
                 self._write(c, Notification(call.method, call.params, call.body))
                 return
+            methods = c.capabilities.get("methods")
+            info = methods.get(call.method) if isinstance(methods, dict) else None
+            if not isinstance(info, dict):
+                info = {}
+            if call.on_item is not None:
+                if info.get("stream") is False:
+                    # the child said this method never streams: a plain request (no credit
+                    # window on either side, and retried after a crash if idempotent)
+                    call.on_item = None
+                else:
+                    call.idempotent = False  # a stream is never replayed
             if call.idempotent is None:
-                methods = c.capabilities.get("methods", {})
-                info = methods.get(call.method, {}) if isinstance(methods, dict) else {}
                 call.idempotent = bool(
-                    (isinstance(info, dict) and info.get("idempotent"))
-                    or call.method in c.manifest.idempotent_methods
+                    info.get("idempotent") or call.method in c.manifest.idempotent_methods
                 )
             rid = c.next_id
             c.next_id += 1
