@@ -123,11 +123,18 @@ def _dask_chain(n: int) -> Callable[[], Any]:
     return run
 
 
-def _prefect_chain(n: int) -> Callable[[], Any]:
+def _quiet_prefect() -> None:
+    """Prefect's settings, read once at its import (the availability check imports it first)."""
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "ERROR")
+    # its ephemeral API server logs "Stopping temporary server" at interpreter exit, after
+    # pytest has closed the captured stdout: a "Logging error" traceback unless quiet
+    os.environ.setdefault("PREFECT_SERVER_LOGGING_LEVEL", "ERROR")
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     # its ephemeral API server can take long to start on a loaded 2-core machine
     os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "180")
+
+
+def _prefect_chain(n: int) -> Callable[[], Any]:
     from prefect import flow, task
 
     @task(persist_result=False, cache_policy=None)
@@ -158,6 +165,8 @@ def test_p8_chain(benchmark: BenchmarkFixture, case: str, tmp_path: Path) -> Non
     benchmark.extra_info["nodes"] = N
     if case in BASELINES:
         module, make = BASELINES[case]
+        if module == "prefect":
+            _quiet_prefect()
         try:
             importlib.import_module(module)
         except ImportError:

@@ -28,6 +28,7 @@ from symphony.protocol import (
 )
 from symphony.protocol._record import replace
 from symphony.protocol.codec import HANDSHAKE_MAX_FRAME, MIN_MAX_FRAME
+from symphony.protocol.handshake import hmac_sha256
 
 TOKEN = new_token()
 
@@ -197,3 +198,50 @@ def test_handshake_over_a_socketpair() -> None:
     assert result == [host.session]
     host_ch.close()
     child_ch.close()
+
+
+# RFC 4231, test cases 1, 2, 4, 6 and 7 (HMAC-SHA-256): keys shorter than, equal to and longer
+# than the 64-byte block.
+RFC4231 = [
+    (b"\x0b" * 20, b"Hi There",
+     "b0344c61d8db38535ca8afceaf0bf12b881dc200c9833da726e9376c2e32cff7"),
+    (b"Jefe", b"what do ya want for nothing?",
+     "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"),
+    (bytes(range(1, 26)), b"\xcd" * 50,
+     "82558a389a443c0ea4cc819899f2083a85f0faa3e578f8077a2e3ff46729665b"),
+    (b"\xaa" * 131, b"Test Using Larger Than Block-Size Key - Hash Key First",
+     "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54"),
+    (b"\xaa" * 131,
+     b"This is a test using a larger than block-size key and a larger than block-size data. "
+     b"The key needs to be hashed before being used by the HMAC algorithm.",
+     "9b09ffa71b942fcb27635fbcd5b0e944bfdc63644f0713938a7f51535c3a35e2"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("key", "message", "expected"), RFC4231)
+def test_hmac_sha256_matches_rfc_4231(key: bytes, message: bytes, expected: str) -> None:
+    assert hmac_sha256(key, message).hex() == expected
+
+
+def test_hmac_sha256_matches_the_standard_library() -> None:
+    import hashlib
+    import hmac
+    import random
+
+    rng = random.Random(4231)
+    for n in range(200):
+        key = rng.randbytes(rng.choice([0, 1, 32, 63, 64, 65, 200]))
+        message = rng.randbytes(n * 7)
+        assert hmac_sha256(key, message) == hmac.new(key, message, hashlib.sha256).digest()
+
+
+def test_a_childs_start_does_not_load_openssl() -> None:
+    import subprocess
+    import sys
+
+    probe = (
+        "import sys, symphony.sdk.runner\n"
+        "print(sorted({'hashlib', '_hashlib', 'hmac'} & set(sys.modules)))"
+    )
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
