@@ -601,3 +601,16 @@ def test_run_selected_and_run_from_here(
     assert dict(executor.calls) == {"n1": 1, "n2": 3, "n3": 2, "n4": 1}
     with pytest.raises(InvalidMelodyError, match="no node 'n9'"):
         run(c, m, RunOptions.selected(m, ["n9"]))
+
+
+def test_stored_values_are_the_json_of_the_value() -> None:
+    import json
+
+    from symphony.conductor.conductor import _decode, _encode
+
+    for value in (0, -7, 2**63 + 1, True, False, None, 1.5, "text", [1, "a"], {"k": 2}):
+        data, kind = _encode(value, None)
+        assert kind == "json"
+        assert data == json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode()
+        assert _decode(data, kind) == value
+        assert type(_decode(data, kind)) is type(value)

@@ -319,6 +319,8 @@ _JSON: Final = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
 def _encode(value: Any, port: PortType | None) -> tuple[bytes, str]:
     if isinstance(value, str) and port in _TEXT_KINDS:
         return value.encode("utf-8"), _TEXT_KINDS[port]
+    if type(value) is int:  # not bool; an int's JSON is its decimal digits (half the encoder)
+        return str(value).encode("ascii"), "json"
     return _JSON.encode(value).encode("utf-8"), "json"
 
 
