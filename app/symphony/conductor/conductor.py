@@ -804,11 +804,14 @@ class Run:
         inputs = self._gather(nr)
         if inputs is None or self._try_cache(nr, inputs):
             return  # skipped (a branch not taken) or cached
-        task = self._task_for(nr, inputs, nr.node.config.get("model", ""))
-        if not nr.needs_model and self._executor.runs_inline(task):
+        if nr.needs_model:  # its model is resolved (and may be unknown) in its attempts
+            self._start_task(nr, inputs, None)
+            return
+        task = self._task_for(nr, inputs, "")
+        if self._executor.runs_inline(task):
             self._run_inline(nr, task)
         else:
-            self._start_task(nr, inputs)
+            self._start_task(nr, inputs, task)
 
     async def _gate_open(self, nr: _NodeRun) -> bool:
         """Honour pause, step mode and breakpoints before starting ``nr``.
@@ -1054,18 +1057,18 @@ class Run:
         nr.traces.append((ctx, decision, self._spent, time.monotonic()))
         self._close_traces(nr, success=decision.strategy is Strategy.SKIP)
 
-    def _start_task(self, nr: _NodeRun, inputs: dict[str, Any]) -> None:
+    def _start_task(self, nr: _NodeRun, inputs: dict[str, Any], first: NodeTask | None) -> None:
         if self.conductor._listeners:
             self._emit(NodeStateChanged(self.run_id, time.time(), nr.node.id, QUEUED, 1))
         nr.report.state = QUEUED
         task = asyncio.get_running_loop().create_task(
-            self._attempts(nr, inputs), name=f"symphony-node-{nr.node.id}"
+            self._attempts(nr, inputs, first), name=f"symphony-node-{nr.node.id}"
         )
         self._tasks[nr.node.id] = task
         self._dag.transition(self.run_id, nr.node.id, "running")
 
-    async def _attempts(self, nr: _NodeRun, inputs: dict[str, Any]) -> None:
-        """Run one node through its attempts and recoveries."""
+    async def _attempts(self, nr: _NodeRun, inputs: dict[str, Any], first: NodeTask | None) -> None:
+        """Run one node through its attempts and recoveries (``first``: its first task, if made)."""
         nid = nr.node.id
         model = str(nr.node.config.get("model", ""))
         fallbacks = list(nr.node.policy.fallback_models)
@@ -1074,7 +1077,7 @@ class Run:
                 error: NodeError | None
                 task: NodeTask | None
                 try:
-                    task = self._task_for(nr, inputs, model)
+                    task, first = first or self._task_for(nr, inputs, model), None
                 except KeyError as e:  # unknown model
                     error = NodeError(str(e.args[0]), ErrorKind.INVALID_INPUT)
                     task = None
