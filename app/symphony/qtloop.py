@@ -11,9 +11,9 @@ and stopping) and replaces the ready queue:
 * a drain runs what was queued *and what those callbacks queue*, FIFO, for at most
   :data:`DRAIN_BUDGET` seconds, then hands the rest to the next Qt turn, so painting and input
   still get their turn;
-* :meth:`QtEventLoop.run_ready` runs the queue now. Code that completes an asyncio future from a
-  Qt callback (the extension host's reply, :func:`symphony.extension_host.host.on_this_thread`)
-  calls it, so the awaiting coroutine resumes in the same Qt callback instead of one turn later.
+* :meth:`QtEventLoop.run_ready` runs the queue now. Code that completes asyncio futures from a
+  Qt callback calls it when it is done — the extension host after each read of a child's socket
+  — so the awaiting coroutines resume in the same Qt callback instead of one turn later.
 
 A node of a melody that runs in an extension process therefore goes from the child's answer to
 the next node's request in one Qt callback (``docs/conductor.md``, P9).
