@@ -6,6 +6,8 @@ import json
 import struct
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from symphony.protocol import (
     Cancel,
@@ -32,6 +34,7 @@ from symphony.protocol import (
     decode_frame,
     encode,
 )
+from symphony.protocol.codec import json_encoder
 
 ALL_MESSAGES: list[Message] = [
     Challenge(bytes(range(32)), 1, 3),
@@ -204,3 +207,70 @@ def test_unencodable_header_raises() -> None:
         encode(Response(1, b"bytes are not JSON"))
     with pytest.raises(ValueError, match="JSON"):
         encode(Response(1, float("nan")))
+
+
+# --- the C JSON halves used directly --------------------------------------------------------
+
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | st.text(),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(), inner, max_size=4),
+    max_leaves=20,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(value=_JSON, sort_keys=st.booleans(), ensure_ascii=st.booleans())
+def test_json_encoder_writes_what_json_dumps_writes(
+    value: object, sort_keys: bool, ensure_ascii: bool
+) -> None:
+    dumps = json_encoder(sort_keys=sort_keys, ensure_ascii=ensure_ascii)
+    expected = json.dumps(
+        value,
+        separators=(",", ":"),
+        allow_nan=False,
+        sort_keys=sort_keys,
+        ensure_ascii=ensure_ascii,
+    )
+    assert dumps(value) == expected
+
+
+def test_json_encoder_refuses_what_json_cannot_carry() -> None:
+    dumps = json_encoder()
+    for bad in (float("nan"), float("inf"), [float("-inf")]):
+        with pytest.raises(ValueError, match="JSON compliant"):
+            dumps(bad)
+    with pytest.raises(TypeError, match="bytes is not JSON serializable"):
+        dumps({"a": b"x"})
+    loop: list[object] = []
+    loop.append(loop)
+    with pytest.raises(ValueError, match="circular"):
+        dumps(loop)
+
+
+@settings(max_examples=300, deadline=None)
+@given(value=_JSON)
+def test_headers_decode_as_json_loads_reads_them(value: object) -> None:
+    text = json.dumps({"id": 1, "result": value}, separators=(",", ":"))
+    frame = struct.pack("<BI", FrameType.RESPONSE, len(text.encode())) + text.encode()
+    msg = decode_frame(frame)
+    assert isinstance(msg, Response)
+    assert msg.result == json.loads(text)["result"]
+
+
+@pytest.mark.parametrize(
+    ("header", "why"),
+    [
+        (b' {"id":1}', None),  # whitespace around: the full decoder takes it
+        (b'{"id":1} ', None),
+        (b'{"id":1}x', "Extra data"),
+        (b'{"id":Infinity}', "not JSON"),
+        (b'{"id":', "Expecting value"),
+    ],
+)
+def test_header_json_edges(header: bytes, why: str | None) -> None:
+    frame = struct.pack("<BI", FrameType.PING, len(header)) + header
+    if why is None:
+        assert decode_frame(frame) == Ping(1)
+    else:
+        with pytest.raises(ProtocolViolation, match=why):
+            decode_frame(frame)

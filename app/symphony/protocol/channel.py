@@ -7,8 +7,8 @@ into a :class:`~symphony.protocol.codec.FrameDecoder` and writes :func:`encode` 
 
 from __future__ import annotations
 
+import _socket  # not `socket`: its enums and `selectors` cost ~3 ms at every child start
 import select
-import socket
 import threading
 import time
 from collections import deque
@@ -34,7 +34,7 @@ class SocketChannel:
     """
 
     def __init__(
-        self, sock: socket.socket, max_frame: int = HANDSHAKE_MAX_FRAME, recv_size: int = 65536
+        self, sock: _socket.socket, max_frame: int = HANDSHAKE_MAX_FRAME, recv_size: int = 65536
     ) -> None:
         self.sock = sock
         self.decoder = FrameDecoder(max_frame)
@@ -111,13 +111,13 @@ class SocketChannel:
     def close(self) -> None:
         """Close the socket (idempotent)."""
         try:
-            self.sock.shutdown(socket.SHUT_RDWR)
+            self.sock.shutdown(_socket.SHUT_RDWR)
         except OSError:
             pass
         self.sock.close()
 
 
-def _readable(sock: socket.socket, timeout: float) -> bool:
+def _readable(sock: _socket.socket, timeout: float) -> bool:
     if hasattr(select, "poll"):
         p = select.poll()
         p.register(sock.fileno(), select.POLLIN)

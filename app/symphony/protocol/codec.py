@@ -14,8 +14,9 @@ A frame is::
 
 from __future__ import annotations
 
-import json
 import struct
+from _json import encode_basestring, encode_basestring_ascii, make_encoder, make_scanner
+from collections.abc import Callable
 from typing import Any, Final
 
 from symphony.protocol.errors import ProtocolViolation, ResourceLimitError
@@ -39,37 +40,49 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
 
 
-_DECODER = json.JSONDecoder(parse_constant=_reject_constant)
-_ENCODER = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":"))
-_SCAN: Any = _DECODER.scan_once  # type: ignore[attr-defined]  # the C scanner
-
-
 def _encoder_default(o: Any) -> Any:
     raise TypeError(f"Object of type {type(o).__name__} is not JSON serializable")
 
 
-# JSONEncoder.encode builds its C encoder afresh on every call (~1.5 µs, a third of encoding a
-# small header): build it once, with _ENCODER's settings (no NaN, compact, UTF-8 kept). No
-# circular-reference markers (a shared dict is not safe across threads): a cycle ends in
-# RecursionError, reported as ValueError like any other non-JSON header.
-_c_make_encoder = getattr(json.encoder, "c_make_encoder", None)
-_c_encode_basestring = getattr(json.encoder, "c_encode_basestring", None)
-_C_ENCODE = (
-    _c_make_encoder(
-        None, _encoder_default, _c_encode_basestring, None, ":", ",", False, False, False
-    )
-    if _c_make_encoder is not None and _c_encode_basestring is not None
-    else None
-)
+class _ScanContext:
+    """The settings ``json.JSONDecoder`` hands its C scanner (``_json.make_scanner`` reads them)."""
+
+    strict = True
+    object_hook = None
+    object_pairs_hook = None
+    parse_float = float
+    parse_int = int
+    parse_constant = staticmethod(_reject_constant)
 
 
-def _dumps(h: dict[str, Any]) -> str:
-    if _C_ENCODE is None:
-        return _ENCODER.encode(h)
-    try:
-        return "".join(_C_ENCODE(h, 0))
-    except RecursionError:
-        raise ValueError("header is circular or nested too deeply") from None
+# The C halves of `json`, used directly: the `json` package (its regexes compiled at import)
+# costs ~2 ms of every extension child's start, and JSONEncoder.encode would build its C encoder
+# afresh on every call (~1.5 µs, a third of encoding a small header). `json` is imported only to
+# word an error (see `_loads`).
+_SCAN: Any = make_scanner(_ScanContext())  # type: ignore[arg-type]  # any object with those fields
+
+
+def json_encoder(*, sort_keys: bool = False, ensure_ascii: bool = False) -> Callable[[Any], str]:
+    """Return a compact, strict JSON encoder (no NaN or infinities, no whitespace).
+
+    What ``json.dumps(obj, separators=(",", ":"), allow_nan=False, sort_keys=sort_keys,
+    ensure_ascii=ensure_ascii)`` returns, from one C encoder built here. It keeps no circular-reference
+    markers (a shared dict is not safe across threads): a cycle ends in ``RecursionError``,
+    reported as ``ValueError`` like any other value JSON cannot carry.
+    """
+    quote = encode_basestring_ascii if ensure_ascii else encode_basestring
+    c_encode = make_encoder(None, _encoder_default, quote, None, ":", ",", sort_keys, False, False)
+
+    def dumps(obj: Any) -> str:
+        try:
+            return "".join(c_encode(obj, 0))
+        except RecursionError:
+            raise ValueError("value is circular or nested too deeply") from None
+
+    return dumps
+
+
+_dumps = json_encoder()
 
 
 def _loads(text: str) -> Any:
@@ -79,10 +92,16 @@ def _loads(text: str) -> Any:
     try:
         value, end = _SCAN(text, 0)
     except StopIteration:
-        return _DECODER.decode(text)
+        return _full_decode(text)
     if end != len(text):
-        return _DECODER.decode(text)
+        return _full_decode(text)
     return value
+
+
+def _full_decode(text: str) -> Any:
+    import json  # noqa: PLC0415  (only here: see `_SCAN`)
+
+    return json.JSONDecoder(parse_constant=_reject_constant).decode(text)
 
 
 def encode(message: Message, max_frame: int = DEFAULT_MAX_FRAME) -> bytes:
@@ -280,4 +299,5 @@ __all__ = [
     "FrameDecoder",
     "decode_frame",
     "encode",
+    "json_encoder",
 ]

@@ -18,14 +18,13 @@ r"""The authenticated, versioned handshake: challenge → hello → welcome (san
 
 from __future__ import annotations
 
-import json
 import os
 from _operator import _compare_digest as compare_digest  # what `hmac.compare_digest` is
 from collections.abc import Mapping
 from typing import IO, TYPE_CHECKING, Any, Final
 
 from symphony.protocol._record import field, record
-from symphony.protocol.codec import DEFAULT_MAX_FRAME, MIN_MAX_FRAME
+from symphony.protocol.codec import DEFAULT_MAX_FRAME, MIN_MAX_FRAME, json_encoder
 from symphony.protocol.errors import (
     AuthenticationError,
     HandshakeError,
@@ -139,11 +138,12 @@ def hmac_sha256(key: bytes, message: bytes) -> bytes:
     return mac
 
 
+_canonical_json = json_encoder(sort_keys=True, ensure_ascii=True)
+
+
 def canonical(obj: Any) -> bytes:
     """Serialise ``obj`` canonically (sorted keys, no spaces, ASCII) for MAC transcripts."""
-    return json.dumps(
-        obj, sort_keys=True, separators=(",", ":"), ensure_ascii=True, allow_nan=False
-    ).encode("ascii")
+    return _canonical_json(obj).encode("ascii")
 
 
 def hello_mac(token: bytes, challenge: Challenge, hello: Hello) -> bytes:

@@ -28,11 +28,11 @@ Exit codes: 0 graceful, 1 failure, 2 usage, 75 host gone, 76 protocol violation,
 
 from __future__ import annotations
 
+import _socket  # not `socket` (see symphony.protocol.channel)
 import gc
 import importlib
 import importlib.util
 import os
-import socket
 import struct
 import sys
 import threading
@@ -204,7 +204,7 @@ def start_reaper() -> int | None:
     if threading.active_count() != 1:
         _err("no reaper (grandchildren may outlive a killed host): the extension runs threads")
         return None
-    import signal  # ~0.3 ms: `enum` is already loaded by `socket`
+    import signal  # ~0.3 ms: its `enum` is loaded already (`typing` imports `re`)
 
     try:
         libc = _libc()
@@ -244,7 +244,7 @@ def start_reaper() -> int | None:
         os._exit(code)
 
 
-def check_peer(sock: socket.socket) -> str | None:
+def check_peer(sock: _socket.socket) -> str | None:
     """Check who holds the other end of ``sock`` (Linux ``SO_PEERCRED``; elsewhere a no-op).
 
     For an inherited socketpair the kernel records the process that created the pair, for the
@@ -256,11 +256,11 @@ def check_peer(sock: socket.socket) -> str | None:
     str or None
         What is wrong, or ``None`` when the peer is the expected one (or cannot be checked).
     """
-    opt = getattr(socket, "SO_PEERCRED", None)
-    if opt is None or sock.family != socket.AF_UNIX:
+    opt = getattr(_socket, "SO_PEERCRED", None)
+    if opt is None or sock.family != _socket.AF_UNIX:
         return None
     try:
-        pid, uid, _gid = struct.unpack("3i", sock.getsockopt(socket.SOL_SOCKET, opt, 12))
+        pid, uid, _gid = struct.unpack("3i", sock.getsockopt(_socket.SOL_SOCKET, opt, 12))
     except OSError as e:
         return f"cannot read the peer's credentials: {e}"
     if uid != os.getuid():
@@ -272,7 +272,7 @@ def check_peer(sock: socket.socket) -> str | None:
 
 def run(
     extension: Extension,
-    sock: socket.socket,
+    sock: _socket.socket,
     token: bytes,
     *,
     max_frame: int = DEFAULT_MAX_FRAME,
@@ -425,7 +425,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_UNAUTHORIZED
     if "--connect" in options:
         path = options["--connect"]
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
         try:
             sock.connect(path)
         except OSError as e:
@@ -435,7 +435,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     else:
         fd = int(options["--fd"])
         try:
-            sock = socket.socket(fileno=fd)
+            sock = _socket.socket(fileno=fd)
         except OSError as e:
             _err(f"file descriptor {fd} is not a socket: {e}")
             return EXIT_USAGE

@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import threading
 import time
+from _queue import SimpleQueue  # what `queue` re-exports, without its import
 from collections import deque
 from collections.abc import Mapping
-from queue import SimpleQueue
 from typing import Any, Final
 
 from symphony.protocol._record import record
