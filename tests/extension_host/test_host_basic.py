@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import pytest
 from PySide6.QtCore import QCoreApplication
@@ -13,6 +14,8 @@ from symphony.extension_host.host import (
     READY,
     STARTING,
     CallResult,
+    ExtensionHost,
+    HostConfig,
 )
 from symphony.protocol import MethodNotFoundError
 
@@ -123,6 +126,109 @@ def test_an_awaited_answer_resumes_the_coroutine_in_the_callback_that_read_it(
     # every coroutine step after an answer ran inside the read that delivered it (qasync's
     # own loop runs each one later, in a timer event of its own: 0 here)
     assert inside_reads == 5
+
+
+def _awaited_chain(host: ExtensionHost, method: str, params: list[Any]) -> list[Any]:
+    from symphony.qtloop import QtEventLoop
+
+    async def main() -> list[Any]:
+        return [(await host.call(MISBEHAVE, method, p)).result for p in params]
+
+    loop = QtEventLoop(QCoreApplication.instance())
+    with loop:
+        return loop.run_until_complete(main())
+
+
+def _count_wake_ups(host: ExtensionHost, monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    count = [0]
+    read = host._on_readable
+
+    def counting_read(c: object) -> None:
+        count[0] += 1
+        read(c)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(host, "_on_readable", counting_read)
+    return count
+
+
+def test_linger_takes_answers_that_come_back_at_once_without_a_wake_up(
+    make_host: HostFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A linger no answer can miss on any machine: the first answer wakes the host, every later
+    # one of the chain is read while it lingers.
+    host, _ = make_host(config=HostConfig(linger=5.0, linger_budget=60.0))
+    host.request(MISBEHAVE, "echo", 0).wait()
+    wake_ups = _count_wake_ups(host, monkeypatch)
+    assert _awaited_chain(host, "echo", list(range(30))) == list(range(30))
+    assert wake_ups[0] == 1
+
+
+def test_without_linger_every_answer_is_a_wake_up(
+    make_host: HostFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    host, _ = make_host(config=HostConfig(linger=0))
+    host.request(MISBEHAVE, "echo", 0).wait()
+    wake_ups = _count_wake_ups(host, monkeypatch)
+    assert _awaited_chain(host, "echo", list(range(30))) == list(range(30))
+    assert wake_ups[0] >= 30
+
+
+def test_linger_budget_gives_the_event_loop_its_turns(
+    make_host: HostFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from PySide6.QtCore import QTimer
+
+    host, _ = make_host(config=HostConfig(linger=5.0, linger_budget=0.002))
+    host.request(MISBEHAVE, "echo", 0).wait()
+    wake_ups = _count_wake_ups(host, monkeypatch)
+    ticks = [0]
+    timer = QTimer()
+    timer.timeout.connect(lambda: ticks.__setitem__(0, ticks[0] + 1))
+    timer.start(0)
+    try:
+        # 50 answers of 20 ms of sleep each: a second of work, in 2 ms wake-ups at most
+        assert _awaited_chain(host, "sleep", [0.02] * 50) == ["slept"] * 50
+    finally:
+        timer.stop()
+    assert wake_ups[0] >= 25
+    assert ticks[0] >= 25
+
+
+def test_a_linger_that_catches_nothing_backs_off(make_host: HostFactory) -> None:
+    host, _ = make_host(config=HostConfig(linger=0.005))
+    host.request(MISBEHAVE, "echo", 0).wait()
+    c = host._child(MISBEHAVE)
+    # each answer takes 50 ms: the lingers after the first, third, sixth … requests miss
+    assert _awaited_chain(host, "sleep", [0.05] * 6) == ["slept"] * 6
+    assert c.linger_misses >= 2
+    assert _awaited_chain(host, "echo", list(range(100))) == list(range(100))
+    assert c.linger_misses == 0  # an echo comes back within 5 ms: a linger caught it
+
+
+def test_cancelling_an_awaiting_task_cancels_the_childs_work(make_host: HostFactory) -> None:
+    from pathlib import Path
+
+    from symphony.qtloop import QtEventLoop
+
+    host, _ = make_host([Path(__file__).parents[1] / "sdk" / "fixtures"])
+    assert host.request("test.demo", "echo", 1).wait().result == 1
+    c = host._child("test.demo")
+
+    async def main() -> None:
+        task = asyncio.ensure_future(host.call("test.demo", "wait_cancel"))
+        while not c.pending:  # sent
+            await asyncio.sleep(0.001)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        # the child got the cancel: its handler stops and answers, which clears the request
+        while c.pending:
+            await asyncio.sleep(0.001)
+        assert (await host.call("test.demo", "echo", 2)).result == 2
+
+    loop = QtEventLoop(QCoreApplication.instance())
+    with loop:
+        loop.run_until_complete(asyncio.wait_for(main(), 10))  # uncancelled, it takes 20 s
 
 
 def test_graceful_shutdown(make_host: HostFactory) -> None:

@@ -11,6 +11,7 @@ import pytest
 from symphony.protocol import (
     ConnectionClosedError,
     Ping,
+    Pong,
     ProtocolViolation,
     Request,
     ResourceLimitError,
@@ -76,3 +77,111 @@ def test_limits(pair: tuple[SocketChannel, SocketChannel]) -> None:
     a.send(Response(1, None, bytes(5000)))
     with pytest.raises(ProtocolViolation):
         b.recv(5)
+
+
+# --- linger: a bounded non-blocking read before blocking ---------------------------------------
+
+
+def _later(delay: float, fn: object, *args: object) -> threading.Thread:
+    t = threading.Timer(delay, fn, args)  # type: ignore[arg-type]
+    t.start()
+    return t
+
+
+def test_a_message_arriving_within_the_linger_is_caught_by_it() -> None:
+    a, b = socket.socketpair()
+    ca, cb = SocketChannel(a), SocketChannel(b, linger=5.0)
+    try:
+        t = _later(0.01, ca.send, Ping(7))
+        assert cb.recv() == Ping(7)
+        t.join()
+        assert (cb._linger_misses, cb._linger_skip) == (0, 0)
+        # a frame in two pieces, the second during the linger
+        frame = encode(Request(1, "m", {"k": [1, 2]}, b"\x00" * 100))
+        a.sendall(frame[:7])
+        t = _later(0.01, a.sendall, frame[7:])
+        assert cb.recv() == Request(1, "m", {"k": [1, 2]}, b"\x00" * 100)
+        t.join()
+    finally:
+        ca.close()
+        cb.close()
+
+
+def test_a_linger_that_catches_nothing_backs_off() -> None:
+    a, b = socket.socketpair()
+    ca, cb = SocketChannel(a), SocketChannel(b, linger=0.001)
+    try:
+        for i, (misses, skip) in enumerate([(1, 1), (1, 0), (2, 2), (2, 1), (2, 0), (3, 4)]):
+            t = _later(0.05, ca.send, Ping(i))  # after the 1 ms linger: it blocks then
+            assert cb.recv() == Ping(i)
+            t.join()
+            assert (cb._linger_misses, cb._linger_skip) == (misses, skip)
+        for i in range(4):  # the four skipped: each blocks at once
+            ca.send(Ping(10 + i))
+            assert cb.recv() == Ping(10 + i)
+        assert (cb._linger_misses, cb._linger_skip) == (3, 0)
+        ca.send(Ping(99))  # already there: the linger catches it, which ends the back-off
+        assert cb.recv() == Ping(99)
+        assert (cb._linger_misses, cb._linger_skip) == (0, 0)
+    finally:
+        ca.close()
+        cb.close()
+
+
+def test_linger_ends_at_end_of_stream() -> None:
+    a, b = socket.socketpair()
+    cb = SocketChannel(b, linger=5.0)
+    try:
+        t = _later(0.01, a.shutdown, socket.SHUT_WR)
+        assert cb.recv() is None
+        t.join()
+    finally:
+        a.close()
+        cb.close()
+
+
+def test_no_linger_on_a_socket_with_a_timeout() -> None:
+    # A read on such a socket waits out its timeout first, whatever the flags: the linger would
+    # then block (and raise TimeoutError) instead of spinning.
+    a, b = socket.socketpair()
+    b.settimeout(0.5)
+    cb = SocketChannel(b, linger=5.0)
+    try:
+        assert cb._linger() == -1
+        a.sendall(encode(Ping(1)))
+        assert cb.recv() == Ping(1)
+    finally:
+        a.close()
+        cb.close()
+
+
+def test_linger_zero_blocks_at_once() -> None:
+    a, b = socket.socketpair()
+    ca, cb = SocketChannel(a), SocketChannel(b, linger=0)
+    try:
+        t = _later(0.01, ca.send, Ping(3))
+        assert cb.recv() == Ping(3)
+        t.join()
+        assert (cb._linger_misses, cb._linger_skip) == (0, 0)
+    finally:
+        ca.close()
+        cb.close()
+
+
+def test_an_answer_soon_after_our_send_ends_the_back_off() -> None:
+    a, b = socket.socketpair()
+    ca, cb = SocketChannel(a), SocketChannel(b, linger=0.001)
+    try:
+        t = _later(0.05, ca.send, Ping(1))
+        assert cb.recv() == Ping(1)  # missed: the next linger is skipped
+        t.join()
+        assert (cb._linger_misses, cb._linger_skip) == (1, 1)
+        cb.linger = 5.0  # from now on any answer to our send comes "soon"
+        t = _later(0.05, ca.send, Pong(2))
+        cb.send(Ping(2))
+        assert cb.recv() == Pong(2)  # a blocking read (skipped linger), 50 ms after our send
+        t.join()
+        assert (cb._linger_misses, cb._linger_skip) == (0, 0)
+    finally:
+        ca.close()
+        cb.close()

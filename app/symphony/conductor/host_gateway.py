@@ -7,7 +7,6 @@ Qt event loop, which is the asyncio loop's thread under qasync, so awaiting its 
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
@@ -15,7 +14,6 @@ from typing import TYPE_CHECKING, Any
 from symphony.conductor.executor import NodeError, error_kind_for_code
 from symphony.conductor.models import ModelCatalog
 from symphony.conductor.policy import ErrorKind
-from symphony.extension_host.host import on_this_thread
 from symphony.pit import Pit, PitError
 from symphony.protocol.errors import ProtocolError
 
@@ -69,27 +67,24 @@ class HostGateway:
             on_progress(fraction, p.message or p.title or "")
 
         try:
-            fut = self.host.request(
+            # a stopped run cancels this task: the call then cancels the child's work too
+            reply = await self.host.call(
                 extension_id,
                 method,
                 dict(params),
                 timeout=timeout,
                 on_item=item,
                 on_progress=progress,
+                cancel_reason="the run was stopped",
             )
         except KeyError as e:
             raise NodeError(
                 f"no extension {extension_id!r} is installed", ErrorKind.PERSISTENT
             ) from e
-        try:
-            reply = await on_this_thread(fut)
         except ProtocolError as e:
             raise NodeError(
                 f"{extension_id}: {method}: {e.message}", error_kind_for_code(e.code), code=e.code
             ) from None
-        except asyncio.CancelledError:  # the run was stopped: stop the child's work too
-            self.host.cancel(fut, "the run was stopped")
-            raise
         result = reply.result
         if not isinstance(result, Mapping):
             raise NodeError(

@@ -66,9 +66,9 @@ def json_encoder(*, sort_keys: bool = False, ensure_ascii: bool = False) -> Call
     """Return a compact, strict JSON encoder (no NaN or infinities, no whitespace).
 
     What ``json.dumps(obj, separators=(",", ":"), allow_nan=False, sort_keys=sort_keys,
-    ensure_ascii=ensure_ascii)`` returns, from one C encoder built here. It keeps no circular-reference
-    markers (a shared dict is not safe across threads): a cycle ends in ``RecursionError``,
-    reported as ``ValueError`` like any other value JSON cannot carry.
+    ensure_ascii=ensure_ascii)`` returns, from one C encoder built here. It keeps no
+    circular-reference markers (a shared dict is not safe across threads): a cycle ends in
+    ``RecursionError``, reported as ``ValueError`` like any other value JSON cannot carry.
     """
     quote = encode_basestring_ascii if ensure_ascii else encode_basestring
     c_encode = make_encoder(None, _encoder_default, quote, None, ":", ",", sort_keys, False, False)
