@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import threading
 from collections.abc import Iterator
@@ -88,29 +89,34 @@ def _later(delay: float, fn: object, *args: object) -> threading.Thread:
     return t
 
 
-def test_a_message_arriving_within_the_linger_is_caught_by_it() -> None:
+@contextlib.contextmanager
+def _lingering(linger: float) -> Iterator[tuple[SocketChannel, SocketChannel]]:
+    """A plain channel and, on the other end, one that lingers ``linger`` seconds."""
     a, b = socket.socketpair()
-    ca, cb = SocketChannel(a), SocketChannel(b, linger=5.0)
+    ca, cb = SocketChannel(a), SocketChannel(b, linger=linger)
     try:
+        yield ca, cb
+    finally:
+        ca.close()
+        cb.close()
+
+
+def test_a_message_arriving_within_the_linger_is_caught_by_it() -> None:
+    with _lingering(5.0) as (ca, cb):
         t = _later(0.01, ca.send, Ping(7))
         assert cb.recv() == Ping(7)
         t.join()
         assert (cb._linger_misses, cb._linger_skip) == (0, 0)
         # a frame in two pieces, the second during the linger
         frame = encode(Request(1, "m", {"k": [1, 2]}, b"\x00" * 100))
-        a.sendall(frame[:7])
-        t = _later(0.01, a.sendall, frame[7:])
+        ca.sock.sendall(frame[:7])
+        t = _later(0.01, ca.sock.sendall, frame[7:])
         assert cb.recv() == Request(1, "m", {"k": [1, 2]}, b"\x00" * 100)
         t.join()
-    finally:
-        ca.close()
-        cb.close()
 
 
 def test_a_linger_that_catches_nothing_backs_off() -> None:
-    a, b = socket.socketpair()
-    ca, cb = SocketChannel(a), SocketChannel(b, linger=0.001)
-    try:
+    with _lingering(0.001) as (ca, cb):
         for i, (misses, skip) in enumerate([(1, 1), (1, 0), (2, 2), (2, 1), (2, 0), (3, 4)]):
             t = _later(0.05, ca.send, Ping(i))  # after the 1 ms linger: it blocks then
             assert cb.recv() == Ping(i)
@@ -123,55 +129,10 @@ def test_a_linger_that_catches_nothing_backs_off() -> None:
         ca.send(Ping(99))  # already there: the linger catches it, which ends the back-off
         assert cb.recv() == Ping(99)
         assert (cb._linger_misses, cb._linger_skip) == (0, 0)
-    finally:
-        ca.close()
-        cb.close()
-
-
-def test_linger_ends_at_end_of_stream() -> None:
-    a, b = socket.socketpair()
-    cb = SocketChannel(b, linger=5.0)
-    try:
-        t = _later(0.01, a.shutdown, socket.SHUT_WR)
-        assert cb.recv() is None
-        t.join()
-    finally:
-        a.close()
-        cb.close()
-
-
-def test_no_linger_on_a_socket_with_a_timeout() -> None:
-    # A read on such a socket waits out its timeout first, whatever the flags: the linger would
-    # then block (and raise TimeoutError) instead of spinning.
-    a, b = socket.socketpair()
-    b.settimeout(0.5)
-    cb = SocketChannel(b, linger=5.0)
-    try:
-        assert cb._linger() == -1
-        a.sendall(encode(Ping(1)))
-        assert cb.recv() == Ping(1)
-    finally:
-        a.close()
-        cb.close()
-
-
-def test_linger_zero_blocks_at_once() -> None:
-    a, b = socket.socketpair()
-    ca, cb = SocketChannel(a), SocketChannel(b, linger=0)
-    try:
-        t = _later(0.01, ca.send, Ping(3))
-        assert cb.recv() == Ping(3)
-        t.join()
-        assert (cb._linger_misses, cb._linger_skip) == (0, 0)
-    finally:
-        ca.close()
-        cb.close()
 
 
 def test_an_answer_soon_after_our_send_ends_the_back_off() -> None:
-    a, b = socket.socketpair()
-    ca, cb = SocketChannel(a), SocketChannel(b, linger=0.001)
-    try:
+    with _lingering(0.001) as (ca, cb):
         t = _later(0.05, ca.send, Ping(1))
         assert cb.recv() == Ping(1)  # missed: the next linger is skipped
         t.join()
@@ -182,6 +143,28 @@ def test_an_answer_soon_after_our_send_ends_the_back_off() -> None:
         assert cb.recv() == Pong(2)  # a blocking read (skipped linger), 50 ms after our send
         t.join()
         assert (cb._linger_misses, cb._linger_skip) == (0, 0)
-    finally:
-        ca.close()
-        cb.close()
+
+
+def test_linger_ends_at_end_of_stream() -> None:
+    with _lingering(5.0) as (ca, cb):
+        t = _later(0.01, ca.sock.shutdown, socket.SHUT_WR)
+        assert cb.recv() is None
+        t.join()
+
+
+def test_no_linger_on_a_socket_with_a_timeout() -> None:
+    # A read on such a socket waits out its timeout first, whatever the flags: the linger would
+    # then block (and raise TimeoutError) instead of spinning.
+    with _lingering(5.0) as (ca, cb):
+        cb.sock.settimeout(0.5)
+        assert cb._linger() == -1
+        ca.send(Ping(1))
+        assert cb.recv() == Ping(1)
+
+
+def test_linger_zero_blocks_at_once() -> None:
+    with _lingering(0.0) as (ca, cb):
+        t = _later(0.01, ca.send, Ping(3))
+        assert cb.recv() == Ping(3)
+        t.join()
+        assert (cb._linger_misses, cb._linger_skip) == (0, 0)
