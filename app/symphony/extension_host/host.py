@@ -1457,7 +1457,7 @@ def _run_ready() -> None:
     """Resume now the coroutines whose answers were just read, on a loop that offers it.
 
     :class:`symphony.qtloop.QtEventLoop` runs its ready callbacks in :meth:`run_ready`: a
-    coroutine awaiting a reply (:func:`on_this_thread`) then goes on inside the Qt callback that
+    coroutine awaiting a reply (:meth:`ExtensionHost.call`) then goes on inside the Qt callback that
     read the reply — after the host is done with what it read, so nothing it runs can re-enter
     the read — instead of after every other ready Qt source (a 1 ms paint, P11-busy-gui) and a
     timer event of its own (P9). Other loops are left alone.
@@ -1469,31 +1469,6 @@ def _run_ready() -> None:
     run_ready = getattr(loop, "run_ready", None)
     if run_ready is not None:
         run_ready()
-
-
-def on_this_thread(fut: CallFuture) -> asyncio.Future[CallResult]:
-    """Return an asyncio future that follows ``fut``, for a loop running on the host's thread.
-
-    The host completes its futures on its own thread, which under qasync is the loop's thread,
-    so the result is handed over directly — ``asyncio.wrap_future`` would post it through the
-    loop's thread-safe wake-up (a self-pipe write and an extra loop turn per request). On a
-    :class:`symphony.qtloop.QtEventLoop` the awaiting coroutine resumes when the host has read
-    what arrived (:func:`_run_ready`), in the same Qt callback.
-    """
-    loop = asyncio.get_running_loop()
-    out: asyncio.Future[CallResult] = loop.create_future()
-
-    def done(f: concurrent.futures.Future[CallResult]) -> None:
-        if out.done():
-            return
-        error = f.exception()
-        if error is not None:
-            out.set_exception(error)
-        else:
-            out.set_result(f.result())
-
-    fut.add_done_callback(done)
-    return out
 
 
 #: Signature of a callback passed to ``CallFuture.add_done_callback``.
@@ -1516,5 +1491,4 @@ __all__ = [
     "ExtensionDisabledError",
     "ExtensionHost",
     "HostConfig",
-    "on_this_thread",
 ]
