@@ -65,8 +65,13 @@ def run_and_kill(data_dir: Path, start: int, rng: random.Random) -> list[tuple[i
     assert first == "ready\n", first + proc.stderr.read()
     time.sleep(rng.uniform(0.0, 0.4))
     os.kill(proc.pid, signal.SIGKILL)
-    out, err = proc.communicate(timeout=30)
+    # Read the rest through the same text wrappers: `readline` above may have buffered acks
+    # already, which `communicate` (reading the raw pipes) would lose.
+    out = proc.stdout.read()
+    err = proc.stderr.read()
+    proc.stdout.close()
     proc.stderr.close()
+    proc.wait(timeout=30)
     assert proc.returncode == -signal.SIGKILL, err
     acks = []
     for line in out.splitlines():
