@@ -167,25 +167,32 @@ def test_linger_takes_answers_that_come_back_at_once_without_a_wake_up(
         assert wake_ups[0] >= 30
 
 
-def test_linger_budget_gives_the_event_loop_its_turns(
-    make_host: HostFactory, monkeypatch: pytest.MonkeyPatch
+def test_linger_budget_gives_the_event_loop_its_turns_and_the_linger_goes_on_after_them(
+    make_host: HostFactory,
 ) -> None:
     from PySide6.QtCore import QTimer
 
+    # Each answer takes 3 ms, longer than the 2 ms budget: every linger is cut short. Going back
+    # to poll then would sleep until each answer woke the host (40 wake-ups); going on from a
+    # zero-time timer reads the answers while lingering, and the event loop still gets its turns.
     host, _ = make_host(config=HostConfig(linger=5.0, linger_budget=0.002))
     host.request(MISBEHAVE, "echo", 0).wait()
-    wake_ups = _count_wake_ups(host, monkeypatch)
+    c = host._child(MISBEHAVE)
+    assert c.reader is not None
+    woken = [0]
+    c.reader.activated.connect(lambda *_: woken.__setitem__(0, woken[0] + 1))
     ticks = [0]
     timer = QTimer()
     timer.timeout.connect(lambda: ticks.__setitem__(0, ticks[0] + 1))
     timer.start(0)
     try:
-        # 50 answers of 20 ms of sleep each: a second of work, in 2 ms wake-ups at most
-        assert _awaited_chain(host, "sleep", [0.02] * 50) == ["slept"] * 50
+        assert _awaited_chain(host, "sleep", [0.003] * 40) == ["slept"] * 40
     finally:
         timer.stop()
-    assert wake_ups[0] >= 25
-    assert ticks[0] >= 25
+    # (an answer that lands during the event loop's turn is read there: still no sleep)
+    assert woken[0] < 10
+    assert ticks[0] >= 40
+    assert c.linger_misses == 0
 
 
 def test_a_linger_that_catches_nothing_backs_off(make_host: HostFactory) -> None:

@@ -153,7 +153,9 @@ class HostConfig:
         something again or an answer wakes the host within ``linger`` of the last request.
     linger_budget
         The most one wake-up spends handling and lingering before it returns to the event loop
-        (painting, input, timers), however fast the answers keep coming.
+        (painting, input, timers), however fast the answers keep coming. A linger the budget
+        cuts short goes on after that turn (from a zero-time timer, so the turn does not sleep)
+        until the end it would have had.
     """
 
     ping_interval: float = 1.0
@@ -287,6 +289,7 @@ class _Child:
     linger_skip: int = 0  # wake-ups left without lingering (after lingers that caught nothing)
     sent_at: float = 0.0  # perf_counter() when the last request was written
     linger_misses: int = 0  # lingers in a row that caught nothing
+    linger_until: float = 0.0  # the end of a linger the budget cut short (0: none)
 
 
 class ExtensionHost(QObject):
@@ -364,6 +367,12 @@ class ExtensionHost(QObject):
         self._timer = QTimer(self)
         self._timer.setInterval(int(self.config.tick * 1000))
         self._timer.timeout.connect(self._on_tick)
+        # lingers cut short by their budget go on after the event loop's turn (see _linger)
+        self._linger_on: dict[str, _Child] = {}
+        self._linger_timer = QTimer(self)
+        self._linger_timer.setSingleShot(True)
+        self._linger_timer.setInterval(0)
+        self._linger_timer.timeout.connect(self._on_linger_timer)
 
     # ---------------------------------------------------------------- public API
 
@@ -636,6 +645,8 @@ class ExtensionHost(QObject):
         finally:
             wake.stop()
         self._timer.stop()
+        self._linger_timer.stop()
+        self._linger_on.clear()
         self._secrets.shutdown(wait=False, cancel_futures=True)
 
     # ---------------------------------------------------------------- submission
@@ -1052,6 +1063,9 @@ class ExtensionHost(QObject):
         if (c.linger_skip or c.linger_misses) and start - c.sent_at < self.config.linger:
             # woken within what a linger would have waited: the child answers fast again
             c.linger_skip = c.linger_misses = 0
+        self._read_and_linger(c, start)
+
+    def _read_and_linger(self, c: _Child, start: float) -> None:
         try:
             self._read(c)
         finally:
@@ -1067,6 +1081,11 @@ class ExtensionHost(QObject):
         20 µs to decode instead of 5); a child that answers within the linger is read by a thread
         that never slept. Called after :func:`_run_ready`, so what it reads resumes its awaiting
         coroutines exactly as a fresh wake-up would.
+
+        A linger that the budget cuts short is not over: it goes on from a zero-time timer, after
+        the event loop has had its turn (painting, input, other sockets) — a turn that does not
+        sleep, since the timer is due. Returning to ``poll`` with a request in flight instead
+        would put the thread to sleep until the answer wakes it, once every budget.
         """
         launched = c.launched
         linger, budget = self.config.linger, self.config.linger_budget
@@ -1075,9 +1094,13 @@ class ExtensionHost(QObject):
                 c.linger_skip -= 1
                 return
             now = time.perf_counter()
+            # a linger the budget cut short goes on to the end it had
+            end = c.linger_until if c.linger_until > now else now + linger
+            c.linger_until = 0.0
             if now - start >= budget:
+                self._linger_later(c, end)
                 return
-            until = min(now + linger, start + budget)
+            until = min(end, start + budget)
             got: bool | None = False
             while got is False and time.perf_counter() < until:
                 try:
@@ -1088,10 +1111,27 @@ class ExtensionHost(QObject):
             if got is None:
                 return
             if not got:
+                if until < end:  # cut short by the budget: not a miss yet
+                    self._linger_later(c, end)
+                    return
                 c.linger_misses += 1
                 c.linger_skip = 1 << min(c.linger_misses - 1, 6)
                 return
             c.linger_misses = 0
+
+    def _linger_later(self, c: _Child, end: float) -> None:
+        """Go on lingering on ``c`` until ``end`` after the event loop's next turn."""
+        c.linger_until = end
+        self._linger_on[c.manifest.id] = c
+        if not self._linger_timer.isActive():
+            self._linger_timer.start()
+
+    def _on_linger_timer(self) -> None:
+        children, self._linger_on = self._linger_on, {}
+        for c in children.values():
+            # linger_until is 0 when a wake-up has read the child since (and lingered itself)
+            if c.linger_until and c.pending and c.reader is not None and c.reader.isEnabled():
+                self._read_and_linger(c, time.perf_counter())
 
     def _read(self, c: _Child) -> bool | None:
         """Read and handle what ``c`` sent.
