@@ -1389,6 +1389,8 @@ class Run:
         self._sync_skips()
 
     def _close_traces(self, nr: _NodeRun, *, success: bool) -> None:
+        if not nr.traces:  # no failure at this node: nothing to close
+            return
         now = time.monotonic()
         spent = self._spent
         closed = [(ctx, d, spent - s0, now - t0) for ctx, d, s0, t0 in nr.traces]

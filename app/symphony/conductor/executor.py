@@ -77,9 +77,12 @@ class NodeTask:
     timeout: float | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class NodeResult:
     """What a successful attempt produced.
+
+    Read-only by convention, like :class:`NodeTask`, and for the same reason: one is built per
+    node, and frozen it cost 2.1 µs to build instead of 0.85.
 
     Attributes
     ----------
