@@ -71,6 +71,30 @@ def test_runs_in_dependency_order_and_passes_values(
     assert mem_pit.dag.state(result.run_id, "n3") == "succeeded"
 
 
+def test_an_ended_run_is_let_go(
+    mem_pit: Pit, registry: NodeTypeRegistry, executor: ScriptedExecutor
+) -> None:
+    import gc
+    import weakref
+
+    conductor = conductor_for(mem_pit, registry, executor)
+    m = chain(["t.inline", "t.work"])
+
+    async def main() -> tuple[weakref.ref[Any], str, bool]:
+        run = conductor.start(m, FAST)
+        held = conductor.runs.get(run.run_id) is run  # while it runs
+        await run.wait()
+        return weakref.ref(run), run.run_id, held
+
+    ref, run_id, held = asyncio.run(main())
+    gc.collect()
+    assert held
+    # the record stays in the Pit; the run's node states are not held for the conductor's life
+    assert run_id not in conductor.runs
+    assert ref() is None
+    assert conductor.record(run_id)["status"] == "succeeded"
+
+
 @pytest.mark.parametrize("kind", list(DependencyKind))
 @pytest.mark.parametrize("outcome", ["succeeded", "failed", "skipped"])
 def test_dependency_kind_by_outcome(

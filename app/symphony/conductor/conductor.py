@@ -1416,6 +1416,10 @@ class Run:
         self._uncommitted += 1
         with contextlib.suppress(PitError):
             self._commit()
+        if self.conductor.runs.get(self.run_id) is self:
+            # an ended run lives on in the Pit (record(), resume()); holding it here would keep
+            # every run's node states for the life of the conductor
+            del self.conductor.runs[self.run_id]
         self._set_state(status, detail)
 
     def _result(self, status: str, detail: str) -> RunResult:
@@ -1466,6 +1470,7 @@ class Conductor:
         self._traces: dict[str, list[Trace]] = {}
         self._plans: weakref.WeakKeyDictionary[Melody, _Plan] = weakref.WeakKeyDictionary()
         registry.subscribe(lambda _e: self._plans.clear())
+        #: the runs in progress by id (an ended one is dropped: its record stays in the Pit)
         self.runs: dict[str, Run] = {}
 
     # ---------------------------------------------------------------- events
