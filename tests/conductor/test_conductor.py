@@ -166,6 +166,36 @@ def test_parallel_branches_stay_within_capacity(
     assert executor.max_running == 3
 
 
+def test_a_finishing_node_task_runs_the_next_node_itself(
+    mem_pit: Pit,
+    registry: NodeTypeRegistry,
+    executor: ScriptedExecutor,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # a chain of task nodes runs in one task (no task and no loop turn per node); a fan-out
+    # still runs its branches in parallel, each in a task of its own
+    tasks: dict[str, asyncio.Task[Any] | None] = {}
+    scripted_run = executor.run
+
+    async def recording_run(task: Any, sink: Any) -> Any:
+        tasks[task.node_id] = asyncio.current_task()
+        return await scripted_run(task, sink)
+
+    monkeypatch.setattr(executor, "run", recording_run)
+    m = chain(["t.work"] * 4)
+    fan = [m.create_node("t.work", name=f"f{i}") for i in range(3)]
+    for f in fan:
+        m.connect("n4", "out", f.id, "x")
+        executor.scripts[f.id] = Script(delay=0.05)
+    result = run(
+        conductor_for(mem_pit, registry, executor), m, RunOptions(max_parallel=4, durable=False)
+    )
+    assert result.status == "succeeded"
+    assert len({id(tasks[f"n{i}"]) for i in range(1, 5)}) == 1
+    assert len({id(tasks[f.id]) for f in fan}) == 3
+    assert executor.max_running == 3
+
+
 def test_model_nodes_share_pool_slots(
     mem_pit: Pit, registry: NodeTypeRegistry, executor: ScriptedExecutor, catalog: ModelCatalog
 ) -> None:
@@ -497,23 +527,27 @@ def test_step_mode_pauses_before_every_node(
     assert asyncio.run(scenario()).status == "succeeded"
 
 
+@pytest.mark.parametrize("slow", ["n1", "n3"], ids=["own-task", "handed-on-task"])
 def test_cancel_stops_running_nodes(
-    mem_pit: Pit, registry: NodeTypeRegistry, executor: ScriptedExecutor
+    mem_pit: Pit, registry: NodeTypeRegistry, executor: ScriptedExecutor, slow: str
 ) -> None:
-    m = chain(["t.work", "t.work"])
-    executor.scripts["n1"] = Script(delay=10)
+    # n3 runs in the task n1 started (a chain is handed on): cancelling reaches it there too
+    m = chain(["t.work", "t.work", "t.work", "t.work"])
+    executor.scripts[slow] = Script(delay=10)
 
     async def scenario() -> Any:
         r = conductor_for(mem_pit, registry, executor).start(m, FAST)
-        while executor.running == 0:
+        while not (r.run_id in mem_pit.dag and mem_pit.dag.state(r.run_id, slow) == "running"):
             await asyncio.sleep(0.005)
         r.cancel()
         return await r.wait()
 
     result = asyncio.run(scenario())
     assert result.status == "cancelled"
-    assert states(result)["n1"] == "cancelled"
-    assert mem_pit.dag.state(result.run_id, "n1") == "cancelled"
+    assert states(result)[slow] == "cancelled"
+    assert mem_pit.dag.state(result.run_id, slow) == "cancelled"
+    assert states(result)["n4"] != "succeeded"
+    assert "n4" not in executor.calls
 
 
 def test_edit_an_output_and_resume_downstream(

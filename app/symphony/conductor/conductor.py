@@ -568,6 +568,9 @@ class Run:
         self._spent = 0.0
         self._started = time.time()
         self._tasks: dict[str, asyncio.Task[None]] = {}
+        # a node a finishing node task runs next (see _start_task), and whether one may be taken
+        self._handoff: tuple[_NodeRun, dict[str, Any], NodeTask | None] | None = None
+        self._handing_off = False
         self._limit = max(1, options.max_parallel)
         self._wakeup = asyncio.Event()
         self._task: asyncio.Task[RunResult] = asyncio.get_running_loop().create_task(
@@ -1061,17 +1064,37 @@ class Run:
         if self.conductor._listeners:
             self._emit(NodeStateChanged(self.run_id, time.time(), nr.node.id, QUEUED, 1))
         nr.report.state = QUEUED
-        task = asyncio.get_running_loop().create_task(
-            self._attempts(nr, inputs, first), name=f"symphony-node-{nr.node.id}"
-        )
+        task: asyncio.Task[None] | None
+        if self._handing_off:
+            # a node task is finishing (this is its _node_done): it runs this node next, in the
+            # same step — no new task, and no event-loop turn before the node's request goes out
+            self._handing_off = False
+            self._handoff = (nr, inputs, first)
+            task = asyncio.current_task()
+            assert task is not None
+            task.set_name(f"symphony-node-{nr.node.id}")
+        else:
+            task = asyncio.get_running_loop().create_task(
+                self._node_task(nr, inputs, first), name=f"symphony-node-{nr.node.id}"
+            )
         self._tasks[nr.node.id] = task
         self._dag.transition(self.run_id, nr.node.id, "running")
+
+    async def _node_task(
+        self, nr: _NodeRun, inputs: dict[str, Any], first: NodeTask | None
+    ) -> None:
+        """Run a node, then each node handed to this task as it finished (see _start_task)."""
+        await self._attempts(nr, inputs, first)
+        while self._handoff is not None:
+            (nr, inputs, first), self._handoff = self._handoff, None
+            await self._attempts(nr, inputs, first)
 
     async def _attempts(self, nr: _NodeRun, inputs: dict[str, Any], first: NodeTask | None) -> None:
         """Run one node through its attempts and recoveries (``first``: its first task, if made)."""
         nid = nr.node.id
         model = str(nr.node.config.get("model", ""))
         fallbacks = list(nr.node.policy.fallback_models)
+        ended = True  # False while a cancellation (or an interrupt) goes through
         try:
             while True:
                 error: NodeError | None
@@ -1122,6 +1145,7 @@ class Run:
                 self._close_traces(nr, success=False)
                 return
         except asyncio.CancelledError:
+            ended = False
             if self._dag.state(self.run_id, nid) == "running":
                 self._dag.transition(self.run_id, nid, "cancelled")
             nr.report.finished = time.time()
@@ -1133,26 +1157,33 @@ class Run:
             nr.report.error = f"internal error: {type(e).__name__}: {e}"
             with contextlib.suppress(Exception):
                 self._finish_failed(nr, nr.report.error)
+        except BaseException:
+            ended = False
+            raise
         finally:
-            self._node_done(nid)
+            self._node_done(nid, hand_off=ended)
 
-    def _node_done(self, nid: str) -> None:
+    def _node_done(self, nid: str, *, hand_off: bool) -> None:
         """Start what a finished node made ready, in this loop turn.
 
         The main loop is woken only when it has something to decide (nothing left running,
         the next node waits at a pause or breakpoint, the run was stopped, commits are due):
         under qasync every loop turn is a Qt timer event, and waking the loop for each node
-        would cost two more.
+        would cost two more. With ``hand_off`` (the node's task ends normally), the first node
+        this starts as a task runs on in the finishing task instead of a new one.
         """
         self._tasks.pop(nid, None)
         if self._cancelled:
             self._wakeup.set()
             return
+        self._handing_off = hand_off
         try:
             self._dispatch_now()
         except Exception:  # e.g. the Pit closed under the run: the main loop reports it
             self._wakeup.set()
             raise
+        finally:
+            self._handing_off = False
         if (
             not self._tasks
             or self._uncommitted >= _COMMIT_EVERY
