@@ -2,9 +2,9 @@
 
 ``symphony``: the host side of :mod:`symphony.protocol` talking to a real extension child
 (``python -m symphony.sdk.runner tests/sdk/fixtures/demo_ext``): a ``Request`` frame, the child's
-reader thread, the handler thread, the ``Response`` frame back. ``baseline:raw-json-echo``: a child
-that reads u32-length-prefixed JSON and writes it back on one thread, no framing types, no handler
-thread. The Qt host (QLocalSocket, event loop) is not part of this measurement yet.
+runtime (whose reading thread runs the echo handler itself, see :mod:`symphony.sdk.runtime`), the
+``Response`` frame back. ``baseline:raw-json-echo``: a child that reads u32-length-prefixed JSON and
+writes it back on one thread, no framing types. The Qt host is measured by ``test_p11_host.py``.
 
 Targets (judged in docs, never asserted): p50 ≤ 60 µs, p99 ≤ 300 µs.
 

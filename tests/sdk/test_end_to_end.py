@@ -188,13 +188,28 @@ def test_child_imports_no_qt(host: ChildHost) -> None:
 
 def test_pending_requests_are_capped(child: ChildHost) -> None:
     child.handshake(limits={"max_pending": 2})
-    child.request("hang")
-    assert child.recv() == Notification("hanging")  # the handler thread is stuck from now on
+    # the handler waits in its context from now on, so the other thread reads meanwhile
+    child.request("wait_cancel")
     child.request("echo", 1)
     child.request("echo", 2)
     extra = child.call("echo", 3)
     assert isinstance(extra, ErrorResponse)
     assert extra.code == ErrorCode.RESOURCE_LIMIT
+
+
+def test_requests_that_come_while_a_handler_runs_wait_their_turn(host: ChildHost) -> None:
+    # "nap" never looks at its context, so nobody reads while it runs (the reading thread runs
+    # it); "wait_cancel" does, so the other thread reads while it waits. Either way the
+    # requests behind run afterwards, in order, and pings are answered again once idle.
+    for first in ("nap", "wait_cancel"):
+        rid = host.request(first, 0.2) if first == "nap" else host.request(first)
+        later = [host.request("echo", i) for i in range(3)]
+        if first == "wait_cancel":
+            host.channel.send(Cancel(rid))
+        replies = [host.recv() for _ in range(4)]
+        assert [r.id for r in replies] == [rid, *later]  # type: ignore[union-attr]
+        assert [r.result for r in replies[1:]] == [0, 1, 2]  # type: ignore[union-attr]
+        assert host.ping(5.0)
 
 
 def test_stdlib_logging_reaches_the_host(host: ChildHost) -> None:
