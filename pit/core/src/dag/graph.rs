@@ -341,6 +341,9 @@ pub(crate) struct Workflow {
     inn: Vec<Vec<Edge>>,
     par: Vec<Vec<u32>>,
     edge_set: FxSet<u64>,
+    /// `core.bindings` as a set: binding is checked per node success, and a scan of the list
+    /// made a long run's bindings quadratic.
+    bound: FxSet<(u32, ArtifactId)>,
     /// Per node: number of awaited dependencies not yet resolved (+1 while its gate is closed).
     waiting: Vec<u32>,
     /// Per chain member: whether every earlier member has failed (its turn has come).
@@ -385,6 +388,7 @@ impl Workflow {
             inn: Vec::new(),
             par: Vec::new(),
             edge_set: FxSet::default(),
+            bound: FxSet::default(),
             waiting: Vec::new(),
             gate_open: Vec::new(),
             group_done: Vec::new(),
@@ -917,8 +921,12 @@ impl Workflow {
         self.core.nodes[idx as usize].estimate = estimate;
     }
 
+    pub fn is_bound(&self, idx: u32, artifact: ArtifactId) -> bool {
+        self.bound.contains(&(idx, artifact))
+    }
+
     pub fn bind(&mut self, idx: u32, artifact: ArtifactId) -> bool {
-        if self.core.bindings.contains(&(idx, artifact)) {
+        if !self.bound.insert((idx, artifact)) {
             return false;
         }
         self.core.bindings.push((idx, artifact));
@@ -926,9 +934,11 @@ impl Workflow {
     }
 
     pub fn unbind(&mut self, idx: u32, artifact: ArtifactId) -> bool {
-        let before = self.core.bindings.len();
+        if !self.bound.remove(&(idx, artifact)) {
+            return false;
+        }
         self.core.bindings.retain(|&b| b != (idx, artifact));
-        before != self.core.bindings.len()
+        true
     }
 
     // ----- transitions -----------------------------------------------------------------------
@@ -1183,6 +1193,7 @@ impl Workflow {
             let (s, t, kind) = self.core.edges[k];
             self.link(s, t, kind);
         }
+        self.bound = self.core.bindings.iter().copied().collect();
         self.recompute(at);
     }
 

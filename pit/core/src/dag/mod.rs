@@ -737,7 +737,7 @@ impl DagTracker {
             let no = st.handle(wf)?;
             let w = st.wf(no)?;
             let node = w.node_index(node)?;
-            let bound = w.core.bindings.contains(&(node, artifact));
+            let bound = w.is_bound(node, artifact);
             changed = bound != bind;
             Ok(if bind {
                 Rec::Bind {

@@ -313,6 +313,50 @@ fn checkpoint_and_rollback() {
 }
 
 #[test]
+fn bindings_after_a_rollback_are_those_of_the_checkpoint() {
+    let t = tracker();
+    build(&t, "w", &["a", "b"], &[]);
+    assert!(t.bind_artifact("w", "a", 7, false).unwrap());
+    assert!(
+        !t.bind_artifact("w", "a", 7, false).unwrap(),
+        "bound already"
+    );
+    let cp = t.checkpoint("w", false).unwrap();
+    assert!(t.unbind_artifact("w", "a", 7, false).unwrap());
+    assert!(
+        !t.unbind_artifact("w", "a", 7, false).unwrap(),
+        "unbound already"
+    );
+    assert!(t.bind_artifact("w", "b", 8, false).unwrap());
+    t.rollback("w", cp, false).unwrap();
+    assert!(
+        !t.bind_artifact("w", "a", 7, false).unwrap(),
+        "7 is bound again"
+    );
+    assert!(
+        t.unbind_artifact("w", "b", 8, false).is_ok_and(|was| !was),
+        "8 is not"
+    );
+    assert_eq!(t.node_info("w", "a").unwrap().artifacts, vec![7]);
+    assert!(t.node_info("w", "b").unwrap().artifacts.is_empty());
+}
+
+#[test]
+fn many_bindings_stay_cheap_and_in_order() {
+    // a set beside the list: binding was a scan of every binding of the workflow
+    let t = tracker();
+    let names: Vec<String> = (0..20_000).map(|i| format!("n{i}")).collect();
+    let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+    build(&t, "w", &refs, &[]);
+    for (i, n) in refs.iter().enumerate() {
+        assert!(t.bind_artifact("w", n, i as u64, false).unwrap());
+    }
+    assert!(!t.bind_artifact("w", "n19999", 19_999, false).unwrap());
+    assert_eq!(t.node_info("w", "n123").unwrap().artifacts, vec![123]);
+    assert_eq!(t.referenced_artifacts().len(), 20_000);
+}
+
+#[test]
 fn durations_are_learned_per_type_and_used_for_planning() {
     let clock = Clock::manual(1_000 * SECOND);
     let t = DagTracker::new(&Ctx::in_memory(clock.clone()));
