@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 from PySide6.QtCore import QCoreApplication, QTimer
@@ -102,6 +102,82 @@ def test_run_ready_inside_a_callback_does_not_nest(loop: QtEventLoop) -> None:
 
     loop.run_until_complete(main())
     assert order == ["first", "first done", "second"]
+
+
+def _from_qt(loop: QtEventLoop, fn: Callable[[], None]) -> None:
+    """Run ``fn`` in a Qt timer callback (outside any drain), with the loop running."""
+    done = asyncio.Event()
+
+    def call() -> None:
+        try:
+            fn()
+        finally:
+            done.set()
+
+    async def main() -> None:
+        QTimer.singleShot(0, call)
+        await done.wait()
+        await asyncio.sleep(0.01)
+
+    loop.run_until_complete(main())
+
+
+def test_a_hold_queues_without_arming_the_timer_and_its_release_runs_the_queue(
+    loop: QtEventLoop,
+) -> None:
+    ran: list[str] = []
+    timer = loop._drain_timer  # the point of a hold: no start/stop of it per reply
+
+    def read_replies() -> None:
+        loop.hold()
+        loop.hold()  # holds nest
+        loop.call_soon(ran.append, "a")
+        loop.call_soon(ran.append, "b")
+        assert not timer.isActive()
+        loop.release()
+        assert ran == []  # only the last release drains
+        loop.release()
+        assert ran == ["a", "b"]  # at once, in order
+        assert not timer.isActive()
+
+    _from_qt(loop, read_replies)
+    assert ran == ["a", "b"]
+
+
+def test_what_a_release_leaves_runs_on_a_later_turn(
+    loop: QtEventLoop, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(symphony.qtloop, "DRAIN_BUDGET", -1.0)  # one callback per drain
+    ran: list[int] = []
+
+    def read_replies() -> None:
+        loop.hold()
+        for i in range(3):
+            loop.call_soon(ran.append, i)
+        loop.release()
+        assert ran == [0]
+        assert loop._drain_timer.isActive()  # the rest is not forgotten
+
+    _from_qt(loop, read_replies)
+    assert ran == [0, 1, 2]
+
+
+def test_a_release_inside_a_drain_leaves_the_queue_to_that_drain(loop: QtEventLoop) -> None:
+    order: list[str] = []
+
+    def first() -> None:
+        loop.hold()
+        loop.call_soon(order.append, "queued in first")
+        loop.release()  # a drain is under way: it runs what was queued, after this callback
+        order.append("first done")
+
+    async def main() -> None:
+        loop.call_soon(first)
+        loop.call_soon(order.append, "second")
+        await asyncio.sleep(0.01)
+
+    loop.run_until_complete(main())
+    assert order == ["first done", "second", "queued in first"]
 
 
 def test_cancelled_handles_do_not_run(loop: QtEventLoop) -> None:

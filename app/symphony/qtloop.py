@@ -13,7 +13,10 @@ and stopping) and replaces the ready queue:
   still get their turn;
 * :meth:`QtEventLoop.run_ready` runs the queue now. Code that completes asyncio futures from a
   Qt callback calls it when it is done — the extension host after each read of a child's socket
-  — so the awaiting coroutines resume in the same Qt callback instead of one turn later.
+  — so the awaiting coroutines resume in the same Qt callback instead of one turn later;
+* between :meth:`QtEventLoop.hold` and :meth:`QtEventLoop.release` (which drains), ``call_soon``
+  queues without arming the timer: a reply read by the host would otherwise start it only for
+  the drain that follows at once to stop it again (~3 µs of ``QTimer`` calls per reply).
 
 A node of a melody that runs in an extension process therefore goes from the child's answer to
 the next node's request in one Qt callback (``docs/conductor.md``, P9).
@@ -53,10 +56,13 @@ class QtEventLoop(qasync.QEventLoop):  # type: ignore[misc]  # qasync is untyped
         super().__init__(app or QCoreApplication.instance(), already_running=already_running)
         self._soon: deque[asyncio.Handle] = deque()
         self._draining = False
+        self._held = 0
+        # whether _drain_timer is started, mirrored: isActive() is a Qt call per drain
+        self._armed = False
         self._drain_timer = QTimer()
         self._drain_timer.setSingleShot(True)
         self._drain_timer.setInterval(0)
-        self._drain_timer.timeout.connect(self.run_ready)
+        self._drain_timer.timeout.connect(self._on_drain_timer)
 
     def call_soon(
         self,
@@ -69,9 +75,33 @@ class QtEventLoop(qasync.QEventLoop):  # type: ignore[misc]  # qasync is untyped
             raise RuntimeError("Event loop is closed")
         handle = asyncio.Handle(callback, args, self, context=context)
         self._soon.append(handle)
-        if not self._draining and not self._drain_timer.isActive():
+        if not (self._draining or self._held or self._armed):
+            self._armed = True
             self._drain_timer.start()
         return handle
+
+    def hold(self) -> None:
+        """Queue ``call_soon`` callbacks without arming the drain timer until :meth:`release`.
+
+        For a caller that will drain right after what it is doing (the extension host reading
+        replies). Holds nest; call :meth:`release` once for each, in a ``finally``.
+        """
+        self._held += 1
+
+    def release(self) -> None:
+        """End a :meth:`hold`; the last one runs the ready callbacks now (:meth:`run_ready`)."""
+        self._held -= 1
+        if not self._held:
+            self.run_ready()
+            if self._soon and not self._armed and not self._draining and not self.is_closed():
+                # left for later (the budget, a stopped loop, or a drain already under way that
+                # will arm it itself): the timer makes sure it runs
+                self._armed = True
+                self._drain_timer.start()
+
+    def _on_drain_timer(self) -> None:
+        self._armed = False
+        self.run_ready()
 
     def call_soon_threadsafe(
         self,
@@ -109,14 +139,17 @@ class QtEventLoop(qasync.QEventLoop):  # type: ignore[misc]  # qasync is untyped
             self._draining = False
             if queue:
                 if not self.is_closed():
+                    self._armed = True
                     self._drain_timer.start()
-            elif self._drain_timer.isActive():
-                # started by a call_soon outside a drain (a reply read by the host): nothing is
-                # left for it, and an empty timer event costs as much as a full one
+            elif self._armed:
+                # started by a call_soon outside a drain: nothing is left for it, and an empty
+                # timer event costs as much as a full one
+                self._armed = False
                 self._drain_timer.stop()
 
     def close(self) -> None:
         """Close the loop; ready callbacks not run by now are dropped, as asyncio does."""
+        self._armed = False
         self._drain_timer.stop()
         self._soon.clear()
         super().close()

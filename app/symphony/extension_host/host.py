@@ -21,7 +21,7 @@ from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, Protocol, cast
 
 from PySide6.QtCore import (
     QCoreApplication,
@@ -217,6 +217,11 @@ class CallFuture(concurrent.futures.Future[CallResult]):
 _Answer = CallFuture | asyncio.Future[CallResult]
 
 
+#: The messages that end a request (a tuple: ``isinstance`` with a ``|`` union builds the union
+#: on every call).
+_ENDS: Final = (Response, ErrorResponse)
+
+
 @dataclass(eq=False, slots=True)
 class _Call:
     method: str
@@ -259,6 +264,7 @@ class _Child:
     max_frame: int = HANDSHAKE_MAX_FRAME
     reader: QSocketNotifier | None = None
     writer: QSocketNotifier | None = None
+    writer_on: bool = False  # whether ``writer`` is enabled (mirrored: see _flush)
     exit_notifier: QSocketNotifier | None = None
     pidfd: int = -1
     streams: list[_Stream] = field(default_factory=list)
@@ -829,6 +835,7 @@ class ExtensionHost(QObject):
         c.reader.activated.connect(lambda *_: self._on_readable(c))
         c.writer = QSocketNotifier(sock.fileno(), QSocketNotifier.Type.Write)
         c.writer.setEnabled(False)
+        c.writer_on = False
         c.writer.activated.connect(lambda *_: self._flush(c))
         assert c.handshake is not None
         self._write(c, c.handshake.challenge())
@@ -1041,8 +1048,11 @@ class ExtensionHost(QObject):
             c.wbuf.clear()
             c.wbytes = 0
             self._lost(c, f"connection lost while writing: {e}")
-        if c.writer is not None:
-            c.writer.setEnabled(bool(c.wbuf))
+        waiting = bool(c.wbuf)
+        if c.writer is not None and waiting is not c.writer_on:
+            # a Qt call per request otherwise (~1 µs), almost always to say "still off"
+            c.writer.setEnabled(waiting)
+            c.writer_on = waiting
 
     def _lost(self, c: _Child, reason: str) -> None:
         if c.reader is not None:
@@ -1066,21 +1076,34 @@ class ExtensionHost(QObject):
         self._read_and_linger(c, start)
 
     def _read_and_linger(self, c: _Child, start: float) -> None:
-        try:
+        loop = _drain_loop()
+        if loop is None:
             self._read(c)
+            if self.config.linger > 0:
+                self._linger(c, start, None)
+            return
+        # replies read here complete futures (call_soon); the loop runs them right after each
+        # read, so it need not arm its timer for them
+        loop.hold()
+        try:
+            try:
+                self._read(c)
+            finally:
+                loop.run_ready()
+            if self.config.linger > 0:
+                self._linger(c, start, loop)
         finally:
-            _run_ready()
-        if self.config.linger > 0:
-            self._linger(c, start)
+            loop.release()
 
-    def _linger(self, c: _Child, start: float) -> None:
+    def _linger(self, c: _Child, start: float, loop: _DrainLoop | None) -> None:
         """Keep reading ``c`` while it owes answers (see :attr:`HostConfig.linger`).
 
         In this VM a thread that sleeps in the event loop's ``poll`` and is woken by an answer
         loses ~30–100 µs to the wake-up and then runs with cold caches (a 49-byte answer took
         20 µs to decode instead of 5); a child that answers within the linger is read by a thread
-        that never slept. Called after :func:`_run_ready`, so what it reads resumes its awaiting
-        coroutines exactly as a fresh wake-up would.
+        that never slept. Called after ``loop`` ran what the read before made ready, and runs it
+        after each read, so what it reads resumes its awaiting coroutines exactly as a fresh
+        wake-up would.
 
         A linger that the budget cuts short is not over: it goes on from a zero-time timer, after
         the event loop has had its turn (painting, input, other sockets) — a turn that does not
@@ -1106,8 +1129,8 @@ class ExtensionHost(QObject):
                 try:
                     got = self._read(c)
                 finally:
-                    if got is not False:
-                        _run_ready()
+                    if got is not False and loop is not None:
+                        loop.run_ready()
             if got is None:
                 return
             if not got:
@@ -1187,7 +1210,7 @@ class ExtensionHost(QObject):
         if not c.ready:
             self._handle_handshake(c, msg)
             return
-        if isinstance(msg, Response | ErrorResponse):
+        if isinstance(msg, _ENDS):
             if msg.id is None:
                 assert isinstance(msg, ErrorResponse)
                 err = error_for_code(msg.code, msg.message, msg.data)
@@ -1493,8 +1516,18 @@ def _keyring_get(name: str) -> str | None:
     return value
 
 
-def _run_ready() -> None:
-    """Resume now the coroutines whose answers were just read, on a loop that offers it.
+class _DrainLoop(Protocol):
+    """What :class:`symphony.qtloop.QtEventLoop` offers the host (see :func:`_drain_loop`)."""
+
+    def hold(self) -> None: ...  # noqa: D102
+
+    def release(self) -> None: ...  # noqa: D102
+
+    def run_ready(self) -> None: ...  # noqa: D102
+
+
+def _drain_loop() -> _DrainLoop | None:
+    """Return the running loop if it can resume coroutines now, on demand (else ``None``).
 
     :class:`symphony.qtloop.QtEventLoop` runs its ready callbacks in :meth:`run_ready`: a
     coroutine awaiting a reply (:meth:`ExtensionHost.call`) then goes on inside the Qt callback that
@@ -1505,10 +1538,10 @@ def _run_ready() -> None:
     try:
         loop = asyncio.get_running_loop()
     except RuntimeError:
-        return
-    run_ready = getattr(loop, "run_ready", None)
-    if run_ready is not None:
-        run_ready()
+        return None
+    if hasattr(loop, "run_ready") and hasattr(loop, "hold"):
+        return cast(_DrainLoop, loop)
+    return None
 
 
 #: Signature of a callback passed to ``CallFuture.add_done_callback``.
