@@ -1092,8 +1092,8 @@ class Run:
     async def _attempts(self, nr: _NodeRun, inputs: dict[str, Any], first: NodeTask | None) -> None:
         """Run one node through its attempts and recoveries (``first``: its first task, if made)."""
         nid = nr.node.id
-        model = str(nr.node.config.get("model", ""))
-        fallbacks = list(nr.node.policy.fallback_models)
+        model = str(nr.node.config.get("model", "")) if first is None else ""
+        fallbacks: list[str] | None = None  # read at the first failure
         ended = True  # False while a cancellation (or an interrupt) goes through
         try:
             while True:
@@ -1121,6 +1121,8 @@ class Run:
                         return
                 assert error is not None
                 nr.model_failures += 1
+                if fallbacks is None:
+                    fallbacks = list(nr.node.policy.fallback_models)
                 ctx = self._context(nr, error, fallbacks=len(fallbacks) - nr.fallbacks_used)
                 decision = self._decide(nr, ctx, error)
                 nr.traces.append((ctx, decision, self._spent, time.monotonic()))

@@ -71,7 +71,8 @@ class HostGateway:
             reply = await self.host.call(
                 extension_id,
                 method,
-                dict(params),
+                # the executor builds a fresh dict per call: a copy only for other mappings
+                params if type(params) is dict else dict(params),
                 timeout=timeout,
                 on_item=item,
                 on_progress=progress,
@@ -86,7 +87,7 @@ class HostGateway:
                 f"{extension_id}: {method}: {e.message}", error_kind_for_code(e.code), code=e.code
             ) from None
         result = reply.result
-        if not isinstance(result, Mapping):
+        if type(result) is not dict and not isinstance(result, Mapping):
             raise NodeError(
                 f"{extension_id}: {method} answered {type(result).__name__}, not an object",
                 ErrorKind.PERSISTENT,
