@@ -36,6 +36,10 @@ def test_smoke_test_exits_0_and_prints_startup_ms(tmp_path: Path) -> None:
     assert m is not None, out.stdout
     assert int(m.group(1)) > 0
     assert re.search(r"^services_ms=\d+$", out.stdout, re.M)
+    # once its services are up, start-up's objects leave later full collections (gc.freeze)
+    frozen = re.search(r"^heap_frozen=(\d+)$", out.stdout, re.M)
+    assert frozen is not None, out.stdout
+    assert int(frozen.group(1)) > 10_000
     # The smoke test uses a throw-away Pit: nothing is left in the user's data folder.
     assert not (tmp_path / "data" / "symphony" / "pit").exists()
 
