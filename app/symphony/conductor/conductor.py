@@ -782,7 +782,10 @@ class Run:
             await asyncio.gather(*self._tasks.values(), return_exceptions=True)
 
     def _ready(self) -> list[str]:
-        return [n for n in self._dag.ready(self.run_id) if n not in self._tasks]
+        ready = self._dag.ready(self.run_id)
+        if not self._tasks:  # inline nodes only (or none running): nothing to leave out
+            return ready
+        return [n for n in ready if n not in self._tasks]
 
     def _dispatch_now(self) -> bool:
         """Start the ready nodes that need no pause, within capacity; return whether any."""
