@@ -33,6 +33,7 @@ ABSOLUTE_MAX_FRAME: Final = 0xFFFF_FFFF
 
 _PREFIX = struct.Struct("<I")
 _HEAD = struct.Struct("<IBI")
+_TYPE_HLEN = struct.Struct("<BI")
 _HEAD_AFTER_LEN = 5  # type byte + header length
 
 
@@ -159,8 +160,7 @@ def decode_frame(frame: bytes | bytearray | memoryview) -> Message:
     n = len(frame)
     if n < _HEAD_AFTER_LEN:
         raise ProtocolViolation(f"frame of {n} bytes is shorter than its fixed fields")
-    ftype = frame[0]
-    hlen = int.from_bytes(frame[1:5], "little")
+    ftype, hlen = _TYPE_HLEN.unpack_from(frame)
     if hlen > n - _HEAD_AFTER_LEN:
         raise ProtocolViolation(f"header length {hlen} exceeds the frame")
     header: Any
@@ -242,8 +242,14 @@ class FrameDecoder:
         """
         if self._error is not None:
             raise self._error
+        view = memoryview(data).cast("B")
         try:
-            return self._feed(memoryview(data).cast("B"))
+            if self._expected < 0 and not self._buf and len(view) > 4:
+                # the common case, one whole frame and nothing before it: no bookkeeping
+                length = _PREFIX.unpack_from(view)[0]
+                if len(view) - 4 == length and _HEAD_AFTER_LEN <= length <= self._max_frame:
+                    return [decode_frame(view[4:])]
+            return self._feed(view)
         except ProtocolViolation as e:
             self._error = e
             self._buf = bytearray()
