@@ -47,6 +47,33 @@ def test_request_starts_the_extension_on_demand(make_host: HostFactory) -> None:
     assert done == [fut]
 
 
+def test_what_a_child_does_not_read_yet_waits_in_order_and_over_the_cap_is_refused(
+    make_host: HostFactory,
+) -> None:
+    from pathlib import Path
+
+    from symphony.protocol import ResourceLimitError
+
+    demo_root = Path(__file__).parents[1] / "sdk" / "fixtures"
+    mib = 1 << 20
+    host, _ = make_host([demo_root], config=HostConfig(write_max=6 * mib))
+    assert host.request("test.demo", "echo", "warm").wait().result == "warm"
+    # the child's reading thread runs a handler that never looks at its context: nobody reads
+    napping = host.request("test.demo", "nap", 1.5)
+    sent = [host.request("test.demo", "echo", i, body=bytes([i]) * mib) for i in range(5)]
+    # 5 MiB is more than the socket takes: the rest waits in the host's write queue, and what
+    # would take the queue past write_max is refused at once, naming the reason
+    refused = host.request("test.demo", "echo", "too much", body=b"x" * (2 * mib))
+    with pytest.raises(ResourceLimitError, match="not reading"):
+        refused.wait()
+    napping.wait()
+    for i, fut in enumerate(sent):
+        reply = fut.wait()
+        assert reply.result == i
+        assert reply.body == bytes([i]) * mib
+    assert host.request("test.demo", "echo", "after").wait().result == "after"
+
+
 def test_cancel_an_open_request(make_host: HostFactory) -> None:
     from pathlib import Path
 

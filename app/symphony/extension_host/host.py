@@ -1025,6 +1025,19 @@ class ExtensionHost(QObject):
         data = encode(msg, c.max_frame if c.ready else HANDSHAKE_MAX_FRAME)
         if c.wbytes + len(data) > self.config.write_max:
             raise ResourceLimitError(f"{c.manifest.id} is not reading: write queue full")
+        if not c.wbuf:
+            # nothing queued before it (the usual case): straight to the socket, and only what
+            # the socket did not take is queued
+            try:
+                n = c.launched.sock.send(data)
+            except BlockingIOError:
+                n = 0
+            except OSError as e:
+                self._lost(c, f"connection lost while writing: {e}")
+                return
+            if n == len(data):
+                return
+            data = data[n:]
         c.wbuf.append(memoryview(data))
         c.wbytes += len(data)
         self._flush(c)
