@@ -1037,9 +1037,11 @@ class ExtensionHost(QObject):
                 return
             if n == len(data):
                 return
-            data = data[n:]
-        c.wbuf.append(memoryview(data))
-        c.wbytes += len(data)
+        else:
+            n = 0
+        rest = memoryview(data)[n:]  # a view: a large frame's remainder is not copied
+        c.wbuf.append(rest)
+        c.wbytes += len(rest)
         self._flush(c)
 
     def _flush(self, c: _Child) -> None:
