@@ -95,9 +95,16 @@ def test_a_model_node_without_memory_in_its_answer_asks_the_gateway() -> None:
     [
         ({"result": 1}, "without an 'outputs' object"),
         ({"outputs": [1, 2]}, "without an 'outputs' object"),
-        ({"outputs": {}, "usage": {"cost": "a lot"}}, "malformed number"),
-        ({"outputs": {}, "usage": {"completion_tokens": [3]}}, "malformed number"),
-        ({"outputs": {}, "memory_bytes": "12 MB"}, "malformed number"),
+        ({"outputs": {}, "usage": {"cost": "a lot"}}, "usage.cost = 'a lot', not a finite number"),
+        (
+            {"outputs": {}, "usage": {"completion_tokens": [3]}},
+            "usage.completion_tokens = [3], not a finite number",
+        ),
+        ({"outputs": {}, "memory_bytes": "12 MB"}, "memory_bytes = '12 MB', not a finite number"),
+        (
+            {"outputs": {}, "usage": {"completion_tokens": float("inf")}},
+            "usage.completion_tokens = inf, not a finite number",
+        ),
     ],
 )
 def test_a_malformed_answer_is_a_persistent_failure_that_says_what(

@@ -14,10 +14,12 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from symphony.conductor.policy import ErrorKind
 from symphony.registry import NodeTypeRegistry, OperatorError
+
+_N = TypeVar("_N", int, float)
 
 __all__ = [
     "Executor",
@@ -209,6 +211,19 @@ def error_kind_for_code(code: int | None) -> ErrorKind:
     return _KIND_BY_CODE.get(code, ErrorKind.PERSISTENT)
 
 
+def _number(kind: Callable[[Any], _N], where: Mapping[str, Any], path: str, task: NodeTask) -> _N:
+    """Read the number at ``path`` in an answer (absent, null or 0: 0)."""
+    value = where.get(path.rsplit(".", 1)[-1])
+    try:
+        return kind(value or 0)
+    except (TypeError, ValueError, OverflowError):
+        raise NodeError(
+            f"extension {task.source!r} answered {task.method!r} with {path} = "
+            f"{value!r:.40}, not a finite number",
+            ErrorKind.PERSISTENT,
+        ) from None
+
+
 class LocalExecutor:
     """Runs built-in operators in-process and extension types through ``gateway``.
 
@@ -287,16 +302,9 @@ class LocalExecutor:
         usage = result.get("usage")
         if usage is None or (type(usage) is not dict and not isinstance(usage, Mapping)):
             usage = {}
-        try:
-            memory = int(result.get("memory_bytes", 0) or 0)
-            cost = float(usage.get("cost", 0.0) or 0.0)
-            tokens = int(usage.get("completion_tokens", 0) or 0)
-        except (TypeError, ValueError) as e:
-            raise NodeError(
-                f"extension {task.source!r} answered {task.method!r} with a malformed number "
-                f"in 'memory_bytes' or 'usage': {e}",
-                ErrorKind.PERSISTENT,
-            ) from None
+        memory = _number(int, result, "memory_bytes", task)
+        cost = _number(float, usage, "usage.cost", task)
+        tokens = _number(int, usage, "usage.completion_tokens", task)
         if not memory and task.model:
             memory_of = getattr(gateway, "memory_of", None)
             if memory_of is not None:
