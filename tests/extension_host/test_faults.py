@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import struct
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import keyring
 import pytest
+from PySide6.QtCore import QCoreApplication
 
 from symphony.extension_host.host import (
     CRASHED,
@@ -106,6 +109,38 @@ def test_any_unrequested_exit_is_a_crash_and_a_crash_loop_opens_the_breaker(
     assert host.starts(MISBEHAVE) == 3
     host.enable(MISBEHAVE)
     assert host.request(MISBEHAVE, "echo", 2).wait(60).result == 2
+
+
+def test_a_long_chain_of_quick_requests_keeps_a_healthy_child_alive(
+    make_host: HostFactory,
+) -> None:
+    # Pings land between the chain's requests, often right before one that the child's reading
+    # thread runs itself; such a ping's pong used to be lost, and since the host sends no new
+    # ping while one is outstanding, the child was killed as unresponsive a second later (a
+    # third of 3-second chains here). The child must stay up through the chain and after it.
+    from symphony.qtloop import QtEventLoop
+
+    # a ping every 20 ms tick: about 150 of them during the chain
+    config = replace(FAST, ping_interval=0.01, tick=0.02)
+    host, rec = make_host(config=config)
+    host.start(MISBEHAVE)
+    _ready(host)
+
+    async def chain(seconds: float) -> int:
+        n, end = 0, time.monotonic() + seconds
+        while time.monotonic() < end:
+            assert (await host.call(MISBEHAVE, "echo", n)).result == n
+            n += 1
+        await asyncio.sleep(config.unresponsive_after + config.kill_unresponsive_after + 0.5)
+        return n
+
+    loop = QtEventLoop(QCoreApplication.instance())
+    with loop:
+        calls = loop.run_until_complete(chain(3.0))
+    assert calls > 100
+    assert host.starts(MISBEHAVE) == 1, host.last_error(MISBEHAVE)
+    assert rec.states_of(MISBEHAVE)[-1] == READY
+    assert UNRESPONSIVE not in rec.states_of(MISBEHAVE)
 
 
 @pytest.mark.parametrize("method", ["hang", "sigstop"])

@@ -11,6 +11,8 @@ from symphony.protocol import (
     ErrorResponse,
     Exit,
     Notification,
+    Ping,
+    Pong,
     Progress,
     Request,
     Response,
@@ -210,6 +212,21 @@ def test_requests_that_come_while_a_handler_runs_wait_their_turn(host: ChildHost
         assert [r.id for r in replies] == [rid, *later]  # type: ignore[union-attr]
         assert [r.result for r in replies[1:]] == [0, 1, 2]  # type: ignore[union-attr]
         assert host.ping(5.0)
+
+
+def test_a_ping_read_right_before_a_request_run_by_the_reader_is_answered(host: ChildHost) -> None:
+    # The reading thread files the ping (waking the other thread to answer it) and at once runs
+    # the request itself, so the woken thread is not the handler and may not answer. The pong
+    # must still come once the handler returns: the host sends no new ping while one is
+    # outstanding, so a lost pong got a healthy child killed as unresponsive seconds later,
+    # even when idle (it happened to chains of fast requests).
+    assert host.ping(5.0)
+    for _ in range(3):
+        pid, rid = host.next_id(), host.next_id()
+        host.channel.send_many([Ping(pid), Request(rid, "nap", 0.1)])
+        got = [host.recv(5.0), host.recv(5.0)]
+        assert Pong(pid) in got
+        assert any(isinstance(m, Response) and m.id == rid for m in got)
 
 
 def test_stdlib_logging_reaches_the_host(host: ChildHost) -> None:

@@ -364,6 +364,10 @@ class ExtensionRuntime:
             return False
         try:
             self._run_item(req)
+            # A ping read just before ``req`` woke the other thread, which could not answer it
+            # (this thread was the handler by then) and sent no pong; the host sends no new
+            # ping while one is outstanding, so unanswered here it would stay unanswered.
+            self._answer_pings()
         except OSError:
             pass  # the connection is gone: reading finds out and ends the session
         with self._lock:
@@ -503,6 +507,9 @@ class ExtensionRuntime:
     def service_pings(self) -> None:
         """Answer pending pings if called on the handler thread (a no-op elsewhere)."""
         self._hand_over_reading()
+        self._answer_pings()
+
+    def _answer_pings(self) -> None:
         if not self._pings or not self._on_handler_thread():
             return
         with self._lock:
