@@ -105,6 +105,11 @@ def test_a_model_node_without_memory_in_its_answer_asks_the_gateway() -> None:
             {"outputs": {}, "usage": {"completion_tokens": float("inf")}},
             "usage.completion_tokens = inf, not a finite number",
         ),
+        ({"outputs": {}, "usage": {"cost": float("nan")}}, "usage.cost = nan, not a finite number"),
+        (
+            {"outputs": {}, "usage": {"cost": float("-inf")}},
+            "usage.cost = -inf, not a finite number",
+        ),
     ],
 )
 def test_a_malformed_answer_is_a_persistent_failure_that_says_what(

@@ -211,17 +211,22 @@ def error_kind_for_code(code: int | None) -> ErrorKind:
     return _KIND_BY_CODE.get(code, ErrorKind.PERSISTENT)
 
 
-def _number(kind: Callable[[Any], _N], where: Mapping[str, Any], path: str, task: NodeTask) -> _N:
-    """Read the number at ``path`` in an answer (absent, null or 0: 0)."""
-    value = where.get(path.rsplit(".", 1)[-1])
+def _number(
+    kind: Callable[[Any], _N], where: Mapping[str, Any], key: str, task: NodeTask, within: str = ""
+) -> _N:
+    """Read the number at ``key`` of an answer's ``within`` object (absent, null or 0: 0)."""
+    value = where.get(key)
     try:
-        return kind(value or 0)
+        number = kind(value or 0)
+        if number - number == 0:  # false for inf and nan (an int always passes)
+            return number
     except (TypeError, ValueError, OverflowError):
-        raise NodeError(
-            f"extension {task.source!r} answered {task.method!r} with {path} = "
-            f"{value!r:.40}, not a finite number",
-            ErrorKind.PERSISTENT,
-        ) from None
+        pass
+    raise NodeError(
+        f"extension {task.source!r} answered {task.method!r} with {within}{key} = "
+        f"{value!r:.40}, not a finite number",
+        ErrorKind.PERSISTENT,
+    )
 
 
 class LocalExecutor:
@@ -303,8 +308,8 @@ class LocalExecutor:
         if usage is None or (type(usage) is not dict and not isinstance(usage, Mapping)):
             usage = {}
         memory = _number(int, result, "memory_bytes", task)
-        cost = _number(float, usage, "usage.cost", task)
-        tokens = _number(int, usage, "usage.completion_tokens", task)
+        cost = _number(float, usage, "cost", task, "usage.")
+        tokens = _number(int, usage, "completion_tokens", task, "usage.")
         if not memory and task.model:
             memory_of = getattr(gateway, "memory_of", None)
             if memory_of is not None:
