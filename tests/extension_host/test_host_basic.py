@@ -123,23 +123,27 @@ def test_async_call(make_host: HostFactory) -> None:
     assert asyncio.run(main()).result == [1, 2]
 
 
+# a budget of 1 µs makes every linger go on from the zero-time timer, as a loaded machine does
+@pytest.mark.parametrize("budget", [HostConfig().linger_budget, 1e-6], ids=["default", "cut-short"])
 def test_an_awaited_answer_resumes_the_coroutine_in_the_callback_that_read_it(
-    make_host: HostFactory, monkeypatch: pytest.MonkeyPatch
+    make_host: HostFactory, monkeypatch: pytest.MonkeyPatch, budget: float
 ) -> None:
     from symphony.qtloop import QtEventLoop
 
-    host, _ = make_host()
+    host, _ = make_host(config=HostConfig(linger_budget=budget))
     resumed: list[int] = []
     inside_reads = 0
-    read = host._on_readable
+    read = host._read_and_linger
 
-    def counting_read(c: object) -> None:
+    # both ways in read through here: a wake-up (_on_readable) and a linger that its budget cut
+    # short and that goes on from the zero-time timer (a loaded machine takes the second)
+    def counting_read(c: object, start: float) -> None:
         nonlocal inside_reads
         before = len(resumed)
-        read(c)  # type: ignore[arg-type]
+        read(c, start)  # type: ignore[arg-type]
         inside_reads += len(resumed) - before
 
-    monkeypatch.setattr(host, "_on_readable", counting_read)
+    monkeypatch.setattr(host, "_read_and_linger", counting_read)
 
     async def main() -> None:
         for i in range(5):
