@@ -220,8 +220,11 @@ def test_linger_budget_gives_the_event_loop_its_turns_and_the_linger_goes_on_aft
         assert _awaited_chain(host, "sleep", [0.003] * 40) == ["slept"] * 40
     finally:
         timer.stop()
-    # (an answer that lands during the event loop's turn is read there: still no sleep)
-    assert woken[0] < 10
+    # An answer that lands during the event loop's turn is read there (still no sleep) but counts
+    # as a wake-up; a loaded machine preempts the host often, so more of them do. Measured: 2-9 on
+    # a quiet machine, 10-19 next to two busy loops, and 36-40 (either way) when a cut-short
+    # linger returns to poll instead of going on from the timer.
+    assert woken[0] <= 25
     assert ticks[0] >= 40
     assert c.linger_misses == 0
 
