@@ -672,3 +672,127 @@ def test_stored_values_are_the_json_of_the_value() -> None:
         assert data == json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode()
         assert _decode(data, kind) == value
         assert type(_decode(data, kind)) is type(value)
+
+
+# ------------------------------------------------------------------------------ run history
+
+KEEP_ALL = RunOptions(retry_backoff=0.0, durable=False, use_cache=False)
+
+
+def test_pruning_keeps_the_newest_runs_progress_and_every_runs_record(
+    mem_pit: Pit, registry: NodeTypeRegistry, executor: ScriptedExecutor
+) -> None:
+    c = Conductor(mem_pit, registry, executor, policy=FixedPolicy(Strategy.RETRY), keep_runs=None)
+    m = chain(["t.work", "t.work"])
+    ids = [run(c, m, KEEP_ALL).run_id for _ in range(5)]
+    assert sorted(mem_pit.dag.workflows()) == sorted(ids)
+    assert c.prune_runs(2) == ids[:3]  # oldest first
+    assert sorted(mem_pit.dag.workflows()) == sorted(ids[3:])
+    assert c.prune_runs(2) == []
+    for run_id in ids:  # records and outputs stay
+        assert c.record(run_id)["status"] == "succeeded"
+    for verb, call in [
+        ("resumed", lambda: c.resume(ids[0])),
+        ("edited", lambda: c.edit_output(ids[0], "n1", "out", "x")),
+        ("edited", lambda: c.adopt_output(ids[0], "n1", 1)),
+    ]:
+        with pytest.raises(RunNotFoundError, match=f"cannot be {verb}: its progress was pruned"):
+            call()
+    # a kept run can still be edited and resumed
+    c.edit_output(ids[3], "n1", "out", "edited")
+
+    async def resume() -> Any:
+        return await c.resume(ids[3], KEEP_ALL).wait()
+
+    assert asyncio.run(resume()).outputs["n2.out"] == ["n2", {"x": "edited"}]
+    # a resume is activity: the resumed run is now the newest
+    assert c.prune_runs(1) == [ids[4]]
+
+
+def test_pruning_ranks_runs_other_conductors_ended_and_workflows_others_dropped(
+    mem_pit: Pit, registry: NodeTypeRegistry
+) -> None:
+    def conductor() -> Conductor:
+        executor = ScriptedExecutor(registry)
+        return Conductor(mem_pit, registry, executor, policy=FixedPolicy(Strategy.RETRY))
+
+    c1, c2 = conductor(), conductor()
+    m = chain(["t.work"])
+    mine = [run(c1, m, KEEP_ALL).run_id for _ in range(3)]
+    assert c1.prune_runs(3) == []  # ranked now
+    theirs = [run(c2, m, KEEP_ALL).run_id for _ in range(2)]
+    assert c1.prune_runs(3) == mine[:2]  # not mine[2] and theirs[0]: theirs are newer
+    mem_pit.dag.drop_workflow(theirs[0])
+    mem_pit.dag.create_workflow("someone-elses")
+    assert c1.prune_runs(1) == [mine[2]]
+    assert sorted(mem_pit.dag.workflows()) == sorted(["someone-elses", theirs[1]])
+
+
+def test_pruned_runs_outputs_are_left_to_the_stale_manager(
+    mem_pit: Pit, registry: NodeTypeRegistry, executor: ScriptedExecutor
+) -> None:
+    import time
+
+    c = Conductor(mem_pit, registry, executor, policy=FixedPolicy(Strategy.RETRY), keep_runs=None)
+    m = chain(["t.work", "t.work"])
+    results = [run(c, m, KEEP_ALL) for _ in range(3)]
+    outputs = {aid for r in results[:2] for n in r.nodes for aid in n.artifacts.values()}
+    later = time.time() + 90 * 86_400  # cold by then
+
+    def curatable() -> set[int]:
+        report = mem_pit.stale.sweep(dry_run=True, now=later)
+        return set(report.archive_candidates) | set(report.delete_candidates)
+
+    assert not outputs & curatable()  # bound to a run's progress: referenced
+    c.prune_runs(1)
+    assert outputs <= curatable()
+    kept = {aid for n in results[2].nodes for aid in n.artifacts.values()}
+    assert not kept & curatable()
+
+
+def test_runs_in_progress_and_workflows_without_a_run_are_never_pruned(
+    mem_pit: Pit, registry: NodeTypeRegistry, executor: ScriptedExecutor
+) -> None:
+    c = Conductor(mem_pit, registry, executor, policy=FixedPolicy(Strategy.RETRY), keep_runs=None)
+    mem_pit.dag.create_workflow("someone-elses")
+    executor.scripts["n1"] = Script(delay=0.05)
+    m = chain(["t.work"])
+
+    async def main() -> tuple[list[str], str]:
+        r = c.start(m, KEEP_ALL)
+        await asyncio.sleep(0.01)
+        pruned = c.prune_runs(0)  # while it runs
+        await r.wait()
+        return pruned, r.run_id
+
+    pruned, run_id = asyncio.run(main())
+    assert pruned == []
+    assert c.prune_runs(0) == [run_id]
+    assert mem_pit.dag.workflows() == ["someone-elses"]
+
+
+@pytest.mark.parametrize("keep", [2, None])
+def test_ended_runs_prune_the_history_back_to_keep_runs(
+    mem_pit: Pit, registry: NodeTypeRegistry, executor: ScriptedExecutor, keep: int | None
+) -> None:
+    c = Conductor(mem_pit, registry, executor, policy=FixedPolicy(Strategy.RETRY), keep_runs=keep)
+    m = chain(["t.inline"])
+    ids = [run(c, m, KEEP_ALL).run_id for _ in range(9)]
+    assert len(mem_pit.dag) == 9  # below keep + 8: no prune yet
+    ids.append(run(c, m, KEEP_ALL).run_id)
+    if keep is None:
+        assert len(mem_pit.dag) == 10
+    else:
+        assert sorted(mem_pit.dag.workflows()) == sorted(ids[-2:])
+
+
+@pytest.mark.parametrize("bad", [0, -1, 1.5, True, "3"])
+def test_keep_runs_must_be_a_positive_whole_number(
+    mem_pit: Pit, registry: NodeTypeRegistry, bad: Any
+) -> None:
+    with pytest.raises(ValueError, match=f"keep_runs must be .* not {bad!r}"):
+        Conductor(mem_pit, registry, keep_runs=bad)
+    c = Conductor(mem_pit, registry)
+    if bad != 0:
+        with pytest.raises(ValueError, match="keep must be a whole number"):
+            c.prune_runs(bad)

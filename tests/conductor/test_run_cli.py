@@ -171,3 +171,34 @@ def test_sigint_interrupts_and_resume_finishes(tmp_path: Path, key_file: Path) -
     states = {n["id"]: n for n in resumed["nodes"]}
     assert states["list"]["attempts"] == 0  # done before the interrupt: not run again
     assert (ws / "SUMMARY.md").read_text().startswith("# Folder summary")
+
+
+def test_resume_of_a_pruned_run_exits_2_and_says_why(tmp_path: Path, key_file: Path) -> None:
+    from symphony.conductor.conductor import Conductor
+    from symphony.pit import Pit
+    from symphony.registry import default_registry
+
+    data = tmp_path / "d"
+    melody = _ops_melody(tmp_path / "ops.melody")
+    p = symphony(str(melody), "--data-dir", str(data), "--json", "--quiet", key_file=key_file,
+                 cwd=tmp_path)  # fmt: skip
+    assert p.returncode == EXIT_OK, p.stderr
+    run_id = json.loads(p.stdout)["run_id"]
+    pit = Pit.open(data, key_file=key_file)
+    try:
+        assert Conductor(pit, default_registry()).prune_runs(0) == [run_id]
+    finally:
+        pit.close()
+    p = symphony("--resume", run_id, "--data-dir", str(data), key_file=key_file, cwd=tmp_path)
+    assert p.returncode == EXIT_INVALID
+    assert f"run {run_id!r} cannot be resumed: its progress was pruned" in p.stderr
+
+
+@pytest.mark.parametrize("bad", ["0", "-3", "many"])
+def test_keep_runs_must_be_a_positive_whole_number(
+    tmp_path: Path, key_file: Path, bad: str
+) -> None:
+    melody = _ops_melody(tmp_path / "ops.melody")
+    p = symphony(str(melody), "--keep-runs", bad, key_file=key_file, cwd=tmp_path)
+    assert p.returncode == EXIT_INVALID
+    assert f"--keep-runs: expected a whole number ≥ 1, not {bad!r}" in p.stderr

@@ -36,6 +36,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Final
 
+from symphony.conductor import DEFAULT_KEEP_RUNS
 from symphony.conductor.events import (
     CACHED,
     CANCELLED,
@@ -87,6 +88,7 @@ from symphony.workflow import (
 )
 
 __all__ = [
+    "DEFAULT_KEEP_RUNS",
     "Conductor",
     "InvalidMelodyError",
     "NodeReport",
@@ -1456,6 +1458,7 @@ class Run:
             # an ended run lives on in the Pit (record(), resume()); holding it here would keep
             # every run's node states for the life of the conductor
             del self.conductor.runs[self.run_id]
+        self.conductor._run_ended(self.run_id)
         self._set_state(status, detail)
 
     def _result(self, status: str, detail: str) -> RunResult:
@@ -1485,6 +1488,15 @@ class Conductor:
         Models nodes may use.
     policy
         Recovery policy (default: the trained policy, loaded on the first failure).
+    keep_runs
+        How many ended runs keep their progress (their DAG Tracker workflows): once the Pit
+        holds ``keep_runs`` plus an eighth (at least 8) more, an ended run prunes it back to the
+        newest ``keep_runs`` (:meth:`prune_runs`). ``None`` keeps every run's progress.
+
+    Raises
+    ------
+    ValueError
+        If ``keep_runs`` is not a positive whole number or ``None``.
     """
 
     def __init__(
@@ -1495,7 +1507,13 @@ class Conductor:
         *,
         catalog: ModelCatalog | None = None,
         policy: Policy | None = None,
+        keep_runs: int | None = DEFAULT_KEEP_RUNS,
     ) -> None:
+        if keep_runs is not None and (
+            isinstance(keep_runs, bool) or not isinstance(keep_runs, int) or keep_runs < 1
+        ):
+            raise ValueError(f"keep_runs must be a whole number ≥ 1 or None, not {keep_runs!r}")
+        self.keep_runs = keep_runs
         self.pit = pit
         self.registry = registry
         self.executor: Executor = executor or LocalExecutor(registry)
@@ -1508,6 +1526,11 @@ class Conductor:
         registry.subscribe(lambda _e: self._plans.clear())
         #: the runs in progress by id (an ended one is dropped: its record stays in the Pit)
         self.runs: dict[str, Run] = {}
+        #: ended runs with progress in the Pit, least recently active first (see _ranked_runs;
+        #: None until the first prune ranks them)
+        self._history: dict[str, None] | None = None
+        #: workflows in the DAG Tracker that no run record names
+        self._foreign: set[str] = set()
 
     # ---------------------------------------------------------------- events
 
@@ -1662,6 +1685,7 @@ class Conductor:
         if existing is not None and not existing.done:
             raise InvalidMelodyError(f"run {run_id!r} is still running")
         record = self.record(run_id)
+        self._check_progress(run_id, "resumed")
         melody = self.melody_of(record)
         self.check(melody)
         stored = RunOptions.from_json(record.get("options", {}))
@@ -1685,6 +1709,7 @@ class Conductor:
         """
         dag, store = self.pit.dag, self.pit.artifacts
         melody = self.melody_of(self.record(run_id))
+        self._check_progress(run_id, "edited")
         node = melody.node(node_id)
         desc = self.registry[node.type_id]
         spec = desc.output(port)
@@ -1714,6 +1739,7 @@ class Conductor:
         """
         dag, store = self.pit.dag, self.pit.artifacts
         melody = self.melody_of(self.record(run_id))
+        self._check_progress(run_id, "edited")
         melody.node(node_id)  # KeyError names an unknown node
         name = store.info(artifact_id).name
         prefix = f"{OUTPUT_PREFIX}{melody.name}/{node_id}/"
@@ -1738,6 +1764,102 @@ class Conductor:
         names = [n for n in self.pit.artifacts.names() if n.startswith(RUN_PREFIX)]
         names.sort(key=lambda n: self.pit.artifacts.info(n).created)
         return [n[len(RUN_PREFIX) :] for n in names]
+
+    # ---------------------------------------------------------------- run history
+
+    def prune_runs(self, keep: int) -> list[str]:
+        """Forget the progress of all but the newest ``keep`` ended runs.
+
+        A run's progress is its DAG Tracker workflow: node states and the outputs bound to them.
+        It is what :meth:`resume` and :meth:`edit_output` need, it costs memory for as long as
+        the Pit is open (about 450 bytes per node) and time whenever it is opened, and while it
+        exists every output of the run counts as referenced, so the Stale Manager may never
+        archive or delete one. Pruning drops the workflow; the run's record, outputs, traces and
+        cache entries stay in the Artifact Store (for :meth:`record`, for cache hits, and for the
+        Stale Manager to curate). Runs are ranked by their last record write (start, end, or the
+        end of a resume); runs in progress here are never pruned, nor are workflows that no
+        run record names (not the conductor's).
+
+        Returns
+        -------
+        list of str
+            The pruned run ids, oldest first.
+
+        Raises
+        ------
+        ValueError
+            If ``keep`` is not a whole number ≥ 0.
+        """
+        if isinstance(keep, bool) or not isinstance(keep, int) or keep < 0:
+            raise ValueError(f"keep must be a whole number ≥ 0, not {keep!r}")
+        dag = self.pit.dag
+        ranked = self._ranked_runs()
+        pruned = ranked[: max(0, len(ranked) - keep)]
+        history = self._history
+        for run_id in pruned:
+            # not synced: a drop lost to a crash is pruned again by the next prune
+            dag.drop_workflow(run_id)
+            if history is not None:
+                del history[run_id]
+        if pruned:
+            _log.info("pruned the progress of %d old runs (kept %d)", len(pruned), keep)
+        return pruned
+
+    def _ranked_runs(self) -> list[str]:
+        """Return the ended runs that have progress in the Pit, least recently active first.
+
+        Ranking reads every run's record (~8 µs each), so it is done once: after it, runs that
+        end here are moved to the end of :attr:`_history` as they end. It is done again when the
+        DAG Tracker holds workflows that the history, the runs in progress and the foreign
+        workflows do not account for (someone else created or dropped one).
+        """
+        dag, runs, history = self.pit.dag, self.runs, self._history
+        if history is not None:
+            present = [r for r in history if r not in runs and r in dag]
+            others = sum(1 for r in runs if r in dag) + sum(1 for w in self._foreign if w in dag)
+            if len(present) + others == len(dag):
+                if len(present) < len(history):
+                    self._history = dict.fromkeys(present)
+                return present
+        store = self.pit.artifacts
+        ended: list[tuple[float, str]] = []
+        foreign: set[str] = set()
+        for run_id in dag.workflows():
+            if run_id in runs:
+                continue
+            try:
+                ended.append((store.info(RUN_PREFIX + run_id).created, run_id))
+            except PitError:
+                foreign.add(run_id)  # no run record: a workflow someone else made
+        ended.sort()
+        self._history = dict.fromkeys(run_id for _, run_id in ended)
+        self._foreign = foreign
+        return list(self._history)
+
+    def _run_ended(self, run_id: str) -> None:
+        history = self._history
+        if history is not None:  # it is now the most recently active run
+            history.pop(run_id, None)
+            history[run_id] = None
+        self._prune_if_due()
+
+    def _prune_if_due(self) -> None:
+        keep = self.keep_runs
+        # pruning in batches of an eighth keeps even its cheap checks off the path of most runs
+        if keep is not None and len(self.pit.dag) >= keep + max(8, keep // 8):
+            try:
+                self.prune_runs(keep)
+            except PitError as e:
+                _log.warning("pruning old runs failed: %s", e)
+
+    def _check_progress(self, run_id: str, verb: str) -> None:
+        if run_id not in self.pit.dag:
+            kept = f"the newest {self.keep_runs} runs keep theirs" if self.keep_runs else ""
+            raise RunNotFoundError(
+                f"run {run_id!r} cannot be {verb}: its progress was pruned from the run history"
+                + (f" ({kept})" if kept else "")
+                + "; its record and outputs are still stored"
+            )
 
     # ---------------------------------------------------------------- records
 

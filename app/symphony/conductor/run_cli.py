@@ -18,6 +18,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Final, TextIO
 
+from symphony.conductor import DEFAULT_KEEP_RUNS
 from symphony.conductor.events import (
     NodeStateChanged,
     RecoveryChosen,
@@ -68,6 +69,23 @@ def add_subcommand(sub: Any) -> None:
     p.add_argument("--budget", type=float, help="money the run may spend")
     p.add_argument("--max-parallel", type=int, default=4, help="nodes running at once")
     p.add_argument("--quiet", action="store_true", help="no progress on stderr")
+    p.add_argument(
+        "--keep-runs",
+        type=_keep_runs,
+        default=DEFAULT_KEEP_RUNS,
+        metavar="N",
+        help=f"ended runs kept resumable; older ones are pruned (default: {DEFAULT_KEEP_RUNS})",
+    )
+
+
+def _keep_runs(text: str) -> int:
+    try:
+        n = int(text)
+    except ValueError:
+        n = 0
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number ≥ 1, not {text!r}")
+    return n
 
 
 def _parse_inputs(pairs: list[str]) -> dict[str, str]:
@@ -213,12 +231,14 @@ def _run(
         return result.to_json()
 
     if not _needs_extensions(melody_for_check, registry):
-        conductor = Conductor(pit, registry, LocalExecutor(registry))
+        conductor = Conductor(pit, registry, LocalExecutor(registry), keep_runs=args.keep_runs)
         return asyncio.run(go(conductor)), state["interrupted"]
-    return _run_with_host(pit, registry, workspace, go), state["interrupted"]
+    return _run_with_host(pit, registry, workspace, go, args.keep_runs), state["interrupted"]
 
 
-def _run_with_host(pit: Any, registry: Any, workspace: Path, go: Any) -> Mapping[str, Any]:
+def _run_with_host(
+    pit: Any, registry: Any, workspace: Path, go: Any, keep_runs: int
+) -> Mapping[str, Any]:
     from PySide6.QtCore import QCoreApplication
 
     from symphony.conductor.conductor import Conductor
@@ -231,7 +251,7 @@ def _run_with_host(pit: Any, registry: Any, workspace: Path, go: Any) -> Mapping
     loop = QtEventLoop(app)
     host = ExtensionHost(workspace=workspace)
     executor = LocalExecutor(registry, HostGateway(host))
-    conductor = Conductor(pit, registry, executor)
+    conductor = Conductor(pit, registry, executor, keep_runs=keep_runs)
     tracker = ModelTracker(host, pit, conductor.catalog)  # noqa: F841 - Qt holds its slot weakly
     try:
         with loop:
