@@ -7,6 +7,7 @@ app uses, and reads the outcome off the board, the timeline and Problems.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import os
 import signal
 import time
@@ -105,6 +106,12 @@ def test_run_all_reaches_succeeded_on_the_board(window: MainWindow, workspace: P
     result2 = in_qt(lambda: _run_again(window))
     assert result2.node("review").cached
     assert not result2.node("read").cached
+    # the Settings' "Resumable runs" reaches the conductor, now and after a change
+    conductor = window.runs.conductor
+    assert conductor is not None
+    assert conductor.keep_runs == window.prefs.keep_runs
+    window._settings_applied(dataclasses.replace(window.prefs, keep_runs=7))
+    assert conductor.keep_runs == 7
 
 
 async def _run_again(window: MainWindow) -> Any:

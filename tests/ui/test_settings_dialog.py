@@ -146,3 +146,27 @@ def test_unreadable_settings_fall_back_to_defaults(settings_dir: Path) -> None:
     assert prefs.endpoints == []
     assert prefs.theme == "light"
     assert st.recent_files() == []
+
+
+def test_resumable_runs_are_kept_in_the_settings(qtbot: QtBot, settings_dir: Path) -> None:
+    from symphony.conductor import DEFAULT_KEEP_RUNS
+
+    d = _dialog(qtbot)
+    assert d.keep_runs_spin.value() == DEFAULT_KEEP_RUNS
+    d.keep_runs_spin.setValue(0)  # below the range: the spin box holds its minimum
+    assert d.keep_runs_spin.value() == 1
+    d.keep_runs_spin.setValue(250)
+    d.accept()
+    assert d.result() == d.DialogCode.Accepted, d.error_label.text()
+    assert st.Preferences.load().keep_runs == 250
+    assert _dialog(qtbot).keep_runs_spin.value() == 250
+
+
+@pytest.mark.parametrize("stored", ["many", "0", "-5", str(st.MAX_KEEP_RUNS + 1), "2.5"])
+def test_a_bad_stored_number_of_resumable_runs_falls_back_to_the_default(
+    settings_dir: Path, stored: str
+) -> None:
+    from symphony.conductor import DEFAULT_KEEP_RUNS
+
+    st.settings().setValue("data/keep_runs", stored)
+    assert st.Preferences.load().keep_runs == DEFAULT_KEEP_RUNS

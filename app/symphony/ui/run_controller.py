@@ -93,7 +93,8 @@ class RunController(QObject):
         from symphony.conductor.host_gateway import HostGateway, ModelTracker
 
         executor = LocalExecutor(w.registry, HostGateway(w.host))
-        self.conductor = Conductor(w.pit, w.registry, executor, catalog=catalog_from(w.prefs))
+        self.conductor = Conductor(w.pit, w.registry, executor, catalog=catalog_from(w.prefs),
+                                   keep_runs=w.prefs.keep_runs)  # fmt: skip
         self.conductor.subscribe(w.handle_run_event)
         self._tracker = ModelTracker(w.host, w.pit, self.conductor.catalog)
         return self.conductor
@@ -164,10 +165,11 @@ class RunController(QObject):
             self.run.resume()
 
     def settings_changed(self, prefs: Any) -> None:
-        """Take the Settings' endpoints into the models the next runs may use."""
+        """Take the Settings' endpoints and run history size into the next runs."""
         if self.conductor is not None:
             for spec in catalog_from(prefs):
                 self.conductor.catalog.add(spec)
+            self.conductor.keep_runs = prefs.keep_runs
 
     # ---------------------------------------------------------------- edit and resume
 

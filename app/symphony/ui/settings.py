@@ -17,6 +17,8 @@ from urllib.parse import urlsplit
 
 from PySide6.QtCore import QSettings
 
+from symphony.conductor import DEFAULT_KEEP_RUNS
+
 ORGANIZATION: Final = "Symphony"
 APPLICATION: Final = "Symphony AIDE"
 #: Same value as ``symphony.extension_host.host.KEYRING_SERVICE`` (not imported: the host module
@@ -25,6 +27,8 @@ KEYRING_SERVICE: Final = "symphony-aide"
 DEFAULT_SECRET: Final = "openai_api_key"
 MAX_RECENT: Final = 10
 THEMES: Final = ("light", "dark")
+#: The most runs the Settings let stay resumable (their node states stay in memory).
+MAX_KEEP_RUNS: Final = 100_000
 
 
 def settings() -> QSettings:
@@ -105,6 +109,8 @@ class Preferences:
     endpoints: list[Endpoint] = field(default_factory=list)
     data_dir: str = ""
     theme: str = "light"
+    #: ended runs whose progress stays resumable (``Conductor.keep_runs``)
+    keep_runs: int = DEFAULT_KEEP_RUNS
 
     @classmethod
     def load(cls, store: QSettings | None = None) -> Preferences:
@@ -130,6 +136,11 @@ class Preferences:
         prefs.data_dir = str(s.value("data/folder", "") or "")
         theme = str(s.value("ui/theme", "light"))
         prefs.theme = theme if theme in THEMES else "light"
+        try:
+            keep = int(str(s.value("data/keep_runs", DEFAULT_KEEP_RUNS)))
+        except ValueError:
+            keep = DEFAULT_KEEP_RUNS
+        prefs.keep_runs = keep if 1 <= keep <= MAX_KEEP_RUNS else DEFAULT_KEEP_RUNS
         return prefs
 
     def save(self, store: QSettings | None = None) -> None:
@@ -139,6 +150,7 @@ class Preferences:
         s.setValue("ai/endpoints", json.dumps([e.to_json() for e in self.endpoints]))
         s.setValue("data/folder", self.data_dir)
         s.setValue("ui/theme", self.theme)
+        s.setValue("data/keep_runs", self.keep_runs)
         s.sync()
 
     def effective_data_dir(self) -> Path:

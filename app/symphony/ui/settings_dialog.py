@@ -23,12 +23,14 @@ from PySide6.QtWidgets import (
     QLineEdit,
     QListWidget,
     QPushButton,
+    QSpinBox,
     QVBoxLayout,
     QWidget,
 )
 
 from symphony.ui.settings import (
     DEFAULT_SECRET,
+    MAX_KEEP_RUNS,
     THEMES,
     Endpoint,
     Preferences,
@@ -107,9 +109,19 @@ class SettingsDialog(QDialog):
         self.theme_combo = QComboBox()
         self.theme_combo.addItems(list(THEMES))
         self.theme_combo.setCurrentText(self.prefs.theme)
+        self.keep_runs_spin = QSpinBox()
+        self.keep_runs_spin.setObjectName("keep_runs")
+        self.keep_runs_spin.setRange(1, MAX_KEEP_RUNS)
+        self.keep_runs_spin.setGroupSeparatorShown(True)
+        self.keep_runs_spin.setValue(self.prefs.keep_runs)
+        self.keep_runs_spin.setToolTip(
+            "Ended runs that can still be resumed or edited. Older runs are pruned: their records "
+            "and outputs stay in the data folder, their node states go."
+        )
         general = QGroupBox("General")
         gl = QFormLayout(general)
         gl.addRow("Data folder", drow)
+        gl.addRow("Resumable runs", self.keep_runs_spin)
         gl.addRow("Theme", self.theme_combo)
 
         self.error_label = QLabel()
@@ -238,7 +250,8 @@ class SettingsDialog(QDialog):
         theme = self.theme_combo.currentText()
         if theme not in THEMES:
             raise SettingsError(f"theme: {theme!r} is not one of {', '.join(THEMES)}")
-        return Preferences(self.embedded.isChecked(), endpoints, data, theme)
+        keep = self.keep_runs_spin.value()  # the spin box keeps it within 1..MAX_KEEP_RUNS
+        return Preferences(self.embedded.isChecked(), endpoints, data, theme, keep)
 
     def show_error(self, message: str) -> None:
         """Show a validation message in the dialog."""
