@@ -1458,8 +1458,9 @@ class Run:
             # an ended run lives on in the Pit (record(), resume()); holding it here would keep
             # every run's node states for the life of the conductor
             del self.conductor.runs[self.run_id]
-        self.conductor._run_ended(self.run_id)
         self._set_state(status, detail)
+        # after the end is announced: a prune (rarely, a few ms) need not delay it
+        self.conductor._run_ended(self.run_id)
 
     def _result(self, status: str, detail: str) -> RunResult:
         outputs: dict[str, Any] = {}
