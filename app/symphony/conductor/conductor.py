@@ -1809,10 +1809,11 @@ class Conductor:
     def _ranked_runs(self) -> list[str]:
         """Return the ended runs that have progress in the Pit, least recently active first.
 
-        Ranking reads every run's record (~8 µs each), so it is done once: after it, runs that
-        end here are moved to the end of :attr:`_history` as they end. It is done again when the
-        DAG Tracker holds workflows that the history, the runs in progress and the foreign
-        workflows do not account for (someone else created or dropped one).
+        Ranking reads every run's record (3 µs each on a quiet machine, 8 loaded), so it is done
+        once: after it, runs that end here are moved to the end of :attr:`_history` as they end.
+        It is done again when the DAG Tracker holds workflows that the history, the runs in
+        progress and the foreign workflows do not account for (someone else created or dropped
+        one).
         """
         dag, runs, history = self.pit.dag, self.runs, self._history
         if history is not None:
