@@ -93,6 +93,14 @@ def _wait_gone(pids: list[int], what: str, timeout: float = 30) -> None:
         time.sleep(0.02)
 
 
+def _wait_stopped(pid: int, what: str, timeout: float = 30) -> None:
+    # a signal is delivered when its target next runs: on a loaded machine that can be a while
+    end = time.monotonic() + timeout
+    while _state(pid) != b"T":
+        assert time.monotonic() < end, f"{what} did not stop: state {_state(pid)!r}"
+        time.sleep(0.005)
+
+
 def _children(pid: int) -> list[int]:
     out = []
     for name in os.listdir("/proc"):
@@ -233,6 +241,7 @@ def test_the_reaper_keeps_neither_the_socket_nor_the_pipes_open(
     """With the reaper alive, the host still sees end-of-file when the runner dies."""
     launched, reaper = runner
     os.kill(reaper, signal.SIGSTOP)  # it must not kill the group before we read
+    _wait_stopped(reaper, "the reaper")
     launched.proc.kill()
     launched.proc.wait(30)
     launched.sock.settimeout(30)
