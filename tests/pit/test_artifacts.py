@@ -15,6 +15,7 @@ from symphony.pit import (
     ArtifactIntegrityError,
     ArtifactNotFoundError,
     AuditChainError,
+    DataDirCorruptError,
     IllegalTransitionError,
     InvalidArgumentError,
     LegalHoldError,
@@ -447,6 +448,44 @@ def test_tampered_audit_record_breaks_the_chain(tmp_path: Path) -> None:
         assert e.value.subject == "0"
     finally:
         p.close()
+
+
+def test_tampered_audit_file_breaks_the_chain_and_a_cut_one_is_refused(tmp_path: Path) -> None:
+    d = tmp_path / "pit"
+    with Pit.open(d, key=TEST_KEY) as p:
+        i = p.artifacts.put("doc", b"contents", actor="auditor-AAAA")
+        p.artifacts.get(i, actor="reader")
+    # Closing checkpointed: the records left the journal for the trail's file.
+    log = d / "artifacts" / "audit.log"
+    good = log.read_bytes()
+    log.write_bytes(good.replace(b"auditor-AAAA", b"auditor-BBBB"))
+    with Pit.open(d, key=TEST_KEY) as p:
+        assert p.artifacts.audit()[0].actor == "auditor-BBBB"
+        with pytest.raises(AuditChainError) as e:
+            p.artifacts.verify()
+        assert e.value.subject == "0"
+    log.write_bytes(good[:-3])
+    with pytest.raises(DataDirCorruptError, match=r"audit\.log.*2 records"):
+        Pit.open(d, key=TEST_KEY)
+
+
+def test_a_long_audit_trail_reads_back_across_flushes_and_reopening(tmp_path: Path) -> None:
+    d = tmp_path / "pit"
+    reads = 9_000  # past two of the 4,096-record flushes to the trail's file
+    with Pit.open(d, key=TEST_KEY) as p:
+        a = p.artifacts
+        x = a.put("x", b"1", actor="writer")
+        y = a.put("y", b"2", actor="writer")
+        for n in range(reads):
+            a.get(x if n % 2 else y, actor=f"reader-{n % 5}")
+        trail = [(r.seq, r.action, r.actor, r.artifact, r.hash) for r in a.audit()]
+        assert [t[0] for t in trail] == list(range(reads + 2))
+        assert a.verify() == 2
+    with Pit.open(d, key=TEST_KEY) as p:
+        again = [(r.seq, r.action, r.actor, r.artifact, r.hash) for r in p.artifacts.audit()]
+        assert again == trail
+        assert [r.seq for r in p.artifacts.audit(x)] == [t[0] for t in trail if t[3] == x]
+        assert p.artifacts.verify() == 2
 
 
 def test_json_kind_round_trip_through_get(pit: Pit) -> None:

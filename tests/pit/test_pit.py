@@ -55,10 +55,23 @@ def test_open_creates_a_marked_directory_and_reopens(tmp_path: Path) -> None:
         pit.sync()
         pit.checkpoint()
     manifest = (d / "PIT").read_text()
-    assert manifest.startswith("symphony-pit\nformat=1\nkey_id=")
+    assert manifest.startswith("symphony-pit\nformat=2\nkey_id=")
     assert TEST_KEY.hex() not in manifest
     with Pit.open(d, key=TEST_KEY):
         pass
+
+
+def test_a_format_1_directory_opens_and_is_marked_format_2(tmp_path: Path) -> None:
+    d = tmp_path / "data"
+    with Pit.open(d, key=TEST_KEY) as pit:
+        x = pit.artifacts.put("x", b"kept", actor="alice")
+    # Format 1 differs only in where the audit trail lives, which a format-2 build reads either
+    # way; what matters is that the manifest is upgraded once the directory has opened.
+    manifest = d / "PIT"
+    manifest.write_text(manifest.read_text().replace("format=2", "format=1"))
+    with Pit.open(d, key=TEST_KEY) as pit:
+        assert pit.artifacts.get(x) == b"kept"
+        assert manifest.read_text().startswith("symphony-pit\nformat=2\n")
 
 
 def test_close_is_idempotent_and_later_calls_fail(tmp_path: Path) -> None:
@@ -94,8 +107,9 @@ def test_a_file_where_the_directory_should_be_is_refused(tmp_path: Path) -> None
     ("name", "damage", "match"),
     [
         ("PIT", lambda b: b"not a manifest\n", "does not start with 'symphony-pit'"),
-        ("PIT", lambda b: b.replace(b"format=1", b"format=x"), "format is not a number"),
-        ("PIT", lambda b: b.replace(b"format=1", b"format=99"), "format version 99"),
+        ("PIT", lambda b: b.replace(b"format=2", b"format=x"), "format is not a number"),
+        ("PIT", lambda b: b.replace(b"format=2", b"format=99"), "format version 99"),
+        ("PIT", lambda b: b.replace(b"format=2", b"format=0"), "format 0 does not exist"),
         ("snapshot.bin", lambda b: b[:-1] + bytes([b[-1] ^ 1]), "checksum"),
         ("snapshot.bin", lambda b: b"garbage", "not a Pit snapshot"),
     ],

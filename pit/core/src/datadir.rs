@@ -1,7 +1,7 @@
 //! The data directory: its manifest, its lock, and the snapshot file.
 //!
 //! ```text
-//! <dir>/PIT            manifest: "symphony-pit\nformat=1\nkey_id=<hex>\n"
+//! <dir>/PIT            manifest: "symphony-pit\nformat=2\nkey_id=<hex>\n"
 //! <dir>/pit.lock       held (flock) by the process that has the Pit open
 //! <dir>/snapshot.bin   newest checkpoint, replaced atomically (write tmp, fsync, rename, fsync dir)
 //! <dir>/journal/       journal segments (see `journal`)
@@ -21,8 +21,10 @@ use crate::journal::{sync_dir, Lsn, Tag};
 
 const MANIFEST: &str = "PIT";
 const MANIFEST_MAGIC: &str = "symphony-pit";
-/// The newest on-disk format this build reads and writes.
-pub const FORMAT_VERSION: u32 = 1;
+/// The newest on-disk format this build reads and writes. 2: the Artifact Store keeps its audit
+/// trail in `artifacts/audit.log` (format 1 kept it all in the snapshot; it is read as is, and the
+/// manifest is upgraded once the directory has opened).
+pub const FORMAT_VERSION: u32 = 2;
 const SNAPSHOT: &str = "snapshot.bin";
 const SNAPSHOT_MAGIC: &[u8; 8] = b"PITSNAP1";
 
@@ -30,6 +32,9 @@ const SNAPSHOT_MAGIC: &[u8; 8] = b"PITSNAP1";
 #[derive(Debug)]
 pub(crate) struct DataDir {
     path: PathBuf,
+    /// The format the manifest names.
+    format: u32,
+    key_id: String,
     // Held until the Pit is closed; the OS releases the lock when the file is closed.
     lock: parking_lot::Mutex<Option<File>>,
 }
@@ -52,12 +57,13 @@ impl DataDir {
             return Err(StorageError::Foreign { path: shown }.into());
         }
         let manifest_path = path.join(MANIFEST);
+        let mut format = FORMAT_VERSION;
         let is_new = if manifest_path.exists() {
             let text = fs::read_to_string(&manifest_path).map_err(|e| StorageError::Corrupt {
                 path: manifest_path.display().to_string(),
                 reason: format!("unreadable manifest: {e}"),
             })?;
-            check_manifest(&manifest_path, path, &text, key)?;
+            format = check_manifest(&manifest_path, path, &text, key)?;
             false
         } else if path.is_dir()
             && fs::read_dir(path)
@@ -86,17 +92,34 @@ impl DataDir {
                 return Err(StorageError::io(format!("locking {}", lock_path.display()), e).into());
             }
         }
-        if is_new {
-            let text = format!(
-                "{MANIFEST_MAGIC}\nformat={FORMAT_VERSION}\nkey_id={}\n",
-                key_id(key)
-            );
-            write_atomic(path, MANIFEST, text.as_bytes())?;
-        }
-        Ok(Self {
+        let dd = Self {
             path: path.to_path_buf(),
+            format,
+            key_id: key_id(key),
             lock: parking_lot::Mutex::new(Some(lock)),
-        })
+        };
+        if is_new {
+            dd.write_manifest()?;
+        }
+        Ok(dd)
+    }
+
+    fn write_manifest(&self) -> Result<()> {
+        let text = format!(
+            "{MANIFEST_MAGIC}\nformat={FORMAT_VERSION}\nkey_id={}\n",
+            self.key_id
+        );
+        write_atomic(&self.path, MANIFEST, text.as_bytes())
+    }
+
+    /// Name the current format in the manifest of a directory written by an older one, once it
+    /// has opened (so a damaged directory is still left untouched), and before anything in the
+    /// new format is written: an older build then refuses the directory instead of misreading it.
+    pub(crate) fn upgrade_format(&self) -> Result<()> {
+        if self.format < FORMAT_VERSION {
+            self.write_manifest()?;
+        }
+        Ok(())
     }
 
     /// Release the directory lock (on close): another Pit may open the directory afterwards.
@@ -136,7 +159,8 @@ impl DataDir {
     }
 }
 
-fn check_manifest(manifest: &Path, dir: &Path, text: &str, key: &[u8; 32]) -> Result<()> {
+/// Check the manifest; returns the format it names.
+fn check_manifest(manifest: &Path, dir: &Path, text: &str, key: &[u8; 32]) -> Result<u32> {
     let corrupt = |reason: &str| StorageError::Corrupt {
         path: manifest.display().to_string(),
         reason: reason.to_string(),
@@ -160,6 +184,9 @@ fn check_manifest(manifest: &Path, dir: &Path, text: &str, key: &[u8; 32]) -> Re
         }
     }
     let format = format.ok_or_else(|| corrupt("the manifest has no format line"))?;
+    if format == 0 {
+        return Err(corrupt("format 0 does not exist").into());
+    }
     if format > FORMAT_VERSION {
         return Err(StorageError::UnsupportedVersion {
             path: dir.display().to_string(),
@@ -177,7 +204,7 @@ fn check_manifest(manifest: &Path, dir: &Path, text: &str, key: &[u8; 32]) -> Re
         ))
         .into());
     }
-    Ok(())
+    Ok(format)
 }
 
 fn parse_snapshot(data: &[u8]) -> std::result::Result<Vec<(Tag, Lsn, Vec<u8>)>, String> {

@@ -191,6 +191,9 @@ impl Pit {
                 })?;
             }
         }
+        if let Some(d) = &pit.dir {
+            d.upgrade_format()?;
+        }
         let weak = Arc::downgrade(&pit);
         pit.ctx.journal.set_checkpoint_hook(Box::new(move || {
             if let Some(p) = weak.upgrade() {

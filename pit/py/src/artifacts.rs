@@ -634,14 +634,13 @@ impl PyArtifactStore {
         detached(py, move || inner.delete(id, actor))
     }
 
-    /// The audit trail, optionally of one artifact id, oldest first.
+    /// The audit trail, optionally of one artifact id, oldest first (older records are read
+    /// back from the trail's file).
     #[pyo3(signature = (artifact = None))]
-    fn audit(&self, artifact: Option<ArtifactId>) -> Vec<PyAuditRecord> {
-        self.inner
-            .audit(artifact)
-            .into_iter()
-            .map(PyAuditRecord::from)
-            .collect()
+    fn audit(&self, py: Python<'_>, artifact: Option<ArtifactId>) -> PyResult<Vec<PyAuditRecord>> {
+        let inner = Arc::clone(&self.inner);
+        let trail = detached(py, move || inner.audit(artifact))?;
+        Ok(trail.into_iter().map(PyAuditRecord::from).collect())
     }
 
     /// Re-hash every local blob and check the audit chain; returns the versions verified.

@@ -14,6 +14,7 @@
 //!   dedup on their own and are compressed and encrypted in parallel (rayon), into dedicated
 //!   segments.
 
+mod auditlog;
 mod format;
 mod quality;
 mod segs;
@@ -29,6 +30,7 @@ use parking_lot::{Mutex, RwLock};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
+use self::auditlog::{AuditLog, Mark};
 pub use self::format::Hash;
 use self::segs::{Loc, SegInfo, Segs, Src, INLINE_MAX, SEG_MAX};
 use crate::clock::Micros;
@@ -616,8 +618,14 @@ struct State {
     chunks: ByHash<Chunk>,
     segs: BTreeMap<u32, SegInfo>,
     policies: Vec<Policy>,
+    /// The audit records after `audit_mark` (not yet in the audit trail's file).
     audit: Vec<AuditEntry>,
     outcomes: HashMap<String, bool>,
+    /// How much of the audit trail is in its file (a snapshot stores it after the state).
+    #[serde(skip)]
+    audit_mark: Mark,
+    #[serde(skip)]
+    audit_log: AuditLog,
     #[serde(skip)]
     names: Fx<String, Vec<ArtifactId>>,
     #[serde(skip)]
@@ -734,8 +742,8 @@ impl State {
         artifact: Option<ArtifactId>,
         detail: &str,
     ) -> AuditEntry {
-        let seq = self.audit.len() as u64;
-        let prev = self.audit.last().map_or([0; 32], |a| a.hash);
+        let seq = self.audit_mark.count + self.audit.len() as u64;
+        let prev = self.audit.last().map_or(self.audit_mark.tail, |a| a.hash);
         AuditEntry {
             seq,
             at,
@@ -745,6 +753,27 @@ impl State {
             detail: detail.to_string(),
             hash: audit_hash(&prev, seq, at, action, artifact, actor, detail),
         }
+    }
+
+    fn push_audit(&mut self, a: AuditEntry, live: bool) {
+        self.audit.push(a);
+        // Best effort: a failed write keeps the records in memory and is retried
+        // `FLUSH_EVERY` records later; the next checkpoint reports it.
+        if live && self.audit.len().is_multiple_of(auditlog::FLUSH_EVERY) {
+            let _ = self.flush_audit();
+        }
+    }
+
+    /// Move the audit records held in memory to the audit trail's file (none in memory).
+    fn flush_audit(&mut self) -> Result<()> {
+        if self.audit.is_empty() || self.audit_log.dir().is_none() {
+            return Ok(());
+        }
+        self.audit_log.append(&mut self.audit_mark, &self.audit)?;
+        self.audit.clear();
+        // Replay may have gathered far more than a flush's worth; give that memory back.
+        self.audit.shrink_to(auditlog::FLUSH_EVERY);
+        Ok(())
     }
 
     fn version(&self, id: ArtifactId) -> Result<&Version> {
@@ -877,6 +906,9 @@ impl State {
     #[allow(clippy::too_many_lines)] // why: one arm per record kind reads best as one match
     fn apply(&mut self, rec: Rec, segs: Option<&mut Segs>, em: &Em) -> Result<Vec<u32>> {
         let mut dead = Vec::new();
+        // Replay (segs given) must not write the audit file: opening writes nothing until the
+        // whole journal has been read back.
+        let live = segs.is_none();
         match rec {
             Rec::Put(p, audit) => {
                 self.add_objs(&p.new_objs, segs)?;
@@ -931,12 +963,12 @@ impl State {
                 });
                 em.quality(&v);
                 self.versions.insert(p.id, v)?;
-                self.audit.push(audit);
+                self.push_audit(audit, live);
             }
-            Rec::Audit(a) => self.audit.push(a),
+            Rec::Audit(a) => self.push_audit(a, live),
             Rec::Get(id, a) => {
                 em.ev(ArtifactEvent::Read { id, at: a.at });
-                self.audit.push(a);
+                self.push_audit(a, live);
             }
             Rec::Delete(id, a) => {
                 let v = self.versions.get_mut(&id).expect("deleted version exists");
@@ -948,7 +980,7 @@ impl State {
                     self.unref_blob(&blob, &mut dead);
                 }
                 em.ev(ArtifactEvent::Deleted { id });
-                self.audit.push(a);
+                self.push_audit(a, live);
             }
             Rec::Hold(id, held, a) => {
                 let v = self.versions.get_mut(&id).expect("held version exists");
@@ -956,7 +988,7 @@ impl State {
                     v.held = held;
                     em.ev(ArtifactEvent::Held { id, held });
                 }
-                self.audit.push(a);
+                self.push_audit(a, live);
             }
             Rec::Quality {
                 id,
@@ -998,7 +1030,7 @@ impl State {
                 let blob = v.blob;
                 self.unref_blob(&blob, &mut dead);
                 em.ev(ArtifactEvent::Archived { id, archived: true });
-                self.audit.push(a);
+                self.push_audit(a, live);
             }
             Rec::Restore {
                 id,
@@ -1022,11 +1054,11 @@ impl State {
                     id,
                     archived: false,
                 });
-                self.audit.push(audit);
+                self.push_audit(audit, live);
             }
             Rec::Retention(p, a) => {
                 self.policies = p;
-                self.audit.push(a);
+                self.push_audit(a, live);
             }
             Rec::Move(objs) => {
                 if let Some(segs) = segs {
@@ -1183,6 +1215,39 @@ struct Inner {
     closed: AtomicBool,
 }
 
+/// Follows the audit trail's hash chain from its first record.
+#[derive(Default)]
+struct Chain {
+    next: u64,
+    prev: Hash,
+}
+
+impl Chain {
+    fn check(&mut self, a: &AuditEntry) -> Result<()> {
+        let i = self.next;
+        if a.seq != i {
+            return Err(ArtifactError::AuditChain {
+                seq: i,
+                reason: format!("record {i} carries sequence number {}", a.seq),
+            }
+            .into());
+        }
+        let h = audit_hash(
+            &self.prev, a.seq, a.at, a.action, a.artifact, &a.actor, &a.detail,
+        );
+        if h != a.hash {
+            return Err(ArtifactError::AuditChain {
+                seq: a.seq,
+                reason: "its hash does not match its contents and predecessor".into(),
+            }
+            .into());
+        }
+        self.prev = h;
+        self.next += 1;
+        Ok(())
+    }
+}
+
 /// Content-addressed, compressed, encrypted artifacts with versions, lineage and audit.
 pub struct ArtifactStore {
     inner: Arc<Inner>,
@@ -1243,12 +1308,14 @@ impl ArtifactStore {
     /// Open the store of `ctx.data_dir/artifacts` (or an in-memory one), encrypting with `key`.
     pub fn open(ctx: &Ctx, key: [u8; 32]) -> Result<Self> {
         let dir = ctx.data_dir.as_ref().map(|d| d.join("artifacts"));
+        let audit_log = AuditLog::new(dir.clone());
         let segs = Segs::new(dir)?;
         let inner = Arc::new(Inner {
             ctx: ctx.clone(),
             cipher: Aes256Gcm::new_from_slice(&key).expect("32-byte key"),
             state: Mutex::new(State {
                 next_id: 1,
+                audit_log,
                 ..State::default()
             }),
             segs: Mutex::new(segs),
@@ -2155,14 +2222,30 @@ impl ArtifactStore {
         Ok(out)
     }
 
-    /// The audit trail (optionally of one artifact), oldest first.
-    pub fn audit(&self, artifact: Option<ArtifactId>) -> Vec<AuditEntry> {
-        let st = self.inner.state.lock();
-        st.audit
-            .iter()
-            .filter(|a| artifact.is_none() || a.artifact == artifact)
-            .cloned()
-            .collect()
+    /// The audit trail (optionally of one artifact), oldest first. Older records are read from
+    /// the trail's file; one that cannot be read back raises `AuditChainError` naming it.
+    pub fn audit(&self, artifact: Option<ArtifactId>) -> Result<Vec<AuditEntry>> {
+        let wanted = |a: &AuditEntry| artifact.is_none() || a.artifact == artifact;
+        let (dir, mark, newest) = {
+            let st = self.inner.state.lock();
+            let newest: Vec<AuditEntry> = st.audit.iter().filter(|a| wanted(a)).cloned().collect();
+            (
+                st.audit_log.dir().map(Path::to_path_buf),
+                st.audit_mark,
+                newest,
+            )
+        };
+        let mut out = Vec::new();
+        if let Some(dir) = dir {
+            auditlog::read(&dir, &mark, |a| {
+                if wanted(&a) {
+                    out.push(a);
+                }
+                Ok(())
+            })?;
+        }
+        out.extend(newest);
+        Ok(out)
     }
 
     /// Re-hash every local blob (decrypting each chunk) and check the audit chain. Returns the
@@ -2170,9 +2253,31 @@ impl ArtifactStore {
     /// `ArtifactIntegrityError` naming the (lowest) artifact id using it.
     pub fn verify(&self) -> Result<usize> {
         self.check_open()?;
+        let (dir, mark, newest) = {
+            let st = self.inner.state.lock();
+            (
+                st.audit_log.dir().map(Path::to_path_buf),
+                st.audit_mark,
+                st.audit.clone(),
+            )
+        };
+        let mut chain = Chain::default();
+        if let Some(dir) = dir {
+            auditlog::read(&dir, &mark, |a| chain.check(&a))?;
+        }
+        if (chain.next, chain.prev) != (mark.count, mark.tail) {
+            return Err(ArtifactError::AuditChain {
+                seq: chain.next.min(mark.count),
+                reason: "the audit trail's file does not end with the record the snapshot names"
+                    .into(),
+            }
+            .into());
+        }
+        for a in &newest {
+            chain.check(a)?;
+        }
         let (jobs, count) = {
             let st = self.inner.state.lock();
-            Self::check_audit(&st.audit)?;
             let mut first: BTreeMap<Hash, ArtifactId> = BTreeMap::new();
             let mut count = 0;
             for v in st.versions.values().filter(|v| v.local()) {
@@ -2222,31 +2327,6 @@ impl ArtifactStore {
             r?;
         }
         Ok(count)
-    }
-
-    fn check_audit(audit: &[AuditEntry]) -> Result<()> {
-        let mut prev = [0u8; 32];
-        for (i, a) in audit.iter().enumerate() {
-            if a.seq != i as u64 {
-                return Err(ArtifactError::AuditChain {
-                    seq: i as u64,
-                    reason: format!("record {i} carries sequence number {}", a.seq),
-                }
-                .into());
-            }
-            let h = audit_hash(
-                &prev, a.seq, a.at, a.action, a.artifact, &a.actor, &a.detail,
-            );
-            if h != a.hash {
-                return Err(ArtifactError::AuditChain {
-                    seq: a.seq,
-                    reason: "its hash does not match its contents and predecessor".into(),
-                }
-                .into());
-            }
-            prev = h;
-        }
-        Ok(())
     }
 
     /// CONTRACT: set the observer; the store immediately emits `Stored` (and the other events
@@ -2477,22 +2557,43 @@ impl Persistent for ArtifactStore {
     }
 
     fn snapshot(&self) -> Result<(Lsn, Vec<u8>)> {
-        let (lsn, bytes) = {
-            let st = self.inner.state.lock();
+        let (lsn, bytes, audit_sync) = {
+            let mut st = self.inner.state.lock();
+            st.flush_audit()?;
             let lsn = self.inner.ctx.journal.last_lsn();
-            let bytes = postcard::to_stdvec(&*st)
-                .map_err(|e| crate::Error::Internal(format!("encoding artifact state: {e}")))?;
-            (lsn, bytes)
+            let encode = |e: postcard::Error| {
+                crate::Error::Internal(format!("encoding artifact state: {e}"))
+            };
+            let mut bytes = postcard::to_stdvec(&*st).map_err(encode)?;
+            bytes = postcard::to_extend(&st.audit_mark, bytes).map_err(encode)?;
+            (lsn, bytes, st.audit_log.take_unsynced())
         };
-        // Every object the snapshot refers to must be on disk before the snapshot is.
+        // Every object and audit record the snapshot refers to must be on disk before it is.
         let (files, dir) = self.inner.segs.lock().take_dirty()?;
         segs::sync_files(&files, dir.as_deref())?;
+        if let Some(set) = audit_sync {
+            if let Err(e) = auditlog::sync(&set) {
+                self.inner.state.lock().audit_log.put_back(&set);
+                return Err(e);
+            }
+        }
         Ok((lsn, bytes))
     }
 
     fn restore(&self, bytes: &[u8]) -> Result<()> {
-        let mut st: State = postcard::from_bytes(bytes)
-            .map_err(|e| crate::Error::Internal(format!("decoding artifact state: {e}")))?;
+        let decode =
+            |e: postcard::Error| crate::Error::Internal(format!("decoding artifact state: {e}"));
+        let (mut st, rest): (State, &[u8]) = postcard::take_from_bytes(bytes).map_err(decode)?;
+        // Snapshots written before the audit trail had a file end here: all their records are
+        // in `audit`, and the first checkpoint moves them to the file.
+        if !rest.is_empty() {
+            st.audit_mark = postcard::from_bytes(rest).map_err(decode)?;
+        }
+        {
+            let mut cur = self.inner.state.lock();
+            cur.audit_log.check(&st.audit_mark)?;
+            st.audit_log = std::mem::take(&mut cur.audit_log);
+        }
         st.rebuild();
         let em = self.em();
         for v in st.versions.values() {
