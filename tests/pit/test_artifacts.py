@@ -204,6 +204,21 @@ def test_retention_refuses_early_delete_and_sweeps(pit: Pit) -> None:
         a.set_retention(name="a", keep_days=-1)
 
 
+def test_ids_after_lists_live_versions_stored_since(pit: Pit) -> None:
+    a = pit.artifacts
+    assert a.ids_after(0) == []
+    x = a.put("x", b"1")
+    y = a.put("y", b"2")
+    z = a.put("x", b"3")
+    assert a.ids_after(0) == [x, y, z]
+    assert a.ids_after(x) == [y, z]
+    assert a.ids_after(z) == []
+    a.delete(y, actor="tester")
+    assert a.ids_after(x) == [z]
+    with pytest.raises(OverflowError):
+        a.ids_after(-1)
+
+
 def test_audit_trail_is_hash_chained(pit: Pit) -> None:
     a = pit.artifacts
     i = a.put("x", b"1", actor="alice")

@@ -7,7 +7,7 @@ from typing import Any
 
 from pytestqt.qtbot import QtBot
 
-from symphony.ui.artifacts_view import ArtifactsView
+from symphony.ui.artifacts_view import _ID, ArtifactsView
 from symphony.ui.main_window import MainWindow
 from symphony.ui.text_editor import ArtifactSource, TextEditorTab
 
@@ -29,6 +29,13 @@ def test_lists_names_versions_quality_lineage_preview(qtbot: QtBot, pit: Any) ->
     top = view.tree.topLevelItem(1)
     assert top is not None
     assert top.text(3) == "2 versions"
+    single = view.tree.topLevelItem(0)
+    assert single is not None
+    assert single.text(3) == "1 version"
+    # Versions are made when their name is expanded (a Pit may hold tens of thousands).
+    assert top.childCount() == 0
+    top.setExpanded(True)
+    assert top.childCount() == 2
     newest = top.child(0)
     assert newest is not None
     assert newest.text(0).startswith("v2")
@@ -103,3 +110,50 @@ def test_edit_an_artifact_stores_a_new_version(
     assert plan2 in pit.artifacts.ancestors(new_id)
     assert w.tabs.tabText(w.tabs.currentIndex()) == "plan v3"
     assert w.artifacts.current_artifact() == new_id
+
+
+def test_catch_up_adds_what_was_stored_since_in_place(qtbot: QtBot, pit: Any) -> None:
+    idea, plan1, plan2 = _fill(pit)
+    store = pit.artifacts
+    view = ArtifactsView()
+    qtbot.addWidget(view)
+    view.set_pit(pit)
+    plan_row = view.tree.topLevelItem(1)
+    assert plan_row is not None
+    plan_row.setExpanded(True)
+    assert view.select_artifact(plan1)
+    plan3 = store.put("plan", b'{"steps": 3}', kind="json", inputs=(idea,))
+    alpha = store.put("alpha", b"first by name", kind="text")
+    store.put("cache/abc", b"{}", kind="json")  # the conductor's index: never listed
+    view.catch_up()
+    assert view.artifact_names() == ["alpha", "idea", "plan"]
+    # The same row objects, updated: the selection and the expansion survive.
+    assert view.tree.topLevelItem(2) is plan_row
+    assert plan_row.text(3) == "3 versions"
+    assert plan_row.isExpanded()
+    assert [plan_row.child(i).data(0, _ID) for i in range(3)] == [plan3, plan2, plan1]
+    assert view.current_artifact() == plan1
+    assert view.select_artifact(alpha)
+    view.catch_up()  # nothing new: nothing changes
+    assert plan_row.text(3) == "3 versions"
+    # The filters apply to what is added, as to what is listed.
+    view.filter.setText("json")
+    assert view.artifact_names() == ["plan"]
+    store.put("notes", b"plain", kind="text")
+    store.put("spec", b"{}", kind="json")
+    view.catch_up()
+    assert view.artifact_names() == ["plan", "spec"]
+
+
+def test_selecting_a_version_of_a_collapsed_name_makes_its_rows(qtbot: QtBot, pit: Any) -> None:
+    idea, plan1, plan2 = _fill(pit)
+    view = ArtifactsView()
+    qtbot.addWidget(view)
+    view.set_pit(pit)
+    assert view.select_artifact(plan1)
+    assert "plan</b> v1" in view.details.text()
+    assert not view.select_artifact(10_000)
+    pit.artifacts.delete(plan2, actor="tester")
+    view.refresh()
+    assert not view.select_artifact(plan2)
+    assert view.current_artifact() == plan1  # kept across the rebuild

@@ -93,6 +93,10 @@ def test_run_all_reaches_succeeded_on_the_board(window: MainWindow, workspace: P
         assert run is not None
         window.runs.conductor.subscribe(seen.append)  # type: ignore[union-attr]
         await until(lambda: window.runs.last_result is not None)
+        # The Artifacts dock catches up with the run's outputs and its record by itself.
+        names = window.artifacts.artifact_names
+        await until(lambda: f"run/{run.run_id}" in names(), timeout=10)
+        assert any(n.startswith("out/") for n in names())
         return window.runs.last_result
 
     result = in_qt(scenario)

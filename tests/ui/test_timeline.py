@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 from PySide6.QtCore import QPointF
-from PySide6.QtGui import QImage
+from PySide6.QtGui import QFontMetrics, QImage
 from pytestqt.qtbot import QtBot
 
 from symphony.conductor import events as ev
@@ -121,3 +121,22 @@ def test_export_png(qtbot: QtBot, tmp_path: Path) -> None:
     assert "#2e9e5b" in colors
     with pytest.raises(OSError, match="missing/run.png"):
         chart.export_png(tmp_path / "missing" / "run.png")
+
+
+@pytest.mark.parametrize("width", [700, 760, 800, 901, 1000, 1234, 1440])
+def test_axis_labels_stay_clear_of_the_stats_header(qtbot: QtBot, width: int) -> None:
+    chart = TimelineWidget()
+    qtbot.addWidget(chart)
+    for e in _events():
+        chart.add_event(e)
+    chart.resize(width, 200)
+    fm = QFontMetrics(chart.font())
+    area = chart._chart_rect()
+    ticks = chart.axis_ticks(area, fm)
+    assert ticks[0] == (area.left(), "0s")
+    # The run lasts 6 s: its last tick sits on the chart's right edge, with no room for "6s".
+    assert ticks[-1] == (pytest.approx(area.right()), "")
+    labelled = [(x, label) for x, label in ticks if label]
+    assert len(labelled) >= len(ticks) - 1
+    for x, label in labelled:
+        assert x + 2 + fm.horizontalAdvance(label) <= area.right() + 8

@@ -8,7 +8,9 @@ in a text editor tab; saving there stores a *new* version derived from it (see
 
 from __future__ import annotations
 
+import bisect
 import time
+from collections.abc import Callable
 from html import escape
 from typing import TYPE_CHECKING, Final
 
@@ -27,10 +29,14 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from symphony.pit import PitError
+
 if TYPE_CHECKING:
     from symphony.pit import Pit
 
 PREVIEW_BYTES: Final = 8192
+# The conductor's cache index is bookkeeping, not user data.
+HIDDEN_PREFIXES: Final = ("cache/",)
 _ID = Qt.ItemDataRole.UserRole
 
 
@@ -53,6 +59,11 @@ class ArtifactsView(QWidget):
         super().__init__(parent)
         self.pit: Pit | None = None
         self._node_filter = ""
+        self._seen = 0  # the newest version id the list has taken into account
+        self._tops: dict[str, QTreeWidgetItem] = {}
+        self._names: list[str] = []  # listed, in the tree's (sorted) order
+        # The versions listed per name (those the filters let through), oldest first.
+        self._listed: dict[str, list[int]] = {}
         self.filter = QLineEdit(self)
         self.filter.setPlaceholderText("Filter by name, kind or node…")
         self.filter.setClearButtonEnabled(True)
@@ -91,6 +102,7 @@ class ArtifactsView(QWidget):
         layout.addWidget(split)
         self.filter.textChanged.connect(lambda _t: self.refresh())
         self.tree.currentItemChanged.connect(self._on_current)
+        self.tree.itemExpanded.connect(self._populate)
         self.tree.itemDoubleClicked.connect(self._on_double_click)
         self.lineage.itemDoubleClicked.connect(
             lambda item: self.select_artifact(int(item.data(_ID)))
@@ -101,6 +113,7 @@ class ArtifactsView(QWidget):
     def set_pit(self, pit: Pit | None) -> None:
         """Browse ``pit`` (``None``: nothing)."""
         self.pit = pit
+        self._seen = 0
         self.refresh()
 
     def show_node(self, node_id: str) -> None:
@@ -109,59 +122,143 @@ class ArtifactsView(QWidget):
         self.refresh()
 
     # ---------------------------------------------------------------- listing
+    #
+    # A long-lived Pit holds tens of thousands of versions, so the list is built by name: one row
+    # per name (its newest version's kind and the version count), with the versions themselves
+    # made only when a name is expanded or one of them is selected; and a version stored during
+    # a run is added where it belongs instead of rebuilding the list.
 
     def refresh(self) -> None:
         """Rebuild the list from the store, keeping the current selection."""
         keep = self.current_artifact()
         self.tree.clear()
+        self._tops.clear()
+        self._listed.clear()
+        self._names.clear()
         if self.pit is None or self.pit.closed:
             self.details.setText("<i>The Pit is not open yet.</i>")
             return
         store = self.pit.artifacts
-        text = self.filter.text().strip().lower()
+        # Read first: anything stored while the list is built is caught by the next catch_up().
+        self._seen = max(store.ids_after(self._seen), default=self._seen)
+        matches = self._matcher()
         for name in store.names():
-            if name.startswith("cache/"):  # the conductor's cache index, not user data
+            if name.startswith(HIDDEN_PREFIXES):
                 continue
-            versions = []
-            for vid in store.versions(name):
-                info = store.info(vid)
-                node = info.produced_by[1] if info.produced_by else ""
-                if self._node_filter and node != self._node_filter:
-                    continue
-                hay = f"{name} {info.kind} {node}".lower()
-                if text and text not in hay:
-                    continue
-                versions.append(info)
-            if not versions:
+            ids = store.versions(name)
+            if matches is not None and not (ids := [a for a in ids if matches(name, a)]):
                 continue
-            top = QTreeWidgetItem([name, versions[-1].kind, "", f"{len(versions)} versions"])
-            top.setData(0, _ID, versions[-1].id)
-            for info in reversed(versions):  # newest first
-                q = store.quality(info.id)
-                child = QTreeWidgetItem(
-                    [
-                        f"v{info.version}  (#{info.id})",
-                        info.kind,
-                        _score(q.structure),
-                        f"{info.size:,} B",
-                    ]
-                )
-                child.setData(0, _ID, info.id)
-                if info.archived:
-                    child.setToolTip(0, "archived: content not stored locally")
-                top.addChild(child)
-            self.tree.addTopLevelItem(top)
-        if keep is not None:
-            self.select_artifact(keep)
-        else:
-            empty = self.tree.topLevelItemCount() == 0
-            self.details.setText(
-                "<i>No artifacts yet: run a melody to create some.</i>"
-                if empty
-                else "<i>Select a version to see its lineage and content.</i>"
-            )
-            self.preview.clear()
-            self.lineage.clear()
+            if ids:
+                self._listed[name] = ids
+                self._names.append(name)
+                self.tree.addTopLevelItem(self._make_top(name))
+        if keep is not None and self.select_artifact(keep):
+            return
+        empty = self.tree.topLevelItemCount() == 0
+        self.details.setText(
+            "<i>No artifacts yet: run a melody to create some.</i>"
+            if empty
+            else "<i>Select a version to see its lineage and content.</i>"
+        )
+        self.preview.clear()
+        self.lineage.clear()
+
+    def catch_up(self) -> None:
+        """List the versions stored since the list was built or last caught up."""
+        if self.pit is None or self.pit.closed:
+            return
+        new = self.pit.artifacts.ids_after(self._seen)
+        if new:
+            self._seen = new[-1]
+            self.add_versions(new)
+
+    def add_versions(self, artifact_ids: list[int]) -> None:
+        """List newly stored versions (those the filters let through) without a rebuild."""
+        if self.pit is None or self.pit.closed:
+            return
+        store = self.pit.artifacts
+        matches = self._matcher()
+        for aid in artifact_ids:
+            try:
+                name = store.info(aid).name
+            except PitError:  # deleted or archived since: a later refresh shows the truth
+                continue
+            if name.startswith(HIDDEN_PREFIXES):
+                continue
+            if matches is not None and not matches(name, aid):
+                continue
+            listed = self._listed.setdefault(name, [])
+            if listed and aid <= listed[-1]:  # a name's versions are listed in id order
+                continue
+            listed.append(aid)
+            top = self._tops.get(name)
+            if top is None:
+                i = bisect.bisect(self._names, name)
+                self._names.insert(i, name)
+                self.tree.insertTopLevelItem(i, self._make_top(name))
+                continue
+            self._describe_top(top, name)
+            if top.childCount():
+                top.insertChild(0, self._make_version(aid))
+
+    def _matcher(self) -> Callable[[str, int], bool] | None:
+        """Return the test a version must pass to be listed (``None``: no filter)."""
+        text = self.filter.text().strip().lower()
+        node_filter = self._node_filter
+        if not text and not node_filter:
+            return None
+        assert self.pit is not None
+        info_of = self.pit.artifacts.info
+
+        def matches(name: str, artifact_id: int) -> bool:
+            if not node_filter and text in name.lower():
+                return True
+            info = info_of(artifact_id)
+            node = info.produced_by[1] if info.produced_by else ""
+            if node_filter and node != node_filter:
+                return False
+            return not text or text in f"{name} {info.kind} {node}".lower()
+
+        return matches
+
+    def _make_top(self, name: str) -> QTreeWidgetItem:
+        top = QTreeWidgetItem([name, "", "", ""])
+        top.setChildIndicatorPolicy(QTreeWidgetItem.ChildIndicatorPolicy.ShowIndicator)
+        self._tops[name] = top
+        self._describe_top(top, name)
+        return top
+
+    def _describe_top(self, top: QTreeWidgetItem, name: str) -> None:
+        assert self.pit is not None
+        ids = self._listed[name]
+        top.setText(1, self.pit.artifacts.info(ids[-1]).kind)
+        top.setText(3, f"{len(ids)} version" + ("s" if len(ids) != 1 else ""))
+        top.setToolTip(0, name)
+        top.setData(0, _ID, ids[-1])
+
+    def _make_version(self, artifact_id: int) -> QTreeWidgetItem:
+        assert self.pit is not None
+        store = self.pit.artifacts
+        info = store.info(artifact_id)
+        child = QTreeWidgetItem(
+            [
+                f"v{info.version}  (#{info.id})",
+                info.kind,
+                _score(store.quality(artifact_id).structure),
+                f"{info.size:,} B",
+            ]
+        )
+        child.setData(0, _ID, info.id)
+        if info.archived:
+            child.setToolTip(0, "archived: content not stored locally")
+        return child
+
+    def _populate(self, top: QTreeWidgetItem) -> None:
+        """Make the version rows of a name (newest first), once."""
+        if top.childCount() or self.pit is None or self.pit.closed:
+            return
+        ids = self._listed.get(top.text(0), [])
+        top.addChildren([self._make_version(aid) for aid in reversed(ids)])
 
     def artifact_names(self) -> list[str]:
         """Return the names listed (tests, accessibility)."""
@@ -177,16 +274,22 @@ class ArtifactsView(QWidget):
 
     def select_artifact(self, artifact_id: int) -> bool:
         """Select version ``artifact_id`` in the list (False if it is not listed)."""
-        for i in range(self.tree.topLevelItemCount()):
-            top = self.tree.topLevelItem(i)
-            if top is None:
-                continue
-            for j in range(top.childCount()):
-                child = top.child(j)
-                if child is not None and child.data(0, _ID) == artifact_id:
-                    top.setExpanded(True)
-                    self.tree.setCurrentItem(child)
-                    return True
+        if self.pit is None or self.pit.closed:
+            return False
+        try:
+            name = self.pit.artifacts.info(artifact_id).name
+        except PitError:
+            return False
+        top = self._tops.get(name)
+        if top is None or artifact_id not in self._listed[name]:
+            return False
+        self._populate(top)
+        for j in range(top.childCount()):
+            child = top.child(j)
+            if child is not None and child.data(0, _ID) == artifact_id:
+                top.setExpanded(True)
+                self.tree.setCurrentItem(child)
+                return True
         return False
 
     # ---------------------------------------------------------------- details

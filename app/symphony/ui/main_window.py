@@ -182,7 +182,8 @@ class MainWindow(QMainWindow):
         self._artifacts_timer = QTimer(self)
         self._artifacts_timer.setSingleShot(True)
         self._artifacts_timer.setInterval(300)
-        self._artifacts_timer.timeout.connect(self.artifacts.refresh)
+        # Catches the Artifacts dock up with what runs store, at most every 300 ms.
+        self._artifacts_timer.timeout.connect(self.artifacts.catch_up)
 
         self._log_handler = QtLogHandler(self.log_view)
         logging.getLogger("symphony").addHandler(self._log_handler)
@@ -994,6 +995,11 @@ class MainWindow(QMainWindow):
         self.problems.clear_run()
         self._running_since.clear()
 
+    def _catch_up_artifacts(self) -> None:
+        # Not restarted while pending: a stream of outputs must not hold the update back.
+        if not self._artifacts_timer.isActive():
+            self._artifacts_timer.start()
+
     def handle_run_event(self, event: ev.RunEvent) -> None:
         """Show one conductor event: board states, timeline, problems, artifacts, status."""
         self.timeline.chart.add_event(event)
@@ -1002,6 +1008,7 @@ class MainWindow(QMainWindow):
         view = board.view if board is not None else None
         if isinstance(event, ev.RunStateChanged):
             self.set_run_state(event.state, event.detail)
+            self._catch_up_artifacts()  # the run's own record
         elif isinstance(event, ev.NodeStateChanged):
             elapsed = None
             if event.state == ev.RUNNING:
@@ -1026,7 +1033,7 @@ class MainWindow(QMainWindow):
             if view is not None:
                 view.append_node_preview(event.node_id, event.text)
         elif isinstance(event, ev.ArtifactStored):
-            self._artifacts_timer.start()
+            self._catch_up_artifacts()
         elif isinstance(event, ev.RecoveryChosen):
             self._report(
                 f"{event.node_id}: {event.error} → {event.strategy} ({event.reason})",

@@ -177,6 +177,8 @@ _ROW_H = 24
 _HEADER_H = 22
 _LABEL_W = 150
 _STATS_W = 230
+# How far a tick label may reach past the chart: the stats header starts 12 px after it.
+_AXIS_OVERHANG = 8
 
 
 def _mib(n: int) -> str:
@@ -258,6 +260,35 @@ class TimelineWidget(QWidget):
 
     # ---------------------------------------------------------------- painting
 
+    def axis_ticks(self, chart: QRectF, fm: QFontMetrics) -> list[tuple[float, str]]:
+        """Return the time axis' ticks: about one per 90 px at a round step.
+
+        Parameters
+        ----------
+        chart : QRectF
+            Where the bars are drawn.
+        fm : QFontMetrics
+            Metrics of the font the labels are drawn in.
+
+        Returns
+        -------
+        list of (float, str)
+            Each tick's x and its label, empty when the label would run into the stats
+            column's header (the last tick, near the chart's right edge).
+        """
+        start = self.model.start or 0.0
+        total = max(self.model.end() - start, 1e-6)
+        step = _nice_step(total / max(1.0, chart.width() / 90))
+        ticks: list[tuple[float, str]] = []
+        t = 0.0
+        while t <= total + 1e-9:
+            x = chart.left() + t / total * chart.width()
+            label = _fmt_seconds(t)
+            fits = x + 2 + fm.horizontalAdvance(label) <= chart.right() + _AXIS_OVERHANG
+            ticks.append((x, label if fits else ""))
+            t += step
+        return ticks
+
     def paintEvent(self, event: QPaintEvent) -> None:  # noqa: N802 - Qt override
         """Paint the widget."""
         painter = QPainter(self)
@@ -280,17 +311,11 @@ class TimelineWidget(QWidget):
             )
             return
         chart = self._chart_rect()
-        start = self.model.start or 0.0
-        total = max(self.model.end() - start, 1e-6)
-        # Time axis: about one tick per 90 px at a round step.
         p.setPen(dim)
-        step = _nice_step(total / max(1.0, chart.width() / 90))
-        t = 0.0
-        while t <= total + 1e-9:
-            x = chart.left() + t / total * chart.width()
+        for x, label in self.axis_ticks(chart, fm):
             p.drawLine(QPointF(x, _HEADER_H - 4), QPointF(x, chart.bottom()))
-            p.drawText(QPointF(x + 2, _HEADER_H - 7), _fmt_seconds(t))
-            t += step
+            if label:
+                p.drawText(QPointF(x + 2, _HEADER_H - 7), label)
         p.setPen(text)
         p.drawText(QPointF(_LABEL_W + chart.width() + 12, _HEADER_H - 7), "time · cost · mem")
         end = self.model.end()

@@ -514,6 +514,11 @@ impl PyArtifactStore {
         guard(|| self.inner.versions(name))
     }
 
+    /// Ids of the live versions stored after version `after`, oldest first.
+    fn ids_after(&self, after: ArtifactId) -> Vec<ArtifactId> {
+        self.inner.ids_after(after)
+    }
+
     /// Every name with a live version, sorted.
     fn names(&self) -> Vec<String> {
         self.inner.names()

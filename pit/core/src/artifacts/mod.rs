@@ -1898,6 +1898,19 @@ impl ArtifactStore {
             .collect())
     }
 
+    /// Ids of the live versions stored after version `after`, oldest first (ids grow with every
+    /// put): what a view that has seen everything up to `after` has not seen yet.
+    pub fn ids_after(&self, after: ArtifactId) -> Vec<ArtifactId> {
+        let st = self.inner.state.lock();
+        let all = &st.versions.0;
+        let from = usize::try_from(after).map_or(all.len(), |a| a.min(all.len()));
+        all[from..]
+            .iter()
+            .filter(|v| v.deleted.is_none())
+            .map(|v| v.id)
+            .collect()
+    }
+
     /// Every name with at least one live version, sorted.
     pub fn names(&self) -> Vec<String> {
         let st = self.inner.state.lock();

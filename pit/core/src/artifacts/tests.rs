@@ -59,6 +59,21 @@ fn put_get_dedup_versions() {
 }
 
 #[test]
+fn ids_after_lists_what_was_stored_since_without_the_deleted() {
+    let s = mem_store();
+    assert!(s.ids_after(0).is_empty());
+    let a = s.put("a", b"1", &opts("text"), false).unwrap();
+    let b = s.put("b", b"2", &opts("text"), false).unwrap();
+    let c = s.put("a", b"3", &opts("text"), false).unwrap();
+    assert_eq!(s.ids_after(0), vec![a, b, c]);
+    assert_eq!(s.ids_after(a), vec![b, c]);
+    assert!(s.ids_after(c).is_empty());
+    assert!(s.ids_after(u64::MAX).is_empty());
+    s.delete(b, "t").unwrap();
+    assert_eq!(s.ids_after(0), vec![a, c]);
+}
+
+#[test]
 fn large_blobs_chunk_and_dedup() {
     let s = mem_store();
     let mut data = Vec::new();
