@@ -157,3 +157,30 @@ def test_selecting_a_version_of_a_collapsed_name_makes_its_rows(qtbot: QtBot, pi
     view.refresh()
     assert not view.select_artifact(plan2)
     assert view.current_artifact() == plan1  # kept across the rebuild
+
+
+def test_run_records_are_listed_on_request(qtbot: QtBot, pit: Any) -> None:
+    _fill(pit)
+    store = pit.artifacts
+    record = store.put("run/20261122-0000-ab", b'{"status": "succeeded"}', kind="json")
+    store.put("melody/Idea", b"{}", kind="json")
+    view = ArtifactsView()
+    qtbot.addWidget(view)
+    view.set_pit(pit)
+    assert view.artifact_names() == ["idea", "plan"]
+    store.put("fqg.trace/20261122-0000-ab", b"{}\n", kind="jsonl")
+    view.catch_up()
+    assert view.artifact_names() == ["idea", "plan"]
+    view.show_records.setChecked(True)
+    assert view.artifact_names() == [
+        "fqg.trace/20261122-0000-ab",
+        "idea",
+        "melody/Idea",
+        "plan",
+        "run/20261122-0000-ab",
+    ]
+    view.show_records.setChecked(False)
+    assert view.artifact_names() == ["idea", "plan"]
+    # Asking for a record by id shows the records.
+    assert view.select_artifact(record)
+    assert view.show_records.isChecked()

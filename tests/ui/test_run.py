@@ -95,8 +95,9 @@ def test_run_all_reaches_succeeded_on_the_board(window: MainWindow, workspace: P
         await until(lambda: window.runs.last_result is not None)
         # The Artifacts dock catches up with the run's outputs and its record by itself.
         names = window.artifacts.artifact_names
-        await until(lambda: f"run/{run.run_id}" in names(), timeout=10)
-        assert any(n.startswith("out/") for n in names())
+        await until(lambda: any(n.startswith("out/") for n in names()), timeout=10)
+        window.artifacts.show_records.setChecked(True)
+        assert f"run/{run.run_id}" in names()
         return window.runs.last_result
 
     result = in_qt(scenario)

@@ -36,7 +36,13 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Final
 
-from symphony.conductor import DEFAULT_KEEP_RUNS
+from symphony.conductor import (
+    CACHE_PREFIX,
+    DEFAULT_KEEP_RUNS,
+    MELODY_PREFIX,
+    OUTPUT_PREFIX,
+    RUN_PREFIX,
+)
 from symphony.conductor.events import (
     CACHED,
     CANCELLED,
@@ -99,12 +105,6 @@ __all__ = [
 ]
 
 _log = logging.getLogger("symphony.conductor")
-
-#: Artifact names: the run record, node outputs, the cache index.
-RUN_PREFIX: Final = "run/"
-MELODY_PREFIX: Final = "melody/"
-OUTPUT_PREFIX: Final = "out/"
-CACHE_PREFIX: Final = "cache/"
 
 _IMPORTANCE: Final = {
     Importance.LOW: 0.25,

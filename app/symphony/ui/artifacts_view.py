@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING, Final
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
+    QCheckBox,
+    QHBoxLayout,
     QLabel,
     QLineEdit,
     QListWidget,
@@ -29,6 +31,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from symphony.conductor import CACHE_PREFIX, MELODY_PREFIX, RUN_PREFIX, TRACE_PREFIX
 from symphony.pit import PitError
 
 if TYPE_CHECKING:
@@ -36,7 +39,10 @@ if TYPE_CHECKING:
 
 PREVIEW_BYTES: Final = 8192
 # The conductor's cache index is bookkeeping, not user data.
-HIDDEN_PREFIXES: Final = ("cache/",)
+HIDDEN_PREFIXES: Final = (CACHE_PREFIX,)
+# What the conductor keeps of every run (its record, the melody it ran, its decision traces):
+# listed only on request, or a few hundred runs bury the outputs.
+RUN_RECORD_PREFIXES: Final = (RUN_PREFIX, MELODY_PREFIX, TRACE_PREFIX)
 _ID = Qt.ItemDataRole.UserRole
 
 
@@ -67,6 +73,11 @@ class ArtifactsView(QWidget):
         self.filter = QLineEdit(self)
         self.filter.setPlaceholderText("Filter by name, kind or node…")
         self.filter.setClearButtonEnabled(True)
+        self.show_records = QCheckBox("Run records", self)
+        self.show_records.setToolTip(
+            "Also list what the conductor keeps of every run: its record (run/…), the melody it "
+            "ran (melody/…) and its recovery decisions (fqg.trace/…)"
+        )
         self.tree = QTreeWidget(self)
         self.tree.setHeaderLabels(["Artifact", "Kind", "Quality", "Size"])
         self.tree.setColumnWidth(0, 150)
@@ -98,9 +109,14 @@ class ArtifactsView(QWidget):
         split.setSizes([200, 300])
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
-        layout.addWidget(self.filter)
+        top_row = QHBoxLayout()
+        top_row.setContentsMargins(0, 0, 0, 0)
+        top_row.addWidget(self.filter, 1)
+        top_row.addWidget(self.show_records)
+        layout.addLayout(top_row)
         layout.addWidget(split)
         self.filter.textChanged.connect(lambda _t: self.refresh())
+        self.show_records.toggled.connect(lambda _on: self.refresh())
         self.tree.currentItemChanged.connect(self._on_current)
         self.tree.itemExpanded.connect(self._populate)
         self.tree.itemDoubleClicked.connect(self._on_double_click)
@@ -142,8 +158,9 @@ class ArtifactsView(QWidget):
         # Read first: anything stored while the list is built is caught by the next catch_up().
         self._seen = max(store.ids_after(self._seen), default=self._seen)
         matches = self._matcher()
+        hidden = self._hidden()
         for name in store.names():
-            if name.startswith(HIDDEN_PREFIXES):
+            if name.startswith(hidden):
                 continue
             ids = store.versions(name)
             if matches is not None and not (ids := [a for a in ids if matches(name, a)]):
@@ -178,12 +195,13 @@ class ArtifactsView(QWidget):
             return
         store = self.pit.artifacts
         matches = self._matcher()
+        hidden = self._hidden()
         for aid in artifact_ids:
             try:
                 name = store.info(aid).name
             except PitError:  # deleted or archived since: a later refresh shows the truth
                 continue
-            if name.startswith(HIDDEN_PREFIXES):
+            if name.startswith(hidden):
                 continue
             if matches is not None and not matches(name, aid):
                 continue
@@ -200,6 +218,11 @@ class ArtifactsView(QWidget):
             self._describe_top(top, name)
             if top.childCount():
                 top.insertChild(0, self._make_version(aid))
+
+    def _hidden(self) -> tuple[str, ...]:
+        if self.show_records.isChecked():
+            return HIDDEN_PREFIXES
+        return HIDDEN_PREFIXES + RUN_RECORD_PREFIXES
 
     def _matcher(self) -> Callable[[str, int], bool] | None:
         """Return the test a version must pass to be listed (``None``: no filter)."""
@@ -280,6 +303,8 @@ class ArtifactsView(QWidget):
             name = self.pit.artifacts.info(artifact_id).name
         except PitError:
             return False
+        if name.startswith(RUN_RECORD_PREFIXES) and not self.show_records.isChecked():
+            self.show_records.setChecked(True)  # asked for by id: show what it belongs to
         top = self._tops.get(name)
         if top is None or artifact_id not in self._listed[name]:
             return False

@@ -6,6 +6,7 @@ network (see ``docs/policy.md``).
 
 from __future__ import annotations
 
+from symphony.conductor import TRACE_PREFIX
 from symphony.conductor.policy.context import (
     ERROR_KINDS,
     FEATURE_NAMES,
@@ -26,7 +27,6 @@ from symphony.conductor.policy.learned import (
     load_policy,
 )
 from symphony.conductor.policy.traces import (
-    TRACE_PREFIX,
     Trace,
     TraceError,
     decode_traces,

@@ -12,9 +12,8 @@ import math
 from dataclasses import dataclass, fields
 from typing import Any, Protocol
 
+from symphony.conductor import TRACE_PREFIX
 from symphony.conductor.policy.context import ErrorKind, FailureContext, Strategy
-
-TRACE_PREFIX = "fqg.trace/"
 
 _CONTEXT_FIELDS = tuple(f.name for f in fields(FailureContext))
 _INT_FIELDS = frozenset(
