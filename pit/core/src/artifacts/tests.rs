@@ -466,6 +466,24 @@ fn reopen(dir: &std::path::Path, snap: &[u8], covered: Lsn) -> (ArtifactStore, J
     (s, j)
 }
 
+/// A persistent store holding one artifact, read `reads` times by `reader-00`, `reader-01`, ….
+fn read_often(dir: &std::path::Path, reads: usize) -> (Ctx, ArtifactStore, ArtifactId) {
+    let ctx = persistent_ctx(dir);
+    let s = ArtifactStore::open(&ctx, [4u8; 32]).unwrap();
+    let a = s.put("a", b"alpha", &opts("text"), false).unwrap();
+    for i in 0..reads {
+        s.get(a, &format!("reader-{i:02}")).unwrap();
+    }
+    (ctx, s, a)
+}
+
+/// The process dies: what reached the journal stays, nothing else is written.
+fn crash(ctx: &Ctx, s: ArtifactStore) {
+    ctx.journal.sync_all().unwrap();
+    ctx.journal.close().unwrap();
+    drop(s);
+}
+
 fn in_memory_records(s: &ArtifactStore) -> usize {
     s.inner.state.lock().audit.len()
 }
@@ -499,9 +517,7 @@ fn the_audit_trail_lives_in_its_file_not_in_memory() {
     let (lsn, snap) = s.snapshot().unwrap();
     assert_eq!(in_memory_records(&s), 0);
     s.get(a, "after").unwrap();
-    ctx.journal.sync_all().unwrap();
-    ctx.journal.close().unwrap();
-    drop(s);
+    crash(&ctx, s);
     let (s, j) = reopen(d.path(), &snap, lsn);
     assert_eq!(in_memory_records(&s), 1);
     let again = s.audit(None).unwrap();
@@ -526,9 +542,7 @@ fn records_written_after_the_snapshot_are_replayed_and_rewritten() {
     let before = s.audit(None).unwrap();
     let file = d.path().join("artifacts").join(auditlog::FILE);
     let flushed_len = std::fs::metadata(&file).unwrap().len();
-    ctx.journal.sync_all().unwrap();
-    ctx.journal.close().unwrap();
-    drop(s);
+    crash(&ctx, s);
     let (s, j) = reopen(d.path(), &snap, lsn);
     // The tail past the snapshot's mark is not read; the journal gives those records back.
     assert_eq!(in_memory_records(&s), auditlog::FLUSH_EVERY + 5);
@@ -553,21 +567,14 @@ fn records_written_after_the_snapshot_are_replayed_and_rewritten() {
 #[test]
 fn a_snapshot_from_before_the_audit_file_loads_and_moves_its_records() {
     let d = tempfile::tempdir().unwrap();
-    let ctx = persistent_ctx(d.path());
-    let s = ArtifactStore::open(&ctx, [4u8; 32]).unwrap();
-    let a = s.put("a", b"alpha", &opts("text"), false).unwrap();
-    for i in 0..20 {
-        s.get(a, &format!("r{i}")).unwrap();
-    }
+    let (ctx, s, _) = read_often(d.path(), 20);
     let before = s.audit(None).unwrap();
     // Format 1 encoded the state alone, every audit record in it.
     let lsn = ctx.journal.last_lsn();
     let (files, dir) = s.inner.segs.lock().take_dirty().unwrap();
     segs::sync_files(&files, dir.as_deref()).unwrap();
     let old = postcard::to_stdvec(&*s.inner.state.lock()).unwrap();
-    ctx.journal.sync_all().unwrap();
-    ctx.journal.close().unwrap();
-    drop(s);
+    crash(&ctx, s);
     let (s, j) = reopen(d.path(), &old, lsn);
     assert_eq!(in_memory_records(&s), 21);
     assert_eq!(s.audit(None).unwrap(), before);
@@ -581,16 +588,9 @@ fn a_snapshot_from_before_the_audit_file_loads_and_moves_its_records() {
 #[test]
 fn a_damaged_audit_file_is_reported() {
     let d = tempfile::tempdir().unwrap();
-    let ctx = persistent_ctx(d.path());
-    let s = ArtifactStore::open(&ctx, [4u8; 32]).unwrap();
-    let a = s.put("a", b"alpha", &opts("text"), false).unwrap();
-    for i in 0..30 {
-        s.get(a, &format!("reader-{i:02}")).unwrap();
-    }
+    let (ctx, s, _) = read_often(d.path(), 30);
     let (lsn, snap) = s.snapshot().unwrap();
-    ctx.journal.sync_all().unwrap();
-    ctx.journal.close().unwrap();
-    drop(s);
+    crash(&ctx, s);
     let file = d.path().join("artifacts").join(auditlog::FILE);
     let good = std::fs::read(&file).unwrap();
 
