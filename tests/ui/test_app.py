@@ -81,6 +81,28 @@ def test_services_start_in_stages_after_show(
     qtbot.waitUntil(lambda: w.files.names("") == ["a.txt"], timeout=30_000)
 
 
+def test_a_pit_that_cannot_open_says_why_where_the_user_looks(
+    qtbot: QtBot, make_window: Callable[..., object], tmp_path: Path
+) -> None:
+    key = tmp_path / "pit.key"
+    key.write_bytes(bytes(range(32)))
+    key.chmod(0o644)  # readable by others: refused, never used
+    w = make_window(workspace=tmp_path, data_dir=tmp_path / "pit", key_file=str(key))
+    assert isinstance(w, MainWindow)
+    with qtbot.waitSignal(w.sig_pit_ready, timeout=30_000) as ready:
+        w.start_services(staged=False)
+        assert "Pit opening…" in w.services_label.text()
+    assert ready.args == [None]
+    assert "chmod 600" in w.pit_error
+    assert "Pit failed to open" in w.services_label.text()
+    assert w.services_label.toolTip() == w.pit_error
+    assert "chmod 600" in w.artifacts.details.text()
+    assert "not open yet" not in w.artifacts.details.text()
+    w.statusBar().clearMessage()
+    w.runs._conductor()
+    assert w.statusBar().currentMessage() == f"The run cannot start: {w.pit_error}"
+
+
 def test_run_gui_runs_the_asyncio_loop_until_the_window_closes(tmp_path: Path) -> None:
     f = tmp_path / "notes.md"
     f.write_text("# hi\n")

@@ -66,6 +66,7 @@ class ArtifactsView(QWidget):
         self.pit: Pit | None = None
         self._node_filter = ""
         self._seen = 0  # the newest version id the list has taken into account
+        self._pit_error = ""
         self._tops: dict[str, QTreeWidgetItem] = {}
         self._names: list[str] = []  # listed, in the tree's (sorted) order
         # The versions listed per name (those the filters let through), oldest first.
@@ -126,9 +127,10 @@ class ArtifactsView(QWidget):
         self.open_button.clicked.connect(self._open_current)
         self.refresh()
 
-    def set_pit(self, pit: Pit | None) -> None:
-        """Browse ``pit`` (``None``: nothing)."""
+    def set_pit(self, pit: Pit | None, error: str = "") -> None:
+        """Browse ``pit`` (``None``: nothing, because of ``error`` if given)."""
         self.pit = pit
+        self._pit_error = error
         self._seen = 0
         self.refresh()
 
@@ -152,7 +154,10 @@ class ArtifactsView(QWidget):
         self._listed.clear()
         self._names.clear()
         if self.pit is None or self.pit.closed:
-            self.details.setText("<i>The Pit is not open yet.</i>")
+            if self.pit is None and self._pit_error:
+                self.details.setText(f"<i>No artifacts:</i> {escape(self._pit_error)}")
+            else:
+                self.details.setText("<i>The Pit is not open yet.</i>")
             return
         store = self.pit.artifacts
         # Read first: anything stored while the list is built is caught by the next catch_up().

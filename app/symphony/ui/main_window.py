@@ -132,6 +132,9 @@ class MainWindow(QMainWindow):
         self.registry: NodeTypeRegistry | None = None
         self.host: ExtensionHost | None = None
         self.pit: Pit | None = None
+        #: Why the Pit could not be opened ("" while it opens, once it is open, or with no Pit).
+        self.pit_error = ""
+        self._pit_opening = False
         self.prefs = st.Preferences.load()
         self._data_dir = Path(data_dir) if data_dir else self.prefs.effective_data_dir()
         self._key_file = key_file
@@ -478,6 +481,7 @@ class MainWindow(QMainWindow):
         input between them (none takes more than about 100 ms); ``sig_services_started`` is
         emitted after the last one.
         """
+        self._pit_opening = True
         self._pit_opener.start(self._data_dir, self._key_file)
         steps = [self._start_host, self._start_registry, self._start_workspace]
 
@@ -547,7 +551,9 @@ class MainWindow(QMainWindow):
     def set_pit(self, pit: Pit | None) -> None:
         """Show ``pit``'s artifacts (``None``: none)."""
         self.pit = pit
-        self.artifacts.set_pit(pit)
+        if pit is not None:
+            self.pit_error = ""
+        self.artifacts.set_pit(pit, error=self.pit_error)
         self._update_services_label()
         self.sig_pit_ready.emit(pit)
 
@@ -556,6 +562,8 @@ class MainWindow(QMainWindow):
             if pit is not None:
                 pit.close()
             return
+        self._pit_opening = False
+        self.pit_error = error
         if error:
             self._report(error, "error", "pit")
         self.set_pit(pit)
@@ -566,8 +574,15 @@ class MainWindow(QMainWindow):
             parts.append(f"{len(self.registry)} node types")
         if self.host is not None:
             parts.append(f"{len(self.host.manifests)} extensions")
-        parts.append("Pit open" if self.pit is not None else "Pit —")
+        if self.pit is not None:
+            parts.append("Pit open")
+        elif self.pit_error:
+            parts.append("Pit failed to open")
+        else:
+            parts.append("Pit opening…" if self._pit_opening else "Pit —")
         self.services_label.setText(" · ".join(parts))
+        # The reason stays at hand after the status bar's message has gone.
+        self.services_label.setToolTip(self.pit_error)
 
     def report(self, message: str, level: str = "error", source: str = "conductor") -> None:
         """Show a message in the Log (and, for warnings and errors, the status bar)."""

@@ -83,10 +83,17 @@ class RunController(QObject):
             return self.conductor
         w = self.window
         if w.pit is None or w.registry is None or w.host is None:
-            w.report(
-                "The run cannot start yet: "
-                + ("the Pit is not open." if w.pit is None else "extensions are still starting."),
-            )
+            if w.pit is None and w.pit_error:
+                w.report(f"The run cannot start: {w.pit_error}")
+            else:
+                w.report(
+                    "The run cannot start yet: "
+                    + (
+                        "the Pit is still opening."
+                        if w.pit is None
+                        else "extensions are still starting."
+                    ),
+                )
             return None
         from symphony.conductor.conductor import Conductor
         from symphony.conductor.executor import LocalExecutor
