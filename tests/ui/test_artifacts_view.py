@@ -157,6 +157,10 @@ def test_selecting_a_version_of_a_collapsed_name_makes_its_rows(qtbot: QtBot, pi
     view.refresh()
     assert not view.select_artifact(plan2)
     assert view.current_artifact() == plan1  # kept across the rebuild
+    one = pit.artifacts.put("one", b"x", kind="text")
+    view.catch_up()
+    assert view.select_artifact(one)
+    assert "text · 1 byte<br>" in view.details.text()
 
 
 def test_run_records_are_listed_on_request(qtbot: QtBot, pit: Any) -> None:

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Final
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QCheckBox,
+    QFrame,
     QHBoxLayout,
     QLabel,
     QLineEdit,
@@ -24,6 +25,7 @@ from PySide6.QtWidgets import (
     QListWidgetItem,
     QPlainTextEdit,
     QPushButton,
+    QScrollArea,
     QSplitter,
     QTreeWidget,
     QTreeWidgetItem,
@@ -85,13 +87,24 @@ class ArtifactsView(QWidget):
         self.tree.setColumnWidth(1, 64)
         self.tree.setColumnWidth(2, 56)
         self.tree.setUniformRowHeights(True)
+        # The dock shares its side with Properties: the list keeps room for a few names, and the
+        # details scroll rather than squeeze it.
+        self.tree.setMinimumHeight(96)
         self.details = QLabel(self)
         self.details.setWordWrap(True)
         self.details.setTextFormat(Qt.TextFormat.RichText)
         self.details.setAlignment(Qt.AlignmentFlag.AlignTop)
+        details_area = QScrollArea(self)
+        details_area.setWidget(self.details)
+        details_area.setWidgetResizable(True)
+        details_area.setFrameShape(QFrame.Shape.NoFrame)
+        details_area.setMinimumHeight(40)
+        details_area.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.lineage = QListWidget(self)
         self.lineage.setMaximumHeight(110)
+        self.lineage.setMinimumHeight(36)
         self.preview = QPlainTextEdit(self)
+        self.preview.setMinimumHeight(36)
         self.preview.setReadOnly(True)
         self.preview.setPlaceholderText("Select a version to preview it")
         self.open_button = QPushButton("Open in Editor", self)
@@ -99,7 +112,7 @@ class ArtifactsView(QWidget):
         bottom = QWidget(self)
         bl = QVBoxLayout(bottom)
         bl.setContentsMargins(0, 0, 0, 0)
-        bl.addWidget(self.details)
+        bl.addWidget(details_area)
         bl.addWidget(QLabel("Lineage (double-click to go there):", bottom))
         bl.addWidget(self.lineage)
         bl.addWidget(self.preview, 1)
@@ -342,7 +355,7 @@ class ArtifactsView(QWidget):
         created = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(info.created))
         self.details.setText(
             f"<b>{escape(info.name)}</b> v{info.version} (#{info.id}) · {escape(info.kind)} · "
-            f"{info.size:,} bytes{' · ' + flags if flags else ''}<br>"
+            f"{info.size:,} byte{'' if info.size == 1 else 's'}{' · ' + flags if flags else ''}<br>"
             f"created {created} by {escape(info.actor)} · produced by {escape(producer)}<br>"
             f"quality: structure {_score(q.structure)} · semantics {_score(q.semantics)} · "
             f"utility {_score(q.utility)} · used {info.reuses}× "
