@@ -48,6 +48,18 @@ def test_template_opens_on_a_board_with_palette_and_properties(
     assert "nodes · Zoom" in w.position_label.text()
 
 
+def test_the_status_follows_the_boards_zoom_and_node_count(
+    qtbot: QtBot, make_window: Callable[..., object]
+) -> None:
+    w = _window(make_window, qtbot)
+    board = _template(w)
+    n = len(board.melody.nodes)
+    board.view.set_zoom(0.8)  # as the wheel does, not through the window's zoom actions
+    assert w.position_label.text() == f"{n} nodes · Zoom 80%"
+    board.editor.add_node(next(iter(board.melody.nodes.values())).type_id, (900.0, 900.0))
+    qtbot.waitUntil(lambda: w.position_label.text() == f"{n + 1} nodes · Zoom 80%")
+
+
 def test_undo_redo_actions_follow_the_boards_stack(
     qtbot: QtBot, make_window: Callable[..., object]
 ) -> None:

@@ -715,6 +715,9 @@ class MainWindow(QMainWindow):
         stack.undoTextChanged.connect(self._refresh_actions)
         tab.sig_selection_changed.connect(self._board_selection_changed)
         tab.sig_melody_changed.connect(self._validate_timer.start)
+        # The status bar's "N nodes · Zoom P %" follows the wheel, fits and edits.
+        tab.view.sig_zoom_changed.connect(self._update_position)
+        tab.sig_melody_changed.connect(self._update_position)
 
     def _board_selection_changed(self, ids: list[str]) -> None:
         # One selected node: the Artifacts dock shows what it produced (its lineage is a click
