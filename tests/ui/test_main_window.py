@@ -266,13 +266,31 @@ def test_problems_show_recovery_and_select_the_node(qtbot: QtBot) -> None:
         ev.RecoveryChosen("r1", 2.1, "gen", "timeout", "deadline", "retry",
                           "the error is transient and 2 attempts are left", 1)
     )  # fmt: skip
-    msgs = view.messages()
-    assert "gen failed (attempt 1): timeout" in msgs[0]
-    assert "recovery: retry, because the error is transient and 2 attempts are left" in msgs[1]
+    # One row per failed attempt: its recovery completes it.
+    assert view.messages() == [
+        "gen failed (attempt 1, deadline): timeout — recovery: retry, because the error is "
+        "transient and 2 attempts are left"
+    ]
+    row = view.topLevelItem(0)
+    assert row is not None
+    assert row.text(0) == "warning"  # recovered: the run goes on
+    # The last attempt: the abort may be decided before the failure is announced.
+    view.add_event(
+        ev.RecoveryChosen(
+            "r1", 3.0, "gen", "timeout", "deadline", "abort", "abort: no retries left", 2
+        )
+    )
+    view.add_event(ev.NodeStateChanged("r1", 3.0, "gen", ev.FAILED, 2, "smollm2", "timeout"))
+    assert len(view.messages()) == 2
+    assert view.messages()[1].endswith("recovery: abort, because no retries left")
+    last = view.topLevelItem(1)
+    assert last is not None
+    assert last.text(0) == "error"
+    # A failure with no recovery decision keeps its own row.
+    view.add_event(ev.NodeStateChanged("r1", 4.0, "write", ev.FAILED, 1, "", "disk full"))
+    assert view.messages()[2] == "write failed (attempt 1): disk full"
     with qtbot.waitSignal(view.sig_node_activated) as sig:
-        item = view.topLevelItem(1)
-        assert item is not None
-        view.itemDoubleClicked.emit(item, 1)
+        view.itemDoubleClicked.emit(last, 1)
     assert sig.args == ["gen"]
     view.add_event(ev.RunStateChanged("r2", 9.0, ev.RUN_RUNNING))
     assert view.messages() == []

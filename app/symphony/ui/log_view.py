@@ -14,8 +14,14 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject, Qt, Signal
-from PySide6.QtGui import QTextCursor
-from PySide6.QtWidgets import QPlainTextEdit, QTreeWidget, QTreeWidgetItem, QWidget
+from PySide6.QtGui import QIcon, QTextCursor
+from PySide6.QtWidgets import (
+    QHeaderView,
+    QPlainTextEdit,
+    QTreeWidget,
+    QTreeWidgetItem,
+    QWidget,
+)
 
 from symphony.conductor import events as ev
 
@@ -89,10 +95,17 @@ class ProblemsView(QTreeWidget):
         self.setRootIsDecorated(False)
         self.setUniformRowHeights(True)
         self.setColumnWidth(0, 70)
-        self.setColumnWidth(1, 520)
+        # The problem's text gets the width; the node column only what its ids need.
+        header = self.header()
+        header.setStretchLastSection(False)
+        header.setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
+        header.setSectionResizeMode(2, QHeaderView.ResizeMode.Interactive)
+        self.setColumnWidth(2, 160)
         self._validation: list[QTreeWidgetItem] = []
         self._run: list[QTreeWidgetItem] = []
-        self._failed: dict[str, QTreeWidgetItem] = {}
+        # One row per failed attempt: (run, node, attempt) -> its row, which the recovery decision
+        # for that attempt completes (it may come before or after the failure itself).
+        self._attempts: dict[tuple[str, str, int], QTreeWidgetItem] = {}
         self.itemDoubleClicked.connect(self._activated)
 
     def set_validation(self, issues: Iterable[Issue]) -> None:
@@ -111,7 +124,7 @@ class ProblemsView(QTreeWidget):
         for item in self._run:
             self.takeTopLevelItem(self.indexOfTopLevelItem(item))
         self._run = []
-        self._failed = {}
+        self._attempts = {}
 
     def add_event(self, event: ev.RunEvent) -> None:
         """Record a failure (``NodeStateChanged`` failed) or a recovery decision."""
@@ -120,38 +133,56 @@ class ProblemsView(QTreeWidget):
                 self.clear_run()
             return
         if isinstance(event, ev.RecoveryChosen):
+            # A policy's reason names its strategy first ("abort: persistent error …").
+            reason = event.reason.removeprefix(f"{event.strategy}: ")
             text = (
                 f"{event.node_id} failed (attempt {event.attempt}, {event.error_kind}): "
-                f"{event.error} — recovery: {event.strategy}, because {event.reason}"
+                f"{event.error} — recovery: {event.strategy}, because {reason}"
             )
+            # A recovered attempt is a warning; the run goes on.
             sev = "error" if event.strategy == "abort" else "warning"
-            self._add_run(sev, text, event)
+            key = (event.run_id, event.node_id, event.attempt)
+            row = self._attempts.get(key)
+            if row is None:
+                self._attempts[key] = self._add_run(sev, text, event)
+            else:
+                self._describe(row, sev, text)
         elif isinstance(event, ev.NodeStateChanged) and event.state == ev.FAILED:
+            key = (event.run_id, event.node_id, event.attempt)
+            if key in self._attempts:  # its recovery was decided first and says more
+                return
             text = (
                 f"{event.node_id} failed (attempt {event.attempt}): {event.detail or 'no detail'}"
             )
-            self._add_run("error", text, event, key=event.node_id)
+            self._attempts[key] = self._add_run("error", text, event)
 
-    def _add_run(self, sev: str, text: str, event: ev.RunEvent, key: str | None = None) -> None:
+    def _add_run(self, sev: str, text: str, event: ev.RunEvent) -> QTreeWidgetItem:
         node = getattr(event, "node_id", "")
         item = self._item(sev, text, (node,) if node else ())
         item.setData(0, _NODE_ROLE + 1, event.run_id)
         self._run.append(item)
         self.addTopLevelItem(item)
-        if key:
-            self._failed[key] = item
+        return item
+
+    def _describe(self, item: QTreeWidgetItem, sev: str, text: str) -> None:
+        item.setText(0, sev)
+        item.setText(1, text)
+        item.setToolTip(1, text)
+        item.setIcon(0, self._icon(sev))
 
     def _item(self, sev: str, text: str, nodes: tuple[str, ...]) -> QTreeWidgetItem:
         item = QTreeWidgetItem([sev, text, ", ".join(nodes)])
         item.setToolTip(1, text)
         item.setData(0, _NODE_ROLE, nodes[0] if nodes else "")
-        icon = self.style().standardIcon(
+        item.setIcon(0, self._icon(sev))
+        return item
+
+    def _icon(self, sev: str) -> QIcon:
+        return self.style().standardIcon(
             self.style().StandardPixmap.SP_MessageBoxCritical
             if sev == "error"
             else self.style().StandardPixmap.SP_MessageBoxWarning
         )
-        item.setIcon(0, icon)
-        return item
 
     def messages(self) -> list[str]:
         """Return the problem texts, top to bottom."""
