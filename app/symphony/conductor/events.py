@@ -113,6 +113,11 @@ class RecoveryChosen(RunEvent):
     reason: str
     attempt: int
 
+    @property
+    def why(self) -> str:
+        """Return the reason without the strategy a policy names first ("retry: …")."""
+        return self.reason.removeprefix(f"{self.strategy}: ")
+
 
 @dataclass(frozen=True, slots=True)
 class NodeCost(RunEvent):

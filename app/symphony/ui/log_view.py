@@ -133,11 +133,9 @@ class ProblemsView(QTreeWidget):
                 self.clear_run()
             return
         if isinstance(event, ev.RecoveryChosen):
-            # A policy's reason names its strategy first ("abort: persistent error …").
-            reason = event.reason.removeprefix(f"{event.strategy}: ")
             text = (
                 f"{event.node_id} failed (attempt {event.attempt}, {event.error_kind}): "
-                f"{event.error} — recovery: {event.strategy}, because {reason}"
+                f"{event.error} — recovery: {event.strategy}, because {event.why}"
             )
             # A recovered attempt is a warning; the run goes on.
             sev = "error" if event.strategy == "abort" else "warning"

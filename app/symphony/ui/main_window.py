@@ -1054,7 +1054,7 @@ class MainWindow(QMainWindow):
             self._catch_up_artifacts()
         elif isinstance(event, ev.RecoveryChosen):
             self._report(
-                f"{event.node_id}: {event.error} → {event.strategy} ({event.reason})",
+                f"{event.node_id}: {event.error} → {event.strategy} ({event.why})",
                 "warning",
                 "conductor",
             )
