@@ -217,7 +217,7 @@ class ArtifactsView(QWidget):
         for aid in artifact_ids:
             try:
                 name = store.info(aid).name
-            except PitError:  # deleted or archived since: a later refresh shows the truth
+            except PitError:  # the Pit closed meanwhile, or an id from another Pit: not ours
                 continue
             if name.startswith(hidden):
                 continue
