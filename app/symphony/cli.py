@@ -31,6 +31,7 @@ def _parser() -> argparse.ArgumentParser:
     info.add_argument("data_dir", help="the Pit data directory")
     info.add_argument("--key-file", help="the key file (default: the OS keyring)")
     run_cli.add_subcommand(sub)
+    run_cli.add_runs_subcommand(sub)
     fqg_cli.add_subcommand(sub)
     gui = sub.add_parser("gui", help="launch the desktop app (the default without a command)")
     gui.add_argument("--workspace", metavar="DIR", help="a folder to show in the Files dock")
@@ -83,6 +84,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from symphony.conductor import run_cli
 
         return run_cli.main(args)
+    if args.command == "runs":
+        from symphony.conductor import run_cli
+
+        return run_cli.main_runs(args)
     if args.command == "fqg":
         from symphony.conductor.fqg import cli as fqg_cli
 

@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from symphony.conductor import history
 from symphony.conductor.conductor import RunOptions
 from symphony.registry import NodeTypeRegistry
 from tests.conductor.conftest import Script, ScriptedExecutor, conductor_for
@@ -79,6 +80,11 @@ def test_kill_9_then_resume_does_not_rerun_succeeded_nodes(
 
     pit = open_pit(data, key=TEST_KEY)
     assert all(pit.dag.state(run_id, n) == "succeeded" for n in done)
+    # The run history tells the dead process's run apart and offers to resume it.
+    dead = history.read_run(pit, run_id)
+    assert (dead.status, dead.detail, dead.resumable) == ("interrupted", history.DIED, True)
+    assert dead.done_nodes >= after
+    assert dead.total_nodes == 8
     ex = ScriptedExecutor(registry)
     for i in range(8):
         ex.scripts[f"n{i + 1}"] = Script(delay=0.0)
@@ -89,6 +95,8 @@ def test_kill_9_then_resume_does_not_rerun_succeeded_nodes(
 
     result = asyncio.run(resume())
     assert result.status == "succeeded"
+    ended = history.read_run(pit, run_id)
+    assert (ended.status, ended.nodes, ended.resumable) == ("succeeded", {"succeeded": 8}, False)
     assert not set(ex.calls) & set(done)  # nothing announced as succeeded ran again
     assert set(ex.calls) == {f"n{i + 1}" for i in range(8)} - set(done)
     # the resumed chain still carries the values computed before the crash

@@ -202,3 +202,73 @@ def test_keep_runs_must_be_a_positive_whole_number(
     p = symphony(str(melody), "--keep-runs", bad, key_file=key_file, cwd=tmp_path)
     assert p.returncode == EXIT_INVALID
     assert f"--keep-runs: expected a whole number ≥ 1, not {bad!r}" in p.stderr
+
+
+def runs(*args: str, key_file: Path, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "symphony", "runs", *args, "--key-file", str(key_file)],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        check=False,
+    )
+
+
+def test_runs_lists_the_history_and_shows_one_run(tmp_path: Path, key_file: Path) -> None:
+    data = tmp_path / "d"
+    data.mkdir()
+    empty = runs("--data-dir", str(data), key_file=key_file, cwd=tmp_path)
+    assert empty.returncode == EXIT_OK, empty.stderr
+    assert f"no runs recorded in {data}" in empty.stdout
+    ok_melody = _ops_melody(tmp_path / "ok.melody")
+    bad_melody = _ops_melody(tmp_path / "bad.melody", fail=True)
+    quiet = ("--data-dir", str(data), "--json", "--quiet")
+    ok = json.loads(symphony(str(ok_melody), *quiet, key_file=key_file, cwd=tmp_path).stdout)
+    bad = json.loads(symphony(str(bad_melody), *quiet, key_file=key_file, cwd=tmp_path).stdout)
+
+    table = runs("--data-dir", str(data), key_file=key_file, cwd=tmp_path)
+    assert table.returncode == EXIT_OK, table.stderr
+    lines = table.stdout.splitlines()
+    assert lines[0].split() == ["RUN", "ID", "STARTED", "STATUS", "TOOK", "NODES", "COST", "MELODY"]
+    assert lines[1].startswith(bad["run_id"])
+    assert "failed *" in lines[1]
+    assert " 2/3 " in lines[1]
+    assert lines[2].startswith(ok["run_id"])
+    assert "succeeded" in lines[2]
+    assert " 2/2 " in lines[2]
+    assert "* resumable: symphony run --resume RUN_ID" in table.stdout
+
+    listed = json.loads(runs("--data-dir", str(data), "--json", "--limit", "1",
+                             key_file=key_file, cwd=tmp_path).stdout)  # fmt: skip
+    assert [(r["run_id"], r["status"], r["resumable"]) for r in listed] == [
+        (bad["run_id"], "failed", True)
+    ]
+    assert listed[0]["detail"] == "failed: n3"
+    assert listed[0]["melody"] == "ops"
+
+    one = runs(bad["run_id"], "--data-dir", str(data), key_file=key_file, cwd=tmp_path)
+    assert one.returncode == EXIT_OK, one.stderr
+    assert "status:   failed (failed: n3)" in one.stdout
+    nodes = [ln.split()[:2] for ln in one.stdout.split("nodes:\n")[1].splitlines()[:3]]
+    assert nodes == [["n1", "succeeded"], ["n2", "succeeded"], ["n3", "failed"]]
+    assert f"resume with: symphony run --resume {bad['run_id']}" in one.stdout
+    detail = json.loads(runs(bad["run_id"], "--data-dir", str(data), "--json",
+                             key_file=key_file, cwd=tmp_path).stdout)  # fmt: skip
+    assert [s["state"] for s in detail["steps"]] == ["succeeded", "succeeded", "failed"]
+
+
+def test_runs_names_an_unknown_run_and_a_missing_data_dir(tmp_path: Path, key_file: Path) -> None:
+    data = tmp_path / "d"
+    assert symphony(str(_ops_melody(tmp_path / "ok.melody")), "--data-dir", str(data), "--quiet",
+                    key_file=key_file, cwd=tmp_path).returncode == EXIT_OK  # fmt: skip
+    p = runs("nope", "--data-dir", str(data), key_file=key_file, cwd=tmp_path)
+    assert p.returncode == EXIT_INVALID
+    assert "no run 'nope' in this data directory" in p.stderr
+    p = runs("--data-dir", str(tmp_path / "none"), key_file=key_file, cwd=tmp_path)
+    assert p.returncode == EXIT_DATA
+    assert f"{tmp_path / 'none'}: no such folder" in p.stderr
+    p = runs("--data-dir", str(data), "--limit", "0", key_file=key_file, cwd=tmp_path)
+    assert p.returncode == EXIT_INVALID
+    assert "--limit: expected a whole number ≥ 1, not '0'" in p.stderr

@@ -68,6 +68,7 @@ from symphony.conductor.events import (
     RunStateChanged,
 )
 from symphony.conductor.executor import Executor, LocalExecutor, NodeError, NodeResult, NodeTask
+from symphony.conductor.history import RunNotFoundError, load_melody, read_record
 from symphony.conductor.models import ModelCatalog
 from symphony.conductor.policy import (
     TRACE_PREFIX,
@@ -88,7 +89,6 @@ from symphony.workflow import (
     Node,
     Severity,
     condition_holds,
-    loads,
     to_document,
     validate,
 )
@@ -143,13 +143,6 @@ class InvalidMelodyError(ValueError):
     def __init__(self, message: str, issues: Sequence[str] = ()) -> None:
         super().__init__(message)
         self.issues = tuple(issues)
-
-
-class RunNotFoundError(KeyError):
-    """No run with that id in this Pit (or its record is damaged)."""
-
-    def __str__(self) -> str:
-        return str(self.args[0])
 
 
 @dataclass(frozen=True, slots=True)
@@ -1445,7 +1438,7 @@ class Run:
                 self._close_traces(nr, success=False)
         with contextlib.suppress(PitError):
             self.conductor._write_traces(self.run_id)
-            self.conductor._write_record(self, status)
+            self.conductor._write_record(self, status, detail)
             if status in (RUN_SUCCEEDED, RUN_FAILED):
                 with contextlib.suppress(PitError):
                     self._store.record_run_outcome(self.run_id, status == RUN_SUCCEEDED)
@@ -1662,11 +1655,7 @@ class Conductor:
         RunNotFoundError
             If this Pit holds no such run.
         """
-        try:
-            data = self.pit.artifacts.get(RUN_PREFIX + run_id)
-        except PitError:
-            raise RunNotFoundError(f"no run {run_id!r} in this data directory") from None
-        record: dict[str, Any] = json.loads(data)
+        record: dict[str, Any] = json.loads(read_record(self.pit, run_id))
         return record
 
     def resume(self, run_id: str, options: RunOptions | None = None) -> Run:
@@ -1873,16 +1862,28 @@ class Conductor:
 
     def melody_of(self, record: Mapping[str, Any]) -> Melody:
         """Return the melody a run record refers to."""
-        try:
-            data = self.pit.artifacts.get(int(record["melody"]))
-        except (PitError, KeyError, TypeError, ValueError) as e:
-            raise RunNotFoundError(f"the run's melody is not readable: {e}") from None
-        return loads(data)
+        return load_melody(self.pit, record)
 
-    def _write_record(self, run: Run, status: str) -> None:
+    def _write_record(self, run: Run, status: str, detail: str = "") -> None:
         record = dict(run.record)
         record["status"] = status
         record["finished"] = time.time()
+        record["detail"] = detail
+        # What the run history shows after the run's progress is pruned (history.py): the
+        # nodes by state, the money spent and the seconds it ran (not the wall time from its
+        # start: a run resumed the next day did not take a day), a resume's added to before.
+        counts: dict[str, int] = {}
+        for nr in run._nodes.values():
+            state = nr.report.state
+            counts[state] = counts.get(state, 0) + 1
+        before = record.get("summary") if run._resumed else None
+        if not isinstance(before, dict):
+            before = {}
+        record["summary"] = {
+            "nodes": counts,
+            "cost": float(before.get("cost", 0.0)) + run._spent,
+            "seconds": float(before.get("seconds", 0.0)) + (record["finished"] - run._started),
+        }
         self.pit.artifacts.put(RUN_PREFIX + run.run_id, _canonical(record), kind="json",
                                actor=run.run_id)  # fmt: skip
 

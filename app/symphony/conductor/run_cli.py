@@ -26,7 +26,16 @@ from symphony.conductor.events import (
     RunStateChanged,
 )
 
-__all__ = ["EXIT_FAILED", "EXIT_INTERRUPTED", "EXIT_INVALID", "EXIT_OK", "add_subcommand", "main"]
+__all__ = [
+    "EXIT_FAILED",
+    "EXIT_INTERRUPTED",
+    "EXIT_INVALID",
+    "EXIT_OK",
+    "add_runs_subcommand",
+    "add_subcommand",
+    "main",
+    "main_runs",
+]
 
 EXIT_OK: Final = 0
 #: The run ended with a failed node.
@@ -76,6 +85,24 @@ def add_subcommand(sub: Any) -> None:
         metavar="N",
         help=f"ended runs kept resumable; older ones are pruned (default: {DEFAULT_KEEP_RUNS})",
     )
+
+
+def add_runs_subcommand(sub: Any) -> None:
+    """Add ``runs`` to the ``symphony`` subcommands."""
+    p = sub.add_parser(
+        "runs",
+        help="list the runs a data directory remembers",
+        description="List recorded runs, the most recently active first, or show one run's "
+        "nodes. Interrupted and failed runs that are still kept can be continued with "
+        "`symphony run --resume RUN_ID`.",
+    )
+    p.add_argument("run_id", nargs="?", metavar="RUN_ID", help="show this run and its nodes")
+    p.add_argument("--data-dir", help=f"the Pit data directory (default: {default_data_dir()})")
+    p.add_argument("--key-file", help="the Pit key file (default: SYMPHONY_PIT_KEY_FILE/keyring)")
+    p.add_argument("--limit", type=_keep_runs, default=20, metavar="N",
+                   help="list the N most recent runs (default: 20)")  # fmt: skip
+    p.add_argument("--all", action="store_true", help="list every run")
+    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
 
 
 def _keep_runs(text: str) -> int:
@@ -259,3 +286,99 @@ def _run_with_host(
             return result
     finally:
         host.shutdown()
+
+
+def main_runs(args: argparse.Namespace) -> int:
+    """Run ``symphony runs`` with parsed ``args``; return the exit code."""
+    from symphony.conductor import history
+    from symphony.pit import Pit, PitError
+
+    data_dir = Path(args.data_dir) if args.data_dir else default_data_dir()
+    if not data_dir.is_dir():
+        print(f"symphony runs: data directory {data_dir}: no such folder", file=sys.stderr)
+        return EXIT_DATA
+    try:
+        pit = Pit.open(data_dir, key_file=args.key_file)
+    except (PitError, OSError) as e:
+        print(f"symphony runs: data directory {data_dir}: {e}", file=sys.stderr)
+        return EXIT_DATA
+    with pit:
+        if args.run_id:
+            try:
+                run = history.read_run(pit, args.run_id)
+            except (KeyError, ValueError) as e:
+                print(f"symphony runs: {e.args[0]}", file=sys.stderr)
+                return EXIT_INVALID
+            steps = history.node_steps(pit, args.run_id)
+            if args.json:
+                out = run.to_json()
+                out["steps"] = [_step_json(s) for s in steps] if run.kept else None
+                print(json.dumps(out, ensure_ascii=False))
+            else:
+                _print_run(run, steps)
+            return EXIT_OK
+        runs = history.list_runs(pit, limit=None if args.all else args.limit)
+    if args.json:
+        print(json.dumps([r.to_json() for r in runs], ensure_ascii=False))
+        return EXIT_OK
+    if not runs:
+        print(f"no runs recorded in {data_dir}")
+        return EXIT_OK
+    rows = [("RUN ID", "STARTED", "STATUS", "TOOK", "NODES", "COST", "MELODY")]
+    rows += [
+        (
+            r.run_id,
+            _when(r.started),
+            r.status + (" *" if r.resumable else ""),
+            history.format_duration(r.duration),
+            f"{r.done_nodes}/{r.total_nodes}" if r.nodes else "-",
+            "-" if r.cost is None else f"{r.cost:.4g}",
+            r.melody,
+        )
+        for r in runs
+    ]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
+    for row in rows:
+        print("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=False)) + "  " + row[-1])
+    if any(r.resumable for r in runs):
+        print("\n* resumable: symphony run --resume RUN_ID")
+    return EXIT_OK
+
+
+def _print_run(run: Any, steps: list[Any]) -> None:
+    from symphony.conductor import history
+
+    print(f"run:      {run.run_id}")
+    print(f"melody:   {run.melody}")
+    print(f"status:   {run.status}" + (f" ({run.detail})" if run.detail else ""))
+    print(f"started:  {_when(run.started)}")
+    print(f"took:     {history.format_duration(run.duration)}")
+    if run.cost is not None:
+        print(f"cost:     {run.cost:.4g}")
+    if not run.kept:
+        print("nodes:    not kept (pruned from the run history; its record and outputs stay)")
+    else:
+        print("nodes:")
+        width = max((len(s.node_id) for s in steps), default=4)
+        for s in steps:
+            took = None if s.started is None or s.finished is None else s.finished - s.started
+            outs = f"  outputs {', '.join(map(str, s.outputs))}" if s.outputs else ""
+            print(f"  {s.node_id:<{width}}  {s.state:<9}  {history.format_duration(took):>7}{outs}")
+    if run.resumable:
+        print(f"resume with: symphony run --resume {run.run_id}")
+
+
+def _step_json(step: Any) -> dict[str, Any]:
+    return {
+        "id": step.node_id,
+        "state": step.state,
+        "started": step.started,
+        "finished": step.finished,
+        "artifacts": list(step.outputs),
+    }
+
+
+def _when(t: float) -> str:
+    import time
+
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(t))

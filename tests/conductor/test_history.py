@@ -1,0 +1,199 @@
+"""The run history: summaries read from run records and the DAG Tracker, live and dead runs."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+import pytest
+
+from symphony.conductor import RUN_PREFIX, history
+from symphony.conductor import events as ev
+from symphony.conductor.conductor import Conductor, RunOptions, RunResult
+from symphony.conductor.models import ModelCatalog
+from symphony.pit import Pit
+from symphony.registry import NodeTypeRegistry
+from symphony.workflow import Melody, Node
+from tests.conductor.conftest import Script, ScriptedExecutor, conductor_for
+
+
+def chain(name: str, types: list[str]) -> Melody:
+    """A chain n1 → n2 → … whose board positions run right to left (not dependency order)."""
+    m = Melody(name)
+    prev = None
+    for i, t in enumerate(types):
+        node = m.create_node(t, position=(1000.0 - 100 * i, 0.0))
+        if prev is not None:
+            m.connect(prev.id, "out", node.id, "x")
+        prev = node
+    return m
+
+
+def run(c: Conductor, m: Melody, **options: Any) -> RunResult:
+    async def go() -> RunResult:
+        return await c.run(m, RunOptions(retry_backoff=0.0, **options))
+
+    return asyncio.run(go())
+
+
+def test_runs_are_listed_most_recent_first_with_what_became_of_them(
+    mem_pit: Pit, registry: NodeTypeRegistry, executor: ScriptedExecutor, catalog: ModelCatalog
+) -> None:
+    c = conductor_for(mem_pit, registry, executor, catalog)
+    good = chain("good", ["t.inline", "t.model", "t.work"])
+    good.set_node_config("n2", {"model": "tiny"})
+    ok = run(c, good)
+    bad = chain("bad", ["t.inline", "t.work", "t.work"])
+    executor.scripts["n2"] = Script(fail=99)
+    failed = run(c, bad)
+    assert (ok.status, failed.status) == ("succeeded", "failed")
+
+    runs = history.list_runs(mem_pit)
+    assert [r.run_id for r in runs] == [failed.run_id, ok.run_id]
+    f, s = runs
+    assert (s.melody, s.status, s.detail) == ("good", "succeeded", "")
+    assert s.nodes == {"succeeded": 3}
+    assert (s.done_nodes, s.total_nodes) == (3, 3)
+    assert s.cost == pytest.approx(sum(n.cost for n in ok.nodes))
+    assert s.cost > 0
+    assert s.duration is not None
+    assert s.finished is not None
+    assert 0 <= s.duration <= s.finished - s.started + 1e-6
+    assert not s.resumable  # it succeeded: nothing to continue
+    assert (f.melody, f.status, f.detail) == ("bad", "failed", "failed: n2")
+    # n1 came from the store (the first run made the same output); n3 never ran
+    assert f.nodes == {"cached": 1, "failed": 1, "skipped": 1}
+    assert (f.done_nodes, f.total_nodes) == (1, 3)
+    assert f.kept
+    assert f.resumable
+    assert history.read_run(mem_pit, f.run_id) == f
+    assert [r.run_id for r in history.list_runs(mem_pit, limit=1)] == [failed.run_id]
+    assert history.list_runs(mem_pit, skip={failed.run_id}) == [s]
+    as_json = f.to_json()
+    assert as_json["resumable"] is True
+    assert as_json["nodes"]["failed"] == 1
+    json.dumps(as_json)
+
+
+def test_a_live_run_shows_its_state_and_is_not_resumable(
+    mem_pit: Pit, registry: NodeTypeRegistry, executor: ScriptedExecutor
+) -> None:
+    c = conductor_for(mem_pit, registry, executor)
+    m = chain("slow", ["t.work", "t.work"])
+    executor.scripts["n1"] = Script(delay=0.2)
+    seen: dict[str, history.RunSummary] = {}
+
+    async def go() -> None:
+        r = c.start(m, RunOptions())
+        await asyncio.sleep(0.05)
+        seen["live"] = history.read_run(mem_pit, r.run_id, live={r.run_id: ev.RUN_PAUSED})
+        seen["dead"] = history.read_run(mem_pit, r.run_id)  # as another process sees it
+        await r.wait()
+
+    asyncio.run(go())
+    live, dead = seen["live"], seen["dead"]
+    assert (live.status, live.live, live.finished, live.resumable) == ("paused", True, None, False)
+    # its record says "running" but no live run owns it: its process died
+    assert (dead.status, dead.detail, dead.duration) == ("interrupted", history.DIED, None)
+    assert dead.resumable
+
+
+def test_an_interrupted_run_resumed_later_adds_up_its_cost_and_running_time(
+    mem_pit: Pit, registry: NodeTypeRegistry, executor: ScriptedExecutor, catalog: ModelCatalog
+) -> None:
+    c = conductor_for(mem_pit, registry, executor, catalog)
+    m = chain("long", ["t.model", "t.work", "t.model"])
+    m.set_node_config("n1", {"model": "tiny"})
+    m.set_node_config("n3", {"model": "tiny"})
+    executor.scripts["n2"] = Script(delay=0.3)
+
+    async def go() -> tuple[RunResult, RunResult]:
+        r = c.start(m, RunOptions(retry_backoff=0.0))
+        while not r.reports() or r.reports()[0].state != ev.SUCCEEDED:
+            await asyncio.sleep(0.01)
+        r.cancel(interrupted=True)
+        first = await r.wait()
+        await asyncio.sleep(0.4)  # it lies stopped: that is not running time
+        return first, await c.resume(r.run_id).wait()
+
+    first, second = asyncio.run(go())
+    assert (first.status, second.status) == ("interrupted", "succeeded")
+    s = history.read_run(mem_pit, first.run_id)
+    assert s.status == "succeeded"
+    assert s.nodes == {"succeeded": 3}
+    assert s.cost == pytest.approx(first.node("n1").cost + second.node("n3").cost)
+    assert s.duration is not None
+    assert s.finished is not None
+    assert s.duration < s.finished - s.started - 0.3
+
+
+def test_a_pruned_run_keeps_its_summary_but_cannot_be_resumed(
+    mem_pit: Pit, registry: NodeTypeRegistry, executor: ScriptedExecutor
+) -> None:
+    c = conductor_for(mem_pit, registry, executor)
+    executor.scripts["n2"] = Script(fail=99)
+    r = run(c, chain("p", ["t.inline", "t.inline"]))
+    assert c.prune_runs(0) == [r.run_id]
+    s = history.read_run(mem_pit, r.run_id)
+    assert (s.status, s.kept, s.resumable) == ("failed", False, False)
+    assert s.nodes == {"succeeded": 1, "failed": 1}
+    assert history.node_steps(mem_pit, r.run_id) == []
+
+
+def test_a_record_from_before_the_summary_counts_nodes_from_the_dag_tracker(
+    mem_pit: Pit, registry: NodeTypeRegistry, executor: ScriptedExecutor
+) -> None:
+    c = conductor_for(mem_pit, registry, executor)
+    r = run(c, chain("old", ["t.inline", "t.inline"]))
+    record = json.loads(mem_pit.artifacts.get(RUN_PREFIX + r.run_id))
+    for key in ("summary", "detail"):  # what session 9's conductor wrote
+        del record[key]
+    mem_pit.artifacts.put(RUN_PREFIX + r.run_id, json.dumps(record).encode(), kind="json")
+    s = history.read_run(mem_pit, r.run_id)
+    assert s.nodes == {"succeeded": 2}
+    assert s.cost is None
+    assert s.duration == pytest.approx(record["finished"] - record["started"])
+
+
+def test_an_unreadable_record_is_named_and_left_out_of_the_list(
+    mem_pit: Pit, registry: NodeTypeRegistry, executor: ScriptedExecutor
+) -> None:
+    c = conductor_for(mem_pit, registry, executor)
+    good = run(c, chain("g", ["t.inline"]))
+    mem_pit.artifacts.put(RUN_PREFIX + "junk", b"[1, 2]", kind="json")
+    mem_pit.artifacts.put(RUN_PREFIX + "half", b'{"status": "running"}', kind="json")
+    with pytest.raises(ValueError, match="run 'junk': its record is not readable"):
+        history.read_run(mem_pit, "junk")
+    with pytest.raises(ValueError, match="run 'half'.*started"):
+        history.read_run(mem_pit, "half")
+    with pytest.raises(history.RunNotFoundError, match="no run 'nope' in this data directory"):
+        history.read_run(mem_pit, "nope")
+    assert [s.run_id for s in history.list_runs(mem_pit)] == [good.run_id]
+
+
+def test_node_steps_follow_the_dependencies_not_the_names(
+    mem_pit: Pit, registry: NodeTypeRegistry, executor: ScriptedExecutor
+) -> None:
+    c = conductor_for(mem_pit, registry, executor)
+    m = Melody("order")
+    for nid in ("b", "a", "c"):  # the chain runs c → a → b
+        m.add_node(Node(nid, "t.inline", nid))
+    m.connect("c", "out", "a", "x")
+    m.connect("a", "out", "b", "x")
+    r = run(c, m)
+    assert mem_pit.dag.nodes(r.run_id) != ["c", "a", "b"]
+    steps = history.node_steps(mem_pit, r.run_id)
+    assert [s.node_id for s in steps] == ["c", "a", "b"]
+    assert all(s.state == "succeeded" and s.outputs for s in steps)
+    assert all(s.started is not None and s.finished is not None for s in steps)
+
+
+def test_run_order_puts_parallel_nodes_left_to_right() -> None:
+    m = Melody("shape")
+    root = m.create_node("op.template", position=(0.0, 0.0))
+    right = m.create_node("op.split", position=(300.0, 0.0))
+    left = m.create_node("op.split", position=(100.0, 0.0))
+    m.connect(root.id, "text", right.id, "text")
+    m.connect(root.id, "text", left.id, "text")
+    assert history.run_order(m) == [root.id, left.id, right.id]
