@@ -37,9 +37,9 @@ MENU_ITEMS = {
               "Save As", "Close Tab"],
     "&Edit": ["Undo", "Redo", "Cut", "Copy", "Paste", "Delete", "Select All", "Settings"],
     "&View": ["Zoom In", "Zoom Out", "Fit Melody", "Light Theme", "Dark Theme", "Files",
-              "Palette", "Properties", "Artifacts", "Timeline", "Problems", "Log"],
+              "Palette", "Properties", "Artifacts", "Timeline", "Problems", "Runs", "Log"],
     "&Run": ["Run All", "Run Selected", "Run From Here", "Stop", "Pause", "Step",
-             "Toggle Breakpoint"],
+             "Toggle Breakpoint", "Run History"],
     "&Help": ["About Symphony AIDE"],
 }  # fmt: skip
 
@@ -63,7 +63,7 @@ def test_window_opens_offscreen_with_menus_docks_and_status(
         for item in items:
             assert item in texts, f"{menu_name}: {item} missing from {texts}"
     assert set(w.docks) == {
-        "files", "palette", "properties", "artifacts", "timeline", "problems", "log"
+        "files", "palette", "properties", "artifacts", "timeline", "problems", "runs", "log"
     }  # fmt: skip
     assert w.run_label.text() == "Idle"
     assert w.findChild(type(w.run_label), "position_status") is not None

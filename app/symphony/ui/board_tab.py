@@ -79,6 +79,11 @@ class BoardTab(QWidget):
         return cls(MelodyEditor.from_template(template_id, registry))
 
     @classmethod
+    def from_melody(cls, melody: Melody, registry: NodeTypeRegistry) -> BoardTab:
+        """Return an unsaved board over ``melody`` (e.g. the melody a past run ran)."""
+        return cls(MelodyEditor(melody, registry))
+
+    @classmethod
     def new(cls, registry: NodeTypeRegistry) -> BoardTab:
         """Return a new, empty, unsaved melody."""
         return cls(MelodyEditor(Melody("Untitled melody"), registry))

@@ -13,6 +13,7 @@ Run actions (:attr:`MainWindow.action_map` ``run.*``) are only *enabled* here, f
 from __future__ import annotations
 
 import functools
+import json
 import logging
 import threading
 from collections.abc import Callable, Iterable
@@ -44,6 +45,7 @@ from symphony.ui.command_palette import CommandPalette
 from symphony.ui.files_view import FilesView
 from symphony.ui.log_view import LogView, ProblemsView, QtLogHandler
 from symphony.ui.run_controller import RunController
+from symphony.ui.runs_view import RunsView
 from symphony.ui.text_editor import ArtifactSource, FileSource, TextEditorTab
 from symphony.ui.theme import app_icon, apply_theme, current_theme
 from symphony.ui.timeline import TimelineView
@@ -54,11 +56,20 @@ if TYPE_CHECKING:
     from symphony.pit import Pit
     from symphony.registry import NodeTypeRegistry
     from symphony.ui.board_tab import BoardTab
+    from symphony.workflow import Melody
 
 _log = logging.getLogger("symphony.ui")
 
 #: Run states in which a run is in progress (Run actions disabled, Stop enabled).
 _ACTIVE_RUN: Final = (ev.RUN_RUNNING, ev.RUN_PAUSED)
+#: A kept run's DAG Tracker node states as the board shows them (pending ones stay idle).
+_BOARD_STATE: Final = {
+    "succeeded": ev.SUCCEEDED,
+    "failed": ev.FAILED,
+    "skipped": ev.SKIPPED,
+    "cancelled": ev.CANCELLED,
+    "running": ev.CANCELLED,
+}
 MELODY_SUFFIX: Final = ".melody"
 STATE_VERSION: Final = 1
 
@@ -352,6 +363,13 @@ class MainWindow(QMainWindow):
             "F9",
             tip="Pause the run before the selected nodes",
         )
+        a(
+            "run.history",
+            "Run &History",
+            self.show_run_history,
+            "Ctrl+Alt+H",
+            tip="List past runs: resume an interrupted or failed one, or show one on its board",
+        )
         a("help.about", "&About Symphony AIDE", self.about)
 
     def all_actions(self) -> list[QAction]:
@@ -396,6 +414,8 @@ class MainWindow(QMainWindow):
         run.addActions([x["run.pause"], x["run.step"], x["run.stop"], x["run.resume"]])
         run.addSeparator()
         run.addAction(x["run.toggle_breakpoint"])
+        run.addSeparator()
+        run.addAction(x["run.history"])
         help_ = bar.addMenu("&Help")
         help_.addAction(x["view.command_palette"])
         help_.addAction(x["help.about"])
@@ -451,6 +471,12 @@ class MainWindow(QMainWindow):
         self.log_view = LogView(self)
         self.problems = ProblemsView(self)
         self.problems.sig_node_activated.connect(self.select_node)
+        self.runs_view = RunsView(self)
+        self.runs_view.live = self._live_runs
+        self.runs_view.can_start = lambda: self.run_state not in _ACTIVE_RUN
+        self.runs_view.sig_resume.connect(lambda run_id: self.runs.resume_run(run_id))
+        self.runs_view.sig_show.connect(lambda run_id: self.show_run(run_id))
+        self.runs_view.sig_artifact_activated.connect(self._show_artifact)
         files = self._dock("files", "Files", self.files, left)
         palette = self._dock("palette", "Palette", self._palette_holder, left)
         self.tabifyDockWidget(files, palette)
@@ -462,9 +488,11 @@ class MainWindow(QMainWindow):
         )
         timeline = self._dock("timeline", "Timeline", self.timeline, bottom)
         problems = self._dock("problems", "Problems", self.problems, bottom)
+        runs = self._dock("runs", "Runs", self.runs_view, bottom)
         log = self._dock("log", "Log", self.log_view, bottom)
         self.tabifyDockWidget(timeline, problems)
-        self.tabifyDockWidget(problems, log)
+        self.tabifyDockWidget(problems, runs)
+        self.tabifyDockWidget(runs, log)
         timeline.raise_()
         self.resizeDocks([files, self.docks["properties"]], [260, 380], Qt.Orientation.Horizontal)
         self.resizeDocks([timeline], [170], Qt.Orientation.Vertical)
@@ -554,8 +582,22 @@ class MainWindow(QMainWindow):
         if pit is not None:
             self.pit_error = ""
         self.artifacts.set_pit(pit, error=self.pit_error)
+        self.runs_view.set_pit(pit, error=self.pit_error)
         self._update_services_label()
+        if pit is not None:
+            self._announce_resumable()
         self.sig_pit_ready.emit(pit)
+
+    def _announce_resumable(self) -> None:
+        # A run cut short by a closed window, a crash or kill -9 is worth saying once at start.
+        stopped = [s for s in self.runs_view.resumable() if s.status == ev.RUN_INTERRUPTED]
+        if not stopped:
+            return
+        n = len(stopped)
+        what = f"{n} interrupted run{'s' if n != 1 else ''} can be resumed (Run → Run History)"
+        names = ", ".join(f"{s.melody} ({s.run_id})" for s in stopped[:3])
+        self._report(f"{what}: {names}{', …' if n > 3 else ''}", "info", "conductor")
+        self.statusBar().showMessage(what, 10000)
 
     def _on_pit_opened(self, pit: Pit | None, error: str) -> None:
         if self._closing:
@@ -1013,6 +1055,93 @@ class MainWindow(QMainWindow):
         self.problems.clear_run()
         self._running_since.clear()
 
+    def _live_runs(self) -> dict[str, str]:
+        run = self.runs.run if self.runs.active else None
+        # A run announcing its end is not live any more: its record says how it ended.
+        if run is None or run.state not in _ACTIVE_RUN:
+            return {}
+        return {run.run_id: run.state}
+
+    def show_run_history(self) -> None:
+        """Show the Runs dock."""
+        dock = self.docks["runs"]
+        dock.show()
+        dock.raise_()
+        self.runs_view.tree.setFocus()
+
+    def board_for_run(self, melody: Melody) -> BoardTab | None:
+        """Return a board showing ``melody``: an open one of that name and nodes, else a new one.
+
+        The new board is an unsaved copy of the melody as the run ran it.
+        """
+        for board in self.board_tabs():
+            same = board.melody.name == melody.name
+            if same and board.melody.nodes.keys() == melody.nodes.keys():
+                self.tabs.setCurrentWidget(board)
+                return board
+        if self.registry is None:
+            self._report("the node types are still loading; try again in a moment", "warning")
+            return None
+        from symphony.ui.board_tab import BoardTab
+
+        tab = BoardTab.from_melody(melody, self.registry)
+        self.add_tab(tab)
+        QTimer.singleShot(0, tab.fit)
+        return tab
+
+    def show_run(self, run_id: str) -> BoardTab | None:
+        """Open the melody run ``run_id`` ran and paint its nodes' last states on it."""
+        from symphony.conductor import history
+
+        if self.pit is None:
+            self._report(f"Run {run_id} cannot be shown: {self.pit_error or 'no Pit'}", "warning")
+            return None
+        live = self.runs.run if self.runs.active else None
+        if live is not None and live.run_id == run_id and self.run_board is not None:
+            self.tabs.setCurrentWidget(self.run_board)  # it is on its board already
+            return self.run_board
+        try:
+            record = json.loads(history.read_record(self.pit, run_id))
+            melody = history.load_melody(self.pit, record)
+            steps = history.node_steps(self.pit, run_id)
+        except (KeyError, ValueError) as e:
+            self._report(f"Run {run_id} cannot be shown: {e}", "warning")
+            return None
+        board = self.board_for_run(melody)
+        if board is None:
+            return None
+        if self.run_board is board and self.run_state in _ACTIVE_RUN:
+            return board  # another run of it is going on there: its states win
+        board.view.clear_run_states()
+        for step in steps:
+            state = _BOARD_STATE.get(step.state)
+            if state is None or step.node_id not in board.melody.nodes:
+                continue
+            took = None
+            if step.started is not None and step.finished is not None:
+                took = step.finished - step.started
+            detail = "the run stopped while it ran" if step.state == "running" else ""
+            board.view.set_node_run_state(step.node_id, state, elapsed=took, detail=detail)
+        if not steps:
+            self._report(
+                f"Run {run_id}: its node states were pruned from the run history; "
+                "the melody is shown as it ran",
+                "info",
+            )
+        self.statusBar().showMessage(f"Showing run {run_id} of {melody.name}", 6000)
+        return board
+
+    def _show_artifact(self, artifact_id: int) -> None:
+        dock = self.docks["artifacts"]
+        dock.show()
+        dock.raise_()
+        if not self.artifacts.select_artifact(artifact_id):
+            # hidden by the filter or by a selected node's view: show everything, then look again
+            self.artifacts.filter.clear()
+            self.artifacts.show_node("")
+            if not self.artifacts.select_artifact(artifact_id):
+                self._report(f"artifact #{artifact_id} is no longer stored", "warning")
+
     def _catch_up_artifacts(self) -> None:
         # Not restarted while pending: a stream of outputs must not hold the update back.
         if not self._artifacts_timer.isActive():
@@ -1027,6 +1156,7 @@ class MainWindow(QMainWindow):
         if isinstance(event, ev.RunStateChanged):
             self.set_run_state(event.state, event.detail)
             self._catch_up_artifacts()  # the run's own record
+            self.runs_view.run_changed(event.run_id)
         elif isinstance(event, ev.NodeStateChanged):
             elapsed = None
             if event.state == ev.RUNNING:
@@ -1120,6 +1250,7 @@ class MainWindow(QMainWindow):
         x["run.toggle_breakpoint"].setEnabled(selected)
         runs = getattr(self, "runs", None)
         x["run.resume"].setEnabled(runs is not None and runs.can_resume and not active)
+        self.runs_view.update_actions()
         x[f"view.theme.{current_theme_name()}"].setChecked(True)
 
     # ================================================================ problems

@@ -134,10 +134,12 @@ class RunController(QObject):
             self.window.report(str(e))
             self.window.set_run_state(ev.RUN_FAILED, "the melody does not validate")
             return None
-        run = self.run
+        self._watch(self.run)
+        return self.run
+
+    def _watch(self, run: Run) -> None:
         task = asyncio.ensure_future(run.wait())
         task.add_done_callback(lambda t: self._finished(run, t))
-        return run
 
     def _finished(self, run: Run, task: asyncio.Future[RunResult]) -> None:
         if task.cancelled():
@@ -232,9 +234,43 @@ class RunController(QObject):
         run = conductor.resume(run_id)
         self.run = run
         self.last_result = None
-        task = asyncio.ensure_future(run.wait())
-        task.add_done_callback(lambda t: self._finished(run, t))
+        self._watch(run)
         return run
+
+    def resume_run(self, run_id: str) -> Run | None:
+        """Continue a stopped, failed or interrupted run (Runs dock) from its checkpoint.
+
+        The melody it ran opens on a board (an open board of the same melody is used), whose
+        nodes then show the resumed run: what succeeded before stays done, the rest runs.
+        """
+        if self.active:
+            self.window.report("Another run is going on: stop it before resuming one", "warning")
+            return None
+        conductor = self._conductor()
+        if conductor is None:
+            return None
+        from symphony.conductor.conductor import InvalidMelodyError, RunNotFoundError
+
+        w = self.window
+        try:
+            melody = conductor.melody_of(conductor.record(run_id))
+        except (RunNotFoundError, ValueError) as e:
+            w.report(f"Run {run_id} cannot be resumed: {e}")
+            return None
+        board = w.board_for_run(melody)
+        if board is None:
+            return None
+        w.attach_run(board)
+        self.last_result = None
+        self._resumable = None
+        try:
+            self.run = conductor.resume(run_id)
+        except (RunNotFoundError, InvalidMelodyError) as e:
+            w.report(f"Run {run_id} cannot be resumed: {e}")
+            w.set_run_state(ev.RUN_FAILED, "the run cannot be resumed")
+            return None
+        self._watch(self.run)
+        return self.run
 
     @property
     def active(self) -> bool:

@@ -1,0 +1,195 @@
+"""The Runs dock: the run history of the window's Pit, resuming and showing past runs."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from pytestqt.qtbot import QtBot
+
+from symphony.conductor import events as ev
+from symphony.conductor.conductor import RunOptions
+from symphony.conductor.history import format_duration
+from symphony.extension_host.host import ExtensionHost
+from symphony.pit import Pit
+from symphony.ui.main_window import MainWindow
+from symphony.ui.runs_view import format_when
+from symphony.workflow import Melody
+from tests.conductor.conftest import Script, ScriptedExecutor, conductor_for, make_registry
+from tests.conftest import TEST_KEY
+from tests.ui.test_run import in_qt, states, until
+
+
+def _chain(name: str, types: list[str]) -> Melody:
+    m = Melody(name)
+    prev = None
+    for i, t in enumerate(types):
+        node = m.create_node(t, position=(200.0 * i, 0.0))
+        if prev is not None:
+            m.connect(prev.id, "out", node.id, "x")
+        prev = node
+    return m
+
+
+def _ops() -> Melody:
+    m = Melody("ops")
+    greet = m.create_node("op.template", config={"template": "hello world"})
+    split = m.create_node("op.split", config={"separator": " "}, position=(200.0, 0.0))
+    m.connect(greet.id, "text", split.id, "text")
+    return m
+
+
+def _history(path: Path) -> tuple[str, str, str]:
+    """A Pit with three runs: one that succeeded, one stopped halfway, one stopped at once."""
+    pit = Pit.open(path, key=TEST_KEY)
+    registry = make_registry()
+    ex = ScriptedExecutor(registry)
+    ex.scripts["n2"] = Script(delay=5.0)
+    c = conductor_for(pit, registry, ex)
+
+    async def go() -> tuple[str, str, str]:
+        done = await c.run(_chain("done", ["t.inline", "t.inline"]), RunOptions())
+        r = c.start(_chain("halfway", ["t.inline", "t.work", "t.inline"]), RunOptions())
+        while not r.reports() or r.reports()[0].state not in (ev.SUCCEEDED, ev.CACHED):
+            await asyncio.sleep(0.01)
+        await asyncio.sleep(0.1)  # n2 has started its 5 s
+        r.cancel(interrupted=True)
+        await r.wait()
+        early = c.start(_ops(), RunOptions())
+        early.cancel(interrupted=True)  # before any node ran
+        await early.wait()
+        return done.run_id, r.run_id, early.run_id
+
+    try:
+        return asyncio.run(go())
+    finally:
+        pit.close()
+
+
+def test_the_dock_lists_runs_announces_interrupted_ones_and_shows_one_on_a_board(
+    make_window: Callable[..., object], tmp_path: Path, qtbot: QtBot
+) -> None:
+    done, halfway, early = _history(tmp_path / "pit")
+    w = make_window()
+    assert isinstance(w, MainWindow)
+    w.set_registry(make_registry())
+    w.set_pit(Pit.open(tmp_path / "pit", key=TEST_KEY))
+    view = w.runs_view
+    assert view.run_ids() == [early, halfway, done]
+    assert view.count_label.text() == "3 runs"
+    assert "2 interrupted runs can be resumed" in w.statusBar().currentMessage()
+    assert any("halfway" in m and "ops" in m for m in w.log_view.lines())
+
+    item = view.tree.topLevelItem(1)
+    assert item is not None
+    assert [item.text(c) for c in (1, 2, 4)] == ["halfway", "interrupted ↻", "1/3"]
+    assert view.select_run(halfway)
+    assert view.resume_button.isEnabled()
+    assert view.show_button.isEnabled()
+    assert "interrupted" in view.heading.text()
+    assert "resumable" in view.heading.text()
+    rows = [
+        (r.text(0), r.text(1))
+        for r in (view.nodes.topLevelItem(i) for i in range(view.nodes.topLevelItemCount()))
+        if r is not None
+    ]
+    # n2 was stopped while it ran; the DAG Tracker skips what hangs on it until a resume
+    assert rows == [("n1", "succeeded"), ("n2", "cancelled"), ("n3", "skipped")]
+
+    # a node's output is a double-click away in the Artifacts dock
+    first = view.nodes.topLevelItem(0)
+    assert first is not None
+    output = int(first.text(3).lstrip("#"))
+    w.artifacts.filter.setText("no such thing")  # even when the filter hides it
+    view.nodes.itemDoubleClicked.emit(first, 0)
+    assert w.artifacts.current_artifact() == output
+
+    assert view.select_run(done)
+    assert not view.resume_button.isEnabled()  # it succeeded: nothing to continue
+    assert view.tree.currentItem() is not None
+    assert view.tree.currentItem().text(2) == "succeeded"  # type: ignore[union-attr]
+
+    view.select_run(halfway)
+    view.show_button.click()
+    board = w.current_board()
+    assert board is not None
+    assert board.title == "halfway"
+    assert not board.is_modified()
+    assert states(board) == {"n1": "succeeded", "n2": "cancelled", "n3": "skipped"}
+    # showing it again reuses the board of the same melody
+    view.tree.itemDoubleClicked.emit(view.tree.currentItem(), 0)
+    assert w.tabs.count() == 1
+
+
+def test_resume_from_the_dock_runs_on_to_the_end_and_the_row_follows(
+    make_window: Callable[..., object], tmp_path: Path, qtbot: QtBot
+) -> None:
+    _done, _halfway, early = _history(tmp_path / "pit")
+    w = make_window()
+    assert isinstance(w, MainWindow)
+    host = ExtensionHost(None, w, workspace=tmp_path)
+    w.set_host(host)
+    w.set_registry(make_registry())
+    w.set_pit(Pit.open(tmp_path / "pit", key=TEST_KEY))
+    view = w.runs_view
+    seen: list[tuple[str, str, bool]] = []
+
+    async def scenario() -> Any:
+        w.show_run_history()
+        assert view.select_run(early)
+        view.resume_button.click()
+        assert w.runs.run is not None
+        assert w.runs.run.run_id == early
+        assert w.runs.resume_run(early) is None  # one run at a time
+        assert w.runs.conductor is not None
+
+        def row(e: ev.RunEvent) -> None:  # after the window has seen the event
+            if isinstance(e, ev.RunStateChanged):
+                s = view.summary(early)
+                assert s is not None
+                seen.append((e.state, s.status, view.resume_button.isEnabled()))
+
+        w.runs.conductor.subscribe(row)
+        await until(lambda: w.runs.last_result is not None, timeout=60)
+        return w.runs.last_result
+
+    try:
+        result = in_qt(scenario)
+    finally:
+        host.shutdown()
+    assert result.status == "succeeded", result.detail
+    assert seen == [("running", "running", False), ("succeeded", "succeeded", False)]
+    summary = view.summary(early)
+    assert summary is not None
+    assert summary.status == "succeeded"
+    assert not summary.resumable
+    assert view.tree.topLevelItem(0).text(2) == "succeeded"  # type: ignore[union-attr]
+    board = w.current_board()
+    assert board is not None
+    assert board.title == "ops"
+    assert states(board) == {"n1": "succeeded", "n2": "succeeded"}
+    assert w.run_state == ev.RUN_SUCCEEDED
+
+
+def test_a_pit_that_failed_to_open_is_named(make_window: Callable[..., object]) -> None:
+    w = make_window()
+    assert isinstance(w, MainWindow)
+    w._on_pit_opened(None, "the key file is world-readable")
+    assert w.runs_view.count_label.text() == "No runs: the key file is world-readable"
+    assert w.runs_view.run_ids() == []
+
+
+def test_times_read_as_a_person_scans_a_list() -> None:
+    now = 1_790_000_000.0  # 2026-09-21
+    assert len(format_when(now - 60, now)) == 8  # today: the time only
+    assert format_when(now - 40 * 86400, now)[2] == " "  # this year: day and month
+    assert format_when(now - 400 * 86400, now).startswith("2025-")
+    assert [format_duration(s) for s in (None, 0.25, 12.34, 185, 7300)] == [
+        "—",
+        "250 ms",
+        "12.3 s",
+        "3 min 05 s",
+        "2 h 01 min",
+    ]
