@@ -7,6 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pytest
 from pytestqt.qtbot import QtBot
 
 from symphony.conductor import events as ev
@@ -14,7 +15,7 @@ from symphony.conductor.conductor import RunOptions
 from symphony.conductor.history import format_duration
 from symphony.extension_host.host import ExtensionHost
 from symphony.pit import Pit
-from symphony.ui.main_window import MainWindow
+from symphony.ui.main_window import MainWindow, build_registry
 from symphony.ui.runs_view import format_when
 from symphony.workflow import Melody
 from tests.conductor.conftest import Script, ScriptedExecutor, conductor_for, make_registry
@@ -123,6 +124,25 @@ def test_the_dock_lists_runs_announces_interrupted_ones_and_shows_one_on_a_board
     assert w.tabs.count() == 1
 
 
+def test_old_interrupted_runs_are_listed_but_not_announced_at_every_start(
+    make_window: Callable[..., object], tmp_path: Path
+) -> None:
+    _done, halfway, early = _history(tmp_path / "pit")
+    pit = Pit.open(tmp_path / "pit", key=TEST_KEY)
+    registry = make_registry()
+    later = asyncio.run(
+        conductor_for(pit, registry, ScriptedExecutor(registry)).run(_chain("later", ["t.inline"]))
+    )
+    pit.close()
+    w = make_window()
+    assert isinstance(w, MainWindow)
+    w.set_pit(Pit.open(tmp_path / "pit", key=TEST_KEY))
+    assert w.runs_view.run_ids()[0] == later.run_id
+    assert [s.run_id for s in w.runs_view.resumable()] == [early, halfway]
+    assert "interrupted" not in w.statusBar().currentMessage()
+    assert not any("can be resumed" in line for line in w.log_view.lines())
+
+
 def test_resume_from_the_dock_runs_on_to_the_end_and_the_row_follows(
     make_window: Callable[..., object], tmp_path: Path, qtbot: QtBot
 ) -> None:
@@ -193,3 +213,68 @@ def test_times_read_as_a_person_scans_a_list() -> None:
         "3 min 05 s",
         "2 h 01 min",
     ]
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(600)
+def test_a_run_cut_short_by_closing_the_window_is_resumed_in_the_next_one(
+    make_window: Callable[..., object], tmp_path: Path, qtbot: QtBot
+) -> None:
+    """The user quits during a run; the next start offers it, and Resume finishes it."""
+    ws = tmp_path / "ws"
+    (ws / "src").mkdir(parents=True)
+    (ws / "src" / "main.py").write_text("def mean(xs):\n    return sum(xs) / len(xs)\n")
+
+    def window() -> tuple[MainWindow, ExtensionHost]:
+        w = make_window()
+        assert isinstance(w, MainWindow)
+        host = ExtensionHost(None, w, workspace=ws)
+        registry, errors = build_registry(host.manifests.values())
+        assert errors == []
+        w.set_host(host)
+        w.set_registry(registry)
+        w.set_pit(Pit.open(tmp_path / "pit", key=TEST_KEY))
+        return w, host
+
+    first, _ = window()
+    board = first.new_from_template("review_file")
+    assert board is not None
+    first.save_tab(board, ws / "review.melody")  # saved: quitting asks nothing
+
+    async def quit_mid_run() -> str:
+        first.action_map["run.all"].trigger()
+        run = first.runs.run
+        assert run is not None
+        await until(lambda: states(board).get("review") == "running", timeout=120)
+        first.close()  # what File → Quit does: the Pit closes with the run unfinished
+        await until(lambda: run.done, timeout=30)  # its cancelled tasks wind down
+        return run.run_id
+
+    run_id = in_qt(quit_mid_run)
+    assert not (ws / "REVIEW.md").exists()
+
+    second, host = window()
+    view = second.runs_view
+    assert view.run_ids()[0] == run_id
+    summary = view.summary(run_id)
+    assert summary is not None
+    assert (summary.status, summary.resumable) == ("interrupted", True)
+    assert "1 interrupted run can be resumed" in second.statusBar().currentMessage()
+
+    async def resume() -> Any:
+        assert view.select_run(run_id)
+        view.resume_button.click()
+        await until(lambda: second.runs.last_result is not None)
+        return second.runs.last_result
+
+    try:
+        result = in_qt(resume)
+    finally:
+        host.shutdown()
+    assert result.status == "succeeded", result.detail
+    assert result.node("read").attempts == 0  # done before the quit: not run again
+    assert (ws / "REVIEW.md").read_text().strip()
+    resumed = second.current_board()
+    assert resumed is not None
+    assert resumed.title == "Review a file"  # the melody as it ran, on a new board
+    assert set(states(resumed).values()) == {"succeeded"}

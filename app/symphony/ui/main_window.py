@@ -589,9 +589,10 @@ class MainWindow(QMainWindow):
         self.sig_pit_ready.emit(pit)
 
     def _announce_resumable(self) -> None:
-        # A run cut short by a closed window, a crash or kill -9 is worth saying once at start.
+        # A run cut short by a closed window, a crash or kill -9 is worth saying at start, when
+        # it is the last thing that happened (not at every start while an old one lies there).
         stopped = [s for s in self.runs_view.resumable() if s.status == ev.RUN_INTERRUPTED]
-        if not stopped:
+        if not stopped or self.runs_view.run_ids()[0] != stopped[0].run_id:
             return
         n = len(stopped)
         what = f"{n} interrupted run{'s' if n != 1 else ''} can be resumed (Run → Run History)"
@@ -1362,8 +1363,11 @@ class MainWindow(QMainWindow):
         if self._remember_layout:
             self.save_layout()
         logging.getLogger("symphony").removeHandler(self._log_handler)
+        if self.runs.conductor is not None:  # what the run does as it winds down is not ours
+            self.runs.conductor.unsubscribe(self.handle_run_event)
         if self.runs.active and self.runs.run is not None:
-            # Stopped as interrupted: its state is in the Pit, `symphony run --resume` goes on.
+            # Stopped as interrupted: its state is in the Pit; the Runs dock of the next start
+            # (or `symphony run --resume`) continues it.
             self.runs.run.cancel(interrupted=True)
         self._release_clipboard()
         if self.host is not None:

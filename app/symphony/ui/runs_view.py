@@ -211,8 +211,9 @@ class RunsView(QWidget):
         return [str(item.data(0, _ID)) for item in items if item is not None]
 
     def resumable(self) -> list[history.RunSummary]:
-        """Return the listed runs that can be resumed."""
-        return [s for s in self._summaries.values() if s.resumable]
+        """Return the listed runs that can be resumed, top to bottom."""
+        listed = (self._summaries.get(run_id) for run_id in self.run_ids())
+        return [s for s in listed if s is not None and s.resumable]
 
     # ---------------------------------------------------------------- selection
 
