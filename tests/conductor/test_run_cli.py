@@ -247,6 +247,7 @@ def test_runs_lists_the_history_and_shows_one_run(tmp_path: Path, key_file: Path
     ]
     assert listed[0]["detail"] == "failed: n3"
     assert listed[0]["melody"] == "ops"
+    assert listed[0]["source"] == str(bad_melody)
 
     one = runs(bad["run_id"], "--data-dir", str(data), key_file=key_file, cwd=tmp_path)
     assert one.returncode == EXIT_OK, one.stderr

@@ -259,6 +259,7 @@ def test_a_run_cut_short_by_closing_the_window_is_resumed_in_the_next_one(
     summary = view.summary(run_id)
     assert summary is not None
     assert (summary.status, summary.resumable) == ("interrupted", True)
+    assert summary.source == str(ws / "review.melody")
     assert "1 interrupted run can be resumed" in second.statusBar().currentMessage()
 
     async def resume() -> Any:
@@ -276,5 +277,5 @@ def test_a_run_cut_short_by_closing_the_window_is_resumed_in_the_next_one(
     assert (ws / "REVIEW.md").read_text().strip()
     resumed = second.current_board()
     assert resumed is not None
-    assert resumed.title == "Review a file"  # the melody as it ran, on a new board
+    assert resumed.path == ws / "review.melody"  # the file the run started from
     assert set(states(resumed).values()) == {"succeeded"}

@@ -1610,11 +1610,17 @@ class Conductor:
         return plan
 
     def start(
-        self, melody: Melody, options: RunOptions | None = None, *, run_id: str | None = None
+        self,
+        melody: Melody,
+        options: RunOptions | None = None,
+        *,
+        run_id: str | None = None,
+        source: str | None = None,
     ) -> Run:
         """Validate ``melody`` and start running it; return its :class:`Run`.
 
-        Must be called with the asyncio loop running.
+        Must be called with the asyncio loop running. ``source`` is the file the melody was
+        opened from, if any: the run record keeps it, so a resume can open that file again.
 
         Raises
         ------
@@ -1633,6 +1639,8 @@ class Conductor:
             "started": time.time(),
             "status": RUN_RUNNING,
         }
+        if source:
+            record["source"] = source
         self.pit.artifacts.put(RUN_PREFIX + run_id, _canonical(record), kind="json",
                                actor=run_id)  # fmt: skip
         # Not durable yet on purpose: the first commit (before anything is announced) syncs it.

@@ -78,6 +78,8 @@ class RunSummary:
         Whether it is going on in this process.
     kept
         Whether its progress is still in the Pit (see :attr:`resumable`).
+    source
+        The file the melody was opened from when the run started (``""``: none recorded).
     """
 
     run_id: str
@@ -91,6 +93,7 @@ class RunSummary:
     nodes: Mapping[str, int] = field(default_factory=dict)
     live: bool = False
     kept: bool = False
+    source: str = ""
 
     @property
     def duration(self) -> float | None:
@@ -129,6 +132,7 @@ class RunSummary:
             "cost": self.cost,
             "nodes": dict(self.nodes),
             "resumable": self.resumable,
+            "source": self.source,
         }
 
 
@@ -327,6 +331,7 @@ def _summary(pit: Pit, run_id: str, data: bytes, live: Mapping[str, str]) -> Run
         nodes=counts,
         live=is_live,
         kept=kept,
+        source=str(record.get("source") or ""),
     )
 
 

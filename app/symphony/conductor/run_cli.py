@@ -242,7 +242,7 @@ def _run(
         if args.resume:
             run = conductor.resume(args.resume, options)
         else:
-            run = conductor.start(melody, options)
+            run = conductor.start(melody, options, source=str(Path(args.melody).resolve()))
         loop = asyncio.get_running_loop()
 
         def interrupt() -> None:

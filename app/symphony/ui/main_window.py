@@ -1070,20 +1070,39 @@ class MainWindow(QMainWindow):
         dock.raise_()
         self.runs_view.tree.setFocus()
 
-    def board_for_run(self, melody: Melody) -> BoardTab | None:
-        """Return a board showing ``melody``: an open one of that name and nodes, else a new one.
+    def board_for_run(self, melody: Melody, source: object = None) -> BoardTab | None:
+        """Return a board showing ``melody`` (the melody a past run ran).
 
-        The new board is an unsaved copy of the melody as the run ran it.
+        In order: an open board of that melody (same name and nodes); the file the run was
+        started from (``source``), opened, if it still holds that melody; else a new, unsaved
+        copy of the melody as the run ran it.
         """
+
+        def fits(board: BoardTab) -> bool:
+            m = board.melody
+            return m.name == melody.name and m.nodes.keys() == melody.nodes.keys()
+
         for board in self.board_tabs():
-            same = board.melody.name == melody.name
-            if same and board.melody.nodes.keys() == melody.nodes.keys():
+            if fits(board):
                 self.tabs.setCurrentWidget(board)
                 return board
         if self.registry is None:
             self._report("the node types are still loading; try again in a moment", "warning")
             return None
         from symphony.ui.board_tab import BoardTab
+
+        if isinstance(source, str) and source and Path(source).is_file():
+            try:
+                opened = BoardTab.open(source, self.registry)
+            except (OSError, ValueError) as e:
+                _log.info("the run's file %s is not opened: %s", source, e)
+            else:
+                if fits(opened):
+                    self.add_tab(opened)
+                    st.add_recent_file(Path(source))
+                    return opened
+                opened.dispose()
+                opened.deleteLater()
 
         tab = BoardTab.from_melody(melody, self.registry)
         self.add_tab(tab)
@@ -1108,7 +1127,7 @@ class MainWindow(QMainWindow):
         except (KeyError, ValueError) as e:
             self._report(f"Run {run_id} cannot be shown: {e}", "warning")
             return None
-        board = self.board_for_run(melody)
+        board = self.board_for_run(melody, record.get("source"))
         if board is None:
             return None
         if self.run_board is board and self.run_state in _ACTIVE_RUN:

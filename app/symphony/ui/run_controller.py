@@ -128,7 +128,8 @@ class RunController(QObject):
         self.last_result = None
         self._resumable = None
         try:
-            self.run = conductor.start(board.melody, options)
+            source = str(board.path) if board.path is not None else None
+            self.run = conductor.start(board.melody, options, source=source)
         except InvalidMelodyError as e:
             self.window.revalidate()
             self.window.report(str(e))
@@ -253,11 +254,12 @@ class RunController(QObject):
 
         w = self.window
         try:
-            melody = conductor.melody_of(conductor.record(run_id))
+            record = conductor.record(run_id)
+            melody = conductor.melody_of(record)
         except (RunNotFoundError, ValueError) as e:
             w.report(f"Run {run_id} cannot be resumed: {e}")
             return None
-        board = w.board_for_run(melody)
+        board = w.board_for_run(melody, record.get("source"))
         if board is None:
             return None
         w.attach_run(board)
