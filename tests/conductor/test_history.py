@@ -197,3 +197,27 @@ def test_run_order_puts_parallel_nodes_left_to_right() -> None:
     m.connect(root.id, "text", right.id, "text")
     m.connect(root.id, "text", left.id, "text")
     assert history.run_order(m) == [root.id, left.id, right.id]
+
+
+def test_replay_events_draw_a_kept_run_one_span_per_node(
+    mem_pit: Pit, registry: NodeTypeRegistry, executor: ScriptedExecutor
+) -> None:
+    c = conductor_for(mem_pit, registry, executor)
+    executor.scripts["n2"] = Script(fail=99)
+    r = run(c, chain("replay", ["t.work", "t.work", "t.work"]))
+    s = history.read_run(mem_pit, r.run_id)
+    events = history.replay_events(s, history.node_steps(mem_pit, r.run_id))
+    first, last = events[0], events[-1]
+    assert isinstance(first, ev.RunStateChanged)
+    assert first.state == "running"
+    assert isinstance(last, ev.RunStateChanged)
+    assert (last.state, last.detail, last.at) == ("failed", "failed: n2", s.finished)
+    nodes = [(e.node_id, e.state) for e in events if isinstance(e, ev.NodeStateChanged)]
+    assert nodes == [
+        ("n1", "running"),
+        ("n1", "succeeded"),
+        ("n2", "running"),
+        ("n2", "failed"),
+        ("n3", "skipped"),
+    ]
+    assert [e.at for e in events] == sorted(e.at for e in events)

@@ -119,6 +119,14 @@ def test_the_dock_lists_runs_announces_interrupted_ones_and_shows_one_on_a_board
     assert board.title == "halfway"
     assert not board.is_modified()
     assert states(board) == {"n1": "succeeded", "n2": "cancelled", "n3": "skipped"}
+    # the timeline draws the run as the Pit kept it
+    model = w.timeline.chart.model
+    assert (model.run_id, model.run_state) == (halfway, "interrupted")
+    assert [model.rows[n].state for n in ("n1", "n2", "n3")] == [
+        "succeeded",
+        "cancelled",
+        "skipped",
+    ]
     # showing it again reuses the board of the same melody
     view.tree.itemDoubleClicked.emit(view.tree.currentItem(), 0)
     assert w.tabs.count() == 1

@@ -35,6 +35,7 @@ __all__ = [
     "node_steps",
     "read_record",
     "read_run",
+    "replay_events",
     "run_order",
 ]
 
@@ -276,6 +277,44 @@ def run_order(melody: Melody) -> list[str]:
                 heapq.heappush(ready, key(target))
     placed = set(out)
     out += sorted((nid for nid in melody.nodes if nid not in placed), key=key)
+    return out
+
+
+#: A kept run's DAG Tracker node states as the board and timeline show them (pending ones: none).
+SHOWN_STATE: Final = {
+    "succeeded": ev.SUCCEEDED,
+    "failed": ev.FAILED,
+    "skipped": ev.SKIPPED,
+    "cancelled": ev.CANCELLED,
+    "running": ev.CANCELLED,  # running when its process died
+}
+#: The detail of a node that was running when its run stopped for good.
+STOPPED_WHILE_RUNNING: Final = "the run stopped while it ran"
+
+
+def replay_events(run: RunSummary, steps: list[NodeStep]) -> list[ev.RunEvent]:
+    """Return events that draw a past run on a timeline: each node's span, as kept.
+
+    What the DAG Tracker keeps is one start and one end per node (not each attempt, recovery or
+    cost), so that is what the replay shows. A node that was running when its process died ends
+    where it started: when the process died is not known.
+    """
+    out: list[ev.RunEvent] = [ev.RunStateChanged(run.run_id, run.started, ev.RUN_RUNNING)]
+    end = run.started
+    for step in steps:
+        state = SHOWN_STATE.get(step.state)
+        if state is None:
+            continue
+        start = step.started if step.started is not None else step.finished
+        if step.started is not None:
+            out.append(ev.NodeStateChanged(run.run_id, step.started, step.node_id, ev.RUNNING))
+        at = step.finished if step.finished is not None else start
+        at = run.started if at is None else at
+        detail = STOPPED_WHILE_RUNNING if step.state == "running" else ""
+        out.append(ev.NodeStateChanged(run.run_id, at, step.node_id, state, detail=detail))
+        end = max(end, at)
+    final = run.status if run.status not in (ev.RUN_RUNNING, ev.RUN_PAUSED) else ev.RUN_INTERRUPTED
+    out.append(ev.RunStateChanged(run.run_id, run.finished or end, final, run.detail))
     return out
 
 

@@ -62,14 +62,6 @@ _log = logging.getLogger("symphony.ui")
 
 #: Run states in which a run is in progress (Run actions disabled, Stop enabled).
 _ACTIVE_RUN: Final = (ev.RUN_RUNNING, ev.RUN_PAUSED)
-#: A kept run's DAG Tracker node states as the board shows them (pending ones stay idle).
-_BOARD_STATE: Final = {
-    "succeeded": ev.SUCCEEDED,
-    "failed": ev.FAILED,
-    "skipped": ev.SKIPPED,
-    "cancelled": ev.CANCELLED,
-    "running": ev.CANCELLED,
-}
 MELODY_SUFFIX: Final = ".melody"
 STATE_VERSION: Final = 1
 
@@ -1124,6 +1116,7 @@ class MainWindow(QMainWindow):
             record = json.loads(history.read_record(self.pit, run_id))
             melody = history.load_melody(self.pit, record)
             steps = history.node_steps(self.pit, run_id)
+            summary = history.read_run(self.pit, run_id, live=self._live_runs())
         except (KeyError, ValueError) as e:
             self._report(f"Run {run_id} cannot be shown: {e}", "warning")
             return None
@@ -1134,14 +1127,18 @@ class MainWindow(QMainWindow):
             return board  # another run of it is going on there: its states win
         board.view.clear_run_states()
         for step in steps:
-            state = _BOARD_STATE.get(step.state)
+            state = history.SHOWN_STATE.get(step.state)
             if state is None or step.node_id not in board.melody.nodes:
                 continue
             took = None
             if step.started is not None and step.finished is not None:
                 took = step.finished - step.started
-            detail = "the run stopped while it ran" if step.state == "running" else ""
+            detail = history.STOPPED_WHILE_RUNNING if step.state == "running" else ""
             board.view.set_node_run_state(step.node_id, state, elapsed=took, detail=detail)
+        if self.run_state not in _ACTIVE_RUN:  # a run going on keeps its live timeline
+            self.timeline.chart.clear()
+            for event in history.replay_events(summary, steps):
+                self.timeline.chart.add_event(event)
         if not steps:
             self._report(
                 f"Run {run_id}: its node states were pruned from the run history; "
