@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from unittest import mock
 
 import pytest
 from PySide6.QtCore import QSettings
+from PySide6.QtWidgets import QMessageBox
 from pytestqt.qtbot import QtBot
 
 from symphony.ui import settings as st
@@ -44,5 +46,9 @@ def make_window(qtbot: QtBot) -> Iterator[Callable[..., object]]:
     for w in made:
         while w.tabs.count():
             w.close_tab(0, ask=False)  # unsaved edits would make close() ask, modally
-        w.close()
+        # so would a run still going on (a test that failed half-way): quit it
+        with mock.patch.object(
+            QMessageBox, "question", return_value=QMessageBox.StandardButton.Yes
+        ):
+            w.close()
         w.deleteLater()

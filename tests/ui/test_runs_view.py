@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from PySide6.QtWidgets import QMessageBox
 from pytestqt.qtbot import QtBot
 
 from symphony.conductor import events as ev
@@ -226,7 +227,10 @@ def test_times_read_as_a_person_scans_a_list() -> None:
 @pytest.mark.slow
 @pytest.mark.timeout(600)
 def test_a_run_cut_short_by_closing_the_window_is_resumed_in_the_next_one(
-    make_window: Callable[..., object], tmp_path: Path, qtbot: QtBot
+    make_window: Callable[..., object],
+    tmp_path: Path,
+    qtbot: QtBot,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """The user quits during a run; the next start offers it, and Resume finishes it."""
     ws = tmp_path / "ws"
@@ -254,7 +258,18 @@ def test_a_run_cut_short_by_closing_the_window_is_resumed_in_the_next_one(
         run = first.runs.run
         assert run is not None
         await until(lambda: states(board).get("review") == "running", timeout=120)
-        first.close()  # what File → Quit does: the Pit closes with the run unfinished
+        asked: list[str] = []
+
+        def answer(button: QMessageBox.StandardButton) -> Callable[..., object]:
+            return lambda _parent, _title, text, *_a: asked.append(text) or button
+
+        monkeypatch.setattr(QMessageBox, "question", answer(QMessageBox.StandardButton.Cancel))
+        assert not first.close()  # the user thinks again: the run goes on
+        assert not run.done
+        monkeypatch.setattr(QMessageBox, "question", answer(QMessageBox.StandardButton.Yes))
+        assert first.close()  # File → Quit, confirmed: the Pit closes with the run unfinished
+        assert len(asked) == 2
+        assert "A run of “Review a file” is in progress" in asked[0]
         await until(lambda: run.done, timeout=30)  # its cancelled tasks wind down
         return run.run_id
 

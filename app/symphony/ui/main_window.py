@@ -1366,6 +1366,21 @@ class MainWindow(QMainWindow):
         if _clipboard_holds_ours():
             QApplication.clipboard().clear()
 
+    def _may_quit_during_run(self) -> bool:
+        """Ask before quitting stops a run (an IDE does not end work behind the user's back)."""
+        run = self.runs.run if self.runs.active else None
+        if run is None:
+            return True
+        answer = QMessageBox.question(
+            self,
+            "Quit Symphony AIDE",
+            f"A run of “{run.melody.name}” is in progress.\n\nQuit anyway? The run stops now; "
+            "Run → Run History resumes it after the next start.",
+            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel,
+            QMessageBox.StandardButton.Cancel,
+        )
+        return answer == QMessageBox.StandardButton.Yes
+
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 - Qt override
         """Offer to save unsaved tabs, remember the layout, stop services."""
         for i in reversed(range(self.tabs.count())):
@@ -1375,6 +1390,9 @@ class MainWindow(QMainWindow):
                 if not self.close_tab(i):
                     event.ignore()
                     return
+        if not self._may_quit_during_run():
+            event.ignore()
+            return
         self._closing = True
         if self._remember_layout:
             self.save_layout()
