@@ -39,8 +39,8 @@ def test_template(registry: NodeTypeRegistry) -> None:
         (
             "Hi {name}",
             (
-                "placeholder {name} at column 4: path 'name': key 'name' not "
-                "found at $ (keys: input) (values: input)"
+                "placeholder {name} at column 4: no value named 'name' (the values are: "
+                "'input'); connect the 'values' port (an object), or change the template"
             ),
         ),
         ("Hi {name", "placeholder opened at column 4 is never closed"),
@@ -50,8 +50,7 @@ def test_template(registry: NodeTypeRegistry) -> None:
             "{input[x]}",
             (
                 "placeholder {input[x]} at column 1: expected an index, a "
-                "quoted key or '*', found 'x' at column 7 in path 'input[x]' "
-                "(values: input)"
+                "quoted key or '*', found 'x' at column 7 in path 'input[x]'"
             ),
         ),
     ],
@@ -59,6 +58,17 @@ def test_template(registry: NodeTypeRegistry) -> None:
 def test_template_errors(registry: NodeTypeRegistry, template: str, message: str) -> None:
     text = fails(registry, "op.template", {"input": "x"}, template=template)
     assert text == "op.template: config 'template': " + message
+
+
+def test_template_on_an_unconnected_input_says_so(registry: NodeTypeRegistry) -> None:
+    assert fails(registry, "op.template", {}) == (
+        "op.template: config 'template': placeholder {input} at column 1: no value named "
+        "'input' (the values are: none); connect the 'input' port, or change the template"
+    )
+    assert fails(registry, "op.template", {"input": "x", "values": {"a": 1}}, template="{b}") == (
+        "op.template: config 'template': placeholder {b} at column 1: no value named 'b' "
+        "(the values are: 'a', 'input')"
+    )
 
 
 def test_template_values_must_be_an_object(registry: NodeTypeRegistry) -> None:

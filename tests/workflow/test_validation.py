@@ -168,10 +168,34 @@ def test_config_problems(registry: NodeTypeRegistry) -> None:
     ]
 
 
+def test_a_template_that_reads_an_unconnected_port_is_caught_before_a_run(
+    registry: NodeTypeRegistry,
+) -> None:
+    m = Melody()
+    m.add_node(Node("t", "op.template", "Greet"))  # the default template is "{input}"
+    m.add_node(Node("v", "op.template", "Title", {"template": "# {title} by {input}"}))
+    m.add_node(Node("b", "op.template", "Broken", {"template": "Hi {name"}))
+    m.add_node(Node("f", "op.template", "Fixed text", {"template": "hello {{world}}"}))
+    assert messages(validate(m, registry)) == [
+        "node 't' (Greet): config 'template': placeholder {input} at column 1 reads the 'input' "
+        "port, which is not connected",
+        "node 'v' (Title): config 'template': placeholder {title} at column 3 reads 'title' from "
+        "the 'values' port, which is not connected",
+        "node 'v' (Title): config 'template': placeholder {input} at column 14 reads the 'input' "
+        "port, which is not connected",
+        "node 'b' (Broken): config 'template': placeholder opened at column 4 is never closed",
+    ]
+    m.add_node(Node("src", "op.json_extract", "Source", {"path": "$"}))
+    m.add_node(Node("txt", "op.template", "Text", {"template": "x"}))
+    m.connect("txt", "text", "t", "input")
+    m.connect("src", "value", "v", "values")  # {input} may then be a key of the values
+    assert [i.node_ids for i in validate(m, registry) if i.code == "config"] == [("b",)]
+
+
 def test_one_link_per_single_input(registry: NodeTypeRegistry) -> None:
     m = Melody()
-    m.add_node(Node("a", "op.template", "A"))
-    m.add_node(Node("b", "op.template", "B"))
+    m.add_node(Node("a", "op.template", "A", {"template": "a"}))
+    m.add_node(Node("b", "op.template", "B", {"template": "b"}))
     m.add_node(Node("c", "op.split", "C"))
     m.add_node(Node("merge", "op.merge", "Merge"))
     m.connect("a", "text", "c", "text")

@@ -13,7 +13,7 @@ from __future__ import annotations
 import ast
 import json
 import warnings
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from typing import Any
 
 from symphony.registry.expression import ExpressionError, ExpressionSyntaxError, compile_expression
@@ -23,6 +23,8 @@ __all__ = [
     "OPERATORS",
     "Operator",
     "OperatorError",
+    "STATIC_CHECKS",
+    "check_template_node",
     "format_template",
     "json_extract",
     "merge",
@@ -30,6 +32,7 @@ __all__ = [
     "quality_gate",
     "split",
     "filter_items",
+    "template_parts",
 ]
 
 Operator = Callable[[Mapping[str, Any], Mapping[str, Any]], dict[str, Any]]
@@ -74,6 +77,46 @@ def _kind(value: Any) -> str:
 # ----------------------------------------------------------------------------- text template
 
 
+def template_parts(template: str) -> list[str | tuple[int, str]]:
+    """Split a template into literal texts and ``(column, path)`` placeholders.
+
+    Raises
+    ------
+    ValueError
+        On an unclosed or empty placeholder or a stray ``}``, naming the 1-based column.
+    """
+    parts: list[str | tuple[int, str]] = []
+    i, n = 0, len(template)
+    while i < n:
+        c = template[i]
+        if c == "{":
+            if i + 1 < n and template[i + 1] == "{":
+                parts.append("{")
+                i += 2
+                continue
+            end = template.find("}", i + 1)
+            if end < 0:
+                raise ValueError(f"placeholder opened at column {i + 1} is never closed")
+            expr = template[i + 1 : end].strip()
+            if not expr:
+                raise ValueError(f"empty placeholder at column {i + 1}")
+            parts.append((i + 1, expr))
+            i = end + 1
+        elif c == "}":
+            if i + 1 < n and template[i + 1] == "}":
+                parts.append("}")
+                i += 2
+                continue
+            raise ValueError(f"single '}}' at column {i + 1} (write '}}}}' for a brace)")
+        else:
+            j = i
+            while j < n and template[j] not in "{}":
+                j += 1
+            parts.append(template[i:j])
+            i = j
+    return parts
+
+
 def render_template(template: str, context: Mapping[str, Any]) -> str:
     """Fill ``{path}`` placeholders in ``template`` from ``context``.
 
@@ -88,42 +131,63 @@ def render_template(template: str, context: Mapping[str, Any]) -> str:
         message names the 1-based column.
     """
     out: list[str] = []
-    i, n = 0, len(template)
-    while i < n:
-        c = template[i]
-        if c == "{":
-            if i + 1 < n and template[i + 1] == "{":
-                out.append("{")
-                i += 2
-                continue
-            end = template.find("}", i + 1)
-            if end < 0:
-                raise ValueError(f"placeholder opened at column {i + 1} is never closed")
-            expr = template[i + 1 : end].strip()
-            if not expr:
-                raise ValueError(f"empty placeholder at column {i + 1}")
-            try:
-                value = parse_path(expr).extract(dict(context))
-            except (JsonPathError, JsonPathSyntaxError) as exc:
-                known = ", ".join(sorted(context)) or "none"
+    for part in template_parts(template):
+        if isinstance(part, str):
+            out.append(part)
+            continue
+        column, expr = part
+        try:
+            path = parse_path(expr)
+            root = path.steps[0] if path.steps else None
+            if isinstance(root, str) and root not in context:
+                # the commonest mistake, said plainly rather than as a path error
+                known = ", ".join(repr(k) for k in sorted(context)) or "none"
                 raise ValueError(
-                    f"placeholder {{{expr}}} at column {i + 1}: {exc} (values: {known})"
-                ) from None
-            out.append(_render(value))
-            i = end + 1
-        elif c == "}":
-            if i + 1 < n and template[i + 1] == "}":
-                out.append("}")
-                i += 2
-                continue
-            raise ValueError(f"single '}}' at column {i + 1} (write '}}}}' for a brace)")
-        else:
-            j = i
-            while j < n and template[j] not in "{}":
-                j += 1
-            out.append(template[i:j])
-            i = j
+                    f"placeholder {{{expr}}} at column {column}: no value named {root!r} "
+                    f"(the values are: {known})"
+                )
+            value = path.extract(dict(context))
+        except (JsonPathError, JsonPathSyntaxError) as exc:
+            raise ValueError(f"placeholder {{{expr}}} at column {column}: {exc}") from None
+        out.append(_render(value))
     return "".join(out)
+
+
+def check_template_node(config: Mapping[str, Any], connected: Collection[str]) -> list[str]:
+    """Return what keeps an ``op.template`` node from ever running, before it runs.
+
+    ``connected`` names its input ports that have a link. A placeholder's first name is the
+    ``input`` port's value or a key of the ``values`` object: with that port unconnected it can
+    never resolve. (Which keys ``values`` will hold is not known before the run.)
+    """
+    template = config.get("template")
+    if not isinstance(template, str):
+        return []
+    try:
+        parts = template_parts(template)
+    except ValueError as exc:
+        return [f"config 'template': {exc}"]
+    problems: list[str] = []
+    for part in parts:
+        if isinstance(part, str):
+            continue
+        column, expr = part
+        try:
+            steps = parse_path(expr).steps
+        except JsonPathSyntaxError as exc:
+            problems.append(f"config 'template': placeholder {{{expr}}} at column {column}: {exc}")
+            continue
+        root = steps[0] if steps else None
+        if not isinstance(root, str):
+            continue
+        where = f"config 'template': placeholder {{{expr}}} at column {column} reads"
+        if root == "input":
+            # the input port's value, or a key 'input' of the values object
+            if not {"input", "values"} & set(connected):
+                problems.append(f"{where} the 'input' port, which is not connected")
+        elif "values" not in connected:
+            problems.append(f"{where} {root!r} from the 'values' port, which is not connected")
+    return problems
 
 
 def format_template(inputs: Mapping[str, Any], config: Mapping[str, Any]) -> dict[str, Any]:
@@ -142,7 +206,12 @@ def format_template(inputs: Mapping[str, Any], config: Mapping[str, Any]) -> dic
     try:
         return {"text": render_template(template, context)}
     except ValueError as exc:
-        raise OperatorError("op.template", f"config 'template': {exc}") from None
+        hint = ""
+        if "no value named 'input'" in str(exc):
+            hint = "; connect the 'input' port, or change the template"
+        elif "no value named" in str(exc) and values is None:
+            hint = "; connect the 'values' port (an object), or change the template"
+        raise OperatorError("op.template", f"config 'template': {exc}{hint}") from None
 
 
 # ----------------------------------------------------------------------------- JSON extract
@@ -359,4 +428,10 @@ OPERATORS: Mapping[str, Operator] = {
     "op.filter": filter_items,
     "op.quality_gate": quality_gate,
     "op.python_syntax": python_syntax_check,
+}
+
+#: Checks of a built-in node's config against its links, run by validation before any run:
+#: ``check(config, connected_input_ports) -> problems``.
+STATIC_CHECKS: Mapping[str, Callable[[Mapping[str, Any], Collection[str]], list[str]]] = {
+    "op.template": check_template_node,
 }

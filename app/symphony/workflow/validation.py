@@ -17,6 +17,7 @@ from typing import Final
 
 from symphony.registry import NodeTypeRegistry
 from symphony.registry.expression import ExpressionSyntaxError, compile_expression
+from symphony.registry.operators import STATIC_CHECKS
 from symphony.registry.types import is_compatible
 from symphony.workflow.conditions import CONDITION_NAMES
 from symphony.workflow.model import DependencyKind, Link, Melody, MelodyError, Node
@@ -189,7 +190,13 @@ def validate(melody: Melody, registry: NodeTypeRegistry) -> list[Issue]:
                 )
             )
             continue
-        for problem in desc.check_config({**desc.default_config(), **node.config}):
+        config = {**desc.default_config(), **node.config}
+        problems = desc.check_config(config)
+        check = STATIC_CHECKS.get(node.type_id) if desc.source == "builtin" else None
+        if check is not None and not problems:
+            connected = {link.target_port for link in melody.incoming(node.id)}
+            problems = check(config, connected)
+        for problem in problems:
             issues.append(Issue(err, "config", f"node {_label(node)}: {problem}", (node.id,)))
     for link in melody.links.values():
         issues.extend(_link_issues(link, nodes, registry))

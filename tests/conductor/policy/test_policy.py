@@ -340,3 +340,27 @@ def test_read_traces_from_a_real_pit(open_pit) -> None:  # type: ignore[no-untyp
 def test_strategies_order_is_the_enum_order() -> None:
     assert tuple(Strategy) == STRATEGIES
     assert dataclasses.is_dataclass(FailureContext)
+
+
+@pytest.mark.parametrize(
+    ("kw", "reason"),
+    [
+        (
+            {"error_kind": ErrorKind.PERSISTENT, "fallbacks_left": 0, "can_reconstruct": False,
+             "skippable": False},
+            "abort: persistent error after 1 attempt: a retry rarely clears a persistent error, "
+            "no fallback model, the input cannot be regenerated, the step may not be skipped",
+        ),
+        (
+            {"attempt": 4, "budget_left": 0.1, "importance": 0.9, "time_left": 0.01},
+            "abort: transient error after 4 attempts: no retries left, the fallback model costs "
+            "more than the budget left, its importance 0.90 is above the risk tolerance 0.50, "
+            "1% of the time is left",
+        ),
+        ({}, "abort: transient error after 1 attempt: no option is likely to see the run through"),
+    ],
+)  # fmt: skip
+def test_an_abort_names_what_stands_in_the_way(kw: dict[str, object], reason: str) -> None:
+    from symphony.conductor.policy.context import describe
+
+    assert describe(Strategy.ABORT, ctx(**kw)) == reason

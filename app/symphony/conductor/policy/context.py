@@ -353,7 +353,36 @@ def describe(strategy: Strategy, ctx: FailureContext) -> str:
             f"{verdict} the risk tolerance {ctx.risk_tolerance:.2f}"
         )
     return (
-        f"abort: {kind} error after {ctx.attempt} attempt{'' if ctx.attempt == 1 else 's'}, "
-        f"no option is likely to finish within {ctx.budget_left:.0%} of the budget "
-        f"and {ctx.time_left:.0%} of the time left"
+        f"abort: {kind} error after {ctx.attempt} attempt{'' if ctx.attempt == 1 else 's'}: "
+        + ", ".join(_against_going_on(ctx))
     )
+
+
+def _against_going_on(ctx: FailureContext) -> list[str]:
+    """Return the facts that leave no good way on (an abort names those that hold)."""
+    why = []
+    if ctx.retries_left <= 0:
+        why.append("no retries left")
+    elif ctx.error_kind is ErrorKind.PERSISTENT:
+        why.append("a retry rarely clears a persistent error")
+    elif ctx.error_kind is ErrorKind.MISSING_INPUT:
+        why.append("a retry cannot bring a missing input back")
+    elif ctx.cost_retry > ctx.budget_left:
+        why.append("a retry costs more than the budget left")
+    if ctx.fallbacks_left <= 0:
+        why.append("no fallback model")
+    elif ctx.cost_fallback > ctx.budget_left:
+        why.append("the fallback model costs more than the budget left")
+    if not ctx.can_reconstruct:
+        why.append("the input cannot be regenerated")
+    if not ctx.skippable:
+        why.append("the step may not be skipped")
+    elif ctx.importance > ctx.risk_tolerance:
+        why.append(
+            f"its importance {ctx.importance:.2f} is above the risk tolerance "
+            f"{ctx.risk_tolerance:.2f}"
+        )
+    if ctx.time_left <= 0.05:
+        why.append(f"{ctx.time_left:.0%} of the time is left")
+    # Every option is legal and affordable: the policy judged each unlikely to see the run through.
+    return why or ["no option is likely to see the run through"]
