@@ -194,6 +194,10 @@ def test_resume_from_the_dock_runs_on_to_the_end_and_the_row_follows(
     assert summary is not None
     assert summary.status == "succeeded"
     assert not summary.resumable
+    # the selected run's nodes followed it (read again at most every 300 ms)
+    qtbot.waitUntil(lambda: view.nodes.topLevelItemCount() == 2, timeout=3000)
+    listed = [view.nodes.topLevelItem(i).text(1) for i in range(2)]  # type: ignore[union-attr]
+    assert listed == ["succeeded", "succeeded"]
     assert view.tree.topLevelItem(0).text(2) == "succeeded"  # type: ignore[union-attr]
     board = w.current_board()
     assert board is not None

@@ -1175,6 +1175,7 @@ class MainWindow(QMainWindow):
             self._catch_up_artifacts()  # the run's own record
             self.runs_view.run_changed(event.run_id)
         elif isinstance(event, ev.NodeStateChanged):
+            self.runs_view.node_changed(event.run_id)
             elapsed = None
             if event.state == ev.RUNNING:
                 self._running_since[event.node_id] = event.at

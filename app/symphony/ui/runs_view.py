@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Final
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QBrush, QColor
 from PySide6.QtWidgets import (
     QHBoxLayout,
@@ -91,6 +91,12 @@ class RunsView(QWidget):
         self.can_start: Callable[[], bool] = lambda: True
         self._items: dict[str, QTreeWidgetItem] = {}
         self._summaries: dict[str, history.RunSummary] = {}
+        # The selected run's nodes are read again at most every 300 ms while it runs: reading
+        # them at every node event would cost a 1,000-node run a million reads.
+        self._nodes_timer = QTimer(self)
+        self._nodes_timer.setSingleShot(True)
+        self._nodes_timer.setInterval(300)
+        self._nodes_timer.timeout.connect(self._current_changed)
         self.resume_button = QPushButton("Resume", self)
         self.resume_button.setToolTip(
             "Continue the selected run from its checkpoint: nodes that succeeded keep their "
@@ -196,10 +202,17 @@ class RunsView(QWidget):
             self._items[run_id] = item = self._item(run)
             self.tree.insertTopLevelItem(0, item)
             self._update_count()
+            if self.tree.currentItem() is None:  # nothing chosen yet: follow the new run
+                self.tree.setCurrentItem(item)
         if run_id == self.current_run_id():
             self._current_changed()
         else:
             self._update_buttons()
+
+    def node_changed(self, run_id: str) -> None:
+        """Follow a node state change of ``run_id`` in the node list, if that run is shown."""
+        if run_id == self.current_run_id() and not self._nodes_timer.isActive():
+            self._nodes_timer.start()
 
     def summary(self, run_id: str) -> history.RunSummary | None:
         """Return the listed summary of ``run_id`` (``None`` if it is not listed)."""
@@ -247,11 +260,11 @@ class RunsView(QWidget):
         elif run.status in history.RESUMABLE and not run.kept:
             words.append("no longer resumable: its progress was pruned from the run history")
         self.heading.setText(" — ".join(words))
-        if self.pit is None or not run.kept:
+        if self.pit is None or self.pit.closed or not run.kept:
             return
         try:
             steps = history.node_steps(self.pit, run.run_id)
-        except PitError:
+        except (PitError, KeyError, ValueError):  # gone since it was listed
             return
         for step in steps:
             took = (
