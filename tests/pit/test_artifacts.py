@@ -54,6 +54,9 @@ def test_put_get_versions_and_dedup(pit: Pit) -> None:
     assert a.local_bytes() == before
     assert a.info(v3).content_hash == info.content_hash
     assert a.names() == ["copy.json", "plan.json"]
+    assert a.names("p") == ["plan.json"]
+    assert a.names("plan.json") == ["plan.json"]
+    assert a.names("x") == []
     assert len(a) == 3
     assert "ArtifactStore(3" in repr(a)
     assert "plan.json" in repr(info)

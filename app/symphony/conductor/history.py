@@ -210,9 +210,11 @@ def list_runs(
     """
     store = pit.artifacts
     named = []
-    for name in store.names():
-        if name.startswith(RUN_PREFIX) and name[len(RUN_PREFIX) :] not in skip:
-            named.append((store.info(name).created, name[len(RUN_PREFIX) :]))
+    for name in store.names(RUN_PREFIX):
+        run_id = name[len(RUN_PREFIX) :]
+        if run_id not in skip:
+            # version ids grow with every write: the newest one ranks the record's last write
+            named.append((store.versions(name)[-1], run_id))
     named.sort(reverse=True)
     if limit is not None:
         named = named[: max(0, limit)]

@@ -519,9 +519,10 @@ impl PyArtifactStore {
         self.inner.ids_after(after)
     }
 
-    /// Every name with a live version, sorted.
-    fn names(&self) -> Vec<String> {
-        self.inner.names()
+    /// Every name with a live version, sorted; with `prefix`, only the names starting with it.
+    #[pyo3(signature = (prefix = ""))]
+    fn names(&self, prefix: &str) -> Vec<String> {
+        self.inner.names_with_prefix(prefix)
     }
 
     /// Ids everything `artifact` was derived from (transitively), ascending.

@@ -1913,10 +1913,19 @@ impl ArtifactStore {
 
     /// Every name with at least one live version, sorted.
     pub fn names(&self) -> Vec<String> {
+        self.names_with_prefix("")
+    }
+
+    /// Every name starting with `prefix` that has a live version, sorted.
+    ///
+    /// Filtering here spares a caller that wants one family of names (`run/…`) a copy of every
+    /// name: a data directory used for months holds hundreds of thousands.
+    pub fn names_with_prefix(&self, prefix: &str) -> Vec<String> {
         let st = self.inner.state.lock();
         let mut n: Vec<String> = st
             .names
             .iter()
+            .filter(|(k, _)| k.starts_with(prefix))
             .filter(|(_, ids)| ids.iter().any(|id| st.versions[id].deleted.is_none()))
             .map(|(k, _)| k.clone())
             .collect();
