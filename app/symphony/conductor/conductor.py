@@ -1759,7 +1759,7 @@ class Conductor:
 
     def run_ids(self) -> list[str]:
         """Return the ids of the runs recorded in this Pit, oldest first."""
-        names = [n for n in self.pit.artifacts.names() if n.startswith(RUN_PREFIX)]
+        names = self.pit.artifacts.names(RUN_PREFIX)
         names.sort(key=lambda n: self.pit.artifacts.info(n).created)
         return [n[len(RUN_PREFIX) :] for n in names]
 

@@ -180,7 +180,7 @@ def decode_traces(data: bytes, *, where: str = "traces") -> list[Trace]:
 
 
 class _Artifacts(Protocol):
-    def names(self) -> list[str]: ...
+    def names(self, prefix: str = ...) -> list[str]: ...
     def get(self, artifact: int | str) -> bytes: ...
 
 
@@ -199,6 +199,6 @@ def read_traces(pit: _HasArtifacts) -> list[Trace]:
     """
     store = pit.artifacts
     out: list[Trace] = []
-    for name in sorted(n for n in store.names() if n.startswith(TRACE_PREFIX)):
+    for name in store.names(TRACE_PREFIX):  # sorted
         out.extend(decode_traces(store.get(name), where=name))
     return out
