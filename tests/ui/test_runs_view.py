@@ -120,6 +120,8 @@ def test_the_dock_lists_runs_announces_interrupted_ones_and_shows_one_on_a_board
     assert board.title == "halfway"
     assert not board.is_modified()
     assert states(board) == {"n1": "succeeded", "n2": "cancelled", "n3": "skipped"}
+    # a node's preview shows the end of its output, as it did when the run streamed it
+    assert board.view.board_scene.run_states["n1"].preview.startswith('["n1"')
     # the timeline draws the run as the Pit kept it
     model = w.timeline.chart.model
     assert (model.run_id, model.run_state) == (halfway, "interrupted")

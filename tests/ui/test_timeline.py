@@ -63,6 +63,26 @@ def test_model_builds_spans_retries_fallbacks_and_totals(qtbot: QtBot) -> None:
     assert not m.is_live()
 
 
+def test_stats_say_unknown_rather_than_zero_until_a_cost_arrives(qtbot: QtBot) -> None:
+    chart = TimelineWidget()
+    qtbot.addWidget(chart)
+    for e in _events():
+        chart.add_event(e)
+    rows = chart.model.rows
+    assert chart.stats(rows["gen"]) == "4.00 s · 0.01 · 200 MiB"
+    assert chart.stats(rows["docs"]) == "0.00 s · – · –"  # skipped: nothing measured
+    replay = [  # a past run drawn from what the Pit kept: spans, no costs
+        ev.RunStateChanged("old", 10.0, ev.RUN_RUNNING),
+        ev.NodeStateChanged("old", 10.0, "a", ev.RUNNING),
+        ev.NodeStateChanged("old", 11.5, "a", ev.SUCCEEDED),
+        ev.RunStateChanged("old", 11.5, ev.RUN_SUCCEEDED),
+    ]
+    chart.clear()
+    for e in replay:
+        chart.add_event(e)
+    assert chart.stats(chart.model.rows["a"]) == "1.50 s · – · –"
+
+
 def test_hover_describes_bars_and_markers(qtbot: QtBot) -> None:
     chart = TimelineWidget()
     qtbot.addWidget(chart)

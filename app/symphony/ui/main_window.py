@@ -63,6 +63,12 @@ _log = logging.getLogger("symphony.ui")
 #: Run states in which a run is in progress (Run actions disabled, Stop enabled).
 _ACTIVE_RUN: Final = (ev.RUN_RUNNING, ev.RUN_PAUSED)
 MELODY_SUFFIX: Final = ".melody"
+#: Artifact kinds whose start a past run's board shows in the node's preview strip.
+_TEXT_KINDS: Final = frozenset({"text", "markdown", "json"})
+#: How much of an output the preview strip is given (it shows the last lines that fit), and
+#: the largest output read for it (a past run is shown at once, not after reading megabytes).
+PREVIEW_CHARS: Final = 600
+PREVIEW_MAX_BYTES: Final = 256 * 1024
 STATE_VERSION: Final = 1
 
 
@@ -1135,6 +1141,9 @@ class MainWindow(QMainWindow):
                 took = step.finished - step.started
             detail = history.STOPPED_WHILE_RUNNING if step.state == "running" else ""
             board.view.set_node_run_state(step.node_id, state, elapsed=took, detail=detail)
+            preview = self._output_preview(step.outputs)
+            if preview:
+                board.view.append_node_preview(step.node_id, preview)
         if self.run_state not in _ACTIVE_RUN:  # a run going on keeps its live timeline
             self.timeline.chart.clear()
             for event in history.replay_events(summary, steps):
@@ -1147,6 +1156,22 @@ class MainWindow(QMainWindow):
             )
         self.statusBar().showMessage(f"Showing run {run_id} of {melody.name}", 6000)
         return board
+
+    def _output_preview(self, outputs: tuple[int, ...]) -> str:
+        """Return the end of a node's first text output: what its preview showed as it ran."""
+        if self.pit is None or not outputs:
+            return ""
+        from symphony.pit import PitError
+
+        store = self.pit.artifacts
+        try:
+            info = store.info(outputs[0])
+            if info.kind not in _TEXT_KINDS or info.size > PREVIEW_MAX_BYTES:
+                return ""
+            text = store.get(outputs[0], actor="ide").decode("utf-8", "replace")
+        except PitError:
+            return ""
+        return text[-PREVIEW_CHARS:]
 
     def _show_artifact(self, artifact_id: int) -> None:
         dock = self.docks["artifacts"]

@@ -79,6 +79,8 @@ class NodeRow:
     memory_bytes: int = 0
     attempts: int = 0
     models: list[str] = field(default_factory=list)
+    #: whether a ``NodeCost`` came (a past run drawn from the Pit has none: no cost is known)
+    measured: bool = False
 
     @property
     def retries(self) -> int:
@@ -132,6 +134,7 @@ class TimelineModel:
             )
         elif isinstance(event, ev.NodeCost):
             row = self._row(event.node_id)
+            row.measured = True
             row.seconds += event.seconds
             row.cost += event.cost
             row.tokens += event.tokens
@@ -348,12 +351,28 @@ class TimelineWidget(QWidget):
                 p.drawLine(QPointF(x, y + 2), QPointF(x, y + _ROW_H - 2))
                 p.drawText(QPointF(x + 3, y + 10), m.strategy[:1].upper())
             p.setPen(text)
-            stats = f"{row.seconds:.2f} s · {row.cost:.4g} · {_mib(row.memory_bytes)}"
+            stats = self.stats(row)
             p.drawText(
                 QRectF(chart.right() + 12, y, _STATS_W - 14, _ROW_H),
                 Qt.AlignmentFlag.AlignVCenter,
                 fm.elidedText(stats, Qt.TextElideMode.ElideRight, _STATS_W - 14),
             )
+
+    def stats(self, row: NodeRow) -> str:
+        """Return a row's "time · cost · mem" column.
+
+        Until a cost arrives (a node still running, or a past run replayed from what the Pit
+        kept), the time is the one its bars span and cost and memory are unknown, not zero.
+        """
+        if row.measured:
+            return f"{row.seconds:.2f} s · {row.cost:.4g} · {_mib(row.memory_bytes)}"
+        now = self.model.end()
+        ran = sum(
+            (s.end if s.end is not None else now) - s.start
+            for s in row.spans
+            if s.kind == ev.RUNNING
+        )
+        return f"{ran:.2f} s · – · –"
 
     # ---------------------------------------------------------------- interaction
 
