@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import QMessageBox
 from pytestqt.qtbot import QtBot
 
@@ -107,6 +108,23 @@ def test_the_dock_lists_runs_announces_interrupted_ones_and_shows_one_on_a_board
     w.artifacts.filter.setText("no such thing")  # even when the filter hides it
     view.nodes.itemDoubleClicked.emit(first, 0)
     assert w.artifacts.current_artifact() == output
+
+    # the filter matches melody, status, id and detail; the count says how many it shows
+    view.filter.setText("INTERRUPTED")
+    assert view.visible_run_ids() == [early, halfway]
+    assert view.count_label.text() == "2 of 3 runs"
+    view.filter.setText("done succeeded")
+    assert view.visible_run_ids() == [done]
+    view.filter.clear()
+    assert view.count_label.text() == "3 runs"
+    # the context menu offers what the buttons do, and the id for a terminal
+    menu = view.menu_for(halfway)
+    actions = {a.text(): a for a in menu.actions() if a.text()}
+    assert list(actions) == ["Resume", "Show on Board", "Copy Run ID", "Copy Resume Command"]
+    assert actions["Resume"].isEnabled()
+    actions["Copy Resume Command"].trigger()
+    assert QGuiApplication.clipboard().text() == f"symphony run --resume {halfway}"
+    assert not view.menu_for(done).actions()[0].isEnabled()  # nothing to resume
 
     assert view.select_run(done)
     assert not view.resume_button.isEnabled()  # it succeeded: nothing to continue

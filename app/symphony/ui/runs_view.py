@@ -17,12 +17,14 @@ import time
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Final
 
-from PySide6.QtCore import Qt, QTimer, Signal
-from PySide6.QtGui import QBrush, QColor
+from PySide6.QtCore import QPoint, Qt, QTimer, Signal
+from PySide6.QtGui import QBrush, QColor, QGuiApplication
 from PySide6.QtWidgets import (
     QHBoxLayout,
     QHeaderView,
     QLabel,
+    QLineEdit,
+    QMenu,
     QPushButton,
     QSplitter,
     QTreeWidget,
@@ -105,6 +107,9 @@ class RunsView(QWidget):
         self.show_button = QPushButton("Show on Board", self)
         self.show_button.setToolTip("Open the melody this run ran, with each node's last state")
         self.refresh_button = QPushButton("Refresh", self)
+        self.filter = QLineEdit(self)
+        self.filter.setPlaceholderText("Filter by melody, status or id…")
+        self.filter.setClearButtonEnabled(True)
         self.count_label = QLabel(self)
         self.tree = QTreeWidget(self)
         self.tree.setHeaderLabels(list(_COLUMNS))
@@ -134,7 +139,8 @@ class RunsView(QWidget):
         buttons.setContentsMargins(0, 0, 0, 0)
         for b in (self.resume_button, self.show_button, self.refresh_button):
             buttons.addWidget(b)
-        buttons.addWidget(self.count_label, 1, Qt.AlignmentFlag.AlignRight)
+        buttons.addWidget(self.filter, 1)
+        buttons.addWidget(self.count_label)
         ll.addLayout(buttons)
         ll.addWidget(self.tree)
         right = QWidget(self)
@@ -155,6 +161,9 @@ class RunsView(QWidget):
         self.refresh_button.clicked.connect(self.refresh)
         self.tree.currentItemChanged.connect(lambda *_a: self._current_changed())
         self.tree.itemDoubleClicked.connect(lambda *_a: self._show_current())
+        self.tree.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.tree.customContextMenuRequested.connect(self._context_menu)
+        self.filter.textChanged.connect(lambda _t: self._apply_filter())
         self.nodes.itemDoubleClicked.connect(self._node_activated)
         self.set_pit(None)
 
@@ -181,7 +190,7 @@ class RunsView(QWidget):
         for run in runs:
             self._items[run.run_id] = self._item(run)
         self.tree.addTopLevelItems(list(self._items.values()))
-        self._update_count()
+        self._apply_filter()
         if current is not None:
             self.select_run(current)
         self._current_changed()
@@ -198,10 +207,11 @@ class RunsView(QWidget):
         if old is not None:
             self._summaries[run_id] = run
             self._fill(old, run)
+            self._apply_filter()  # its status may now match the filter, or no longer
         else:
             self._items[run_id] = item = self._item(run)
             self.tree.insertTopLevelItem(0, item)
-            self._update_count()
+            self._apply_filter()
             if self.tree.currentItem() is None:  # nothing chosen yet: follow the new run
                 self.tree.setCurrentItem(item)
         if run_id == self.current_run_id():
@@ -293,6 +303,41 @@ class RunsView(QWidget):
         """Follow the window's run state (Resume waits while a run goes on)."""
         self._update_buttons()
 
+    # ---------------------------------------------------------------- filter and menu
+
+    def _apply_filter(self) -> None:
+        words = self.filter.text().casefold().split()
+        for run_id, item in self._items.items():
+            run = self._summaries[run_id]
+            hay = f"{run.melody} {run.status} {run_id} {run.detail}".casefold()
+            item.setHidden(not all(w in hay for w in words))
+        self._update_count()
+
+    def visible_run_ids(self) -> list[str]:
+        """Return the listed runs the filter lets through, top to bottom."""
+        return [r for r in self.run_ids() if not self._items[r].isHidden()]
+
+    def menu_for(self, run_id: str) -> QMenu:
+        """Return the context menu of run ``run_id``'s row."""
+        self.select_run(run_id)
+        menu = QMenu(self)
+        resume = menu.addAction("Resume", self._resume_current)
+        resume.setEnabled(self.resume_button.isEnabled())
+        show = menu.addAction("Show on Board", self._show_current)
+        show.setEnabled(self.show_button.isEnabled())
+        menu.addSeparator()
+        clipboard = QGuiApplication.clipboard()
+        menu.addAction("Copy Run ID", lambda: clipboard.setText(run_id))
+        menu.addAction(
+            "Copy Resume Command", lambda: clipboard.setText(f"symphony run --resume {run_id}")
+        ).setEnabled(self._summaries[run_id].resumable)
+        return menu
+
+    def _context_menu(self, pos: QPoint) -> None:
+        item = self.tree.itemAt(pos)
+        if item is not None:
+            self.menu_for(str(item.data(0, _ID))).exec(self.tree.viewport().mapToGlobal(pos))
+
     # ---------------------------------------------------------------- actions
 
     def _resume_current(self) -> None:
@@ -343,10 +388,13 @@ class RunsView(QWidget):
 
     def _update_count(self) -> None:
         n = self.tree.topLevelItemCount()
+        shown = sum(1 for item in self._items.values() if not item.isHidden())
         if self.pit is None:
             self.count_label.setText(f"No runs: {self._error}" if self._error else "No Pit yet")
         elif n == 0:
             self.count_label.setText("No runs yet")
+        elif shown < n:
+            self.count_label.setText(f"{shown} of {n} runs")
         else:
             more = " (the newest)" if n >= MAX_LISTED else ""
             self.count_label.setText(f"{n} run{'s' if n != 1 else ''}{more}")
