@@ -57,6 +57,8 @@ def test_put_get_versions_and_dedup(pit: Pit) -> None:
     assert a.names("p") == ["plan.json"]
     assert a.names("plan.json") == ["plan.json"]
     assert a.names("x") == []
+    assert a.names(exclude=("plan",)) == ["copy.json"]
+    assert a.names("p", exclude=("plan.json", "zzz")) == []
     assert len(a) == 3
     assert "ArtifactStore(3" in repr(a)
     assert "plan.json" in repr(info)

@@ -176,10 +176,8 @@ class ArtifactsView(QWidget):
         # Read first: anything stored while the list is built is caught by the next catch_up().
         self._seen = max(store.ids_after(self._seen), default=self._seen)
         matches = self._matcher()
-        hidden = self._hidden()
-        for name in store.names():
-            if name.startswith(hidden):
-                continue
+        # the hidden families (a cache entry per node and run) are left out in Rust, uncopied
+        for name in store.names(exclude=self._hidden()):
             ids = store.versions(name)
             if matches is not None and not (ids := [a for a in ids if matches(name, a)]):
                 continue

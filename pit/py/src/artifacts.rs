@@ -519,10 +519,12 @@ impl PyArtifactStore {
         self.inner.ids_after(after)
     }
 
-    /// Every name with a live version, sorted; with `prefix`, only the names starting with it.
-    #[pyo3(signature = (prefix = ""))]
-    fn names(&self, prefix: &str) -> Vec<String> {
-        self.inner.names_with_prefix(prefix)
+    /// Every name with a live version, sorted; with `prefix`, only the names starting with it,
+    /// and with `exclude`, none starting with one of those.
+    #[pyo3(signature = (prefix = "", exclude = Vec::new()))]
+    #[allow(clippy::needless_pass_by_value)] // PyO3 extracts a Python sequence into an owned Vec
+    fn names(&self, prefix: &str, exclude: Vec<String>) -> Vec<String> {
+        self.inner.names_with_prefix(prefix, &exclude)
     }
 
     /// Ids everything `artifact` was derived from (transitively), ascending.

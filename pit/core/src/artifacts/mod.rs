@@ -1913,19 +1913,21 @@ impl ArtifactStore {
 
     /// Every name with at least one live version, sorted.
     pub fn names(&self) -> Vec<String> {
-        self.names_with_prefix("")
+        self.names_with_prefix("", &[])
     }
 
-    /// Every name starting with `prefix` that has a live version, sorted.
+    /// Every name starting with `prefix` and with none of `exclude` that has a live version,
+    /// sorted.
     ///
-    /// Filtering here spares a caller that wants one family of names (`run/…`) a copy of every
-    /// name: a data directory used for months holds hundreds of thousands.
-    pub fn names_with_prefix(&self, prefix: &str) -> Vec<String> {
+    /// Filtering here spares a caller that wants one family of names (`run/…`), or all but the
+    /// bookkeeping ones (`cache/…`), a copy of every name: a data directory used for months
+    /// holds hundreds of thousands.
+    pub fn names_with_prefix(&self, prefix: &str, exclude: &[String]) -> Vec<String> {
         let st = self.inner.state.lock();
         let mut n: Vec<String> = st
             .names
             .iter()
-            .filter(|(k, _)| k.starts_with(prefix))
+            .filter(|(k, _)| k.starts_with(prefix) && !exclude.iter().any(|e| k.starts_with(e)))
             .filter(|(_, ids)| ids.iter().any(|id| st.versions[id].deleted.is_none()))
             .map(|(k, _)| k.clone())
             .collect();
