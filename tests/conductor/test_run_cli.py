@@ -273,3 +273,6 @@ def test_runs_names_an_unknown_run_and_a_missing_data_dir(tmp_path: Path, key_fi
     p = runs("--data-dir", str(data), "--limit", "0", key_file=key_file, cwd=tmp_path)
     assert p.returncode == EXIT_INVALID
     assert "--limit: expected a whole number ≥ 1, not '0'" in p.stderr
+    p = runs("--data-dir", str(data), "--limit", "3", "--all", key_file=key_file, cwd=tmp_path)
+    assert p.returncode == EXIT_INVALID
+    assert "argument --all: not allowed with argument --limit" in p.stderr

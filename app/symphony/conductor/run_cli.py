@@ -99,9 +99,10 @@ def add_runs_subcommand(sub: Any) -> None:
     p.add_argument("run_id", nargs="?", metavar="RUN_ID", help="show this run and its nodes")
     p.add_argument("--data-dir", help=f"the Pit data directory (default: {default_data_dir()})")
     p.add_argument("--key-file", help="the Pit key file (default: SYMPHONY_PIT_KEY_FILE/keyring)")
-    p.add_argument("--limit", type=_keep_runs, default=20, metavar="N",
-                   help="list the N most recent runs (default: 20)")  # fmt: skip
-    p.add_argument("--all", action="store_true", help="list every run")
+    how_many = p.add_mutually_exclusive_group()
+    how_many.add_argument("--limit", type=_keep_runs, default=20, metavar="N",
+                          help="list the N most recent runs (default: 20)")  # fmt: skip
+    how_many.add_argument("--all", action="store_true", help="list every run")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
 
 
