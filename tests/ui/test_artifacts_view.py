@@ -145,6 +145,19 @@ def test_catch_up_adds_what_was_stored_since_in_place(qtbot: QtBot, pit: Any) ->
     assert view.artifact_names() == ["plan", "spec"]
 
 
+def test_the_first_outputs_replace_the_empty_store_message(qtbot: QtBot, pit: Any) -> None:
+    view = ArtifactsView()
+    qtbot.addWidget(view)
+    view.set_pit(pit)
+    assert "No artifacts yet" in view.details.text()
+    pit.artifacts.put("cache/abc", b"{}", kind="json")  # not listed: still nothing to show
+    view.catch_up()
+    assert "No artifacts yet" in view.details.text()
+    pit.artifacts.put("out/m/n/text", b"hello", kind="text")
+    view.catch_up()
+    assert view.details.text() == "<i>Select a version to see its lineage and content.</i>"
+
+
 def test_selecting_a_version_of_a_collapsed_name_makes_its_rows(qtbot: QtBot, pit: Any) -> None:
     idea, plan1, plan2 = _fill(pit)
     view = ArtifactsView()

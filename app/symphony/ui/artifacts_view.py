@@ -46,6 +46,7 @@ HIDDEN_PREFIXES: Final = (CACHE_PREFIX,)
 # listed only on request, or a few hundred runs bury the outputs.
 RUN_RECORD_PREFIXES: Final = (RUN_PREFIX, MELODY_PREFIX, TRACE_PREFIX)
 _ID = Qt.ItemDataRole.UserRole
+_SELECT_HINT: Final = "<i>Select a version to see its lineage and content.</i>"
 
 
 def _score(value: float | None) -> str:
@@ -189,9 +190,7 @@ class ArtifactsView(QWidget):
             return
         empty = self.tree.topLevelItemCount() == 0
         self.details.setText(
-            "<i>No artifacts yet: run a melody to create some.</i>"
-            if empty
-            else "<i>Select a version to see its lineage and content.</i>"
+            "<i>No artifacts yet: run a melody to create some.</i>" if empty else _SELECT_HINT
         )
         self.preview.clear()
         self.lineage.clear()
@@ -234,6 +233,9 @@ class ArtifactsView(QWidget):
             self._describe_top(top, name)
             if top.childCount():
                 top.insertChild(0, self._make_version(aid))
+        if self.tree.topLevelItemCount() and self.current_artifact() is None:
+            # the first outputs of a run replace "No artifacts yet"
+            self.details.setText(_SELECT_HINT)
 
     def _hidden(self) -> tuple[str, ...]:
         if self.show_records.isChecked():
