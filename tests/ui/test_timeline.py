@@ -10,7 +10,7 @@ from PySide6.QtGui import QFontMetrics, QImage
 from pytestqt.qtbot import QtBot
 
 from symphony.conductor import events as ev
-from symphony.ui.timeline import TimelineWidget
+from symphony.ui.timeline import _HEADER_H, _ROW_H, TimelineWidget
 
 R = "run-1"
 
@@ -160,3 +160,23 @@ def test_axis_labels_stay_clear_of_the_stats_header(qtbot: QtBot, width: int) ->
     assert len(labelled) >= len(ticks) - 1
     for x, label in labelled:
         assert x + 2 + fm.horizontalAdvance(label) <= area.right() + 8
+
+
+def test_rows_follow_the_given_order_not_the_first_event(qtbot: QtBot) -> None:
+    chart = TimelineWidget()
+    qtbot.addWidget(chart)
+    chart.model.set_order(["read", "report", "write"])
+    chart.clear()  # a new run keeps the order it was given
+    for e in [
+        ev.RunStateChanged(R, 1.0, ev.RUN_RUNNING),
+        ev.NodeStateChanged(R, 1.0, "write", ev.QUEUED),
+        ev.NodeStateChanged(R, 1.0, "extra", ev.QUEUED),
+        ev.NodeStateChanged(R, 1.5, "report", ev.SUCCEEDED),
+        ev.NodeStateChanged(R, 2.0, "read", ev.SUCCEEDED),
+    ]:
+        chart.add_event(e)
+    assert list(chart.model.rows) == ["write", "extra", "report", "read"]
+    assert [r.node_id for r in chart.model.ordered_rows()] == ["read", "report", "write", "extra"]
+    hit = chart._hit(QPointF(200, _HEADER_H + _ROW_H + 5))  # the second row on screen
+    assert hit is not None
+    assert hit[0].node_id == "report"

@@ -39,6 +39,7 @@ from PySide6.QtWidgets import (
 
 from symphony import __version__
 from symphony.conductor import events as ev
+from symphony.conductor import history
 from symphony.ui import settings as st
 from symphony.ui.artifacts_view import ArtifactsView
 from symphony.ui.command_palette import CommandPalette
@@ -1048,9 +1049,10 @@ class MainWindow(QMainWindow):
     def attach_run(self, board: BoardTab | None) -> None:
         """Send the coming run's node states to ``board`` (default: the current board)."""
         self.run_board = board
+        self.timeline.chart.clear()
         if board is not None:
             board.view.clear_run_states()
-        self.timeline.chart.clear()
+            self.timeline.chart.model.set_order(history.run_order(board.melody))
         self.problems.clear_run()
         self._running_since.clear()
 
@@ -1109,8 +1111,6 @@ class MainWindow(QMainWindow):
 
     def show_run(self, run_id: str) -> BoardTab | None:
         """Open the melody run ``run_id`` ran and paint its nodes' last states on it."""
-        from symphony.conductor import history
-
         if self.pit is None:
             self._report(f"Run {run_id} cannot be shown: {self.pit_error or 'no Pit'}", "warning")
             return None
@@ -1146,6 +1146,7 @@ class MainWindow(QMainWindow):
                 board.view.append_node_preview(step.node_id, preview)
         if self.run_state not in _ACTIVE_RUN:  # a run going on keeps its live timeline
             self.timeline.chart.clear()
+            self.timeline.chart.model.set_order([s.node_id for s in steps])
             for event in history.replay_events(summary, steps):
                 self.timeline.chart.add_event(event)
         if not steps:

@@ -102,15 +102,38 @@ class TimelineModel:
         self.rows: dict[str, NodeRow] = {}
         self.start: float | None = None
         self.last: float | None = None
+        #: node id → its place top to bottom (see :meth:`set_order`); kept across runs
+        self.order: dict[str, int] = {}
+        self._sorted: list[NodeRow] | None = None
 
     def clear(self) -> None:
-        """Forget the run."""
+        """Forget the run (not the row order)."""
+        order = self.order
         self.__init__()  # type: ignore[misc]
+        self.order = order
+
+    def set_order(self, node_ids: list[str]) -> None:
+        """Put rows in this order (the melody's dependency order); others follow as they come.
+
+        Without it rows come in the order of their first event, and a node that runs in-process
+        announces itself only when it is done: "write" could come above the "report" it waits on.
+        """
+        self.order = {n: i for i, n in enumerate(node_ids)}
+        self._sorted = None
+
+    def ordered_rows(self) -> list[NodeRow]:
+        """Return the rows top to bottom."""
+        if self._sorted is None:
+            last = len(self.order)
+            rows = list(self.rows.values())  # first-event order breaks ties
+            self._sorted = sorted(rows, key=lambda r: self.order.get(r.node_id, last))
+        return self._sorted
 
     def _row(self, node_id: str) -> NodeRow:
         row = self.rows.get(node_id)
         if row is None:
             row = self.rows[node_id] = NodeRow(node_id)
+            self._sorted = None
         return row
 
     def add(self, event: ev.RunEvent) -> None:
@@ -246,7 +269,7 @@ class TimelineWidget(QWidget):
     def _hit(self, pos: QPointF) -> tuple[NodeRow, Span | Marker | None] | None:
         chart = self._chart_rect()
         index = int((pos.y() - _HEADER_H) // _ROW_H)
-        rows = list(self.model.rows.values())
+        rows = self.model.ordered_rows()
         if pos.y() < _HEADER_H or not 0 <= index < len(rows):
             return None
         row = rows[index]
@@ -322,7 +345,7 @@ class TimelineWidget(QWidget):
         p.setPen(text)
         p.drawText(QPointF(_LABEL_W + chart.width() + 12, _HEADER_H - 7), "time · cost · mem")
         end = self.model.end()
-        for i, row in enumerate(self.model.rows.values()):
+        for i, row in enumerate(self.model.ordered_rows()):
             y = _HEADER_H + i * _ROW_H
             if i % 2:
                 p.fillRect(
