@@ -1410,6 +1410,10 @@ class MainWindow(QMainWindow):
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 - Qt override
         """Offer to save unsaved tabs, remember the layout, stop services."""
+        # the run first: a user who then keeps it going has not been asked about every tab
+        if not self._may_quit_during_run():
+            event.ignore()
+            return
         for i in reversed(range(self.tabs.count())):
             tab = self.tabs.widget(i)
             if bool(getattr(tab, "is_modified", lambda: False)()):
@@ -1417,9 +1421,6 @@ class MainWindow(QMainWindow):
                 if not self.close_tab(i):
                     event.ignore()
                     return
-        if not self._may_quit_during_run():
-            event.ignore()
-            return
         self._closing = True
         if self._remember_layout:
             self.save_layout()
