@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from symphony.conductor import events as ev
 from symphony.conductor import history
 from symphony.conductor.conductor import RunOptions
 from symphony.registry import NodeTypeRegistry
@@ -106,3 +107,21 @@ def test_kill_9_then_resume_does_not_rerun_succeeded_nodes(
         depth += 1
         out = out[1].get("x")
     assert depth == 8
+    # Its timeline: the killed process logged nothing, so the nodes done before the kill are
+    # drawn from the DAG Tracker, the rest from the resume's log; every node once, in order.
+    logged = history.read_events(pit, run_id)
+    ran = {
+        e.node_id
+        for e in logged
+        if isinstance(e, ev.NodeStateChanged) and e.detail != ev.DONE_BEFORE_RESUME
+    }
+    assert ran == set(ex.calls)
+    replay = history.replay_events(ended, history.node_steps(pit, run_id), logged)
+    assert [e.at for e in replay] == sorted(e.at for e in replay)
+    ends = []
+    for i in range(8):
+        node = f"n{i + 1}"
+        states = [e for e in replay if isinstance(e, ev.NodeStateChanged) and e.node_id == node]
+        assert [e.state for e in states if e.state != "queued"] == ["running", "succeeded"], node
+        ends.append(states[-1].at)
+    assert ends == sorted(ends)  # a chain: each ends after the one before

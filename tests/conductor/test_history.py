@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import json
+from dataclasses import fields
 from typing import Any
 
 import pytest
 
-from symphony.conductor import RUN_PREFIX, history
+from symphony.conductor import EVENTS_PREFIX, RUN_PREFIX, history
 from symphony.conductor import events as ev
 from symphony.conductor.conductor import Conductor, RunOptions, RunResult
 from symphony.conductor.models import ModelCatalog
@@ -138,7 +139,22 @@ def test_a_pruned_run_keeps_its_summary_but_cannot_be_resumed(
     s = history.read_run(mem_pit, r.run_id)
     assert (s.status, s.kept, s.resumable) == ("failed", False, False)
     assert s.nodes == {"succeeded": 1, "failed": 1}
-    assert history.node_steps(mem_pit, r.run_id) == []
+    # the nodes, as the run's event log tells them (n2 failed, so the run logged)
+    steps = history.node_steps(mem_pit, r.run_id)
+    assert [(x.node_id, x.state, x.attempts) for x in steps] == [
+        ("n1", "succeeded", 1),
+        ("n2", "failed", 1),
+    ]
+    assert steps[0].outputs == tuple(r.node("n1").artifacts.values())
+    assert steps[1].recoveries == ("abort",)
+    assert steps[0].started is not None
+    assert steps[0].took is not None
+    # a run whose operators all succeeded at once logs nothing: once pruned, no nodes are known
+    executor.scripts.clear()
+    plain = run(c, chain("q", ["t.inline", "t.inline"]))
+    assert history.read_events(mem_pit, plain.run_id) == []
+    assert c.prune_runs(0) == [plain.run_id]
+    assert history.node_steps(mem_pit, plain.run_id) == []
 
 
 def test_a_record_from_before_the_summary_counts_nodes_from_the_dag_tracker(
@@ -221,3 +237,103 @@ def test_replay_events_draw_a_kept_run_one_span_per_node(
         ("n3", "skipped"),
     ]
     assert [e.at for e in events] == sorted(e.at for e in events)
+
+
+def _key(e: ev.RunEvent) -> tuple[Any, ...]:
+    """An event without its time (the log keeps whole microseconds)."""
+    return (type(e).__name__, *[getattr(e, f.name) for f in fields(e) if f.name != "at"])
+
+
+def test_the_event_log_keeps_each_attempt_recovery_and_cost_as_they_went(
+    mem_pit: Pit, registry: NodeTypeRegistry, executor: ScriptedExecutor, catalog: ModelCatalog
+) -> None:
+    c = conductor_for(mem_pit, registry, executor, catalog)
+    live: list[ev.RunEvent] = []
+    c.subscribe(live.append)
+    m = chain("log", ["t.work", "t.model", "t.inline"])
+    m.set_node_config("n2", {"model": "tiny"})
+    executor.scripts["n2"] = Script(fail=2)
+    r = run(c, m)
+    assert r.status == "succeeded"
+
+    logged = history.read_events(mem_pit, r.run_id)
+    wanted = [e for e in live if type(e) in ev.LOGGED.values()]
+    # What the run told its listeners, in the same order — but n3, an operator that succeeded
+    # at once, comes at the end (it is only written down when the log is).
+    assert [_key(e) for e in logged if getattr(e, "node_id", "") != "n3"] == [
+        _key(e) for e in wanted if getattr(e, "node_id", "") != "n3"
+    ]
+    not_n3 = [e for e in wanted if getattr(e, "node_id", "") != "n3"]
+    logged_not_n3 = [e for e in logged if getattr(e, "node_id", "") != "n3"]
+    for got, sent in zip(logged_not_n3, not_n3, strict=True):
+        assert got.at == pytest.approx(sent.at, abs=2e-6)
+    n3 = [
+        (type(e).__name__, getattr(e, "state", ""))
+        for e in logged
+        if getattr(e, "node_id", "") == "n3"
+    ]
+    assert n3 == [
+        ("NodeStateChanged", "running"),
+        ("ArtifactStored", ""),
+        ("NodeStateChanged", "succeeded"),
+    ]
+
+    steps = {x.node_id: x for x in history.node_steps(mem_pit, r.run_id)}
+    n2 = steps["n2"]
+    assert (n2.state, n2.attempts, n2.recoveries, n2.model) == (
+        "succeeded",
+        3,
+        ("retry", "retry"),
+        "tiny",
+    )
+    assert n2.attempts_text == "3: retry, retry"
+    assert n2.cost == pytest.approx(r.node("n2").cost)
+    assert steps["n1"].attempts == 1
+    assert steps["n1"].attempts_text == "1"
+
+    # The replay draws each attempt and decision, as the live run did.
+    s = history.read_run(mem_pit, r.run_id)
+    replay = history.replay_events(s, list(steps.values()), logged)
+    assert [e.at for e in replay] == sorted(e.at for e in replay)
+
+    def story(events: list[ev.RunEvent], node: str) -> list[tuple[Any, ...]]:
+        return [
+            _key(e)
+            for e in events
+            if getattr(e, "node_id", "") == node and type(e) in ev.LOGGED.values()
+        ]
+
+    assert story(replay, "n2") == story(live, "n2")
+    assert sum(isinstance(e, ev.RecoveryChosen) for e in replay) == 2
+    last = replay[-1]
+    assert isinstance(last, ev.RunStateChanged)
+    assert last.state == "succeeded"
+
+
+def test_a_resumed_run_logs_each_session_and_a_node_done_before_shows_once(
+    mem_pit: Pit, registry: NodeTypeRegistry, executor: ScriptedExecutor
+) -> None:
+    c = conductor_for(mem_pit, registry, executor)
+    m = chain("twice", ["t.work", "t.work"])
+    executor.scripts["n2"] = Script(delay=0.3)
+
+    async def go() -> RunResult:
+        r = c.start(m, RunOptions(retry_backoff=0.0))
+        while not r.reports() or r.reports()[0].state != ev.SUCCEEDED:
+            await asyncio.sleep(0.01)
+        r.cancel(interrupted=True)
+        await r.wait()
+        return await c.resume(r.run_id).wait()
+
+    r = asyncio.run(go())
+    data = mem_pit.artifacts.get(EVENTS_PREFIX + r.run_id)
+    assert len(data.splitlines()) == 2  # one line per session
+    logged = history.read_events(mem_pit, r.run_id)
+    runs = [e.state for e in logged if isinstance(e, ev.RunStateChanged)]
+    assert runs == ["running", "interrupted", "running", "succeeded"]
+    s = history.read_run(mem_pit, r.run_id)
+    replay = history.replay_events(s, history.node_steps(mem_pit, r.run_id), logged)
+    n1 = [e.state for e in replay if isinstance(e, ev.NodeStateChanged) and e.node_id == "n1"]
+    assert n1 == ["queued", "running", "succeeded"]  # not again at the resume
+    n2 = [e.state for e in replay if isinstance(e, ev.NodeStateChanged) and e.node_id == "n2"]
+    assert n2 == ["queued", "running", "cancelled", "queued", "running", "succeeded"]

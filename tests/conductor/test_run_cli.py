@@ -258,6 +258,31 @@ def test_runs_lists_the_history_and_shows_one_run(tmp_path: Path, key_file: Path
     detail = json.loads(runs(bad["run_id"], "--data-dir", str(data), "--json",
                              key_file=key_file, cwd=tmp_path).stdout)  # fmt: skip
     assert [s["state"] for s in detail["steps"]] == ["succeeded", "succeeded", "failed"]
+    # n3 failed, so the run kept an event log: each node's attempts and recoveries
+    n3 = detail["steps"][2]
+    assert (n3["attempts"], n3["recoveries"]) == (1, ["abort"])
+    assert "attempts 1: abort" in one.stdout.split("nodes:\n")[1].splitlines()[2]
+
+    # Once its progress is pruned, the log still tells its nodes.
+    from symphony.pit import Pit
+
+    with Pit.open(data, key_file=key_file) as pit:
+        pit.dag.drop_workflow(bad["run_id"])
+    pruned = runs(bad["run_id"], "--data-dir", str(data), key_file=key_file, cwd=tmp_path)
+    assert pruned.returncode == EXIT_OK, pruned.stderr
+    assert "nodes:    (pruned from the run history: as its event log tells them)" in pruned.stdout
+    assert "resume with" not in pruned.stdout
+    after = pruned.stdout.split("as its event log tells them)\n")[1].splitlines()[:3]
+    assert [ln.split()[:2] for ln in after] == [
+        ["n1", "succeeded"],
+        ["n2", "succeeded"],
+        ["n3", "failed"],
+    ]
+    # a run that logged nothing says its nodes are gone
+    with Pit.open(data, key_file=key_file) as pit:
+        pit.dag.drop_workflow(ok["run_id"])
+    gone = runs(ok["run_id"], "--data-dir", str(data), key_file=key_file, cwd=tmp_path)
+    assert "nodes:    not kept (pruned from the run history" in gone.stdout
 
 
 def test_runs_names_an_unknown_run_and_a_missing_data_dir(tmp_path: Path, key_file: Path) -> None:

@@ -98,13 +98,14 @@ def test_the_dock_lists_runs_announces_interrupted_ones_and_shows_one_on_a_board
         for r in (view.nodes.topLevelItem(i) for i in range(view.nodes.topLevelItemCount()))
         if r is not None
     ]
+    # n1 came from the store (the "done" run made the same output), as its event log tells;
     # n2 was stopped while it ran; the DAG Tracker skips what hangs on it until a resume
-    assert rows == [("n1", "succeeded"), ("n2", "cancelled"), ("n3", "skipped")]
+    assert rows == [("n1", "cached"), ("n2", "cancelled"), ("n3", "skipped")]
 
     # a node's output is a double-click away in the Artifacts dock
     first = view.nodes.topLevelItem(0)
     assert first is not None
-    output = int(first.text(3).lstrip("#"))
+    output = int(first.text(5).lstrip("#"))
     w.artifacts.filter.setText("no such thing")  # even when the filter hides it
     view.nodes.itemDoubleClicked.emit(first, 0)
     assert w.artifacts.current_artifact() == output
@@ -137,20 +138,66 @@ def test_the_dock_lists_runs_announces_interrupted_ones_and_shows_one_on_a_board
     assert board is not None
     assert board.title == "halfway"
     assert not board.is_modified()
-    assert states(board) == {"n1": "succeeded", "n2": "cancelled", "n3": "skipped"}
+    assert states(board) == {"n1": "cached", "n2": "cancelled", "n3": "skipped"}
     # a node's preview shows the end of its output, as it did when the run streamed it
     assert board.view.board_scene.run_states["n1"].preview.startswith('["n1"')
     # the timeline draws the run as the Pit kept it
     model = w.timeline.chart.model
     assert (model.run_id, model.run_state) == (halfway, "interrupted")
     assert [model.rows[n].state for n in ("n1", "n2", "n3")] == [
-        "succeeded",
+        "cached",
         "cancelled",
         "skipped",
     ]
     # showing it again reuses the board of the same melody
     view.tree.itemDoubleClicked.emit(view.tree.currentItem(), 0)
     assert w.tabs.count() == 1
+
+
+def test_a_past_run_is_drawn_attempt_by_attempt_even_once_it_is_pruned(
+    make_window: Callable[..., object], tmp_path: Path
+) -> None:
+    pit = Pit.open(tmp_path / "pit", key=TEST_KEY)
+    registry = make_registry()
+    ex = ScriptedExecutor(registry)
+    ex.scripts["n2"] = Script(fail=2)  # two transient failures, then it works
+    c = conductor_for(pit, registry, ex)
+    r = asyncio.run(c.run(_chain("flaky", ["t.inline", "t.work", "t.inline"]),
+                          RunOptions(retry_backoff=0.0)))  # fmt: skip
+    assert r.status == "succeeded"
+    assert c.prune_runs(0) == [r.run_id]  # its progress is gone: only record and log remain
+    pit.close()
+
+    w = make_window()
+    assert isinstance(w, MainWindow)
+    w.set_registry(make_registry())
+    w.set_pit(Pit.open(tmp_path / "pit", key=TEST_KEY))
+    view = w.runs_view
+    assert view.select_run(r.run_id)
+    rows = [
+        (x.text(0), x.text(1), x.text(3))
+        for x in (view.nodes.topLevelItem(i) for i in range(view.nodes.topLevelItemCount()))
+        if x is not None
+    ]
+    assert rows == [("n1", "succeeded", "1"), ("n2", "succeeded", "3: retry, retry"),
+                    ("n3", "succeeded", "1")]  # fmt: skip
+
+    view.show_button.click()
+    board = w.current_board()
+    assert board is not None
+    assert states(board) == {"n1": "succeeded", "n2": "succeeded", "n3": "succeeded"}
+    model = w.timeline.chart.model
+    assert (model.run_id, model.run_state) == (r.run_id, "succeeded")
+    n2 = model.rows["n2"]
+    running = [sp for sp in n2.spans if sp.kind == ev.RUNNING]
+    assert [(sp.attempt, sp.outcome) for sp in running] == [
+        (1, "failed"),
+        (2, "failed"),
+        (3, "succeeded"),
+    ]
+    assert [m.strategy for m in n2.markers] == ["retry", "retry"]
+    assert n2.measured  # its cost per attempt came with it
+    assert not any("pruned" in line for line in w.log_view.lines())
 
 
 def test_old_interrupted_runs_are_listed_but_not_announced_at_every_start(

@@ -63,6 +63,35 @@ def test_model_builds_spans_retries_fallbacks_and_totals(qtbot: QtBot) -> None:
     assert not m.is_live()
 
 
+def test_an_attempt_that_failed_ends_red_where_the_recovery_was_chosen(qtbot: QtBot) -> None:
+    # What the conductor sends: no "failed" state between attempts, only the decision.
+    chart = TimelineWidget()
+    qtbot.addWidget(chart)
+    for e in [
+        ev.RunStateChanged(R, 10.0, ev.RUN_RUNNING),
+        ev.NodeStateChanged(R, 10.0, "gen", ev.RUNNING, 1, "gpt"),
+        ev.NodeCost(R, 11.0, "gen", 1, 1.0),
+        ev.RecoveryChosen(R, 11.0, "gen", "HTTP 503", "transient", "retry", "retry: cheap", 1),
+        ev.NodeStateChanged(R, 12.0, "gen", ev.RUNNING, 2, "gpt"),  # after a 1 s backoff
+        ev.NodeCost(R, 12.5, "gen", 2, 0.5),
+        ev.RecoveryChosen(R, 12.5, "gen", "HTTP 400", "persistent", "abort", "abort: no", 2),
+        ev.NodeStateChanged(R, 12.5, "gen", ev.FAILED, 2, "gpt", "HTTP 400"),
+        ev.NodeStateChanged(R, 12.5, "docs", ev.SKIPPED, 1, "", "its input failed"),
+        ev.RunStateChanged(R, 12.5, ev.RUN_FAILED),
+    ]:
+        chart.add_event(e)
+    gen = chart.model.rows["gen"]
+    assert [(s.start, s.end, s.attempt, s.outcome, s.detail) for s in gen.spans] == [
+        (10.0, 11.0, 1, ev.FAILED, "HTTP 503"),
+        (12.0, 12.5, 2, ev.FAILED, "HTTP 400"),  # no extra mark for the node's failure
+    ]
+    assert gen.state == ev.FAILED
+    rect = chart._chart_rect()
+    text = chart.describe(QPointF(chart._x(10.5, rect), 22 + 12))
+    assert "→ failed" in text
+    assert "HTTP 503" in text
+
+
 def test_stats_say_unknown_rather_than_zero_until_a_cost_arrives(qtbot: QtBot) -> None:
     chart = TimelineWidget()
     qtbot.addWidget(chart)

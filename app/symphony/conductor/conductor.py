@@ -39,6 +39,7 @@ from typing import Any, Final
 from symphony.conductor import (
     CACHE_PREFIX,
     DEFAULT_KEEP_RUNS,
+    EVENTS_PREFIX,
     MELODY_PREFIX,
     OUTPUT_PREFIX,
     RUN_PREFIX,
@@ -46,7 +47,9 @@ from symphony.conductor import (
 from symphony.conductor.events import (
     CACHED,
     CANCELLED,
+    DONE_BEFORE_RESUME,
     FAILED,
+    LOGGED,
     PAUSED,
     QUEUED,
     RUN_CANCELLED,
@@ -66,6 +69,7 @@ from symphony.conductor.events import (
     RecoveryChosen,
     RunEvent,
     RunStateChanged,
+    encode_session,
 )
 from symphony.conductor.executor import Executor, LocalExecutor, NodeError, NodeResult, NodeTask
 from symphony.conductor.history import RunNotFoundError, load_melody, read_record
@@ -105,6 +109,7 @@ __all__ = [
 ]
 
 _log = logging.getLogger("symphony.conductor")
+_LOGGED_TYPES: Final = frozenset(LOGGED.values())
 
 _IMPORTANCE: Final = {
     Importance.LOW: 0.25,
@@ -520,6 +525,9 @@ class _NodeRun:
     previous_kind: ErrorKind | None = None
     last_strategy: Strategy | None = None
     traces: list[tuple[FailureContext, Decision, float, float]] = field(default_factory=list)
+    #: left out of the run's event log: an in-process operator that succeeded at once, whose
+    #: whole story (one span, its outputs) the DAG Tracker keeps
+    unlogged: bool = False
 
 
 class Run:
@@ -559,6 +567,8 @@ class Run:
         self._cancelled = False
         self._interrupted = False
         self._pending_events: list[RunEvent] = []
+        #: what this run's event log keeps of this session (None: the conductor keeps none)
+        self._log: list[RunEvent] | None = [] if conductor.keep_event_log else None
         self._uncommitted = 0
         self._spent = 0.0
         self._started = time.time()
@@ -620,7 +630,20 @@ class Run:
 
     # ---------------------------------------------------------------- events
 
+    def _wants(self, nr: _NodeRun) -> bool:
+        """Whether events of ``nr`` are wanted: someone listens, or the log keeps them.
+
+        When neither, they are not even built: on a chain of no-op operators building them
+        would double the conductor's cost per node (P8).
+        """
+        return bool(self.conductor._listeners) or (self._log is not None and not nr.unlogged)
+
     def _emit(self, event: RunEvent) -> None:
+        log = self._log
+        if log is not None and type(event) in _LOGGED_TYPES:
+            node_id = getattr(event, "node_id", None)
+            if node_id is None or not self._nodes[node_id].unlogged:
+                log.append(event)
         self.conductor._emit(event)
 
     def _announce(self, event: RunEvent) -> None:
@@ -645,7 +668,7 @@ class Run:
 
     def _node_state(self, nr: _NodeRun, state: str, detail: str = "") -> None:
         nr.report.state = state
-        if not self.conductor._listeners:  # nobody to tell: skip building the event
+        if not self._wants(nr):  # nobody to tell: skip building the event
             return
         event = NodeStateChanged(
             self.run_id, time.time(), nr.node.id, state, max(nr.report.attempts, 1),
@@ -711,7 +734,7 @@ class Run:
                 nr.report.artifacts = dict(nr.output_ids)
                 nr.report.finished = info.finished_at
                 nr.report.started = info.started_at
-                self._node_state(nr, SUCCEEDED, "done before the resume")
+                self._node_state(nr, SUCCEEDED, DONE_BEFORE_RESUME)
         # Work that was running, failed or cancelled when the run stopped is tried again
         # (``reset`` also re-arms everything downstream of it).
         for nid in list(self._nodes):
@@ -962,7 +985,7 @@ class Run:
         now = time.time()
         ids: dict[str, int] = {}
         outputs = result.outputs
-        observed = bool(self.conductor._listeners)
+        observed = self._wants(nr)
         for port, port_type, name in nr.out_specs:
             if port not in outputs:
                 continue
@@ -1005,9 +1028,7 @@ class Run:
         self._spent += result.cost
         self._dag.transition(self.run_id, nr.node.id, "succeeded", duration=seconds)
         self._uncommitted += 1
-        if self.conductor._listeners and (
-            result.cost or result.tokens or nr.desc.source != "builtin"
-        ):
+        if self._wants(nr) and (result.cost or result.tokens or nr.desc.source != "builtin"):
             self._announce(
                 NodeCost(
                     self.run_id,
@@ -1031,15 +1052,17 @@ class Run:
         nr.report.attempts += 1
         nr.report.started = time.time()
         self._dag.transition(self.run_id, nid, "running")
+        nr.unlogged = True
         t0 = time.perf_counter()
         try:
             result = self._executor.run_inline(task)
         except NodeError as e:
+            nr.unlogged = False
             self._commit()
             self._emit(NodeStateChanged(self.run_id, nr.report.started, nid, RUNNING, 1))
             self._inline_failure(nr, e)
             return
-        if self.conductor._listeners:
+        if self._wants(nr):
             self._announce(NodeStateChanged(self.run_id, nr.report.started, nid, RUNNING, 1))
         self._succeed(nr, result, task, time.perf_counter() - t0)
 
@@ -1059,7 +1082,7 @@ class Run:
         self._close_traces(nr, success=decision.strategy is Strategy.SKIP)
 
     def _start_task(self, nr: _NodeRun, inputs: dict[str, Any], first: NodeTask | None) -> None:
-        if self.conductor._listeners:
+        if self._wants(nr):
             self._emit(NodeStateChanged(self.run_id, time.time(), nr.node.id, QUEUED, 1))
         nr.report.state = QUEUED
         task: asyncio.Task[None] | None
@@ -1203,7 +1226,7 @@ class Run:
             if lease[1] != spec.id:  # the pool routed around a down model
                 task = self._task_for(nr, task.inputs, lease[1])
         nr.report.model = task.model
-        if self.conductor._listeners:
+        if self._wants(nr):
             self._emit(NodeStateChanged(self.run_id, time.time(), nid, RUNNING, task.attempt,
                                         task.model))  # fmt: skip
         t0 = time.perf_counter()
@@ -1436,8 +1459,10 @@ class Run:
         for nr in self._nodes.values():
             if nr.traces:
                 self._close_traces(nr, success=False)
+        final = RunStateChanged(self.run_id, time.time(), status, detail)
         with contextlib.suppress(PitError):
             self.conductor._write_traces(self.run_id)
+            self.conductor._write_log(self, final)
             self.conductor._write_record(self, status, detail)
             if status in (RUN_SUCCEEDED, RUN_FAILED):
                 with contextlib.suppress(PitError):
@@ -1451,7 +1476,8 @@ class Run:
             # an ended run lives on in the Pit (record(), resume()); holding it here would keep
             # every run's node states for the life of the conductor
             del self.conductor.runs[self.run_id]
-        self._set_state(status, detail)
+        self.state = status
+        self.conductor._emit(final)  # the very event the log ends with
         # after the end is announced: a prune (rarely, a few ms) need not delay it
         self.conductor._run_ended(self.run_id)
 
@@ -1486,6 +1512,11 @@ class Conductor:
         How many ended runs keep their progress (their DAG Tracker workflows): once the Pit
         holds ``keep_runs`` plus an eighth (at least 8) more, an ended run prunes it back to the
         newest ``keep_runs`` (:meth:`prune_runs`). ``None`` keeps every run's progress.
+    keep_event_log
+        Store each run's events (``run.events/<run_id>``: node states per attempt, recoveries,
+        costs, outputs) so that a past run's timeline can be drawn as it went, also once its
+        progress is pruned (:func:`symphony.conductor.history.read_events`). It costs about
+        2 µs per node (docs/benchmarks.md, P8).
 
     Raises
     ------
@@ -1502,12 +1533,14 @@ class Conductor:
         catalog: ModelCatalog | None = None,
         policy: Policy | None = None,
         keep_runs: int | None = DEFAULT_KEEP_RUNS,
+        keep_event_log: bool = True,
     ) -> None:
         if keep_runs is not None and (
             isinstance(keep_runs, bool) or not isinstance(keep_runs, int) or keep_runs < 1
         ):
             raise ValueError(f"keep_runs must be a whole number ≥ 1 or None, not {keep_runs!r}")
         self.keep_runs = keep_runs
+        self.keep_event_log = keep_event_log
         self.pit = pit
         self.registry = registry
         self.executor: Executor = executor or LocalExecutor(registry)
@@ -1894,6 +1927,34 @@ class Conductor:
         }
         self.pit.artifacts.put(RUN_PREFIX + run.run_id, _canonical(record), kind="json",
                                actor=run.run_id)  # fmt: skip
+
+    def _write_log(self, run: Run, final: RunStateChanged) -> None:
+        events, run._log = run._log, None
+        # a session whose nodes all ran in-process at once adds nothing to the record and the
+        # DAG Tracker: no log write (P10's melodies)
+        if events is None or all(type(e) is RunStateChanged for e in events):
+            return
+        # the operators left out while it ran go in now, so that the log tells the whole run
+        # (once its progress is pruned, it is all there is)
+        store = self.pit.artifacts
+        for nr in run._nodes.values():
+            report = nr.report
+            if not nr.unlogged or report.state != SUCCEEDED or report.started is None:
+                continue
+            nid, end = nr.node.id, report.finished or report.started
+            events.append(NodeStateChanged(run.run_id, report.started, nid, RUNNING))
+            for port, aid in report.artifacts.items():
+                with contextlib.suppress(PitError):
+                    kind = store.info(aid).kind
+                    events.append(ArtifactStored(run.run_id, end, nid, port, aid, kind))
+            events.append(NodeStateChanged(run.run_id, end, nid, SUCCEEDED, 1, report.model))
+        events.append(final)
+        line = encode_session(events, run._started)
+        name = EVENTS_PREFIX + run.run_id
+        if run._resumed:  # the sessions before this one come first
+            with contextlib.suppress(PitError):
+                line = self.pit.artifacts.get(name, actor=run.run_id) + line
+        self.pit.artifacts.put(name, line, kind="jsonl", actor=run.run_id)
 
     def _write_traces(self, run_id: str) -> None:
         traces = self._traces.pop(run_id, [])

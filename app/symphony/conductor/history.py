@@ -2,9 +2,11 @@
 
 Every run leaves a record (``run/<id>``: the melody it ran, its options, start, end, status and,
 since session 10, a summary of its nodes and cost) that outlives its *progress* (the DAG
-Tracker's workflow, which pruning drops; ``docs/conductor.md``, Run history). This module reads
-records without a :class:`~symphony.conductor.conductor.Conductor`, so listing runs costs
-neither the registry nor the extension host.
+Tracker's workflow, which pruning drops; ``docs/conductor.md``, Run history), and, since session
+11, an event log (``run.events/<id>``: each attempt's span, model and cost, each recovery, each
+output) from which a past run's timeline is drawn as it went. This module reads them without a
+:class:`~symphony.conductor.conductor.Conductor`, so listing runs costs neither the registry nor
+the extension host.
 
 A record still saying *running* or *paused* whose run is not going on in this process belongs
 to a process that died (``kill -9``, a crash, a closed window): it is shown as *interrupted*.
@@ -15,12 +17,12 @@ from __future__ import annotations
 import heapq
 import json
 from collections.abc import Collection, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Final
 
-from symphony.conductor import MELODY_PREFIX, RUN_PREFIX
+from symphony.conductor import EVENTS_PREFIX, MELODY_PREFIX, RUN_PREFIX
 from symphony.conductor import events as ev
-from symphony.pit import Pit, PitError
+from symphony.pit import ArtifactNotFoundError, Pit, PitError
 
 if TYPE_CHECKING:
     from symphony.workflow import Melody
@@ -33,6 +35,7 @@ __all__ = [
     "list_runs",
     "load_melody",
     "node_steps",
+    "read_events",
     "read_record",
     "read_run",
     "replay_events",
@@ -139,13 +142,53 @@ class RunSummary:
 
 @dataclass(frozen=True, slots=True)
 class NodeStep:
-    """One node of a kept run, as the DAG Tracker holds it."""
+    """One node of a past run: its state as the DAG Tracker holds it, the rest from its log.
+
+    ``attempts``, ``cost`` and ``model`` come from the run's event log (0, ``None`` and ``""``
+    when it kept none of the node); ``recoveries`` are the strategies chosen at its failures;
+    ``cached``: it succeeded by being served from the store (the DAG Tracker says succeeded).
+    """
 
     node_id: str
     state: str
     started: float | None
     finished: float | None
     outputs: tuple[int, ...]
+    attempts: int = 0
+    cost: float | None = None
+    model: str = ""
+    recoveries: tuple[str, ...] = ()
+    cached: bool = False
+
+    @property
+    def shown_state(self) -> str | None:
+        """Return the node state (``events``) a board and a timeline show it in, if any."""
+        if self.cached and self.state == "succeeded":
+            return ev.CACHED
+        return SHOWN_STATE.get(self.state)
+
+    @property
+    def label(self) -> str:
+        """Return its state in words: the DAG Tracker's, or ``"cached"``."""
+        return ev.CACHED if self.shown_state == ev.CACHED else self.state
+
+    @property
+    def took(self) -> float | None:
+        """Seconds from its first start to its end (``None`` if either is not known)."""
+        if self.started is None or self.finished is None:
+            return None
+        return max(0.0, self.finished - self.started)
+
+    @property
+    def attempts_text(self) -> str:
+        """``"3: retry, fallback"``: attempts and the recoveries between them (``""``: unknown)."""
+        if not self.attempts:
+            return ""
+        return (
+            f"{self.attempts}: {', '.join(self.recoveries)}"
+            if self.recoveries
+            else str(self.attempts)
+        )
 
 
 def read_run(pit: Pit, run_id: str, *, live: Mapping[str, str] | None = None) -> RunSummary:
@@ -227,8 +270,34 @@ def list_runs(
     return out
 
 
-def node_steps(pit: Pit, run_id: str) -> list[NodeStep]:
-    """Return the nodes of a run whose progress is kept, in melody order (else ``[]``).
+def read_events(pit: Pit, run_id: str) -> list[ev.RunEvent]:
+    """Return what a run's event log kept, in the order it happened (``[]``: it kept nothing).
+
+    A run logs nothing when all its nodes ran in-process and succeeded at once (the DAG
+    Tracker and the record tell all of it), when its conductor keeps no log, and before session
+    11. A session cut short by ``kill -9`` logs nothing of itself.
+
+    Raises
+    ------
+    symphony.conductor.events.EventLogError
+        If the log cannot be read (naming it, the line, the event and the field).
+    PitError
+        If the store cannot give it back (a damaged artifact, a closed Pit).
+    """
+    name = EVENTS_PREFIX + run_id
+    try:
+        data = pit.artifacts.get(name)
+    except ArtifactNotFoundError:
+        return []
+    return ev.decode_log(data, run_id, name)
+
+
+def node_steps(pit: Pit, run_id: str, events: list[ev.RunEvent] | None = None) -> list[NodeStep]:
+    """Return the nodes of a run in dependency order.
+
+    While the run's progress is kept, the DAG Tracker gives each node's state, span and
+    outputs, and the event log (``events``, else read) its attempts, cost and model. Once the
+    progress is pruned, the log alone: ``[]`` if it kept nothing.
 
     Raises
     ------
@@ -237,21 +306,105 @@ def node_steps(pit: Pit, run_id: str) -> list[NodeStep]:
     """
     dag = pit.dag
     record = read_record(pit, run_id)
-    if run_id not in dag:
-        return []
-    names = dag.nodes(run_id)
+    if events is None:
+        try:
+            events = read_events(pit, run_id)
+        except (ev.EventLogError, PitError):
+            events = []  # what the DAG Tracker keeps is still worth showing
+    logged = _logged_nodes(events)
+    if run_id in dag:
+        names = dag.nodes(run_id)
+        infos = {n: dag.node(run_id, n) for n in names}
+        base = {
+            n: NodeStep(n, i.state, i.started_at, i.finished_at, tuple(i.artifacts))
+            for n, i in infos.items()
+        }
+    else:
+        base = {n: step for n, step in logged.items() if step.state}
     try:  # the DAG Tracker lists nodes by name; dependency order reads as the run went
         order = {n: i for i, n in enumerate(run_order(load_melody(pit, json.loads(record))))}
-        names.sort(key=lambda n: order.get(n, len(order)))
     except (RunNotFoundError, ValueError, TypeError):
-        pass
+        order = {}
+    names = sorted(base, key=lambda n: order.get(n, len(order)))
     steps = []
     for name in names:
-        info = dag.node(run_id, name)
-        steps.append(
-            NodeStep(name, info.state, info.started_at, info.finished_at, tuple(info.artifacts))
-        )
+        step, log = base[name], logged.get(name)
+        if log is not None and log is not step:
+            step = replace(
+                step,
+                attempts=log.attempts,
+                cost=log.cost,
+                model=log.model,
+                recoveries=log.recoveries,
+                cached=log.cached,
+            )
+        steps.append(step)
     return steps
+
+
+#: Node states of the log, as the DAG Tracker names them (a cached node succeeded).
+_LOGGED_STATE: Final = {
+    ev.SUCCEEDED: "succeeded",
+    ev.CACHED: "succeeded",
+    ev.FAILED: "failed",
+    ev.SKIPPED: "skipped",
+    ev.CANCELLED: "cancelled",
+    ev.QUEUED: "running",
+    ev.RUNNING: "running",
+    ev.PAUSED: "running",
+}
+
+
+def _logged_nodes(events: list[ev.RunEvent]) -> dict[str, NodeStep]:
+    """Return what the log tells of each node, as a step (``state`` ``""``: none known)."""
+    state: dict[str, str] = {}
+    started: dict[str, float] = {}
+    finished: dict[str, float] = {}
+    outputs: dict[str, dict[str, int]] = {}
+    attempts: dict[str, int] = {}
+    cost: dict[str, float] = {}
+    model: dict[str, str] = {}
+    recoveries: dict[str, list[str]] = {}
+    cached: set[str] = set()
+    for e in events:
+        if isinstance(e, ev.NodeStateChanged):
+            n = e.node_id
+            if e.detail == ev.DONE_BEFORE_RESUME and n in state:
+                continue  # the session that ran it logged it already
+            state[n] = _LOGGED_STATE.get(e.state, "")
+            if e.state == ev.CACHED:
+                cached.add(n)
+            else:
+                cached.discard(n)
+            if e.state == ev.RUNNING:
+                started.setdefault(n, e.at)
+                attempts[n] = max(attempts.get(n, 0), e.attempt)
+            elif e.state in _LOGGED_STATE and state[n] != "running":
+                finished[n] = e.at
+                started.setdefault(n, e.at)
+            if e.model:
+                model[n] = e.model
+        elif isinstance(e, ev.ArtifactStored):
+            outputs.setdefault(e.node_id, {})[e.port] = e.artifact_id
+        elif isinstance(e, ev.NodeCost):
+            cost[e.node_id] = cost.get(e.node_id, 0.0) + e.cost
+        elif isinstance(e, ev.RecoveryChosen):
+            recoveries.setdefault(e.node_id, []).append(e.strategy)
+    return {
+        n: NodeStep(
+            n,
+            s,
+            started.get(n),
+            finished.get(n),
+            tuple(outputs.get(n, {}).values()),
+            attempts.get(n, 0),
+            cost.get(n),
+            model.get(n, ""),
+            tuple(recoveries.get(n, ())),
+            n in cached,
+        )
+        for n, s in state.items()
+    }
 
 
 def run_order(melody: Melody) -> list[str]:
@@ -294,29 +447,46 @@ SHOWN_STATE: Final = {
 STOPPED_WHILE_RUNNING: Final = "the run stopped while it ran"
 
 
-def replay_events(run: RunSummary, steps: list[NodeStep]) -> list[ev.RunEvent]:
-    """Return events that draw a past run on a timeline: each node's span, as kept.
+def replay_events(
+    run: RunSummary, steps: list[NodeStep], logged: list[ev.RunEvent] | None = None
+) -> list[ev.RunEvent]:
+    """Return events that draw a past run on a timeline, in time order.
 
-    What the DAG Tracker keeps is one start and one end per node (not each attempt, recovery or
-    cost), so that is what the replay shows. A node that was running when its process died ends
-    where it started: when the process died is not known.
+    ``logged`` is the run's event log (:func:`read_events`): each attempt's span and model,
+    each recovery decision, each cost, as they happened. Where the log says nothing of a node,
+    or less than the DAG Tracker knows (a session cut short by ``kill -9`` logs nothing), the
+    node's one span as the DAG Tracker keeps it (``steps``) stands in: a node that was running
+    when its process died ends where it started, as when it died is not known.
     """
     out: list[ev.RunEvent] = [ev.RunStateChanged(run.run_id, run.started, ev.RUN_RUNNING)]
-    end = run.started
+    last_logged: dict[str, float] = {}
+    for e in logged or ():
+        node_id = getattr(e, "node_id", None)
+        if node_id is not None:
+            if isinstance(e, ev.NodeStateChanged) and e.detail == ev.DONE_BEFORE_RESUME:
+                continue  # its span is in the session that ran it, or in the DAG Tracker
+            last_logged[node_id] = max(last_logged.get(node_id, e.at), e.at)
+        out.append(e)
+    end = max((e.at for e in out), default=run.started)
     for step in steps:
-        state = SHOWN_STATE.get(step.state)
+        state = step.shown_state
         if state is None:
             continue
         start = step.started if step.started is not None else step.finished
-        if step.started is not None:
-            out.append(ev.NodeStateChanged(run.run_id, step.started, step.node_id, ev.RUNNING))
         at = step.finished if step.finished is not None else start
         at = run.started if at is None else at
+        seen = last_logged.get(step.node_id)
+        # 1 ms of slack: the DAG Tracker and the event take their clocks a moment apart
+        if seen is not None and (start if start is not None else at) <= seen + 1e-3:
+            continue  # the log has it, attempt by attempt
+        if step.started is not None:
+            out.append(ev.NodeStateChanged(run.run_id, step.started, step.node_id, ev.RUNNING))
         detail = STOPPED_WHILE_RUNNING if step.state == "running" else ""
         out.append(ev.NodeStateChanged(run.run_id, at, step.node_id, state, detail=detail))
         end = max(end, at)
+    out.sort(key=lambda e: e.at)  # stable: a node's own events keep their order
     final = run.status if run.status not in (ev.RUN_RUNNING, ev.RUN_PAUSED) else ev.RUN_INTERRUPTED
-    out.append(ev.RunStateChanged(run.run_id, run.finished or end, final, run.detail))
+    out.append(ev.RunStateChanged(run.run_id, max(run.finished or end, end), final, run.detail))
     return out
 
 

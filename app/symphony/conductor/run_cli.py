@@ -313,7 +313,7 @@ def main_runs(args: argparse.Namespace) -> int:
             steps = history.node_steps(pit, args.run_id)
             if args.json:
                 out = run.to_json()
-                out["steps"] = [_step_json(s) for s in steps] if run.kept else None
+                out["steps"] = [_step_json(s) for s in steps] if run.kept or steps else None
                 print(json.dumps(out, ensure_ascii=False))
             else:
                 _print_run(run, steps)
@@ -356,15 +356,20 @@ def _print_run(run: Any, steps: list[Any]) -> None:
     print(f"took:     {history.format_duration(run.duration)}")
     if run.cost is not None:
         print(f"cost:     {run.cost:.4g}")
-    if not run.kept:
+    if not steps:
         print("nodes:    not kept (pruned from the run history; its record and outputs stay)")
     else:
-        print("nodes:")
+        if not run.kept:
+            print("nodes:    (pruned from the run history: as its event log tells them)")
+        else:
+            print("nodes:")
         width = max((len(s.node_id) for s in steps), default=4)
         for s in steps:
-            took = None if s.started is None or s.finished is None else s.finished - s.started
+            cost = f"  cost {s.cost:.4g}" if s.cost is not None else ""
+            tries = f"  attempts {s.attempts_text}" if s.attempts_text else ""
             outs = f"  outputs {', '.join(map(str, s.outputs))}" if s.outputs else ""
-            print(f"  {s.node_id:<{width}}  {s.state:<9}  {history.format_duration(took):>7}{outs}")
+            took = history.format_duration(s.took)
+            print(f"  {s.node_id:<{width}}  {s.label:<9}  {took:>7}{tries}{cost}{outs}")
     if run.resumable:
         print(f"resume with: symphony run --resume {run.run_id}")
 
@@ -373,9 +378,14 @@ def _step_json(step: Any) -> dict[str, Any]:
     return {
         "id": step.node_id,
         "state": step.state,
+        "cached": step.cached,
         "started": step.started,
         "finished": step.finished,
         "artifacts": list(step.outputs),
+        "attempts": step.attempts or None,
+        "cost": step.cost,
+        "model": step.model or None,
+        "recoveries": list(step.recoveries),
     }
 
 

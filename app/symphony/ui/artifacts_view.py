@@ -33,7 +33,13 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from symphony.conductor import CACHE_PREFIX, MELODY_PREFIX, RUN_PREFIX, TRACE_PREFIX
+from symphony.conductor import (
+    CACHE_PREFIX,
+    EVENTS_PREFIX,
+    MELODY_PREFIX,
+    RUN_PREFIX,
+    TRACE_PREFIX,
+)
 from symphony.pit import PitError
 
 if TYPE_CHECKING:
@@ -42,9 +48,9 @@ if TYPE_CHECKING:
 PREVIEW_BYTES: Final = 8192
 # The conductor's cache index is bookkeeping, not user data.
 HIDDEN_PREFIXES: Final = (CACHE_PREFIX,)
-# What the conductor keeps of every run (its record, the melody it ran, its decision traces):
-# listed only on request, or a few hundred runs bury the outputs.
-RUN_RECORD_PREFIXES: Final = (RUN_PREFIX, MELODY_PREFIX, TRACE_PREFIX)
+# What the conductor keeps of every run (its record, the melody it ran, its decision traces and
+# event log): listed only on request, or a few hundred runs bury the outputs.
+RUN_RECORD_PREFIXES: Final = (RUN_PREFIX, MELODY_PREFIX, TRACE_PREFIX, EVENTS_PREFIX)
 _ID = Qt.ItemDataRole.UserRole
 _SELECT_HINT: Final = "<i>Select a version to see its lineage and content.</i>"
 

@@ -1121,11 +1121,18 @@ class MainWindow(QMainWindow):
         try:
             record = json.loads(history.read_record(self.pit, run_id))
             melody = history.load_melody(self.pit, record)
-            steps = history.node_steps(self.pit, run_id)
             summary = history.read_run(self.pit, run_id, live=self._live_runs())
         except (KeyError, ValueError) as e:
             self._report(f"Run {run_id} cannot be shown: {e}", "warning")
             return None
+        from symphony.pit import PitError
+
+        try:
+            logged = history.read_events(self.pit, run_id)
+        except (ValueError, PitError) as e:  # the DAG Tracker's spans still show the run
+            self._report(f"Run {run_id}: its event log is not readable: {e}", "warning")
+            logged = []
+        steps = history.node_steps(self.pit, run_id, logged)
         board = self.board_for_run(melody, record.get("source"))
         if board is None:
             return None
@@ -1133,7 +1140,7 @@ class MainWindow(QMainWindow):
             return board  # another run of it is going on there: its states win
         board.view.clear_run_states()
         for step in steps:
-            state = history.SHOWN_STATE.get(step.state)
+            state = step.shown_state
             if state is None or step.node_id not in board.melody.nodes:
                 continue
             took = None
@@ -1147,12 +1154,12 @@ class MainWindow(QMainWindow):
         if self.run_state not in _ACTIVE_RUN:  # a run going on keeps its live timeline
             self.timeline.chart.clear()
             self.timeline.chart.model.set_order([s.node_id for s in steps])
-            for event in history.replay_events(summary, steps):
+            for event in history.replay_events(summary, steps, logged):
                 self.timeline.chart.add_event(event)
         if not steps:
             self._report(
-                f"Run {run_id}: its node states were pruned from the run history; "
-                "the melody is shown as it ran",
+                f"Run {run_id}: its node states were pruned from the run history and its "
+                "event log kept none; the melody is shown as it ran",
                 "info",
             )
         self.statusBar().showMessage(f"Showing run {run_id} of {melody.name}", 6000)

@@ -125,12 +125,14 @@ class RunsView(QWidget):
         self.heading.setWordWrap(True)
         self.heading.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.nodes = QTreeWidget(self)
-        self.nodes.setHeaderLabels(["Node", "State", "Took", "Outputs"])
+        self.nodes.setHeaderLabels(["Node", "State", "Took", "Attempts", "Cost", "Outputs"])
         self.nodes.setRootIsDecorated(False)
         self.nodes.setUniformRowHeights(True)
         self.nodes.setColumnWidth(0, 140)
         self.nodes.setColumnWidth(1, 80)
         self.nodes.setColumnWidth(2, 64)
+        self.nodes.setColumnWidth(3, 110)
+        self.nodes.setColumnWidth(4, 56)
         self.nodes.setToolTip("Double-click a node with outputs to show them in Artifacts")
         left = QWidget(self)
         ll = QVBoxLayout(left)
@@ -270,26 +272,25 @@ class RunsView(QWidget):
         elif run.status in history.RESUMABLE and not run.kept:
             words.append("no longer resumable: its progress was pruned from the run history")
         self.heading.setText(" — ".join(words))
-        if self.pit is None or self.pit.closed or not run.kept:
+        if self.pit is None or self.pit.closed:
             return
-        try:
+        try:  # once pruned, from what its event log kept
             steps = history.node_steps(self.pit, run.run_id)
         except (PitError, KeyError, ValueError):  # gone since it was listed
             return
         for step in steps:
-            took = (
-                None
-                if step.started is None or step.finished is None
-                else step.finished - step.started
-            )
             item = QTreeWidgetItem(
                 [
                     step.node_id,
-                    step.state,
-                    format_duration(took) if took is not None else "",
+                    step.label,
+                    format_duration(step.took) if step.took is not None else "",
+                    step.attempts_text,
+                    "" if step.cost is None else f"{step.cost:.4g}",
                     ", ".join(f"#{a}" for a in step.outputs),
                 ]
             )
+            if step.model:
+                item.setToolTip(0, f"{step.node_id}: model {step.model}")
             item.setData(0, _ID, list(step.outputs))
             self.nodes.addTopLevelItem(item)
 

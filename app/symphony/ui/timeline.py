@@ -152,9 +152,15 @@ class TimelineModel:
         elif isinstance(event, ev.NodeStateChanged):
             self._node_state(event)
         elif isinstance(event, ev.RecoveryChosen):
-            self._row(event.node_id).markers.append(
+            row = self._row(event.node_id)
+            row.markers.append(
                 Marker(event.at, event.strategy, event.reason, event.error, event.attempt)
             )
+            last = row.spans[-1] if row.spans else None
+            if last is not None and last.end is None and last.kind == ev.RUNNING:
+                # the attempt failed here: its bar ends red, with the error, and the backoff
+                # before the next attempt is a gap, not more running
+                last.end, last.outcome, last.detail = event.at, ev.FAILED, event.error
         elif isinstance(event, ev.NodeCost):
             row = self._row(event.node_id)
             row.measured = True
@@ -179,6 +185,9 @@ class TimelineModel:
                 if e.model and e.model not in row.models:
                     row.models.append(e.model)
         elif open_span is None:
+            last = row.spans[-1] if row.spans else None
+            if e.state == ev.FAILED and last is not None and last.outcome == ev.FAILED:
+                return  # its last attempt's bar already ends in the failure
             # A node that ends without having run (skipped, cached): a zero-length mark.
             row.spans.append(Span(e.state, e.at, e.at, e.attempt, e.model, e.state, e.detail))
 
