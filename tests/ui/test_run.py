@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
+from PySide6.QtWidgets import QToolBar
 from pytestqt.qtbot import QtBot
 
 from symphony.conductor import events as ev
@@ -152,6 +153,69 @@ def test_a_breakpoint_pauses_and_step_continues(window: MainWindow) -> None:
     assert result.status == "succeeded", result.detail
 
 
+def test_continue_after_a_breakpoint_runs_to_the_end_without_pausing(window: MainWindow) -> None:
+    board = window.new_from_template("review_file")
+    assert board is not None
+    assert board.select_node("review")
+    window.action_map["run.toggle_breakpoint"].trigger()
+    cont = window.action_map["run.continue"]
+    assert not cont.isEnabled()  # no run
+    pauses: list[ev.RunStateChanged] = []
+
+    def on_event(e: ev.RunEvent) -> None:
+        if isinstance(e, ev.RunStateChanged) and e.state == ev.RUN_PAUSED:
+            pauses.append(e)
+
+    async def scenario() -> Any:
+        window.action_map["run.all"].trigger()
+        assert window.runs.conductor is not None
+        window.runs.conductor.subscribe(on_event)
+        await until(lambda: window.run_state == ev.RUN_PAUSED)
+        assert states(board)["review"] == "paused"
+        assert cont.isEnabled()
+        # the palette offers it while paused (it lists the enabled actions)
+        window.command_palette.refilter("continue")
+        assert window.command_palette.labels()[0] == "Continue"
+        seen = len(pauses)
+        cont.trigger()
+        assert window.run_state == ev.RUN_RUNNING
+        assert not cont.isEnabled()
+        await until(lambda: window.runs.last_result is not None)
+        # the breakpoint pause was the only one: Continue does not step node by node
+        assert len(pauses) == seen == 1
+        return window.runs.last_result
+
+    result = in_qt(scenario)
+    assert result.status == "succeeded", result.detail
+    assert states(board) == {"read": "succeeded", "review": "succeeded", "write": "succeeded"}
+    assert not cont.isEnabled()  # the run ended
+
+
+def test_continue_is_only_enabled_while_paused(window: MainWindow) -> None:
+    cont = window.action_map["run.continue"]
+    assert cont.shortcut().toString() == "F8"
+    for state in (ev.RUN_RUNNING, ev.RUN_SUCCEEDED, ev.RUN_FAILED, ev.RUN_INTERRUPTED):
+        window.set_run_state(state)
+        assert not cont.isEnabled(), state
+    window.set_run_state(ev.RUN_PAUSED)
+    assert cont.isEnabled()
+    assert window.action_map["run.step"].isEnabled()
+
+
+def test_run_menu_mnemonics_are_unique_and_continue_sits_with_pause(window: MainWindow) -> None:
+    from symphony.ui.main_window import menu_actions
+
+    menus = {a.text(): a.menu() for a in window.menuBar().actions()}
+    actions = [a for a in menu_actions(menus["&Run"]) if not a.isSeparator()]
+    keys = [a.text().replace("&&", "").split("&")[1][0].lower() for a in actions]
+    assert len(keys) == len(set(keys)), [a.text() for a in actions]
+    names = [a.objectName() for a in actions]
+    assert names.index("run.continue") == names.index("run.pause") + 1
+    toolbar = window.findChild(QToolBar, "main_toolbar")
+    assert toolbar is not None
+    assert window.action_map["run.continue"] in toolbar.actions()
+
+
 def test_killing_the_instrument_mid_run_retries_and_the_window_stays_responsive(
     window: MainWindow,
 ) -> None:
@@ -228,6 +292,47 @@ def test_edit_an_output_and_resume_downstream(window: MainWindow, workspace: Pat
     assert resumed.node("write").attempts == 1
     assert (workspace / "REVIEW.md").read_text() == "Edited by hand: check for an empty list."
     assert states(board)["review"] == "succeeded"
+
+
+def test_resume_after_two_saves_of_an_output_uses_the_last_one(
+    window: MainWindow, workspace: Path
+) -> None:
+    board = window.new_from_template("review_file")
+    assert board is not None
+
+    async def first_run() -> Any:
+        window.action_map["run.all"].trigger()
+        await until(lambda: window.runs.last_result is not None)
+        return window.runs.last_result
+
+    result = in_qt(first_run)
+    assert result.status == "succeeded", result.detail
+    findings = result.node("review").artifacts["findings"]
+    tab = window.open_artifact(findings)
+    assert tab is not None
+    tab.editor.setPlainText("First correction.")
+    tab.save()
+    # the second save derives from the first edit (made by the UI, not by a node)
+    tab.editor.setPlainText("Second correction: the one that counts.")
+    tab.save()
+    assert window.pit is not None
+    store = window.pit.artifacts
+    second = tab.source.artifact_id
+    assert store.info(store.info(second).inputs[0]).produced_by is None
+    assert window.action_map["run.resume"].isEnabled()
+
+    async def resume() -> Any:
+        window.runs.last_result = None
+        window.action_map["run.resume"].trigger()
+        await until(lambda: window.runs.last_result is not None)
+        return window.runs.last_result
+
+    resumed = in_qt(resume)
+    assert resumed.status == "succeeded", resumed.detail
+    assert resumed.run_id == result.run_id
+    assert resumed.node("review").artifacts["findings"] == second
+    assert resumed.node("write").attempts == 1
+    assert (workspace / "REVIEW.md").read_text() == "Second correction: the one that counts."
 
 
 def test_settings_endpoints_become_models_with_keys_in_the_keyring() -> None:

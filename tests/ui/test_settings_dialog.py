@@ -170,3 +170,76 @@ def test_a_bad_stored_number_of_resumable_runs_falls_back_to_the_default(
 
     st.settings().setValue("data/keep_runs", stored)
     assert st.Preferences.load().keep_runs == DEFAULT_KEEP_RUNS
+
+
+def _accept(d: SettingsDialog) -> None:
+    d.accept()
+    assert d.result() == d.DialogCode.Accepted, d.error_label.text()
+
+
+def _secrets() -> dict[str, str]:
+    return {e.name: e.secret for e in st.Preferences.load().endpoints}
+
+
+def _rename(d: SettingsDialog, name: str) -> None:
+    d.name_edit.setText(name)
+    d.name_edit.textEdited.emit(name)
+
+
+def test_a_new_endpoint_never_takes_a_renamed_endpoints_key(qtbot: QtBot) -> None:
+    d = _dialog(qtbot)
+    _fill_endpoint(d, "http://localhost:8080/v1", key="KEY-LOCAL")
+    _rename(d, "local")
+    _fill_endpoint(d, "https://api.example.com/v1", key="KEY-WORK")
+    _rename(d, "work")  # the name "endpoint1" is free again, its keyring entry is not
+    _accept(d)
+    # later, a third endpoint
+    again = _dialog(qtbot)
+    _fill_endpoint(again, "https://cloud.example.com/v1")
+    assert again.name_edit.text() == "endpoint1"
+    assert "no key stored" in again.key_edit.placeholderText()
+    again.key_edit.setText("KEY-CLOUD")
+    again.key_edit.textEdited.emit("KEY-CLOUD")
+    _rename(again, "cloud")
+    _accept(again)
+    secrets = _secrets()
+    assert len(set(secrets.values())) == 3, secrets
+    stored = {n: keyring.get_password(KEYRING_SERVICE, s) for n, s in secrets.items()}
+    assert stored == {"local": "KEY-LOCAL", "work": "KEY-WORK", "cloud": "KEY-CLOUD"}
+
+
+def test_a_new_endpoint_skips_a_leftover_key_in_the_keyring(qtbot: QtBot) -> None:
+    st.store_api_key(st.DEFAULT_SECRET, "left over by something else")
+    st.store_api_key(f"{st.DEFAULT_SECRET}.endpoint1", "also left over")
+    d = _dialog(qtbot)
+    _fill_endpoint(d, "http://a/v1")
+    assert "no key stored" in d.key_edit.placeholderText()
+    _accept(d)
+    assert _secrets() == {"endpoint1": f"{st.DEFAULT_SECRET}.endpoint2"}
+    assert keyring.get_password(KEYRING_SERVICE, st.DEFAULT_SECRET) == "left over by something else"
+
+
+def test_removing_an_endpoint_deletes_its_key_on_ok_only(qtbot: QtBot) -> None:
+    d = _dialog(qtbot)
+    _fill_endpoint(d, "http://a/v1", key="KEY-A")
+    _fill_endpoint(d, "http://b/v1", key="KEY-B")
+    _accept(d)
+    secrets = _secrets()
+    # Cancel: the removal and its key deletion do not happen
+    cancelled = _dialog(qtbot)
+    cancelled.endpoint_list.setCurrentRow(0)
+    cancelled.remove_button.click()
+    cancelled.reject()
+    assert _secrets() == secrets
+    assert keyring.get_password(KEYRING_SERVICE, secrets["endpoint1"]) == "KEY-A"
+    # OK: the removed endpoint's key goes; a new endpoint added meanwhile does not get its name
+    d2 = _dialog(qtbot)
+    d2.endpoint_list.setCurrentRow(0)
+    d2.remove_button.click()
+    _fill_endpoint(d2, "http://c/v1")
+    _accept(d2)
+    after = _secrets()
+    assert keyring.get_password(KEYRING_SERVICE, secrets["endpoint1"]) is None
+    assert keyring.get_password(KEYRING_SERVICE, after["endpoint2"]) == "KEY-B"
+    assert after["endpoint1"] not in secrets.values()
+    assert keyring.get_password(KEYRING_SERVICE, after["endpoint1"]) is None

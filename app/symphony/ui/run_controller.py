@@ -19,6 +19,7 @@ from symphony.conductor import events as ev
 if TYPE_CHECKING:
     from symphony.conductor.conductor import Conductor, Run, RunOptions, RunResult
     from symphony.conductor.models import ModelCatalog
+    from symphony.pit import ArtifactStore
     from symphony.ui.board_tab import BoardTab
     from symphony.ui.main_window import MainWindow
 
@@ -47,6 +48,32 @@ def catalog_from(prefs: Any) -> ModelCatalog:
     return catalog
 
 
+def _node_output_behind(store: ArtifactStore, artifact_id: int) -> tuple[str, str] | None:
+    """Return ``(run_id, node_id)`` of the node output an edited version derives from.
+
+    An edit saved in the IDE records only the version it was made from as its input, and that
+    version may itself be an earlier edit with no ``produced_by``; so the lineage is followed
+    back through such versions of the same name until a node's output is reached. Without
+    this, a second save would find no node output and the first edit would stay adopted.
+    """
+    name = store.info(artifact_id).name
+    seen = {artifact_id}
+    pending = list(store.info(artifact_id).inputs)
+    while pending:
+        source = pending.pop(0)
+        if source in seen:
+            continue
+        seen.add(source)
+        info = store.info(source)
+        if info.produced_by:
+            return info.produced_by[0], info.produced_by[1]
+        # Only earlier edits of the same artifact are crossed: another name in the lineage
+        # is something the version was computed from, not an earlier state of it.
+        if info.name == name:
+            pending.extend(info.inputs)
+    return None
+
+
 class RunController(QObject):
     """Starts, pauses, steps and stops runs of the current board's melody.
 
@@ -73,6 +100,7 @@ class RunController(QObject):
         x["run.stop"].triggered.connect(lambda _c=False: self.stop())
         x["run.pause"].triggered.connect(lambda _c=False: self.pause())
         x["run.step"].triggered.connect(lambda _c=False: self.step())
+        x["run.continue"].triggered.connect(lambda _c=False: self.resume())
         x["run.resume"].triggered.connect(lambda _c=False: self.resume_after_edit())
         self._resumable: str | None = None
 
@@ -191,9 +219,9 @@ class RunController(QObject):
     def artifact_edited(self, artifact_id: int) -> list[str]:
         """Make an edited node output part of its run; return the nodes that will run again.
 
-        Called when the user saves an artifact opened from the Artifacts dock: if the version
-        it was derived from is a node's output of a run, the new version takes its place and
-        *Resume After Edit* reruns only what depends on it.
+        Called when the user saves an artifact opened from the Artifacts dock: if it derives
+        from a node's output of a run (directly, or through earlier saved edits), the new
+        version takes its place and *Resume After Edit* reruns only what depends on it.
         """
         w = self.window
         conductor = self._conductor()
@@ -202,26 +230,23 @@ class RunController(QObject):
         from symphony.conductor.conductor import InvalidMelodyError, RunNotFoundError
         from symphony.pit import PitError
 
-        store = w.pit.artifacts
-        for source in store.info(artifact_id).inputs:
-            produced = store.info(source).produced_by
-            if not produced:
-                continue
-            run_id, node_id = produced[0], produced[1]
-            try:
-                again = conductor.adopt_output(run_id, node_id, artifact_id)
-            except (RunNotFoundError, InvalidMelodyError, PitError, KeyError) as e:
-                w.report(f"The edit stays a new version only: {e}", "warning")
-                return []
-            self._resumable = run_id
-            w.report(
-                f"Output of {node_id!r} edited: Resume After Edit reruns "
-                + (", ".join(again) or "nothing (no node depends on it)"),
-                "info",
-            )
-            w.update_actions()
-            return again
-        return []
+        produced = _node_output_behind(w.pit.artifacts, artifact_id)
+        if produced is None:
+            return []
+        run_id, node_id = produced
+        try:
+            again = conductor.adopt_output(run_id, node_id, artifact_id)
+        except (RunNotFoundError, InvalidMelodyError, PitError, KeyError) as e:
+            w.report(f"The edit stays a new version only: {e}", "warning")
+            return []
+        self._resumable = run_id
+        w.report(
+            f"Output of {node_id!r} edited: Resume After Edit reruns "
+            + (", ".join(again) or "nothing (no node depends on it)"),
+            "info",
+        )
+        w.update_actions()
+        return again
 
     def resume_after_edit(self) -> Run | None:
         """Resume the run whose output was edited: only what depends on the edit runs."""

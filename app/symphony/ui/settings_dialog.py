@@ -7,6 +7,8 @@ and QSettings receives the keyring entry's name, never the key.
 
 from __future__ import annotations
 
+import itertools
+import logging
 from dataclasses import replace
 
 from PySide6.QtCore import Signal
@@ -36,6 +38,7 @@ from symphony.ui.settings import (
     Preferences,
     SettingsError,
     default_data_dir,
+    delete_api_key,
     has_api_key,
     store_api_key,
     validate_base_url,
@@ -44,6 +47,7 @@ from symphony.ui.settings import (
 
 _KEY_STORED = "•••••••• (stored in the keyring — type to replace)"
 _NO_KEY = "no key stored (optional)"
+_log = logging.getLogger("symphony.ui.settings")
 
 
 class SettingsDialog(QDialog):
@@ -160,10 +164,23 @@ class SettingsDialog(QDialog):
         n = 1
         while f"endpoint{n}" in names:
             n += 1
-        secret = DEFAULT_SECRET if not self._endpoints else f"{DEFAULT_SECRET}.endpoint{n}"
-        self._endpoints.append(Endpoint(f"endpoint{n}", "", "", secret))
+        self._endpoints.append(Endpoint(f"endpoint{n}", "", "", self._fresh_secret()))
         self.endpoint_list.addItem(f"endpoint{n}")
         self.endpoint_list.setCurrentRow(len(self._endpoints) - 1)
+
+    def _fresh_secret(self) -> str:
+        """Return a keyring entry name no endpoint uses and no key is stored under.
+
+        Names are not derived from endpoint names: a renamed endpoint keeps its entry, so a
+        new one named like it would share (and overwrite) its key. Entries of endpoints removed
+        in this dialog stay taken until OK deletes them, so Cancel can still bring them back.
+        """
+        taken = {e.secret for e in self._endpoints} | {e.secret for e in self.prefs.endpoints}
+        candidates = itertools.chain(
+            [DEFAULT_SECRET], (f"{DEFAULT_SECRET}.endpoint{n}" for n in itertools.count(1))
+        )
+        # A leftover key under an unused name would otherwise greet the new endpoint as stored.
+        return next(c for c in candidates if c not in taken and not _has_key(c))
 
     def _remove(self) -> None:
         row = self.endpoint_list.currentRow()
@@ -274,6 +291,14 @@ class SettingsDialog(QDialog):
         self._new_keys.clear()
         self.key_edit.clear()
         prefs.save()
+        # Only once the endpoints without them are saved: a key deleted earlier would be lost
+        # by a Cancel or a refused save.
+        kept = {e.secret for e in prefs.endpoints}
+        for secret in sorted({e.secret for e in self.prefs.endpoints} - kept):
+            try:
+                delete_api_key(secret)
+            except Exception as e:  # a locked keyring: the key stays, unused, never reused
+                _log.warning("the key of a removed endpoint stays in the keyring: %s", e)
         self.prefs = prefs
         self.show_error("")
         self.sig_applied.emit(prefs)
