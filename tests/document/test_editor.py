@@ -159,6 +159,41 @@ def test_save_and_open_round_trip(
     assert not opened.is_modified()
 
 
+def test_a_melody_takes_its_file_name_when_first_saved_and_keeps_it_after(
+    editor: MelodyEditor, tmp_path: Path
+) -> None:
+    assert editor.melody.name != "fruit"
+    editor.save(tmp_path / "fruit.melody")
+    assert editor.melody.name == "fruit"
+    assert '"name": "fruit"' in (tmp_path / "fruit.melody").read_text()
+    # a melody that has a file keeps its name under another file name (Save As)
+    editor.save(tmp_path / "copy.melody")
+    assert editor.melody.name == "fruit"
+    # a failed first save renames nothing
+    fresh = MelodyEditor(Melody("Untitled melody"), editor.registry)
+    with pytest.raises(FileNotFoundError, match="no such folder"):
+        fresh.save(tmp_path / "no such folder" / "x.melody")
+    assert fresh.melody.name == "Untitled melody"
+    assert fresh.path is None
+
+
+def test_a_tab_follows_its_file_when_it_is_moved_or_deleted(
+    editor: MelodyEditor, tmp_path: Path
+) -> None:
+    paths: list[str] = []
+    editor.sig_path_changed.connect(paths.append)
+    editor.save(tmp_path / "a.melody")
+    editor.move_to(tmp_path / "b.melody")
+    assert editor.path == tmp_path / "b.melody"
+    assert paths == [str(tmp_path / "a.melody"), str(tmp_path / "b.melody")]
+    assert not editor.is_modified()  # moving writes nothing and changes nothing
+    editor.mark_unsaved()
+    assert editor.is_modified()
+    editor.save()
+    assert (tmp_path / "b.melody").is_file()
+    assert not editor.is_modified()
+
+
 def test_opening_a_broken_file_names_line_and_field(
     registry: NodeTypeRegistry, tmp_path: Path, qtbot: QtBot
 ) -> None:

@@ -75,9 +75,10 @@ def test_new_rename_delete_through_the_extension(
     assert fut is not None
     fut.wait(20)
     assert (ws / "src" / "pkg").is_dir()
-    fut = view.rename("todo.md", "done.md")
-    assert fut is not None
-    fut.wait(20)
+    with qtbot.waitSignal(view.sig_renamed, timeout=WAIT_MS) as renamed:
+        fut = view.rename("todo.md", "done.md")
+        assert fut is not None
+    assert renamed.args == [str(ws / "todo.md"), str(ws / "done.md")]  # open tabs follow it
     assert (ws / "done.md").exists()
     assert not (ws / "todo.md").exists()
     _listed(qtbot, view, "", ["src", "done.md", "README.md"])
@@ -86,9 +87,10 @@ def test_new_rename_delete_through_the_extension(
     assert view.delete("done.md", is_dir=False) is None
     assert (ws / "done.md").exists()
     monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: QMessageBox.StandardButton.Yes)
-    fut = view.delete("src", is_dir=True)
-    assert fut is not None
-    fut.wait(20)
+    with qtbot.waitSignal(view.sig_deleted, timeout=WAIT_MS) as deleted:
+        fut = view.delete("src", is_dir=True)
+        assert fut is not None
+    assert deleted.args == [str(ws / "src")]
     assert not (ws / "src").exists()
     _listed(qtbot, view, "", ["done.md", "README.md"])
 

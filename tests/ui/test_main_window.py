@@ -29,6 +29,7 @@ EXPECTED_SHORTCUTS: dict[str, QKeySequence.StandardKey | str] = {
     "run.all": "F5",
     "run.stop": "Shift+F5",
     "run.pause": "F6",
+    "run.continue": "F8",
     "run.step": "F10",
     "run.toggle_breakpoint": "F9",
 }
@@ -38,7 +39,7 @@ MENU_ITEMS = {
     "&Edit": ["Undo", "Redo", "Cut", "Copy", "Paste", "Delete", "Select All", "Settings"],
     "&View": ["Zoom In", "Zoom Out", "Fit Melody", "Light Theme", "Dark Theme", "Files",
               "Palette", "Properties", "Artifacts", "Timeline", "Problems", "Runs", "Log"],
-    "&Run": ["Run All", "Run Selected", "Run From Here", "Stop", "Pause", "Step",
+    "&Run": ["Run All", "Run Selected", "Run From Here", "Stop", "Pause", "Continue", "Step",
              "Toggle Breakpoint", "Run History"],
     "&Help": ["About Symphony AIDE"],
 }  # fmt: skip
@@ -322,3 +323,58 @@ def test_python_logging_reaches_the_log_dock(
     line = next(line for line in w.log_view.lines() if "disk almost full" in line)
     assert "WARNING" in line
     assert "symphony.test" in line
+
+
+def test_new_melodies_are_told_apart_until_saved_under_their_own_names(
+    tmp_path: Path, make_window: Callable[..., object]
+) -> None:
+    from tests.conductor.conftest import make_registry
+
+    w = _window(make_window)
+    w.set_registry(make_registry())
+    boards = [w.new_melody() for _ in range(3)]
+    names = [b.melody.name for b in boards if b is not None]
+    assert names == ["Untitled melody", "Untitled melody 2", "Untitled melody 3"]
+    first = boards[0]
+    assert first is not None
+    assert w.save_tab(first, tmp_path / "fruit.melody")
+    assert first.melody.name == "fruit"  # runs and outputs now go by the file's name
+    assert w.tabs.tabText(w.tabs.indexOf(first)) == "fruit.melody"
+    again = w.new_melody()
+    assert again is not None
+    assert again.melody.name == "Untitled melody"  # free again
+
+
+def test_open_tabs_follow_a_renamed_or_deleted_file(
+    tmp_path: Path, make_window: Callable[..., object]
+) -> None:
+    from tests.conductor.conftest import make_registry
+
+    w = _window(make_window)
+    w.set_registry(make_registry())
+    folder = tmp_path / "notes"
+    folder.mkdir()
+    (folder / "a.md").write_text("alpha\n")
+    text = w.open_path(folder / "a.md")
+    assert isinstance(text, TextEditorTab)
+    board = w.new_melody()
+    assert board is not None
+    assert w.save_tab(board, folder / "m.melody")
+    # the folder is renamed (as the Files dock does it): both tabs follow
+    (folder).rename(tmp_path / "kept")
+    w.follow_rename(str(folder), str(tmp_path / "kept"))
+    assert text.source.path == tmp_path / "kept" / "a.md"  # type: ignore[union-attr]
+    assert board.path == tmp_path / "kept" / "m.melody"
+    assert w.tabs.tabText(w.tabs.indexOf(text)) == "a.md"
+    text.editor.setPlainText("alpha beta\n")
+    assert w.save_tab(text)
+    assert (tmp_path / "kept" / "a.md").read_text() == "alpha beta\n"
+    assert not folder.exists()  # the old name did not come back
+    assert any("a.md was renamed" in line for line in w.log_view.lines())
+    # the file is deleted: the tab keeps the text and counts as unsaved
+    (tmp_path / "kept" / "a.md").unlink()
+    w.follow_delete(str(tmp_path / "kept" / "a.md"))
+    assert text.is_modified()
+    assert w.tabs.tabText(w.tabs.indexOf(text)).startswith("● ")
+    assert not board.is_modified()  # only the deleted file's tab
+    assert any("a.md was deleted" in line for line in w.log_view.lines())

@@ -200,6 +200,44 @@ def test_a_past_run_is_drawn_attempt_by_attempt_even_once_it_is_pruned(
     assert not any("pruned" in line for line in w.log_view.lines())
 
 
+def test_a_run_is_shown_on_its_own_file_not_on_a_look_alike_and_outputs_preview_live(
+    make_window: Callable[..., object], tmp_path: Path
+) -> None:
+    w = make_window()
+    assert isinstance(w, MainWindow)
+    w.set_host(ExtensionHost(None, w, workspace=tmp_path))
+    w.set_registry(make_registry())
+    w.set_pit(Pit.open(tmp_path / "pit", key=TEST_KEY))
+    fruit = w.board_for_run(_ops())  # "ops": hello world → split
+    assert fruit is not None
+    assert w.save_tab(fruit, tmp_path / "fruit.melody")
+
+    async def scenario() -> Any:
+        w.action_map["run.all"].trigger()
+        assert w.runs.run is not None
+        return await w.runs.run.wait()
+
+    result = in_qt(scenario)
+    assert result.status == "succeeded"
+    # operators stream nothing: their boxes show the end of their output, not "no output yet"
+    shown = fruit.view.board_scene.run_states
+    assert shown["n1"].preview == "hello world"
+    assert shown["n2"].preview.startswith('["hello"')
+    w.close_tab(w.tabs.indexOf(fruit), ask=False)
+
+    # a look-alike in another file: same name (a copy) and node ids
+    twin = w.board_for_run(_ops())
+    assert twin is not None
+    assert w.save_tab(twin, tmp_path / "vehicles.melody")
+    twin.editor.melody.set_name("fruit")  # (its first save named it "vehicles")
+    shown_on = w.show_run(result.run_id)
+    assert shown_on is not None
+    assert shown_on is not twin
+    assert shown_on.path == tmp_path / "fruit.melody"  # the file the run was started from
+    assert states(shown_on) == {"n1": "succeeded", "n2": "succeeded"}
+    assert not twin.view.board_scene.run_states
+
+
 def test_old_interrupted_runs_are_listed_but_not_announced_at_every_start(
     make_window: Callable[..., object], tmp_path: Path
 ) -> None:
@@ -340,7 +378,8 @@ def test_a_run_cut_short_by_closing_the_window_is_resumed_in_the_next_one(
         monkeypatch.setattr(QMessageBox, "question", answer(QMessageBox.StandardButton.Yes))
         assert first.close()  # File → Quit, confirmed: the Pit closes with the run unfinished
         assert len(asked) == 2
-        assert "A run of “Review a file” is in progress" in asked[0]
+        # (its first save named the melody after its file)
+        assert "A run of “review” is in progress" in asked[0]
         await until(lambda: run.done, timeout=30)  # its cancelled tasks wind down
         return run.run_id
 

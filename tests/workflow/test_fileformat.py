@@ -206,7 +206,17 @@ BROKEN: list[tuple[str, str, tuple[int, int, str, str]]] = [
     (
         "unterminated string",
         '{"format_version": 2,\n "name": "unterminated',
-        (2, 10, "name", "invalid JSON: Unterminated string starting at"),
+        (2, 10, "name", "invalid JSON: Unterminated string: it has no closing quote"),
+    ),
+    (
+        "line break in a string",
+        '{"format_version": 2,\n "name": "two\nlines"}',
+        (
+            2,
+            14,
+            "name",
+            r"invalid JSON: a line break inside a string (write it as an escape such as \n)",
+        ),
     ),
     (
         "NaN",

@@ -159,6 +159,8 @@ class MelodyEditor(QObject):
     def save(self, path: Path | None = None) -> None:
         """Write the melody atomically to ``path`` (default: its current path) and mark it clean.
 
+        A melody saved for the first time is renamed after the file (``ideas.melody``: "ideas").
+
         Raises
         ------
         EditError
@@ -169,11 +171,32 @@ class MelodyEditor(QObject):
         target = Path(path) if path is not None else self._path
         if target is None:
             raise EditError("this melody has never been saved: choose a file name")
-        save(self._melody, target)
+        if self._path is None and target.stem and target.stem != self._melody.name:
+            # A new melody (or one from a template) takes the name its user gave the file:
+            # runs, the run history and output names go by it, and "Untitled melody" for
+            # every new board would mix their outputs as versions of one artifact.
+            old = self._melody.set_name(target.stem)
+            try:
+                save(self._melody, target)
+            except BaseException:
+                self._melody.set_name(old)  # not saved: nothing changes
+                raise
+        else:
+            save(self._melody, target)
         self._undo_stack.setClean()
         if target != self._path:
             self._path = target
             self.sig_path_changed.emit(str(target))
+
+    def move_to(self, path: Path) -> None:
+        """Follow the melody's file to ``path`` (it was renamed or moved; nothing is written)."""
+        if path != self._path:
+            self._path = Path(path)
+            self.sig_path_changed.emit(str(path))
+
+    def mark_unsaved(self) -> None:
+        """Count the melody as modified (its file is gone: closing should offer to save)."""
+        self._undo_stack.resetClean()
 
     def is_modified(self) -> bool:
         """Return whether there are edits since the last save (or since opening)."""

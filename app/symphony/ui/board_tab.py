@@ -22,6 +22,8 @@ from symphony.ui.properties import PropertiesPanel
 from symphony.workflow import Melody, MelodyEvent
 
 ZOOM_STEP = 1.25
+#: The name of a new melody until its first save names it after its file.
+UNTITLED = "Untitled melody"
 
 
 def make_palette(registry: NodeTypeRegistry, parent: QWidget | None = None) -> QWidget:
@@ -84,9 +86,9 @@ class BoardTab(QWidget):
         return cls(MelodyEditor(melody, registry))
 
     @classmethod
-    def new(cls, registry: NodeTypeRegistry) -> BoardTab:
-        """Return a new, empty, unsaved melody."""
-        return cls(MelodyEditor(Melody("Untitled melody"), registry))
+    def new(cls, registry: NodeTypeRegistry, name: str = UNTITLED) -> BoardTab:
+        """Return a new, empty, unsaved melody called ``name``."""
+        return cls(MelodyEditor(Melody(name), registry))
 
     def dispose(self) -> None:
         """Stop listening to the melody (the tab is closing)."""
@@ -114,7 +116,7 @@ class BoardTab(QWidget):
     def title(self) -> str:
         """The file name, or the melody's name for an unsaved one."""
         p = self.path
-        return p.name if p is not None else self.melody.name or "Untitled melody"
+        return p.name if p is not None else self.melody.name or UNTITLED
 
     def is_modified(self) -> bool:
         """Whether there are unsaved edits."""

@@ -53,10 +53,16 @@ class FilesView(QWidget):
         An operation failed; the message names the path and the problem.
     sig_listed(str)
         A folder's listing (relative path, ``""`` for the root) was applied.
+    sig_renamed(str, str)
+        A file or folder was renamed here (old and new absolute paths): open tabs follow it.
+    sig_deleted(str)
+        A file or folder was deleted here (its absolute path): open tabs of it say so.
     """
 
     sig_open_file = Signal(str)
     sig_error = Signal(str)
+    sig_renamed = Signal(str, str)
+    sig_deleted = Signal(str)
     sig_listed = Signal(str)
 
     def __init__(self, host: ExtensionHost | None = None, parent: QWidget | None = None) -> None:
@@ -336,7 +342,13 @@ class FilesView(QWidget):
             self.sig_error.emit(err)
             return None
         dst = posixpath.join(posixpath.dirname(rel), new_name)
-        return self._call("files.rename", {"src": rel, "dst": dst})
+        root = self.workspace
+        return self._call(
+            "files.rename",
+            {"src": rel, "dst": dst},
+            None if root is None else lambda _r: self.sig_renamed.emit(str(root / rel),
+                                                                       str(root / dst)),
+        )  # fmt: skip
 
     def delete(self, rel: str, *, is_dir: bool, confirm: bool = True) -> CallFuture | None:
         """Delete ``rel`` (a folder with everything in it) after the user confirms."""
@@ -351,7 +363,12 @@ class FilesView(QWidget):
             )
             if answer != QMessageBox.StandardButton.Yes:
                 return None
-        return self._call("files.delete", {"path": rel, "recursive": is_dir})
+        root = self.workspace
+        return self._call(
+            "files.delete",
+            {"path": rel, "recursive": is_dir},
+            None if root is None else lambda _r: self.sig_deleted.emit(str(root / rel)),
+        )
 
     def _on_activated(self, index: QModelIndex) -> None:
         item = self.model.itemFromIndex(index)

@@ -331,10 +331,10 @@ class MainWindow(QMainWindow):
             tip="Run the selected node and everything downstream",
             icon=sp.SP_MediaSeekForward,
         )
-        a("run.stop", "S&top", None, "Shift+F5", tip="Stop the run", icon=sp.SP_MediaStop)
+        a("run.stop", "St&op", None, "Shift+F5", tip="Stop the run", icon=sp.SP_MediaStop)
         a(
             "run.resume",
-            "&Resume After Edit",
+            "Resume After &Edit",
             None,
             "Ctrl+Shift+F5",
             tip="Run again what depends on an output you edited, keeping the rest of the run",
@@ -346,6 +346,14 @@ class MainWindow(QMainWindow):
             "F6",
             tip="Pause after the running nodes",
             icon=sp.SP_MediaPause,
+        )
+        a(
+            "run.continue",
+            "&Continue",
+            None,
+            "F8",
+            tip="Run on from a pause (breakpoint, Pause or Step) until the next breakpoint",
+            icon=sp.SP_ArrowRight,
         )
         a(
             "run.step",
@@ -410,7 +418,8 @@ class MainWindow(QMainWindow):
         run = bar.addMenu("&Run")
         run.addActions([x["run.all"], x["run.selected"], x["run.from_here"]])
         run.addSeparator()
-        run.addActions([x["run.pause"], x["run.step"], x["run.stop"], x["run.resume"]])
+        run.addActions([x["run.pause"], x["run.continue"], x["run.step"], x["run.stop"]])
+        run.addAction(x["run.resume"])
         run.addSeparator()
         run.addAction(x["run.toggle_breakpoint"])
         run.addSeparator()
@@ -428,7 +437,8 @@ class MainWindow(QMainWindow):
         tb.addSeparator()
         tb.addActions([x["edit.undo"], x["edit.redo"]])
         tb.addSeparator()
-        tb.addActions([x["run.all"], x["run.from_here"], x["run.pause"], x["run.step"]])
+        tb.addActions([x["run.all"], x["run.from_here"], x["run.pause"], x["run.continue"]])
+        tb.addAction(x["run.step"])
         tb.addAction(x["run.stop"])
 
     def _build_status_bar(self) -> None:
@@ -461,6 +471,8 @@ class MainWindow(QMainWindow):
         self.files = FilesView(None, self)
         self.files.sig_open_file.connect(lambda p: self.open_path(p))
         self.files.sig_error.connect(lambda m: self._report(m, "warning", "files"))
+        self.files.sig_renamed.connect(self.follow_rename)
+        self.files.sig_deleted.connect(self.follow_delete)
         self._palette_holder = _placeholder("The node palette appears when the registry is ready")
         self._properties_holder = _placeholder("Select a node on a board to edit its properties")
         self.artifacts = ArtifactsView(self)
@@ -543,10 +555,12 @@ class MainWindow(QMainWindow):
 
     def _start_workspace(self) -> None:
         assert self.host is not None
-        self.host.activate("onStartup")
         workspace = self._initial_workspace or _path_or_none(st.settings().value("workspace/last"))
+        # The workspace first: started before it, the File Explorer would be stopped at once
+        # to start again on it (and a warning logged at every start).
         if workspace is not None and workspace.is_dir():
             self.set_workspace(workspace)
+        self.host.activate("onStartup")
 
     def set_registry(self, registry: NodeTypeRegistry) -> None:
         """Use ``registry`` for new boards, the Palette dock and validation."""
@@ -786,6 +800,42 @@ class MainWindow(QMainWindow):
         tab = self.tabs.currentWidget()
         return tab if _is_board(tab) else None  # type: ignore[return-value]
 
+    def _tabs_under(self, path: str) -> list[tuple[QWidget, Path]]:
+        """Return the open tabs of file ``path`` or of files in folder ``path``, with theirs."""
+        root = Path(path).resolve()
+        out = []
+        for i in range(self.tabs.count()):
+            tab = self.tabs.widget(i)
+            p = _tab_path(tab)
+            if tab is not None and p is not None and (p == root or p.is_relative_to(root)):
+                out.append((tab, p))
+        return out
+
+    def follow_rename(self, old: str, new: str) -> None:
+        """Let open tabs follow a file or folder renamed from ``old`` to ``new``.
+
+        Otherwise the tab would save to the old name and bring the old file back beside the
+        renamed one, with the edits split between them.
+        """
+        for tab, p in self._tabs_under(old):
+            moved = Path(new).resolve() / p.relative_to(Path(old).resolve())
+            target: Any = tab.editor if _is_board(tab) else tab  # type: ignore[attr-defined]
+            target.move_to(moved)
+            self._retitle(tab)
+            self._report(f"{p.name} was renamed: its tab now saves to {moved}", "info", "files")
+
+    def follow_delete(self, path: str) -> None:
+        """Mark the open tabs of a deleted file (or folder) unsaved, so closing offers to save."""
+        for tab, p in self._tabs_under(path):
+            target: Any = tab.editor if _is_board(tab) else tab  # type: ignore[attr-defined]
+            target.mark_unsaved()
+            self._retitle(tab)
+            self._report(
+                f"{p.name} was deleted; its tab keeps the text: save to write it again",
+                "warning",
+                "files",
+            )
+
     def board_tabs(self) -> list[BoardTab]:
         """Every open board."""
         return [t for i in range(self.tabs.count()) if _is_board(t := self.tabs.widget(i))]  # type: ignore[misc]
@@ -838,9 +888,13 @@ class MainWindow(QMainWindow):
         if self.registry is None:
             self._report("the node types are still loading; try again in a moment", "warning")
             return None
-        from symphony.ui.board_tab import BoardTab
+        from symphony.ui.board_tab import UNTITLED, BoardTab
 
-        tab = BoardTab.new(self.registry)
+        # unsaved boards are told apart by name (tab titles, the run history, output names)
+        taken = {b.melody.name for b in self.board_tabs()}
+        name = next(n for i in range(1, len(taken) + 2)
+                    if (n := UNTITLED if i == 1 else f"{UNTITLED} {i}") not in taken)  # fmt: skip
+        tab = BoardTab.new(self.registry, name)
         self.add_tab(tab)
         return tab
 
@@ -1023,7 +1077,7 @@ class MainWindow(QMainWindow):
         elif tab is not None and _is_board(tab):
             board: Any = tab
             self.position_label.setText(
-                f"{len(board.melody.nodes)} nodes · Zoom {board.zoom() * 100:.0f}%"
+                f"{_count(len(board.melody.nodes), 'node')} · Zoom {board.zoom() * 100:.0f}%"
             )
         else:
             self.position_label.setText("")
@@ -1073,17 +1127,20 @@ class MainWindow(QMainWindow):
     def board_for_run(self, melody: Melody, source: object = None) -> BoardTab | None:
         """Return a board showing ``melody`` (the melody a past run ran).
 
-        In order: an open board of that melody (same name and nodes); the file the run was
-        started from (``source``), opened, if it still holds that melody; else a new, unsaved
-        copy of the melody as the run ran it.
+        In order: an open board of that melody (same name and nodes) that is the file the run
+        was started from (``source``) or unsaved; that file, opened, if it still holds that
+        melody; else a new, unsaved copy of the melody as the run ran it.
         """
 
         def fits(board: BoardTab) -> bool:
             m = board.melody
             return m.name == melody.name and m.nodes.keys() == melody.nodes.keys()
 
+        path = Path(source) if isinstance(source, str) and source else None
         for board in self.board_tabs():
-            if fits(board):
+            # With a file recorded, only its own board or an unsaved one will do: another
+            # file's board may hold a melody of the same name and node ids (a copy, a template)
+            if fits(board) and (path is None or board.path in (None, path)):
                 self.tabs.setCurrentWidget(board)
                 return board
         if self.registry is None:
@@ -1091,15 +1148,15 @@ class MainWindow(QMainWindow):
             return None
         from symphony.ui.board_tab import BoardTab
 
-        if isinstance(source, str) and source and Path(source).is_file():
+        if path is not None and path.is_file() and path not in {b.path for b in self.board_tabs()}:
             try:
-                opened = BoardTab.open(source, self.registry)
+                opened = BoardTab.open(path, self.registry)
             except (OSError, ValueError) as e:
                 _log.info("the run's file %s is not opened: %s", source, e)
             else:
                 if fits(opened):
                     self.add_tab(opened)
-                    st.add_recent_file(Path(source))
+                    st.add_recent_file(path)
                     return opened
                 opened.dispose()
                 opened.deleteLater()
@@ -1233,6 +1290,14 @@ class MainWindow(QMainWindow):
                 view.append_node_preview(event.node_id, event.text)
         elif isinstance(event, ev.ArtifactStored):
             self._catch_up_artifacts()
+            if view is not None:
+                shown = view.board_scene.run_states.get(event.node_id)
+                if shown is None or not shown.preview:
+                    # a node that streamed nothing (an operator, a file read) shows the end of
+                    # its output, as Show on Board does, rather than "no output yet"
+                    preview = self._output_preview((event.artifact_id,))
+                    if preview:
+                        view.append_node_preview(event.node_id, preview)
         elif isinstance(event, ev.RecoveryChosen):
             self._report(
                 f"{event.node_id}: {event.error} → {event.strategy} ({event.why})",
@@ -1298,6 +1363,7 @@ class MainWindow(QMainWindow):
         x["run.stop"].setEnabled(active)
         x["run.pause"].setEnabled(self.run_state == ev.RUN_RUNNING)
         x["run.step"].setEnabled(self.run_state == ev.RUN_PAUSED)
+        x["run.continue"].setEnabled(self.run_state == ev.RUN_PAUSED)
         x["run.toggle_breakpoint"].setEnabled(selected)
         runs = getattr(self, "runs", None)
         x["run.resume"].setEnabled(runs is not None and runs.can_resume and not active)
@@ -1489,6 +1555,10 @@ def _placeholder(text: str) -> QLabel:
 def _is_board(tab: object) -> bool:
     # Checked by duck type so this module does not import the canvas at start-up.
     return tab is not None and hasattr(tab, "undo_stack") and hasattr(tab, "view")
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
 
 def _tab_path(tab: object) -> Path | None:

@@ -395,6 +395,17 @@ class TextEditorTab(QWidget):
         """Whether there are unsaved edits."""
         return self.editor.document().isModified()
 
+    def move_to(self, path: Path) -> None:
+        """Follow the file to ``path`` (it was renamed or moved; nothing is written)."""
+        if isinstance(self.source, FileSource):
+            self.source = FileSource(Path(path))
+            self.editor.set_language(self.source.language)
+            self.sig_title_changed.emit(self.title)
+
+    def mark_unsaved(self) -> None:
+        """Count the text as modified (its file is gone: closing should offer to save)."""
+        self.editor.document().setModified(True)
+
     def save(self) -> None:
         """Write the text back; raises ``OSError`` or a Pit error naming the problem."""
         self.source.store(self.editor.toPlainText())

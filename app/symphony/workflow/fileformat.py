@@ -654,7 +654,7 @@ def loads(data: str | bytes, *, source: str = "<string>") -> Melody:
     except json.JSONDecodeError as exc:
         path = _path_at(text, exc.pos)
         raise MelodyFormatError(
-            source, exc.lineno, exc.colno, path, f"invalid JSON: {exc.msg}"
+            source, exc.lineno, exc.colno, path, f"invalid JSON: {_json_problem(exc, text)}"
         ) from None
     if constants:
         bad_path = _path_of(doc, lambda v: isinstance(v, _Constant))
@@ -677,6 +677,26 @@ def loads(data: str | bytes, *, source: str = "<string>") -> Melody:
         if migrated:
             reason = f"{reason} (in the document migrated to version {FORMAT_VERSION})"
         raise MelodyFormatError(source, line, column, format_path(exc.path), reason) from None
+
+
+def _json_problem(exc: json.JSONDecodeError, text: str) -> str:
+    """Return the parser's complaint as a whole sentence.
+
+    Some of its messages end in "at" because it appends the position itself ("Invalid control
+    character at"); the position is reported separately, so name the character instead.
+    """
+    msg = exc.msg
+    if msg.endswith(" at"):
+        msg = msg[: -len(" at")]
+        if msg == "Invalid control character" and exc.pos < len(text):
+            char = text[exc.pos]
+            named = {"\n": "a line break", "\t": "a tab", "\r": "a carriage return"}.get(
+                char, f"U+{ord(char):04X}"
+            )
+            msg = f"{named} inside a string (write it as an escape such as \\n)"
+        elif msg == "Unterminated string starting":
+            msg = "Unterminated string: it has no closing quote"
+    return msg
 
 
 def _path_at(text: str, offset: int) -> str:
