@@ -5,7 +5,13 @@ from typing import Any
 import pytest
 
 from symphony.registry import NodeTypeRegistry, OperatorError
-from symphony.registry.operators import check_python_syntax, render_template
+from symphony.registry.operators import (
+    STATIC_CHECKS,
+    check_python_syntax,
+    check_split_node,
+    render_template,
+)
+from symphony.workflow import Melody, Node, validate
 
 
 def run(registry: NodeTypeRegistry, type_id: str, inputs: dict[str, Any], **config: Any) -> Any:
@@ -128,6 +134,13 @@ def test_merge(registry: NodeTypeRegistry) -> None:
         registry, "op.merge", {"first": {"a": 1, "b": 1}, "second": {"b": 2}}, mode="object"
     ) == {"merged": {"a": 1, "b": 2}}
     assert run(registry, "op.merge", {"first": "a", "second": None}) == {"merged": "a"}
+    # an empty separator joins directly; an unset one is the default
+    assert run(registry, "op.merge", {"first": "a", "second": "b"}, separator="") == {
+        "merged": "ab"
+    }
+    assert run(registry, "op.merge", {"first": "a", "second": "b"}, separator=None) == {
+        "merged": "a\n\nb"
+    }
 
 
 def test_merge_object_error_names_the_port(registry: NodeTypeRegistry) -> None:
@@ -163,6 +176,23 @@ def test_split_errors(registry: NodeTypeRegistry) -> None:
     assert fails(registry, "op.split", {"text": "x"}, max_parts=-1) == (
         "op.split: config 'max_parts': -1 is below the minimum 0"
     )
+    assert run(registry, "op.split", {"text": "a\nb"}, separator=None) == {"parts": ["a", "b"]}
+
+
+def test_an_empty_split_separator_is_caught_before_a_run(registry: NodeTypeRegistry) -> None:
+    assert STATIC_CHECKS["op.split"] is check_split_node
+    assert check_split_node({"separator": "\n"}, ()) == []
+    assert check_split_node({"separator": ""}, {"text"}) == [
+        "config 'separator' must not be empty (write \\n for a line break)"
+    ]
+    assert "op.merge" not in STATIC_CHECKS  # empty is a valid merge separator
+    m = Melody()
+    m.add_node(Node("s", "op.split", "Split", {"separator": ""}))
+    m.add_node(Node("m", "op.merge", "Merge", {"separator": ""}))
+    config = [i.message for i in validate(m, registry) if i.code == "config"]
+    assert config == [
+        "node 's' (Split): config 'separator' must not be empty (write \\n for a line break)"
+    ]
 
 
 # ------------------------------------------------------------------------- filter

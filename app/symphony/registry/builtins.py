@@ -88,7 +88,13 @@ BUILTIN_NODE_TYPES: Final[tuple[dict[str, Any], ...]] = (
                 "choices": ["text", "list", "object"],
                 "default": "text",
             },
-            {"name": "separator", "kind": "text", "label": "Separator", "default": "\n\n"},
+            {
+                "name": "separator",
+                "kind": "text",
+                "label": "Separator",
+                "default": "\n\n",
+                "description": "Put between texts (may be empty); \\n is a line break, \\t a tab.",
+            },
         ],
     },
     {
@@ -101,7 +107,13 @@ BUILTIN_NODE_TYPES: Final[tuple[dict[str, Any], ...]] = (
         "inputs": [{"name": "text", "type": "text", "required": True}],
         "outputs": [{"name": "parts", "type": "json"}],
         "config": [
-            {"name": "separator", "kind": "text", "label": "Separator", "default": "\n"},
+            {
+                "name": "separator",
+                "kind": "text",
+                "label": "Separator",
+                "default": "\n",
+                "description": "Where to cut (not empty); \\n is a line break, \\t a tab.",
+            },
             {
                 "name": "max_parts",
                 "kind": "number",

@@ -24,6 +24,7 @@ __all__ = [
     "Operator",
     "OperatorError",
     "STATIC_CHECKS",
+    "check_split_node",
     "check_template_node",
     "format_template",
     "json_extract",
@@ -268,7 +269,9 @@ def merge(inputs: Mapping[str, Any], config: Mapping[str, Any]) -> dict[str, Any
         values.extend((f"more[{i}]", v) for i, v in enumerate(items))
     mode = config.get("mode", "text")
     if mode == "text":
-        separator = config.get("separator", "\n\n")
+        separator = config.get("separator")
+        if separator is None:  # unset means the default, as for every other field
+            separator = "\n\n"
         return {"merged": separator.join(_render(v) for _, v in values)}
     if mode == "list":
         return {"merged": [v for _, v in values]}
@@ -287,12 +290,27 @@ def merge(inputs: Mapping[str, Any], config: Mapping[str, Any]) -> dict[str, Any
 # ----------------------------------------------------------------------------- split
 
 
+def check_split_node(config: Mapping[str, Any], connected: Collection[str]) -> list[str]:
+    """Return what keeps an ``op.split`` node from ever running, before it runs.
+
+    An empty separator cannot cut anything: :func:`split` refuses it, so it is reported with
+    the other validation problems instead of only when the run reaches the node. (An empty
+    ``op.merge`` separator is fine: it joins the values directly.)
+    """
+    del connected  # the separator does not depend on the links
+    if config.get("separator") == "":
+        return ["config 'separator' must not be empty (write \\n for a line break)"]
+    return []
+
+
 def split(inputs: Mapping[str, Any], config: Mapping[str, Any]) -> dict[str, Any]:
     """``op.split``: cut the ``text`` input at ``separator`` into the ``parts`` list."""
     text = inputs.get("text")
     if not isinstance(text, str):
         raise OperatorError("op.split", f"input 'text' must be a text, got {_kind(text)}")
-    separator = config.get("separator", "\n")
+    separator = config.get("separator")
+    if separator is None:  # unset means the default, as for every other field
+        separator = "\n"
     if not separator:
         raise OperatorError("op.split", "config 'separator' must not be empty")
     max_parts = int(config.get("max_parts") or 0)
@@ -434,4 +452,5 @@ OPERATORS: Mapping[str, Operator] = {
 #: ``check(config, connected_input_ports) -> problems``.
 STATIC_CHECKS: Mapping[str, Callable[[Mapping[str, Any], Collection[str]], list[str]]] = {
     "op.template": check_template_node,
+    "op.split": check_split_node,
 }

@@ -851,8 +851,14 @@ class MainWindow(QMainWindow):
         self.revalidate()
         self.sig_current_tab_changed.emit(tab)
 
+    def commit_typing(self) -> None:
+        """Apply what is being typed in Properties (saving, closing and running use it)."""
+        if self.properties_widget is not None:
+            self.properties_widget.commit_pending()
+
     def close_tab(self, index: int, *, ask: bool = True) -> bool:
         """Close tab ``index``; unsaved edits are offered for saving first (False: cancelled)."""
+        self.commit_typing()
         found = self.tabs.widget(index)
         if found is None:
             return True
@@ -926,6 +932,7 @@ class MainWindow(QMainWindow):
 
     def save_tab(self, tab: QWidget, path: str | Path | None = None) -> bool:
         """Save ``tab`` (to ``path``, or ask for one if it has none). False if not saved."""
+        self.commit_typing()
         try:
             if isinstance(tab, TextEditorTab):
                 if path is not None and isinstance(tab.source, FileSource):
@@ -962,6 +969,7 @@ class MainWindow(QMainWindow):
 
     def save_current_as(self) -> bool:
         """Save the current tab under a new file name."""
+        self.commit_typing()
         tab = self.current_tab()
         if tab is None:
             return False

@@ -6,7 +6,13 @@ model choices. Input is validated inline with the schema's own rules
 (:meth:`~symphony.registry.descriptions.ConfigField.check`): a bad value shows its reason under
 the field and is not applied. Every accepted change goes through the
 :class:`~symphony.document.editor.MelodyEditor`, so it is one undo step. When the melody changes
-(undo, redo, another view), the form's values follow without being rebuilt.
+(undo, redo, another view), the form's values follow without being rebuilt, and errors shown
+for values typed earlier go away.
+
+Text is committed when its box loses focus (or on Return); what is still being typed is committed
+by :meth:`PropertiesPanel.commit_pending`, which saving, closing and running call first, and
+before the form shows another node. Single-line text boxes show control characters escaped
+(see :func:`escape_line`).
 """
 
 from __future__ import annotations
@@ -15,8 +21,10 @@ import math
 from collections.abc import Callable, Iterable
 from typing import Any, Final
 
+import shiboken6
 from PySide6.QtCore import QEvent, QObject, Qt
 from PySide6.QtWidgets import (
+    QApplication,
     QCheckBox,
     QComboBox,
     QFormLayout,
@@ -36,10 +44,55 @@ from symphony.registry.descriptions import ConfigField, FieldKind
 from symphony.workflow.events import MelodyEvent
 from symphony.workflow.model import MAX_RETRIES, Importance, Node
 
-__all__ = ["PropertiesPanel"]
+__all__ = ["PropertiesPanel", "escape_line", "parse_number", "unescape_line"]
 
 _ERROR_STYLE: Final = "color: #e5534b;"
 _UNSET: Final = "(not set)"
+_ESCAPES: Final = {"\n": "n", "\t": "t", "\r": "r"}
+_UNESCAPES: Final = {"n": "\n", "t": "\t", "r": "\r", "\\": "\\"}
+
+
+def escape_line(value: str) -> str:
+    r"""Return ``value`` as a single-line box shows it: line breaks, tabs and CRs escaped.
+
+    A line break, a tab and a CR are shown as ``\n``, ``\t`` and ``\r``. Every single-line text
+    field is shown this way, not only separators: a one-line box can neither show nor take a
+    line break, so this is the only way to see or type one, and doing it for every such field
+    keeps extension fields consistent with the built-ins (the schema has no per-field flag for
+    it). A backslash is doubled only where it would otherwise be read as an escape (before
+    ``n``, ``t``, ``r`` or another backslash), so regular expressions and paths such as ``\d+``
+    or ``C:\data`` show as they are stored; only ones like ``C:\new`` show doubled.
+    :func:`unescape_line` reads the text back: ``unescape_line(escape_line(v)) == v``.
+    """
+    out: list[str] = []
+    for i, ch in enumerate(value):
+        if ch in _ESCAPES:
+            out.append("\\" + _ESCAPES[ch])
+        elif ch == "\\":
+            after = value[i + 1 : i + 2]
+            out.append("\\\\" if after in _UNESCAPES or after in _ESCAPES else "\\")
+        else:
+            out.append(ch)
+    return "".join(out)
+
+
+def unescape_line(text: str) -> str:
+    r"""Return the value typed as ``text`` in a single-line box (see :func:`escape_line`).
+
+    ``\n``, ``\t``, ``\r`` and ``\\`` are read as a line break, a tab, a CR and one
+    backslash; any other backslash is kept as it is.
+    """
+    out: list[str] = []
+    i = 0
+    while i < len(text):
+        ch = text[i]
+        if ch == "\\" and text[i + 1 : i + 2] in _UNESCAPES:
+            out.append(_UNESCAPES[text[i + 1]])
+            i += 2
+        else:
+            out.append(ch)
+            i += 1
+    return "".join(out)
 
 
 def parse_number(text: str, spec: ConfigField) -> tuple[Any, str | None]:
@@ -60,30 +113,70 @@ def parse_number(text: str, spec: ConfigField) -> tuple[Any, str | None]:
     return value, spec.check(value)
 
 
-class _Row:
-    """One edited value: its widget, its error label, and how to show a value in it."""
+class _FocusOut(QObject):
+    """Calls back when a watched widget loses focus (commits multi-line text).
 
-    def __init__(self, widget: QWidget, error: QLabel, show: Callable[[Any], None]) -> None:
+    :meth:`disarm` it before its widget goes: a widget being deleted still gets a FocusOut,
+    and the callback would then read a half-destroyed widget (a crash, not an exception).
+    """
+
+    def __init__(self, callback: Callable[[], object], parent: QWidget) -> None:
+        super().__init__(parent)
+        self._callback: Callable[[], object] | None = callback
+        self._watched = parent
+
+    def disarm(self) -> None:
+        """Stop watching for good."""
+        self._callback = None
+        if shiboken6.isValid(self._watched):
+            self._watched.removeEventFilter(self)
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: D102, N802
+        callback = self._callback
+        if (
+            callback is not None
+            and event.type() == QEvent.Type.FocusOut
+            and shiboken6.isValid(self._watched)
+        ):
+            callback()
+        return False
+
+
+class _Row:
+    """One edited value: its widget, its error label, how to show a value and to commit.
+
+    Parameters
+    ----------
+    widget, error
+        The editor widget and the label under it.
+    show
+        Puts a value of the model into the widget.
+    check
+        What is wrong with a value of the model, shown when the field is refreshed (config
+        fields: the schema's check; ``None``: nothing can be).
+    """
+
+    def __init__(
+        self,
+        widget: QWidget,
+        error: QLabel,
+        show: Callable[[Any], None],
+        check: Callable[[Any], str | None] | None = None,
+    ) -> None:
         self.widget = widget
         self.error = error
         self.show = show
+        self.check = check
+        #: Applies what the widget holds (False: refused, the error is shown); text boxes only,
+        #: the other widgets commit on every change.
+        self.commit: Callable[[], bool] | None = None
+        #: Edited since it was last shown or committed.
+        self.dirty = False
+        self.focus_out: _FocusOut | None = None
 
     def set_error(self, message: str | None) -> None:
         self.error.setText(message or "")
         self.error.setVisible(bool(message))
-
-
-class _FocusOut(QObject):
-    """Calls back when a watched widget loses focus (commits multi-line text)."""
-
-    def __init__(self, callback: Callable[[], None], parent: QObject) -> None:
-        super().__init__(parent)
-        self._callback = callback
-
-    def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: D102, N802
-        if event.type() == QEvent.Type.FocusOut:
-            self._callback()
-        return False
 
 
 class PropertiesPanel(QWidget):
@@ -124,6 +217,9 @@ class PropertiesPanel(QWidget):
         if self._editor is editor:
             return
         if self._editor is not None:
+            self._commit_before_leaving()  # what is being typed belongs to the old melody
+            self._node_id = None  # the form no longer shows a node of the current editor
+            self._retire_page()
             self._editor.sig_selection_changed.disconnect(self._on_selection)
             self._editor.melody.events.unsubscribe(self._listener)
         self._editor = editor
@@ -165,20 +261,76 @@ class PropertiesPanel(QWidget):
         row = self._rows[name]
         return row.error.text() if not row.error.isHidden() else ""
 
+    def commit_pending(self) -> bool:
+        """Commit what is typed but not yet committed (the box still has the focus).
+
+        Text boxes commit when they lose focus; call this before anything that reads the
+        melody while one may still have it: saving, closing, running. Each edited box is
+        committed as on focus-out, with the same validation: a refused value stays shown with
+        its error and is not applied.
+
+        Returns
+        -------
+        bool
+            ``False`` if a value was refused (the melody then holds the previous value).
+        """
+        ok = True
+        for row in list(self._rows.values()):
+            # a commit refreshes the form, which may retire or re-show the later rows
+            if row.dirty and not self._commit_row(row):
+                ok = False
+        return ok
+
     # ------------------------------------------------------------------ building the form
 
     def _placeholder(self, text: str) -> None:
+        self._retire_page()
         label = QLabel(text)
         label.setAlignment(Qt.AlignmentFlag.AlignCenter)
         label.setWordWrap(True)
         label.setEnabled(False)
-        self._rows = {}
         self._scroll.setWidget(label)
+
+    def _retire_page(self) -> None:
+        """Make the shown form inert before it is replaced.
+
+        ``QScrollArea.setWidget`` deletes the old page at once, and its focused box then gets
+        a FocusOut (and may emit ``editingFinished``) while half-destroyed: acting on that
+        reads a dead widget and crashes. So nothing of the old page may react any more: its
+        focus filters are removed, its signals blocked, and the focus is taken from it while
+        its widgets are still whole. Pending text is not committed here (see
+        :meth:`_commit_before_leaving`): this also runs inside undo, when the node is gone.
+        """
+        rows, self._rows = self._rows, {}
+        for row in rows.values():
+            row.dirty = False
+            if row.focus_out is not None:
+                row.focus_out.disarm()
+        page = self._scroll.widget()
+        if page is None:
+            return
+        for widget in (page, *page.findChildren(QWidget)):
+            widget.blockSignals(True)
+        focused = QApplication.focusWidget()
+        if focused is not None and page.isAncestorOf(focused):
+            focused.clearFocus()
+
+    def _commit_before_leaving(self) -> None:
+        """Commit the pending text of the shown node before the form stops showing it.
+
+        Only while that node still exists: when it was removed (undo of its creation, another
+        view deleting it) the selection changes in the middle of that edit, where a commit
+        would fail or, worse, push onto the undo stack while it is undoing.
+        """
+        editor, node_id = self._editor, self._node_id
+        if editor is not None and node_id is not None and node_id in editor.melody.nodes:
+            self.commit_pending()
 
     def _on_selection(self, ids: list[str]) -> None:
         editor = self._editor
         if editor is None:
             return
+        self._commit_before_leaving()
         if len(ids) != 1:
             self._node_id = None
             self._placeholder(
@@ -205,7 +357,7 @@ class PropertiesPanel(QWidget):
             self._refresh(current)
 
     def _build(self, editor: MelodyEditor, node: Node) -> None:
-        self._rows = {}
+        self._retire_page()
         page = QWidget()
         outer = QVBoxLayout(page)
         outer.setContentsMargins(8, 8, 8, 8)
@@ -220,9 +372,7 @@ class PropertiesPanel(QWidget):
         outer.addWidget(heading)
 
         general = QFormLayout()
-        name = QLineEdit(node.name)
-        name.editingFinished.connect(lambda: self._commit_name(name.text()))
-        self._add_row(general, "Name", "name", name, lambda v: name.setText(str(v)))
+        self._add_line_row(general, "Name", "name", QLineEdit(), str, self._commit_name)
         outer.addLayout(general)
 
         if desc is None:
@@ -248,23 +398,23 @@ class PropertiesPanel(QWidget):
         self._add_row(pform, "Retries", "max_retries", retries, lambda v: retries.setValue(int(v)))
         timeout = QLineEdit()
         timeout.setPlaceholderText("conductor default")
-        timeout.editingFinished.connect(lambda: self._commit_timeout(timeout.text()))
-        self._add_row(
+        self._add_line_row(
             pform,
             "Timeout (s)",
             "timeout_s",
             timeout,
-            lambda v: timeout.setText("" if v is None else f"{v:g}"),
+            lambda v: "" if v is None else f"{v:g}",
+            self._commit_timeout,
         )
         fallbacks = QLineEdit()
         fallbacks.setPlaceholderText("model ids, comma-separated")
-        fallbacks.editingFinished.connect(lambda: self._commit_fallbacks(fallbacks.text()))
-        self._add_row(
+        self._add_line_row(
             pform,
             "Fallback models",
             "fallback_models",
             fallbacks,
-            lambda v: fallbacks.setText(", ".join(v)),
+            ", ".join,
+            self._commit_fallbacks,
         )
         skippable = QCheckBox("May be skipped on failure")
         skippable.toggled.connect(lambda on: self._commit_policy("skippable", bool(on)))
@@ -291,11 +441,6 @@ class PropertiesPanel(QWidget):
         outer.addStretch(1)
         self._scroll.setWidget(page)
         self._refresh(node)
-        if desc is not None:
-            for spec in desc.config:
-                row = self._rows.get(spec.name)
-                if row is not None:
-                    row.set_error(spec.check(node.config.get(spec.name)))
 
     def _add_row(
         self,
@@ -305,6 +450,7 @@ class PropertiesPanel(QWidget):
         widget: QWidget,
         show: Callable[[Any], None],
         tip: str = "",
+        check: Callable[[Any], str | None] | None = None,
     ) -> _Row:
         error = QLabel()
         error.setStyleSheet(_ERROR_STYLE)
@@ -320,9 +466,50 @@ class PropertiesPanel(QWidget):
         if tip:
             widget.setToolTip(tip)
         form.addRow(label, holder)
-        row = _Row(widget, error, show)
+        row = _Row(widget, error, show, check)
         self._rows[key] = row
         return row
+
+    def _add_line_row(
+        self,
+        form: QFormLayout,
+        label: str,
+        key: str,
+        line: QLineEdit,
+        text_of: Callable[[Any], str],
+        commit: Callable[[str], bool],
+        tip: str = "",
+        check: Callable[[Any], str | None] | None = None,
+    ) -> _Row:
+        """Add a line box showing ``text_of(value)``, committing its text with ``commit``."""
+
+        def show(value: Any) -> None:
+            text = text_of(value)
+            if line.text() != text:  # setting the same text would move the cursor
+                line.setText(text)
+
+        row = self._add_row(form, label, key, line, show, tip, check)
+        row.commit = lambda: commit(line.text())
+        line.editingFinished.connect(lambda: self._commit_row(row))
+        line.textChanged.connect(lambda _t: self._mark_dirty(row))
+        return row
+
+    def _mark_dirty(self, row: _Row) -> None:
+        if not self._updating:  # not when the form shows the model
+            row.dirty = True
+
+    def _commit_row(self, row: _Row) -> bool:
+        """Commit what ``row``'s widget holds, if it is a row of the shown form."""
+        if (
+            row.commit is None
+            or row not in self._rows.values()
+            or not shiboken6.isValid(row.widget)
+        ):
+            return True
+        ok = row.commit()
+        if ok:
+            row.dirty = False
+        return ok
 
     def _add_config_row(self, form: QFormLayout, spec: ConfigField, value: Any) -> None:
         label = spec.label or spec.name
@@ -333,7 +520,9 @@ class PropertiesPanel(QWidget):
         if kind is FieldKind.BOOL:
             box = QCheckBox()
             box.toggled.connect(lambda on: self._commit_config(spec, bool(on)))
-            self._add_row(form, label, spec.name, box, lambda v: box.setChecked(bool(v)), tip)
+            self._add_row(
+                form, label, spec.name, box, lambda v: box.setChecked(bool(v)), tip, spec.check
+            )
         elif kind is FieldKind.ENUM:
             combo = QComboBox()
             if not spec.required:
@@ -349,28 +538,28 @@ class PropertiesPanel(QWidget):
                 combo,
                 lambda v: combo.setCurrentText(_UNSET if v is None else str(v)),
                 tip,
+                spec.check,
             )
         elif kind is FieldKind.MODEL_CHOICE:
             model = QComboBox()
             model.setEditable(True)
             model.addItems(["", *dict.fromkeys((*spec.choices, *self._models))])
-            line = model.lineEdit()
-            if line is not None:
-                line.setPlaceholderText("default model")
-                line.editingFinished.connect(
-                    lambda: self._commit_config(spec, model.currentText().strip())
-                )
-            model.activated.connect(
-                lambda _i: self._commit_config(spec, model.currentText().strip())
-            )
-            self._add_row(
+            row = self._add_row(
                 form,
                 label,
                 spec.name,
                 model,
                 lambda v: model.setCurrentText("" if v is None else str(v)),
                 tip,
+                spec.check,
             )
+            row.commit = lambda: self._commit_config(spec, model.currentText().strip())
+            line = model.lineEdit()
+            if line is not None:
+                line.setPlaceholderText("default model")
+                line.editingFinished.connect(lambda: self._commit_row(row))
+                line.textChanged.connect(lambda _t: self._mark_dirty(row))
+            model.activated.connect(lambda _i: self._commit_row(row))
         elif kind is FieldKind.NUMBER:
             number = QLineEdit()
             bounds = []
@@ -381,42 +570,44 @@ class PropertiesPanel(QWidget):
             number.setPlaceholderText(
                 ("whole number " if spec.integer else "number ") + " ".join(bounds)
             )
-            number.editingFinished.connect(lambda: self._commit_number(spec, number.text()))
-            self._add_row(
+            self._add_line_row(
                 form,
                 label,
                 spec.name,
                 number,
-                lambda v: number.setText(
-                    "" if v is None else f"{v:g}" if isinstance(v, float) else str(v)
-                ),
+                lambda v: "" if v is None else f"{v:g}" if isinstance(v, float) else str(v),
+                lambda t: self._commit_number(spec, t),
                 tip,
+                spec.check,
             )
         elif spec.multiline:
             text = QPlainTextEdit()
             text.setTabChangesFocus(True)
             text.setFixedHeight(90)
-            text.installEventFilter(
-                _FocusOut(lambda: self._commit_config(spec, text.toPlainText()), text)
-            )
-            self._add_row(
+            text_row = self._add_row(
                 form,
                 label,
                 spec.name,
                 text,
                 lambda v: None if text.toPlainText() == (v or "") else text.setPlainText(v or ""),
                 tip,
+                spec.check,
             )
+            text_row.commit = lambda: self._commit_config(spec, text.toPlainText())
+            text_row.focus_out = _FocusOut(lambda: self._commit_row(text_row), text)
+            text.installEventFilter(text_row.focus_out)
+            text.textChanged.connect(lambda: self._mark_dirty(text_row))
         else:
-            line_edit = QLineEdit()
-            line_edit.editingFinished.connect(lambda: self._commit_config(spec, line_edit.text()))
-            self._add_row(
+            # one line cannot hold a line break: see escape_line
+            self._add_line_row(
                 form,
                 label,
                 spec.name,
-                line_edit,
-                lambda v: line_edit.setText("" if v is None else str(v)),
+                QLineEdit(),
+                lambda v: "" if v is None else escape_line(str(v)),
+                lambda t: self._commit_config(spec, unescape_line(t)),
                 tip,
+                spec.check,
             )
 
     def _refresh(self, node: Node) -> None:
@@ -432,7 +623,11 @@ class PropertiesPanel(QWidget):
         self._updating = True
         try:
             for key, row in self._rows.items():
-                row.show(values[key] if key in values else node.config.get(key))
+                value = values[key] if key in values else node.config.get(key)
+                row.show(value)
+                row.dirty = False
+                # an error about text typed earlier no longer applies to the value shown now
+                row.set_error(row.check(value) if row.check is not None else None)
         finally:
             self._updating = False
 
@@ -450,56 +645,55 @@ class PropertiesPanel(QWidget):
             row.set_error(None)
         return True
 
-    def _commit_name(self, text: str) -> None:
+    def _commit_name(self, text: str) -> bool:
         editor, node_id = self._editor, self._node_id
         if self._updating or editor is None or node_id is None:
-            return
-        self._apply("name", lambda: editor.rename_node(node_id, text.strip()))
+            return True
+        return self._apply("name", lambda: editor.rename_node(node_id, text.strip()))
 
-    def _commit_config(self, spec: ConfigField, value: Any) -> None:
+    def _commit_config(self, spec: ConfigField, value: Any) -> bool:
         editor, node_id = self._editor, self._node_id
         if self._updating or editor is None or node_id is None:
-            return
+            return True
         if (
             value == ""
             and spec.kind in (FieldKind.TEXT, FieldKind.MODEL_CHOICE)
             and (spec.default is None)
         ):
             value = None
-        self._apply(spec.name, lambda: editor.set_config(node_id, spec.name, value))
+        return self._apply(spec.name, lambda: editor.set_config(node_id, spec.name, value))
 
-    def _commit_number(self, spec: ConfigField, text: str) -> None:
+    def _commit_number(self, spec: ConfigField, text: str) -> bool:
         if self._updating:
-            return
+            return True
         value, problem = parse_number(text, spec)
         if problem is not None:
             self._rows[spec.name].set_error(f"config '{spec.name}': {problem}")
-            return
-        self._commit_config(spec, value)
+            return False
+        return self._commit_config(spec, value)
 
-    def _commit_policy(self, field: str, value: Any) -> None:
+    def _commit_policy(self, field: str, value: Any) -> bool:
         editor, node_id = self._editor, self._node_id
         if self._updating or editor is None or node_id is None:
-            return
-        self._apply(field, lambda: editor.set_policy(node_id, **{field: value}))
+            return True
+        return self._apply(field, lambda: editor.set_policy(node_id, **{field: value}))
 
-    def _commit_timeout(self, text: str) -> None:
+    def _commit_timeout(self, text: str) -> bool:
         if self._updating:
-            return
+            return True
         text = text.strip()
         if not text:
-            self._commit_policy("timeout_s", None)
-            return
+            return self._commit_policy("timeout_s", None)
         try:
             value = float(text)
         except ValueError:
             self._rows["timeout_s"].set_error(f"timeout: expected seconds, got {text!r}")
-            return
-        self._commit_policy("timeout_s", value)
+            return False
+        return self._commit_policy("timeout_s", value)
 
-    def _commit_fallbacks(self, text: str) -> None:
+    def _commit_fallbacks(self, text: str) -> bool:
         models = tuple(m.strip() for m in text.split(",") if m.strip())
-        self._commit_policy("fallback_models", models)
+        return self._commit_policy("fallback_models", models)
 
     def _commit_breakpoint(self, on: bool) -> None:
         editor, node_id = self._editor, self._node_id

@@ -145,6 +145,7 @@ class RunController(QObject):
         """
         if self.run is not None and not self.run.done:
             return None
+        self.window.commit_typing()  # run what is typed, not what was
         board = board or self.window.current_board()
         conductor = self._conductor()
         if board is None or conductor is None:
