@@ -260,16 +260,23 @@ def test_killing_the_instrument_mid_run_retries_and_the_window_stays_responsive(
     assert any("retry" in text for text in window.problems.messages())
 
 
+def _run_action(window: MainWindow, action: str) -> Any:
+    """Trigger a run action and return the result of the run it starts, once it has ended."""
+
+    async def go() -> Any:
+        window.runs.last_result = None
+        window.action_map[action].trigger()
+        await until(lambda: window.runs.last_result is not None)
+        return window.runs.last_result
+
+    return in_qt(go)
+
+
 def test_edit_an_output_and_resume_downstream(window: MainWindow, workspace: Path) -> None:
     board = window.new_from_template("review_file")
     assert board is not None
 
-    async def first_run() -> Any:
-        window.action_map["run.all"].trigger()
-        await until(lambda: window.runs.last_result is not None)
-        return window.runs.last_result
-
-    result = in_qt(first_run)
+    result = _run_action(window, "run.all")
     assert result.status == "succeeded", result.detail
     findings = result.node("review").artifacts["findings"]
     assert not window.action_map["run.resume"].isEnabled()
@@ -280,12 +287,7 @@ def test_edit_an_output_and_resume_downstream(window: MainWindow, workspace: Pat
     tab.save()
     assert window.action_map["run.resume"].isEnabled()
 
-    async def resume() -> Any:
-        window.action_map["run.resume"].trigger()
-        await until(lambda: window.runs.last_result is not None)
-        return window.runs.last_result
-
-    resumed = in_qt(resume)
+    resumed = _run_action(window, "run.resume")
     assert resumed.status == "succeeded", resumed.detail
     assert resumed.run_id == result.run_id
     assert resumed.node("review").attempts == 0  # kept, not run again
@@ -300,12 +302,7 @@ def test_resume_after_two_saves_of_an_output_uses_the_last_one(
     board = window.new_from_template("review_file")
     assert board is not None
 
-    async def first_run() -> Any:
-        window.action_map["run.all"].trigger()
-        await until(lambda: window.runs.last_result is not None)
-        return window.runs.last_result
-
-    result = in_qt(first_run)
+    result = _run_action(window, "run.all")
     assert result.status == "succeeded", result.detail
     findings = result.node("review").artifacts["findings"]
     tab = window.open_artifact(findings)
@@ -321,13 +318,7 @@ def test_resume_after_two_saves_of_an_output_uses_the_last_one(
     assert store.info(store.info(second).inputs[0]).produced_by is None
     assert window.action_map["run.resume"].isEnabled()
 
-    async def resume() -> Any:
-        window.runs.last_result = None
-        window.action_map["run.resume"].trigger()
-        await until(lambda: window.runs.last_result is not None)
-        return window.runs.last_result
-
-    resumed = in_qt(resume)
+    resumed = _run_action(window, "run.resume")
     assert resumed.status == "succeeded", resumed.detail
     assert resumed.run_id == result.run_id
     assert resumed.node("review").artifacts["findings"] == second
