@@ -151,10 +151,28 @@ def test_a_pruned_run_keeps_its_summary_but_cannot_be_resumed(
     assert steps[0].took is not None
     # a run whose operators all succeeded at once logs nothing: once pruned, no nodes are known
     executor.scripts.clear()
-    plain = run(c, chain("q", ["t.inline", "t.inline"]))
+    plain = run(c, chain("q", ["t.inline", "t.inline"]), use_cache=False)
     assert history.read_events(mem_pit, plain.run_id) == []
     assert c.prune_runs(0) == [plain.run_id]
     assert history.node_steps(mem_pit, plain.run_id) == []
+
+
+def test_a_run_served_from_the_cache_logs_its_last_nodes(
+    mem_pit: Pit, registry: NodeTypeRegistry, executor: ScriptedExecutor, catalog: ModelCatalog
+) -> None:
+    # durable runs tell a success only after its commit, and the last commit comes after the
+    # log is written: the log must not wait for it, or a run's last nodes go missing from it
+    c = conductor_for(mem_pit, registry, executor, catalog)
+    run(c, chain("first", ["t.model", "t.work"]))
+    again = run(c, chain("again", ["t.model", "t.work"]))
+    assert [n.state for n in again.nodes] == ["cached", "cached"]
+    assert again.run_id in c.prune_runs(0)
+    steps = history.node_steps(mem_pit, again.run_id)
+    assert [(x.node_id, x.shown_state, x.cached) for x in steps] == [
+        ("n1", "cached", True),
+        ("n2", "cached", True),
+    ]
+    assert steps[1].outputs == tuple(again.node("n2").artifacts.values())
 
 
 def test_a_record_from_before_the_summary_counts_nodes_from_the_dag_tracker(

@@ -49,7 +49,6 @@ from symphony.conductor.events import (
     CANCELLED,
     DONE_BEFORE_RESUME,
     FAILED,
-    LOGGED,
     PAUSED,
     QUEUED,
     RUN_CANCELLED,
@@ -109,7 +108,6 @@ __all__ = [
 ]
 
 _log = logging.getLogger("symphony.conductor")
-_LOGGED_TYPES: Final = frozenset(LOGGED.values())
 
 _IMPORTANCE: Final = {
     Importance.LOW: 0.25,
@@ -444,10 +442,14 @@ class _Sink:
         self.node_id = node_id
 
     def progress(self, fraction: float | None, message: str = "") -> None:
-        self.run._emit(NodeProgress(self.run.run_id, time.time(), self.node_id, fraction, message))
+        if self.run.conductor._listeners:  # nobody to tell: not even built
+            self.run._tell(
+                NodeProgress(self.run.run_id, time.time(), self.node_id, fraction, message)
+            )
 
     def token(self, text: str) -> None:
-        self.run._emit(NodeToken(self.run.run_id, time.time(), self.node_id, text))
+        if self.run.conductor._listeners:
+            self.run._tell(NodeToken(self.run.run_id, time.time(), self.node_id, text))
 
 
 @dataclass(frozen=True, slots=True)
@@ -638,20 +640,34 @@ class Run:
         """
         return bool(self.conductor._listeners) or (self._log is not None and not nr.unlogged)
 
-    def _emit(self, event: RunEvent) -> None:
-        log = self._log
-        if log is not None and type(event) in _LOGGED_TYPES:
-            node_id = getattr(event, "node_id", None)
-            if node_id is None or not self._nodes[node_id].unlogged:
-                log.append(event)
-        self.conductor._emit(event)
+    def _emit(self, event: RunEvent, nr: _NodeRun | None = None) -> None:
+        """Keep ``event`` in the log (unless ``nr`` runs unlogged) and tell the listeners.
 
-    def _announce(self, event: RunEvent) -> None:
-        """Emit a success-related event after the next commit (durable mode)."""
+        Only the kinds of :data:`~symphony.conductor.events.LOGGED` come here; tokens and
+        progress go to :meth:`_tell` alone.
+        """
+        log = self._log
+        if log is not None and (nr is None or not nr.unlogged):
+            log.append(event)
+        if self.conductor._listeners:
+            self.conductor._emit(event)
+
+    def _tell(self, event: RunEvent) -> None:
+        if self.conductor._listeners:
+            self.conductor._emit(event)
+
+    def _announce(self, event: RunEvent, nr: _NodeRun) -> None:
+        """Emit a success-related event; when durable, tell it after the next commit.
+
+        The log keeps it at once, in the order it happened; only telling waits, so that no
+        listener sees a success that a crash could still undo.
+        """
         if self.options.durable:
+            if self._log is not None and not nr.unlogged:
+                self._log.append(event)
             self._pending_events.append(event)
         else:
-            self._emit(event)
+            self._emit(event, nr)
 
     def _commit(self) -> None:
         if self._pending_events or self._uncommitted:
@@ -660,7 +676,7 @@ class Run:
             self._uncommitted = 0
             events, self._pending_events = self._pending_events, []
             for e in events:
-                self._emit(e)
+                self._tell(e)
 
     def _set_state(self, state: str, detail: str = "") -> None:
         self.state = state
@@ -675,10 +691,10 @@ class Run:
             nr.report.model, detail,
         )  # fmt: skip
         if state in (SUCCEEDED, CACHED):
-            self._announce(event)
+            self._announce(event, nr)
         else:
             self._commit()
-            self._emit(event)
+            self._emit(event, nr)
 
     # ---------------------------------------------------------------- setup
 
@@ -969,7 +985,7 @@ class Run:
         dag.transition(run_id, nid, "running")
         for port, aid in ids.items():
             dag.bind_artifact(run_id, nid, aid)
-            self._announce(ArtifactStored(run_id, now, nid, port, aid, "", None, cached=True))
+            self._announce(ArtifactStored(run_id, now, nid, port, aid, "", None, cached=True), nr)
         nr.outputs = values
         nr.output_ids = ids
         nr.report.artifacts = dict(ids)
@@ -997,8 +1013,9 @@ class Run:
             nr.outputs[port] = value
             dag.bind_artifact(run_id, nid, aid)
             if observed:
-                score = self._score_of(aid)
-                self._announce(ArtifactStored(run_id, now, nid, port, aid, kind, score))
+                # the score is for whoever watches; the log leaves it out (the store keeps it)
+                score = self._score_of(aid) if self.conductor._listeners else None
+                self._announce(ArtifactStored(run_id, now, nid, port, aid, kind, score), nr)
         nr.output_ids = ids
         nr.report.artifacts = dict(ids)
         if key is not None:
@@ -1039,7 +1056,8 @@ class Run:
                     result.cost,
                     result.tokens,
                     result.memory_bytes,
-                )  # fmt: skip
+                ),  # fmt: skip
+                nr,
             )
         self._node_state(nr, SUCCEEDED)
 
@@ -1059,11 +1077,11 @@ class Run:
         except NodeError as e:
             nr.unlogged = False
             self._commit()
-            self._emit(NodeStateChanged(self.run_id, nr.report.started, nid, RUNNING, 1))
+            self._emit(NodeStateChanged(self.run_id, nr.report.started, nid, RUNNING, 1), nr)
             self._inline_failure(nr, e)
             return
         if self._wants(nr):
-            self._announce(NodeStateChanged(self.run_id, nr.report.started, nid, RUNNING, 1))
+            self._announce(NodeStateChanged(self.run_id, nr.report.started, nid, RUNNING, 1), nr)
         self._succeed(nr, result, task, time.perf_counter() - t0)
 
     def _inline_failure(self, nr: _NodeRun, error: NodeError) -> None:
@@ -1083,7 +1101,7 @@ class Run:
 
     def _start_task(self, nr: _NodeRun, inputs: dict[str, Any], first: NodeTask | None) -> None:
         if self._wants(nr):
-            self._emit(NodeStateChanged(self.run_id, time.time(), nr.node.id, QUEUED, 1))
+            self._emit(NodeStateChanged(self.run_id, time.time(), nr.node.id, QUEUED, 1), nr)
         nr.report.state = QUEUED
         task: asyncio.Task[None] | None
         if self._handing_off:
@@ -1228,7 +1246,7 @@ class Run:
         nr.report.model = task.model
         if self._wants(nr):
             self._emit(NodeStateChanged(self.run_id, time.time(), nid, RUNNING, task.attempt,
-                                        task.model))  # fmt: skip
+                                        task.model), nr)  # fmt: skip
         t0 = time.perf_counter()
         ok, tokens, cost = False, 0, 0.0
         try:
@@ -1248,7 +1266,7 @@ class Run:
                     lease[0], lease[2], ok=ok, latency=seconds, tokens=tokens, cost=cost
                 )
             if not ok:
-                self._emit(NodeCost(self.run_id, time.time(), nid, task.attempt, seconds))
+                self._emit(NodeCost(self.run_id, time.time(), nid, task.attempt, seconds), nr)
 
     def _backoff(self, attempt: int) -> float:
         base = self.options.retry_backoff
@@ -1336,7 +1354,8 @@ class Run:
                 decision.strategy.value,
                 decision.reason,
                 ctx.attempt,
-            )  # fmt: skip
+            ),  # fmt: skip
+            nr,
         )
         return decision
 
@@ -1407,7 +1426,7 @@ class Run:
             ids_out[spec.name] = aid
             nr.outputs[spec.name] = result[spec.name]
             self._dag.bind_artifact(self.run_id, nr.node.id, aid)
-            self._announce(ArtifactStored(self.run_id, now, nr.node.id, spec.name, aid, kind))
+            self._announce(ArtifactStored(self.run_id, now, nr.node.id, spec.name, aid, kind), nr)
         nr.output_ids = ids_out
         nr.report.artifacts = dict(ids_out)
         nr.report.finished = now
