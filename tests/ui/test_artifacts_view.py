@@ -201,3 +201,26 @@ def test_run_records_are_listed_on_request(qtbot: QtBot, pit: Any) -> None:
     # Asking for a record by id shows the records.
     assert view.select_artifact(record)
     assert view.show_records.isChecked()
+
+
+def test_a_long_name_keeps_its_end_in_a_narrow_dock(qtbot: QtBot, pit: Any) -> None:
+    name = "outputs/summarise-the-quarterly-report/" + "x" * 40 + "/n12.result"
+    pit.artifacts.put(name, b"text", kind="text")
+    view = ArtifactsView()
+    qtbot.addWidget(view)
+    view.set_pit(pit)
+    view.resize(420, 400)
+    view.show()
+    qtbot.waitExposed(view)
+    top = view.tree.topLevelItem(0)
+    assert top is not None
+    shown = view.tree.fontMetrics().elidedText(
+        name, view.tree.textElideMode(), view.tree.columnWidth(0) - 30
+    )
+    # the name column takes the room the other columns leave, and a cut name still ends
+    # with the node and port that tell it from its neighbours
+    assert view.tree.columnWidth(0) > 150
+    assert shown != name
+    assert shown.endswith("n12.result")
+    view.resize(900, 400)
+    qtbot.waitUntil(lambda: view.tree.columnWidth(0) > 600)

@@ -19,6 +19,7 @@ from PySide6.QtWidgets import (
     QCheckBox,
     QFrame,
     QHBoxLayout,
+    QHeaderView,
     QLabel,
     QLineEdit,
     QListWidget,
@@ -90,9 +91,14 @@ class ArtifactsView(QWidget):
         )
         self.tree = QTreeWidget(self)
         self.tree.setHeaderLabels(["Artifact", "Kind", "Quality", "Size"])
-        self.tree.setColumnWidth(0, 150)
-        self.tree.setColumnWidth(1, 64)
-        self.tree.setColumnWidth(2, 56)
+        for col, width in enumerate((150, 52, 52, 76)):
+            self.tree.setColumnWidth(col, width)
+        # the name takes what the dock can spare; when it must be cut, the middle goes, not the
+        # node and port at its end that tell one output from another
+        header = self.tree.header()
+        header.setStretchLastSection(False)
+        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        self.tree.setTextElideMode(Qt.TextElideMode.ElideMiddle)
         self.tree.setUniformRowHeights(True)
         # The dock shares its side with Properties: the list keeps room for a few names, and the
         # details scroll rather than squeeze it.
