@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import os
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -11,7 +12,7 @@ from pytestqt.qtbot import QtBot
 
 from symphony.extension_host.discovery import bundled_dir
 from symphony.extension_host.host import ExtensionHost
-from symphony.ui.files_view import FilesView
+from symphony.ui.files_view import _KIND, FilesView
 
 WAIT_MS = 20_000
 
@@ -123,3 +124,148 @@ def test_switching_workspace_restarts_the_listing(
     _listed(qtbot, view, "", ["b.txt"])
     (other / "c.txt").write_text("c")
     _listed(qtbot, view, "", ["b.txt", "c.txt"])
+
+
+def _sorted_like_the_tree(folders: list[str], files: list[str]) -> list[str]:
+    return sorted(folders, key=str.lower) + sorted(files, key=str.lower)
+
+
+def test_renaming_a_symlink_renames_the_link_not_its_target(
+    qtbot: QtBot, files: tuple[FilesView, Path]
+) -> None:
+    view, ws = files
+    (ws / "target.txt").write_text("target content\n")
+    (ws / "link.txt").symlink_to("target.txt")
+    (ws / "linkdir").symlink_to("src")
+    view.set_workspace(ws)
+    _listed(qtbot, view, "", ["linkdir", "src", "link.txt", "README.md", "target.txt"])
+    for old, new in (("link.txt", "link2.txt"), ("linkdir", "linkdir2")):
+        with qtbot.waitSignal(view.sig_renamed, timeout=WAIT_MS):
+            assert view.rename(old, new) is not None
+        assert (ws / new).is_symlink()
+        assert not (ws / old).is_symlink()
+        assert not (ws / old).exists()
+    assert (ws / "link2.txt").read_text() == "target content\n"
+    assert (ws / "target.txt").read_text() == "target content\n"
+    assert not (ws / "target.txt").is_symlink()
+    assert (ws / "src" / "main.py").read_text() == "print('hi')\n"
+    assert not (ws / "src").is_symlink()
+    _listed(qtbot, view, "", ["linkdir2", "src", "link2.txt", "README.md", "target.txt"])
+
+
+def test_a_big_folder_is_inserted_in_one_go_in_tree_order(
+    qtbot: QtBot, files: tuple[FilesView, Path]
+) -> None:
+    view, ws = files
+    big = ws / "big"
+    big.mkdir()
+    names = [f"f{i:04d}.txt" for i in range(1200)]  # more than two pages of the listing
+    for name in names[::2]:
+        (big / name).write_text("")
+    for sub in ("Zeta", "alpha"):
+        (big / sub).mkdir()
+    view.set_workspace(ws)
+    _listed(qtbot, view, "", ["big", "src", "README.md"])
+    # Count the insertions under big/: one for the whole listing, not one per row.
+    big_item = view.item_for("big")
+    assert big_item is not None
+    inserts: list[int] = []
+    view.model.rowsInserted.connect(
+        lambda parent, first, last: (
+            inserts.append(last - first + 1)
+            if view.model.itemFromIndex(parent) is big_item
+            else None
+        )
+    )
+    view.expand("big")
+    expected = _sorted_like_the_tree(["Zeta", "alpha"], names[::2])
+    _listed(qtbot, view, "big", expected)
+    assert inserts == [len(expected)]
+    # New names land between the rows already shown, still in order.
+    for name in names[1::2]:
+        (big / name).write_text("")
+    (big / "Mid").mkdir()
+    expected = _sorted_like_the_tree(["Mid", "Zeta", "alpha"], names)
+    _listed(qtbot, view, "big", expected)
+
+
+def test_rows_follow_a_change_of_size_or_kind(qtbot: QtBot, files: tuple[FilesView, Path]) -> None:
+    view, ws = files
+    view.set_workspace(ws)
+    _listed(qtbot, view, "", ["src", "README.md"])
+    readme = view.item_for("README.md")
+    assert readme is not None
+    assert readme.toolTip() == "README.md — 5 bytes"
+    (ws / "README.md").write_text("# a longer readme\n")
+    qtbot.waitUntil(lambda: readme.toolTip() == "README.md — 18 bytes", timeout=WAIT_MS)
+    # Replaced by a dangling link: the row becomes a link that says why it cannot be opened.
+    (ws / "README.md").unlink()
+    (ws / "README.md").symlink_to("nowhere.md")
+    qtbot.waitUntil(lambda: readme.data(_KIND) == "symlink", timeout=WAIT_MS)
+    assert "symbolic link" in readme.toolTip()
+    assert view.names("") == ["src", "README.md"]
+
+
+@pytest.mark.parametrize(
+    ("name", "words"),
+    [
+        ("new\nline", "a line break (U+000A)"),
+        ("a\tb", "a tab (U+0009)"),
+        ("cr\r", "a carriage return (U+000D)"),
+        ("bell\x07", "a control character (U+0007)"),
+        ("c1\x85", "a control character (U+0085)"),
+        ("nul\x00", "a NUL character (U+0000)"),
+        ("para\u2029", "a paragraph separator (U+2029)"),
+    ],
+)
+def test_names_with_control_characters_are_refused(
+    qtbot: QtBot, files: tuple[FilesView, Path], name: str, words: str
+) -> None:
+    view, ws = files
+    view.set_workspace(ws)
+    _listed(qtbot, view, "", ["src", "README.md"])
+    attempts: list[Callable[[], object]] = [
+        lambda: view.new_file("", name),
+        lambda: view.new_folder("", name),
+        lambda: view.rename("README.md", name),
+    ]
+    for attempt in attempts:
+        with qtbot.waitSignal(view.sig_error) as sig:
+            assert attempt() is None
+        assert words in sig.args[0]
+        assert "must not contain control characters" in sig.args[0]
+    assert sorted(p.name for p in ws.iterdir()) == ["README.md", "src"]
+    assert (ws / "README.md").read_text() == "# ws\n"
+
+
+def test_activating_a_link_that_cannot_be_opened_says_why(
+    qtbot: QtBot, files: tuple[FilesView, Path], tmp_path: Path
+) -> None:
+    view, ws = files
+    (tmp_path / "outside.txt").write_text("secret")
+    (ws / "dangling").symlink_to("nowhere.txt")
+    (ws / "outside_link").symlink_to(tmp_path / "outside.txt")
+    os.mkfifo(ws / "pipe")
+    view.set_workspace(ws)
+    _listed(qtbot, view, "", ["src", "dangling", "outside_link", "pipe", "README.md"])
+    opened: list[str] = []
+    view.sig_open_file.connect(opened.append)
+    for name, words in (
+        ("dangling", "dangling is a symbolic link whose target (nowhere.txt) does not exist"),
+        ("outside_link", "leads outside the workspace"),
+        ("pipe", "it is not a regular file"),
+    ):
+        item = view.item_for(name)
+        assert item is not None
+        with qtbot.waitSignal(view.sig_error, timeout=WAIT_MS) as sig:
+            view.tree.doubleClicked.emit(item.index())
+        assert sig.args[0].startswith(f"cannot open {name}: ")
+        assert words in sig.args[0]
+    assert opened == []
+    # A link repaired since the listing opens.
+    (ws / "nowhere.txt").write_text("here now")
+    item = view.item_for("dangling")
+    assert item is not None
+    with qtbot.waitSignal(view.sig_open_file, timeout=WAIT_MS) as sig:
+        view.tree.doubleClicked.emit(item.index())
+    assert sig.args == [str(ws / "dangling")]

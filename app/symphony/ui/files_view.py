@@ -8,8 +8,10 @@ expanded, so a huge workspace costs nothing until it is browsed.
 
 from __future__ import annotations
 
+import bisect
 import logging
 import posixpath
+import unicodedata
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
@@ -34,6 +36,8 @@ if TYPE_CHECKING:
 
 FILE_EXPLORER: Final = "symphony.file_explorer"
 PAGE: Final = 500
+#: What the dock says with no folder open.
+NO_FOLDER: Final = "No folder open.\nFile → Open Workspace Folder…"
 _PATH = Qt.ItemDataRole.UserRole
 _KIND = Qt.ItemDataRole.UserRole + 1
 _LOADED = Qt.ItemDataRole.UserRole + 2
@@ -77,7 +81,9 @@ class FilesView(QWidget):
         self.tree.setUniformRowHeights(True)
         self.tree.setEditTriggers(QTreeView.EditTrigger.NoEditTriggers)
         self.tree.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
-        self.hint = QLabel("No folder open.\nFile → Open Workspace Folder…", self)
+        #: why the folder cannot be shown (the File Explorer is disabled), or None
+        self.unavailable: str | None = None
+        self.hint = QLabel(NO_FOLDER, self)
         self.hint.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.hint.setWordWrap(True)
         layout = QVBoxLayout(self)
@@ -105,6 +111,24 @@ class FilesView(QWidget):
         if self.workspace is not None:
             self.set_workspace(self.workspace)
 
+    def set_unavailable(self, reason: str | None) -> None:
+        """Say why the folder cannot be shown instead of the tree (``None``: show it again).
+
+        While the File Explorer is disabled, an empty tree would look like an empty folder.
+        """
+        self.unavailable = reason
+        self._show_state()
+
+    def _show_state(self) -> None:
+        if self.unavailable is not None:
+            self.hint.setText(self.unavailable)
+            shown = False
+        else:
+            self.hint.setText(NO_FOLDER)
+            shown = self.workspace is not None
+        self.tree.setVisible(shown)
+        self.hint.setVisible(not shown)
+
     def set_workspace(self, folder: str | Path) -> None:
         """Show ``folder``: restart the extension on it, list its top level and watch it."""
         path = Path(folder).expanduser().resolve()
@@ -113,8 +137,7 @@ class FilesView(QWidget):
         self.workspace = path
         self.model.removeRows(0, self.model.rowCount())
         self._pending.clear()
-        self.hint.hide()
-        self.tree.show()
+        self._show_state()
         host = self.host
         if host is None:
             return
@@ -201,41 +224,66 @@ class FilesView(QWidget):
         if rel:
             parent.setData(True, _LOADED)
         wanted = {e["name"]: e for e in entries}
-        for row in reversed(range(parent.rowCount())):
+        stale: list[int] = []
+        for row in range(parent.rowCount()):
             child = parent.child(row)
-            if child is None:
-                continue
-            e = wanted.get(child.text())
+            e = None if child is None else wanted.pop(child.text(), None)
             if (
-                child.data(_KIND) is None
+                child is None
                 or e is None
+                or child.data(_KIND) is None
                 or (e["kind"] == "dir") != (child.data(_KIND) == "dir")
             ):
-                parent.removeRow(row)
+                stale.append(row)
+                if child is not None and e is not None:
+                    wanted[child.text()] = e  # a file that became a folder (or back): new row
             else:
-                del wanted[child.text()]
-        for e in wanted.values():
-            self._insert(parent, e)
+                self._describe(child, e)  # its size or kind (file → dangling link) may differ
+        _remove_rows(parent, stale)
+        self._insert(parent, list(wanted.values()))
         self.sig_listed.emit(rel)
 
-    def _insert(self, parent: QStandardItem, e: dict[str, Any]) -> None:
-        is_dir = e["kind"] == "dir"
-        item = QStandardItem(self._dir_icon if is_dir else self._file_icon, e["name"])
-        item.setData(e["path"], _PATH)
-        item.setData(e["kind"], _KIND)
-        item.setToolTip(e["path"] if is_dir else f"{e['path']} — {e['size']:,} bytes")
-        if is_dir:
-            item.appendRow([QStandardItem(_PLACEHOLDER)])
-        # Folders first, then files, each by name (the service pages by name only).
-        key = (not is_dir, e["name"].lower())
-        row = 0
-        while row < parent.rowCount():
-            c = parent.child(row)
-            if c is not None and c.data(_KIND) is not None:
-                if (c.data(_KIND) != "dir", c.text().lower()) > key:
-                    break
-            row += 1
-        parent.insertRow(row, [item])
+    def _describe(self, item: QStandardItem, e: dict[str, Any]) -> None:
+        """Set the row's path, kind and tooltip from listing entry ``e`` (where they differ)."""
+        tip = _tooltip(e)
+        if item.data(_KIND) != e["kind"] or item.toolTip() != tip or item.data(_PATH) != e["path"]:
+            item.setData(e["path"], _PATH)
+            item.setData(e["kind"], _KIND)
+            item.setToolTip(tip)
+
+    def _insert(self, parent: QStandardItem, entries: list[dict[str, Any]]) -> None:
+        """Add rows for ``entries`` under ``parent``, keeping folders first, then files by name.
+
+        The new rows are sorted once and inserted in runs (one ``insertRows`` per gap between
+        existing rows): a 5,000-file folder is one insertion, not 5,000 scans of the rows.
+        """
+        if not entries:
+            return
+        new: list[tuple[tuple[bool, str], QStandardItem]] = []
+        for e in entries:
+            is_dir = e["kind"] == "dir"
+            item = QStandardItem(self._dir_icon if is_dir else self._file_icon, e["name"])
+            self._describe(item, e)
+            if is_dir:
+                item.appendRow([QStandardItem(_PLACEHOLDER)])
+            new.append(((not is_dir, e["name"].lower()), item))
+        new.sort(key=lambda pair: pair[0])
+        # The service pages by name only; the existing rows are already in this order.
+        existing = [
+            (c.data(_KIND) != "dir", c.text().lower())
+            for r in range(parent.rowCount())
+            if (c := parent.child(r)) is not None
+        ]
+        runs: list[tuple[int, list[QStandardItem]]] = []
+        for key, item in new:
+            row = bisect.bisect_right(existing, key)
+            if runs and runs[-1][0] == row:
+                runs[-1][1].append(item)
+            else:
+                runs.append((row, [item]))
+        # From the last gap backwards, so the earlier row numbers stay valid.
+        for row, items in reversed(runs):
+            parent.insertRows(row, items)
 
     def _on_expanded(self, index: QModelIndex) -> None:
         item = self.model.itemFromIndex(index)
@@ -289,6 +337,7 @@ class FilesView(QWidget):
         *,
         replay: bool = False,
         quiet: bool = False,
+        report: bool = True,
     ) -> CallFuture | None:
         if self.host is None:
             self.sig_error.emit("the file service is not running yet")
@@ -303,6 +352,8 @@ class FilesView(QWidget):
                 return
             if on_error is not None:
                 on_error(err)
+            if not report:
+                return  # on_error tells the user itself
             if quiet and "not_found" in str(getattr(err, "data", "")):
                 return  # a folder removed while it was being listed
             if type(err).__name__ == "ShuttingDownError":
@@ -372,8 +423,33 @@ class FilesView(QWidget):
 
     def _on_activated(self, index: QModelIndex) -> None:
         item = self.model.itemFromIndex(index)
-        if item is not None and item.data(_KIND) == "file":
-            self.open_path(str(item.data(_PATH)))
+        if item is None:
+            return
+        kind, rel = item.data(_KIND), str(item.data(_PATH))
+        if kind == "file":
+            self.open_path(rel)
+        elif kind == "symlink":
+            self._explain_link(rel)
+        elif kind == "other":
+            self.sig_error.emit(
+                f"cannot open {rel}: it is not a regular file (a device, pipe or socket)"
+            )
+
+    def _explain_link(self, rel: str) -> None:
+        """Say why link ``rel`` cannot be opened (the service names the reason), or open it."""
+
+        def done(result: CallResult) -> None:
+            # The link was repaired since the listing: open it, or list it anew.
+            if isinstance(result.result, dict) and result.result.get("kind") == "file":
+                self.open_path(rel)
+            else:
+                self.refresh(posixpath.dirname(rel))
+
+        def failed(err: BaseException) -> None:
+            if type(err).__name__ != "ShuttingDownError":  # closing: nobody is waiting
+                self.sig_error.emit(f"cannot open {rel}: {err}")
+
+        self._call("files.stat", {"path": rel}, done, failed, report=False)
 
     def _selected(self, pos: QPoint) -> tuple[str, str | None]:
         item = self.model.itemFromIndex(self.tree.indexAt(pos))
@@ -416,12 +492,52 @@ class FilesView(QWidget):
         menu.exec(self.tree.viewport().mapToGlobal(pos))
 
 
+def _tooltip(e: dict[str, Any]) -> str:
+    kind, path = e["kind"], e["path"]
+    if kind == "dir":
+        return str(path)
+    if kind == "symlink":
+        return f"{path} — a symbolic link to something missing or outside the workspace"
+    if kind == "other":
+        return f"{path} — not a regular file (a device, pipe or socket)"
+    return f"{path} — {e['size']:,} bytes"
+
+
+def _remove_rows(parent: QStandardItem, rows: list[int]) -> None:
+    """Remove ``rows`` (ascending) of ``parent``, one ``removeRows`` per contiguous run."""
+    end = len(rows)
+    while end:
+        start = end - 1
+        while start and rows[start - 1] == rows[start] - 1:
+            start -= 1
+        parent.removeRows(rows[start], end - start)
+        end = start
+
+
+#: Characters that make a name unusable in most tools and dialogs, by what users call them.
+_CONTROL_NAMES: Final = {
+    "\0": "a NUL character",
+    "\t": "a tab",
+    "\n": "a line break",
+    "\r": "a carriage return",
+    "\x1b": "an escape character",
+    "\x7f": "a delete character",
+    "\u2028": "a line separator",
+    "\u2029": "a paragraph separator",
+}
+
+
 def _check_name(name: str) -> str:
     """Return the problem with a new file or folder name (empty if it is fine)."""
+    for ch in name:
+        if ch in _CONTROL_NAMES or unicodedata.category(ch) == "Cc":
+            what = _CONTROL_NAMES.get(ch, "a control character")
+            return (
+                f"name: {name!r} contains {what} (U+{ord(ch):04X}); "
+                "file and folder names must not contain control characters"
+            )
     if not name.strip():
         return "name: must not be empty"
     if "/" in name or "\\" in name or name in (".", ".."):
         return f"name: {name!r} must be a single file or folder name (no '/' or '..')"
-    if "\0" in name:
-        return "name: must not contain a NUL character"
     return ""

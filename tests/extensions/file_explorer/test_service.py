@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -51,17 +52,22 @@ ESCAPES = [
 ]
 
 
+#: Escapes that are a link by their last component: renaming that name renames the link itself
+#: (see test_renaming_a_link_renames_the_link_not_its_target).
+LINK_NAMES = {"leak", "door", "src/up", "dangling"}
+
+
 @pytest.mark.parametrize("path", ESCAPES)
 def test_every_escape_is_refused_for_every_operation(ws: FileService, path: str) -> None:
-    operations = [
+    operations: list[Callable[[], object]] = [
         lambda: ws.stat(path),
         lambda: ws.read(path),
         lambda: ws.write(path, b"pwned"),
         lambda: ws.mkdir(path),
         lambda: ws.list_dir(path),
-        lambda: ws.rename("README.md", path),
-        lambda: ws.rename(path, "moved"),
     ]
+    if path not in LINK_NAMES:
+        operations += [lambda: ws.rename("README.md", path), lambda: ws.rename(path, "moved")]
     for op in operations:
         with pytest.raises(WorkspaceError) as info:
             op()
@@ -104,6 +110,76 @@ def test_deleting_an_outward_link_removes_only_the_link(ws: FileService) -> None
     assert (ws.root.parent / "outside" / "x.txt").exists()
     with pytest.raises(WorkspaceError, match="cannot be deleted"):
         ws.delete("")
+
+
+def test_renaming_a_link_renames_the_link_not_its_target(ws: FileService) -> None:
+    root = ws.root
+    (root / "target.txt").write_text("target content\n")
+    os.symlink("target.txt", root / "link.txt")
+    entry = ws.rename("link.txt", "link2.txt")
+    assert (entry.path, entry.kind) == ("link2.txt", "file")  # described by its target
+    assert os.readlink(root / "link2.txt") == "target.txt"
+    assert not os.path.lexists(root / "link.txt")
+    assert (root / "target.txt").read_text() == "target content\n"
+    assert not (root / "target.txt").is_symlink()
+    # A folder link: the folder it points to stays where it is, with its content.
+    assert ws.rename("shortcut", "shortcut2").kind == "dir"
+    assert os.readlink(root / "shortcut2") == "src/pkg"
+    assert (root / "src" / "pkg" / "a.py").is_file()
+    assert ws.read("shortcut2/a.py").startswith(b"import os")
+    # Links leading outside or nowhere are renamed as links too; nothing outside is touched.
+    for name in sorted(LINK_NAMES):
+        before = os.readlink(root / name)
+        entry = ws.rename(name, f"{name}-renamed")
+        assert (entry.path, entry.kind) == (f"{name}-renamed", "symlink")
+        assert os.readlink(root / f"{name}-renamed") == before
+        assert not os.path.lexists(root / name)
+    assert (root.parent / "secret.txt").read_text() == "top secret"
+    assert (root.parent / "outside" / "x.txt").read_text() == "x"
+    assert not (root.parent / "moved").exists()
+
+
+def test_a_link_as_the_destination_is_the_name_not_its_target(ws: FileService) -> None:
+    root = ws.root
+    (root / "target.txt").write_text("target content\n")
+    os.symlink("target.txt", root / "link.txt")
+    os.symlink("nowhere.txt", root / "dl")  # dangling, inside
+    for dst in ("link.txt", "dl", "leak"):
+        with pytest.raises(WorkspaceError, match=f"{dst} already exists"):
+            ws.rename("README.md", dst)
+    assert not (root / "nowhere.txt").exists()
+    assert (root / "target.txt").read_text() == "target content\n"
+    # overwrite replaces the name (the link), never what it points to.
+    ws.rename("README.md", "link.txt", overwrite=True)
+    ws.write("other.md", "other\n")
+    ws.rename("other.md", "leak", overwrite=True)
+    assert not (root / "link.txt").is_symlink()
+    assert (root / "link.txt").read_text() == "# Title\nhello world\n"
+    assert (root / "target.txt").read_text() == "target content\n"
+    assert (root / "leak").read_text() == "other\n"
+    assert (root.parent / "secret.txt").read_text() == "top secret"
+
+
+def test_creating_over_a_dangling_link_name_is_refused(ws: FileService) -> None:
+    os.symlink("nowhere", ws.root / "dl")
+    with pytest.raises(WorkspaceError, match="dl already exists"):
+        ws.write("dl", b"", overwrite=False)
+    with pytest.raises(WorkspaceError, match="dl already exists"):
+        ws.mkdir("dl")
+    with pytest.raises(WorkspaceError, match="dl already exists"):
+        ws.mkdir("dl", parents=True)
+    assert not os.path.lexists(ws.root / "nowhere")
+    assert os.readlink(ws.root / "dl") == "nowhere"
+
+
+def test_stat_of_a_dangling_link_says_so(ws: FileService) -> None:
+    os.symlink("nowhere.txt", ws.root / "dl")
+    with pytest.raises(WorkspaceError, match=r"dl is a symbolic link whose target \(nowhere.txt\)"):
+        ws.stat("dl")
+    with pytest.raises(WorkspaceError, match="leads outside the workspace"):
+        ws.stat("leak")
+    with pytest.raises(WorkspaceError, match="^missing.txt does not exist$"):
+        ws.stat("missing.txt")
 
 
 def test_symlinks_inside_the_workspace_work(ws: FileService) -> None:

@@ -3,7 +3,9 @@
 Paths are given relative to the workspace root with ``/`` separators. Refused, with a
 :class:`WorkspaceError` naming the path and the reason: absolute paths, ``..`` components, NUL
 bytes, backslashes, over-long paths, and any path that resolves — through symlinks, at any
-depth — outside the root. Symlinks that stay inside the workspace work as usual.
+depth — outside the root. Symlinks that stay inside the workspace work as usual. Operations on a
+name (rename, delete, create) act on the name itself: a symlink is renamed or deleted as a link,
+wherever it points, and a dangling link's name counts as taken.
 
 Resolution uses ``realpath`` and then opens the final component with ``O_NOFOLLOW``, so a symlink
 swapped in between the check and the open fails with an error instead of escaping. Writes are
@@ -177,6 +179,26 @@ class FileService:
             )
         return norm, real
 
+    def _resolve_item(self, rel: str) -> tuple[str, str]:
+        """Return ``(normal relative path, absolute path)`` of the item itself.
+
+        Only the parent folder is resolved (and confined): a final component that is a symlink
+        stays the link, so operations on the name act on the link, wherever it points.
+        """
+        norm = self.normalize(rel)
+        if not norm:
+            return norm, self._root_s
+        _, parent_real = self._resolve(os.path.dirname(norm))
+        return norm, os.path.join(parent_real, os.path.basename(norm))
+
+    def _item_entry(self, norm: str, path: str) -> Entry:
+        """Describe the item at ``path`` itself, as ``list_dir`` does (a link by its target)."""
+        try:
+            entry = self._entry(norm, path, os.lstat(path))
+            return self._describe_link(norm, path, entry) if entry.kind == "symlink" else entry
+        except OSError as e:
+            raise _os_error(e, norm) from None
+
     def _rel(self, real: str) -> str:
         return os.path.relpath(real, self._root_s).replace(os.sep, "/").removeprefix(".")
 
@@ -200,6 +222,18 @@ class FileService:
         norm, real = self._resolve(rel)
         try:
             return self._entry(norm, real, os.stat(real))
+        except FileNotFoundError:
+            # "x does not exist" would be wrong for a link that is there but points nowhere.
+            _, item = self._resolve_item(norm)
+            try:
+                target = os.readlink(item)
+            except OSError:
+                raise WorkspaceError("not_found", f"{norm or '.'} does not exist", norm) from None
+            raise WorkspaceError(
+                "not_found",
+                f"{norm} is a symbolic link whose target ({target}) does not exist",
+                norm,
+            ) from None
         except OSError as e:
             raise _os_error(e, norm) from None
 
@@ -353,7 +387,10 @@ class FileService:
             self.mkdir(os.path.dirname(norm), parents=True, exist_ok=True)
         if os.path.isdir(real):
             raise WorkspaceError("is_a_directory", f"{norm} is a folder", norm)
-        if not overwrite and os.path.lexists(real):
+        # A dangling link named ``norm`` exists too: creating "it" must not create its target.
+        if not overwrite and (
+            os.path.lexists(real) or os.path.lexists(self._resolve_item(norm)[1])
+        ):
             raise WorkspaceError("exists", f"{norm} already exists", norm)
         tmp = os.path.join(
             parent, f".{os.path.basename(real)}.{os.getpid()}.{time.monotonic_ns()}.tmp"
@@ -384,14 +421,17 @@ class FileService:
 
     def mkdir(self, rel: str, *, parents: bool = False, exist_ok: bool = False) -> Entry:
         """Create a folder."""
-        norm, real = self._resolve(rel)
+        norm, _ = self._resolve(rel)
+        # Create the name itself: a dangling link of that name is "already exists", not a
+        # request to create the folder it points to.
+        _, item = self._resolve_item(norm)
         try:
             if parents:
-                os.makedirs(real, exist_ok=exist_ok)
+                os.makedirs(item, exist_ok=exist_ok)
             else:
-                os.mkdir(real)
+                os.mkdir(item)
         except FileExistsError:
-            if not (exist_ok and os.path.isdir(real)):
+            if not (exist_ok and os.path.isdir(item)):
                 raise WorkspaceError("exists", f"{norm} already exists", norm) from None
         except OSError as e:
             raise _os_error(e, norm) from None
@@ -399,9 +439,15 @@ class FileService:
         return self.stat(norm)
 
     def rename(self, src: str, dst: str, *, overwrite: bool = False) -> Entry:
-        """Rename or move an item within the workspace."""
-        s_norm, s_real = self._resolve(src)
-        d_norm, d_real = self._resolve(dst)
+        """Rename or move an item within the workspace.
+
+        A symlink is renamed as a link, wherever it points (like :meth:`delete`): its target is
+        neither moved nor followed. Only the parent folders of ``src`` and ``dst`` are resolved and
+        must stay inside the workspace; an existing ``dst`` (a link too) is ``exists`` unless
+        ``overwrite``, which replaces that name itself.
+        """
+        s_norm, s_real = self._resolve_item(src)
+        d_norm, d_real = self._resolve_item(dst)
         if not s_norm or not d_norm:
             raise WorkspaceError("invalid_argument", "the workspace root cannot be moved", s_norm)
         if d_real == s_real or d_real.startswith(s_real + os.sep):
@@ -419,13 +465,14 @@ class FileService:
                     raise WorkspaceError("exists", f"{d_norm} already exists", d_norm)
                 os.rename(s_real, d_real)
             else:
-                # link() refuses an existing name atomically (os has no RENAME_NOREPLACE).
+                # link() refuses an existing name atomically (os has no RENAME_NOREPLACE);
+                # follow_symlinks=False hard-links the symlink itself, not its target.
                 os.link(s_real, d_real, follow_symlinks=False)
                 os.unlink(s_real)
         except OSError as e:
             raise _os_error(e, d_norm) from None
         _fsync_dir(os.path.dirname(d_real))
-        return self.stat(d_norm)
+        return self._item_entry(d_norm, d_real)
 
     def delete(self, rel: str, *, recursive: bool = False) -> None:
         """Delete a file, a symlink (not its target) or, with ``recursive``, a folder tree."""
