@@ -7,7 +7,7 @@ import shiboken6
 from PySide6.QtCore import QEvent, QMimeData, QPoint, QPointF, Qt
 from PySide6.QtGui import QDropEvent, QImage, QPainter, QPainterPath, QWheelEvent
 from PySide6.QtTest import QTest
-from PySide6.QtWidgets import QApplication, QGraphicsItem
+from PySide6.QtWidgets import QApplication, QGraphicsItem, QWidget
 from pytestqt.qtbot import QtBot
 
 from symphony.canvas.items import LinkItem, NodeItem, NoteItem
@@ -377,3 +377,20 @@ def test_fit_all_before_showing_fits_again_once_shown(
     qtbot.waitUntil(lambda: board.zoom() == 1.0)
     visible = board.mapToScene(board.viewport().rect()).boundingRect()
     assert visible.contains(board.board_scene.content_rect())
+
+
+@pytest.mark.parametrize("first", [(50.0, 0.0), (50.0, 300.0), (0.0, 0.0)])
+def test_a_board_opens_wherever_its_nodes_are(
+    qtbot: QtBot, registry: NodeTypeRegistry, first: tuple[float, float]
+) -> None:
+    # setting the scene may scroll the view at once (it did for these two layouts), and
+    # scrolling updates the minimap: the view must have one by then
+    melody = Melody("ops")
+    a = melody.create_node("op.template", config={"template": "x"}, position=first)
+    b = melody.create_node("op.split", config={"separator": " "}, position=(200.0, 0.0))
+    melody.connect(a.id, "text", b.id, "text")
+    tab = QWidget()  # as in a board tab: a view with a parent scrolled when its scene was set
+    qtbot.addWidget(tab)
+    board = BoardView(MelodyEditor(melody, registry), tab)
+    assert board.minimap.parent() is board
+    assert {item.node_id for item in board.items() if isinstance(item, NodeItem)} == {a.id, b.id}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 from pytestqt.qtbot import QtBot
@@ -270,6 +271,94 @@ def test_notes_are_undoable_and_unknown_ones_refused(editor: MelodyEditor) -> No
     assert editor.note(note).text == "hello"
     _undo_all(editor)
     assert editor.notes() == []
+
+
+_UNREADABLE = [
+    {"id": "note1", "text": "hand-edited", "position": "top-left"},
+    {"id": "note5", "text": "bad size", "position": [0, 0], "size": ["a", "b"]},
+    "not even an object",
+]
+
+
+def _with_unreadable_notes(editor: MelodyEditor) -> None:
+    good = {"id": "note2", "text": "ok", "position": [10, 20], "size": [200, 120]}
+    editor.melody.set_metadata({"notes": [_UNREADABLE[0], good, *_UNREADABLE[1:]]})
+
+
+def test_notes_it_cannot_read_are_kept_through_edits_of_the_others(
+    editor: MelodyEditor,
+) -> None:
+    _with_unreadable_notes(editor)
+    assert [n.id for n in editor.notes()] == ["note2"]  # shown: only the readable one
+    new = editor.add_note((5, 5), "new")
+    assert new not in ("note1", "note2", "note5")  # the unreadable notes' ids stay theirs
+    editor.move_nodes({"note2": (50, 60)})
+    editor.edit_note(new, text="newer")
+    editor.remove_notes(["note2"])
+    stored = editor.melody.metadata["notes"]
+    assert stored[0] == _UNREADABLE[0]
+    assert stored[1:3] == _UNREADABLE[1:]
+    assert [n["id"] for n in stored[3:]] == [new]
+    _undo_all(editor)
+    assert [n.id for n in editor.notes()] == ["note2"]
+    assert len(editor.melody.metadata["notes"]) == 4
+
+
+def test_notes_that_are_not_a_list_are_not_replaced(editor: MelodyEditor) -> None:
+    editor.melody.set_metadata({"notes": {"note1": "mine"}})
+    with pytest.raises(EditError, match="holds dict data under 'notes'"):
+        editor.add_note((0, 0), "x")
+    assert editor.melody.metadata["notes"] == {"note1": "mine"}
+
+
+def test_a_file_with_an_unreadable_note_opens_without_it(
+    tmp_path: Path, registry: NodeTypeRegistry
+) -> None:
+    path = tmp_path / "notes.melody"
+    path.write_text(
+        '{"format_version": 2, "metadata": {"notes": [{"id": "note1", "text": "x", '
+        '"position": [0, 0], "size": ["a", "b"]}]}, "nodes": []}',
+        encoding="utf-8",
+    )
+    opened = MelodyEditor.open(path, registry)
+    assert opened.notes() == []
+    assert opened.melody.metadata["notes"][0]["size"] == ["a", "b"]
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        (
+            {"importance": "urgent"},
+            "node 'enhance' policy: importance must be one of low, normal, high, critical, "
+            "got 'urgent'",
+        ),
+        (
+            {"fallback_models": "abc"},
+            "node 'enhance' policy: fallback_models is a list of model ids, got the text 'abc'",
+        ),
+    ],
+)
+def test_policy_refusals_are_edit_errors(
+    editor: MelodyEditor, changes: dict[str, Any], message: str
+) -> None:
+    before = editor.melody.nodes["enhance"].policy
+    with pytest.raises(EditError) as info:
+        editor.set_policy("enhance", **changes)
+    assert str(info.value) == message
+    assert editor.melody.nodes["enhance"].policy == before
+    assert editor.undo_stack.count() == 0
+
+
+def test_text_that_could_not_be_saved_is_refused_before_the_edit(editor: MelodyEditor) -> None:
+    with pytest.raises(EditError, match="lone surrogate"):
+        editor.set_config("enhance", "prompt", "idea \ud83d")
+    with pytest.raises(EditError, match="lone surrogate"):
+        editor.rename_node("enhance", "\udc00")
+    with pytest.raises(EditError, match="lone surrogate"):
+        editor.add_note((0, 0), "\ud83d")
+    assert editor.undo_stack.count() == 0
+    dumps(editor.melody).encode("utf-8")  # still savable
 
 
 def test_link_kind_and_condition_are_checked_and_undoable(editor: MelodyEditor) -> None:

@@ -231,6 +231,19 @@ def test_errors_name_the_field(path: list[str | int], value: Any, message: str) 
         (ConfigField("x", FieldKind.NUMBER, minimum=1), 0, "0 is below the minimum 1"),
         (ConfigField("x", FieldKind.ENUM, choices=("a", "b")), "c", "'c' is not one of: a, b"),
         (ConfigField("x", FieldKind.MODEL_CHOICE), 5, "expected a model id, got 5"),
+        # float(10**400) raised OverflowError out of check (Properties, Problems, Run)
+        pytest.param(
+            ConfigField("x", FieldKind.NUMBER, integer=True),
+            10**400,
+            "a whole number of about 400 digits is too large (the most is about 1.8e+308)",
+            id="400 digits",
+        ),
+        pytest.param(
+            ConfigField("x", FieldKind.NUMBER, maximum=5),
+            -(10**5000),  # past sys.get_int_max_str_digits: it cannot even be written out
+            "a whole number of about 5000 digits is too large (the most is about 1.8e+308)",
+            id="5000 digits",
+        ),
     ],
 )
 def test_field_check(spec: ConfigField, value: Any, reason: str) -> None:
@@ -244,12 +257,21 @@ def test_field_check(spec: ConfigField, value: Any, reason: str) -> None:
         (ConfigField("x", FieldKind.TEXT), ""),
         (ConfigField("x", FieldKind.NUMBER, minimum=0, maximum=1), 1),
         (ConfigField("x", FieldKind.NUMBER, integer=True), 4.0),
+        (ConfigField("x", FieldKind.NUMBER, integer=True), 10**300),  # a float holds it
         (ConfigField("x", FieldKind.BOOL), False),
         (ConfigField("x", FieldKind.MODEL_CHOICE, choices=("a",)), "some-other-model"),
     ],
 )
 def test_field_accepts(spec: ConfigField, value: Any) -> None:
     assert spec.check(value) is None
+
+
+@pytest.mark.parametrize("key", ["id", "version"])
+def test_a_final_line_break_does_not_pass_the_patterns(key: str) -> None:
+    raw = copy.deepcopy(GOOD)
+    raw[key] += "\n"  # "$" matched before a final line break
+    with pytest.raises(NodeTypeError, match=f"^{key}: "):
+        description_from_dict(raw)
 
 
 def test_check_config_lists_every_problem() -> None:

@@ -2,16 +2,24 @@
 
 from __future__ import annotations
 
+import json
+import os
+import shutil
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
 from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QLineEdit
 from pytestqt.qtbot import QtBot
 
 from symphony.conductor import events as ev
 from symphony.extension_host.discovery import discover
 from symphony.ui.board_tab import BoardTab
 from symphony.ui.main_window import MainWindow, build_registry
+from symphony.ui.palette import PaletteWidget
 from symphony.workflow import list_templates
 
 
@@ -71,6 +79,8 @@ def test_undo_redo_actions_follow_the_boards_stack(
     assert board.select_node(first)
     assert w.action_map["run.from_here"].isEnabled()
     assert w.action_map["edit.delete"].isEnabled()
+    # as after clicking the node: with a dock's text box focused, Delete acts on that box
+    board.view.setFocus()
     w.action_map["edit.delete"].trigger()
     assert len(board.melody.nodes) == before - 1
     assert w.action_map["edit.undo"].isEnabled()
@@ -163,3 +173,148 @@ def test_run_events_reach_board_timeline_problems_and_status(
     assert item is not None
     w.problems.itemDoubleClicked.emit(item, 1)
     assert board.selected_node_ids() == [node]
+
+
+# ------------------------------------------------------------------ keys and edit actions
+
+X11_SCRIPT = r"""
+import json, sys
+from PySide6.QtCore import QSettings, Qt
+from PySide6.QtTest import QTest
+from PySide6.QtWidgets import QApplication
+app = QApplication([])
+QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope, sys.argv[1])
+from symphony.extension_host.discovery import discover
+from symphony.ui.main_window import MainWindow, build_registry
+w = MainWindow(start_services=False, remember_layout=False)
+w.set_registry(build_registry(discover().manifests.values())[0])
+w.show()
+QTest.qWaitForWindowExposed(w)
+board = w.new_from_template("idea_to_plan")
+w.activateWindow()
+board.view.setFocus()
+QTest.qWait(50)
+board.editor.set_selection(["docs"])
+before = sorted(board.melody.nodes)
+QTest.keyClick(board.view.viewport(), Qt.Key.Key_D, Qt.KeyboardModifier.ControlModifier)
+print(json.dumps({
+    "platform": QApplication.platformName(),
+    "shortcuts": {k: [s.toString() for s in a.shortcuts()] for k, a in w.action_map.items()},
+    "before": before,
+    "after": sorted(board.melody.nodes),
+    "undo": board.editor.undo_stack.undoText(),
+}))
+w.close_tab(0, ask=False)
+"""
+
+
+@pytest.mark.skipif(shutil.which("xvfb-run") is None, reason="needs Xvfb for X11's key bindings")
+def test_ctrl_d_duplicates_on_x11_where_the_standard_delete_key_includes_it(
+    tmp_path: Path,
+) -> None:
+    # On X11, QKeySequence.StandardKey.Delete is Del *and* Ctrl+D; bound to Edit ▸ Delete it
+    # deleted the selection when Ctrl+D (duplicate) was pressed on the board. The offscreen
+    # platform has Windows' bindings, so this runs a real X server.
+    env = {**os.environ, "QT_QPA_PLATFORM": "xcb", "XDG_CONFIG_HOME": str(tmp_path)}
+    done = subprocess.run(
+        ["xvfb-run", "-a", sys.executable, "-c", X11_SCRIPT, str(tmp_path)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert result["platform"] == "xcb"
+    assert result["shortcuts"]["edit.delete"] == ["Del"]
+    board_keys = {"Ctrl+D", "Ctrl+L", "Tab", "Space", "Backspace"}  # the board's own keys
+    for key, shortcuts in result["shortcuts"].items():
+        assert not board_keys & set(shortcuts), f"{key} takes {shortcuts} from the board"
+    assert len(result["after"]) == len(result["before"]) + 1, result
+    assert result["undo"] == "Duplicate 1 node"
+
+
+def test_ctrl_d_duplicates_on_the_board(qtbot: QtBot, make_window: Callable[..., object]) -> None:
+    w = _window(make_window, qtbot)
+    board = _template(w)
+    board.view.setFocus()
+    first = next(iter(board.melody.nodes))
+    board.editor.set_selection([first])
+    n = len(board.melody.nodes)
+    qtbot.keyClick(board.view.viewport(), Qt.Key.Key_D, Qt.KeyboardModifier.ControlModifier)
+    assert len(board.melody.nodes) == n + 1
+    assert board.editor.undo_stack.undoText() == "Duplicate 1 node"
+
+
+def test_edit_menu_acts_on_the_text_box_that_has_the_focus(
+    qtbot: QtBot, make_window: Callable[..., object]
+) -> None:
+    w = _window(make_window, qtbot)
+    board = _template(w)
+    node = next(iter(board.melody.nodes))
+    board.editor.set_selection([node])
+    properties = w.properties_widget
+    assert properties is not None
+    name = properties.field_widget("name")
+    assert isinstance(name, QLineEdit)
+    before = name.text()
+    name.setFocus()
+    qtbot.waitUntil(name.hasFocus)
+    name.setSelection(0, 3)
+    n = len(board.melody.nodes)
+    w.action_map["edit.delete"].trigger()  # Edit ▸ Delete, or the command palette
+    assert len(board.melody.nodes) == n  # the node stays
+    assert name.text() == before[3:]
+    palette = w.palette_widget
+    assert isinstance(palette, PaletteWidget)
+    palette.search.setFocus()
+    qtbot.waitUntil(palette.search.hasFocus)
+    palette.search.setText("spl")
+    w.action_map["edit.select_all"].trigger()
+    assert palette.search.selectedText() == "spl"
+    assert board.selected_node_ids() == [node]  # not every node of the board
+
+
+def test_toggle_breakpoint_applies_what_is_being_typed_first(
+    qtbot: QtBot, make_window: Callable[..., object]
+) -> None:
+    w = _window(make_window, qtbot)
+    board = _template(w)
+    node = next(iter(board.melody.nodes))
+    board.editor.set_selection([node])
+    properties = w.properties_widget
+    assert properties is not None
+    name = properties.field_widget("name")
+    assert isinstance(name, QLineEdit)
+    name.setFocus()
+    qtbot.waitUntil(name.hasFocus)
+    name.setText("Typed, no Enter")
+    w.action_map["run.toggle_breakpoint"].trigger()  # F9
+    assert board.melody.nodes[node].breakpoint
+    assert board.melody.nodes[node].name == "Typed, no Enter"
+    assert name.text() == "Typed, no Enter"
+
+
+def test_a_palette_entry_activated_adds_a_node_in_view_without_covering_the_last(
+    qtbot: QtBot, make_window: Callable[..., object]
+) -> None:
+    w = _window(make_window, qtbot)
+    board = _template(w)
+    palette = w.palette_widget
+    assert isinstance(palette, PaletteWidget)
+    item = palette.item_for("op.split")
+    assert item is not None
+    before = set(board.melody.nodes)
+    for _ in range(2):
+        palette.tree.setCurrentItem(item)
+        palette.tree.setFocus()
+        qtbot.keyClick(palette.tree, Qt.Key.Key_Return)
+    added = [i for i in board.melody.nodes if i not in before]
+    assert [board.melody.nodes[i].type_id for i in added] == ["op.split", "op.split"]
+    first, second = (board.melody.nodes[i].position for i in added)
+    assert second == (first[0] + 40, first[1] + 40)  # beside the first, not on top of it
+    centre = board.view.mapToScene(board.view.viewport().rect().center())
+    assert abs(first[0] + 116 - centre.x()) < 1  # centred under the middle of the view
+    assert abs(first[1] + 20 - centre.y()) < 1
+    assert board.selected_node_ids() == [added[1]]

@@ -75,14 +75,24 @@ def test_dragging_carries_the_type_id_and_dropping_it_on_a_board_adds_the_node(
         palette.mime_data_for("nope")
 
 
-def test_double_click_activates(qtbot: QtBot, registry: NodeTypeRegistry) -> None:
+def test_double_click_and_enter_activate_once(qtbot: QtBot, registry: NodeTypeRegistry) -> None:
     palette = PaletteWidget(registry)
     qtbot.addWidget(palette)
+    with qtbot.waitExposed(palette):
+        palette.show()
     item = palette.item_for("op.merge")
     assert item is not None
-    with qtbot.waitSignal(palette.sig_activated) as signal:
-        palette.tree.itemDoubleClicked.emit(item, 0)
-    assert signal.args == ["op.merge"]
+    palette.tree.scrollToItem(item)
+    activated: list[str] = []
+    palette.sig_activated.connect(activated.append)
+    at = palette.tree.visualItemRect(item).center()
+    viewport = palette.tree.viewport()
+    qtbot.mouseClick(viewport, Qt.MouseButton.LeftButton, pos=at)
+    qtbot.mouseDClick(viewport, Qt.MouseButton.LeftButton, pos=at)
+    assert activated == ["op.merge"]  # one node for one double-click, not two
+    palette.tree.setCurrentItem(item)
+    qtbot.keyClick(palette.tree, Qt.Key.Key_Return)
+    assert activated == ["op.merge", "op.merge"]
 
 
 def test_follows_extensions_coming_and_going(qtbot: QtBot, registry: NodeTypeRegistry) -> None:

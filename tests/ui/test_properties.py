@@ -319,6 +319,75 @@ def test_undo_clears_the_error_of_text_typed_before(
     assert _line(panel, "temperature").text() == "0.2"
 
 
+@pytest.mark.parametrize(
+    ("value", "shown"),
+    [(0.123456789, "0.123456789"), (1234567.891, "1234567.891"), (1e20, "1e+20"), (0.5, "0.5")],
+)
+def test_numbers_show_exactly_and_an_unchanged_box_commits_nothing(
+    panel: PropertiesPanel, editor: MelodyEditor, value: float, shown: str
+) -> None:
+    # they showed rounded to six digits (0.123457), and Enter then stored the rounded value
+    editor.set_config("code", "temperature", 0.123456789)
+    editor.set_policy("code", timeout_s=value)
+    steps = editor.undo_stack.count()
+    assert _line(panel, "temperature").text() == "0.123456789"
+    assert _line(panel, "timeout_s").text() == shown
+    for name in ("temperature", "timeout_s", "name"):
+        _line(panel, name).editingFinished.emit()  # Enter, or focus passing through
+    assert editor.undo_stack.count() == steps  # no "Set …" step for nothing
+    node = editor.melody.nodes["code"]
+    assert node.policy.timeout_s == value
+    assert node.config["temperature"] == 0.123456789
+
+
+def test_whole_number_boxes_show_no_point_zero(panel: PropertiesPanel) -> None:
+    assert _line(panel, "timeout_s").text() == "600"  # stored as 600.0
+
+
+def test_a_huge_whole_number_is_an_error_under_the_field(
+    panel: PropertiesPanel, editor: MelodyEditor
+) -> None:
+    editor.set_selection(["features"])
+    _type(_line(panel, "max_features"), "9" * 400)  # raised OverflowError in the schema check
+    assert panel.error_text("max_features") == (
+        "config 'max_features': a whole number of about 400 digits is too large "
+        "(the most is about 1.8e+308)"
+    )
+    assert editor.melody.nodes["features"].config["max_features"] == 12
+
+
+def test_another_edit_of_the_node_keeps_what_is_being_typed(
+    panel: PropertiesPanel, editor: MelodyEditor
+) -> None:
+    editor.set_selection(["enhance"])
+    prompt = panel.field_widget("prompt")
+    assert isinstance(prompt, QPlainTextEdit)
+    prompt.setPlainText("my careful prompt")  # typed, not committed yet
+    _line(panel, "timeout_s").setText("42")
+    editor.set_breakpoint("enhance", True)  # F9, an undo, another view: the form is refreshed
+    assert prompt.toPlainText() == "my careful prompt"
+    assert _line(panel, "timeout_s").text() == "42"
+    assert panel.field_widget("breakpoint").isChecked()  # type: ignore[attr-defined]
+    assert panel.commit_pending()
+    node = editor.melody.nodes["enhance"]
+    assert node.config["prompt"] == "my careful prompt"
+    assert node.policy.timeout_s == 42
+
+
+def test_commit_pending_commits_every_box_being_typed_in(
+    panel: PropertiesPanel, editor: MelodyEditor
+) -> None:
+    editor.set_selection(["enhance"])
+    prompt = panel.field_widget("prompt")
+    assert isinstance(prompt, QPlainTextEdit)
+    _line(panel, "name").setText("Renamed")  # the first row: its commit refreshes the form
+    prompt.setPlainText("x" * 200_000)
+    assert panel.commit_pending()
+    node = editor.melody.nodes["enhance"]
+    assert node.name == "Renamed"
+    assert node.config["prompt"] == "x" * 200_000
+
+
 # ------------------------------------------------------------------ escapes
 
 

@@ -185,6 +185,11 @@ def test_broken_version_1_files(text: str, message: str) -> None:
 
 # ------------------------------------------------------------------------- broken files
 
+_NODE = '{"format_version": 2, "nodes": [\n {"id": "a", "type": "x.y", '
+_TOO_LARGE = "the number is too large (beyond ±1.8e308 it cannot be stored)"
+_TOO_DEEP = "lists and objects nest more than 64 levels deep"
+_SURROGATE = "holds the lone surrogate '{}': half of a character, which a UTF-8 file cannot store"
+
 BROKEN: list[tuple[str, str, tuple[int, int, str, str]]] = [
     (
         "trailing comma",
@@ -228,7 +233,13 @@ BROKEN: list[tuple[str, str, tuple[int, int, str, str]]] = [
         '{"format_version": 2, "nodes": [{"id": "a", "type": "x.y", "position": [1, 1'
         + "0" * 400
         + "]}]}",
-        (1, 72, "nodes[0].position", "expected [x, y] (two numbers), got a list"),
+        # the number itself is named, not the list ("got a list" read as a wrong shape)
+        (
+            1,
+            76,
+            "nodes[0].position[1]",
+            "the number is too large (beyond ±1.8e308 it cannot be stored)",
+        ),
     ),
     ("extra data", '{"format_version": 2} trailing', (1, 23, "", "invalid JSON: Extra data")),
     (
@@ -335,6 +346,52 @@ BROKEN: list[tuple[str, str, tuple[int, int, str, str]]] = [
         '"port": "i"}},\n  {"id": "l2", "from": {"node": "a", "port": "o"}, "to": {"node": "b", '
         '"port": "i"}}]}',
         (3, 3, "links[1]", "link 'l2': a.o is already linked to b.i by link 'l1'"),
+    ),
+    # Read without a complaint by Python's parser, and then impossible to save: refused here.
+    (
+        "overflowing config number",
+        _NODE + '"config": {"n": 1e400}}]}',  # json reads it as inf, without parse_constant
+        (2, 45, "nodes[0].config.n", _TOO_LARGE),
+    ),
+    (
+        "overflowing metadata number",
+        '{"format_version": 2, "metadata": {"m": [1, 1e400]}}',
+        (1, 45, "metadata.m[1]", _TOO_LARGE),
+    ),
+    (
+        "lone surrogate in the name",
+        '{"format_version": 2,\n "name": "x\\ud83d"}',
+        (2, 10, "name", "text " + _SURROGATE.format("\\ud83d")),
+    ),
+    (
+        "lone surrogate in a config key",
+        _NODE + '"config": {"k\\udc00": 1}}]}',
+        (2, 40, 'nodes[0].config["k\\udc00"]', "a key " + _SURROGATE.format("\\udc00")),
+    ),
+    (
+        "lone surrogate in a fallback model",
+        _NODE + '"policy": {"fallback_models": ["m\\ud83d"]}}]}',
+        (2, 60, "nodes[0].policy.fallback_models[0]", "text " + _SURROGATE.format("\\ud83d")),
+    ),
+    (
+        "id with a final line break",  # "$" matched before it
+        '{"format_version": 2, "nodes": [{"id": "a\\n", "type": "x.y"}]}',
+        (1, 40, "nodes[0].id", "node id \"a\\n\" is malformed (1-64 letters, digits, '_' or '-')"),
+    ),
+    (
+        "nested too deeply for the parser",  # RecursionError inside json
+        '{"format_version": 2, "metadata": {"x": ' + "[" * 100_000 + "]" * 100_000 + "}}",
+        (1, 106, "metadata.x[0][0][0][0][0][0][0][0][0][0]…", _TOO_DEEP),
+    ),
+    (
+        "config nested too deeply",
+        _NODE + '"config": {"x": ' + "[" * 70 + "]" * 70 + "}}]}",
+        (2, 108, "nodes[0].config.x[0][0][0][0][0][0][0][0…", _TOO_DEEP),
+    ),
+    (
+        "number too long to read",  # a ValueError of int(), not a JSONDecodeError
+        '{"format_version": 2,\n "metadata": {"n": 1' + "0" * 5000 + "}}",
+        (2, 20, "metadata.n", "a number with more than 4300 digits is too large"),
     ),
 ]
 

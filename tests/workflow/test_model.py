@@ -166,6 +166,13 @@ def test_move_nodes_is_all_or_nothing() -> None:
         ({"timeout_s": 0}, "timeout_s must be a positive number of seconds, got 0"),
         ({"timeout_s": float("inf")}, "timeout_s must be a positive number of seconds, got inf"),
         ({"fallback_models": ("",)}, "fallback_models must be non-empty model ids, got ''"),
+        # a text is not a list of one model: tuple("abc") made it the models 'a', 'b', 'c'
+        ({"fallback_models": "abc"}, "fallback_models is a list of model ids, got the text 'abc'"),
+        # a MelodyError naming the value and the choices, not Importance's bare ValueError
+        (
+            {"importance": "urgent"},
+            "importance must be one of low, normal, high, critical, got 'urgent'",
+        ),
     ],
 )
 def test_policy_validation(kwargs: dict[str, Any], message: str) -> None:
@@ -387,6 +394,32 @@ def test_each_mutation_is_exactly_inverted_by_its_return_value(edit: str) -> Non
     check_indexes(m)
 
 
+def _nested(levels: int) -> list[Any]:
+    value: list[Any] = []
+    for _ in range(levels - 1):
+        value = [value]
+    return value
+
+
+def test_json_data_at_the_depth_limit_is_kept() -> None:
+    m = Melody()
+    node = m.create_node("op.split")
+    m.set_node_config(node.id, {"a": _nested(63)})
+    assert m.node(node.id).config == {"a": _nested(63)}
+
+
+def test_ids_and_texts_that_could_not_be_saved_are_refused() -> None:
+    m = Melody()
+    with pytest.raises(MelodyError, match="malformed"):
+        m.add_node(Node("read\n", "a.b", "n"))  # "$" matched before the final line break
+    node = m.create_node("a.b")
+    with pytest.raises(MelodyError, match="^node 'n1' name: text holds the lone surrogate"):
+        m.rename_node(node.id, "x\ud83d")
+    with pytest.raises(MelodyError, match="^melody name: text holds the lone surrogate"):
+        m.set_name("\udc00")
+    assert m.node(node.id).name == "a.b"
+
+
 @pytest.mark.parametrize(
     ("config", "message"),
     [
@@ -394,6 +427,22 @@ def test_each_mutation_is_exactly_inverted_by_its_return_value(edit: str) -> Non
         ({1: 2}, "config: keys must be texts, got 1"),
         ({"a": {1, 2}}, "config.a: set is not JSON data"),
         ({"a": [1, {"b": float("inf")}]}, "config.a[1].b: numbers must be finite, got inf"),
+        # what UTF-8 cannot encode would make every save fail
+        (
+            {"a": ["\ud83d"]},
+            "config.a[0]: text holds the lone surrogate '\\ud83d': half of a character, "
+            "which a UTF-8 file cannot store",
+        ),
+        (
+            {"k\udc00": 1},
+            "config: a key holds the lone surrogate '\\udc00': half of a character, "
+            "which a UTF-8 file cannot store",
+        ),
+        # copying, saving and reading are recursive: a bound keeps them off the stack's limit
+        (
+            {"a": _nested(64)},  # the config object, then 64 lists in one another
+            "config.a" + "[0]" * 63 + ": lists and objects nest more than 64 levels deep",
+        ),
     ],
 )
 def test_config_must_be_json_data(config: dict[Any, Any], message: str) -> None:

@@ -49,6 +49,7 @@ MAX_SCALE: Final = 3.0
 ZOOM_STEP: Final = 1.15
 SCENE_MARGIN: Final = 4000.0
 ANIMATION_MS: Final = 60
+FREE_SPOT_STEP: Final = 40.0  # how far a node added from the palette moves off a taken spot
 
 
 class BoardView(QGraphicsView):
@@ -71,6 +72,8 @@ class BoardView(QGraphicsView):
         self._editor = editor
         self.board_style = BoardStyle.from_palette(self.palette(), self.font())
         self._scene = BoardScene(editor, self.board_style, self)
+        # before the scene: setting it may scroll the view, and scrolling updates the minimap
+        self.minimap = Minimap(self)
         self.setScene(self._scene)
         self.setRenderHints(QPainter.RenderHint.Antialiasing | QPainter.RenderHint.TextAntialiasing)
         self.setCacheMode(QGraphicsView.CacheModeFlag.CacheBackground)
@@ -89,7 +92,6 @@ class BoardView(QGraphicsView):
         self._space_down = False
         self._quick_add: QuickAddPopup | None = None
         self._quick_add_pos = QPointF()
-        self.minimap = Minimap(self)
         self._animation = QTimer(self)
         self._animation.setInterval(ANIMATION_MS)
         self._animation.timeout.connect(self._animate)
@@ -448,6 +450,23 @@ class BoardView(QGraphicsView):
         self._editor.set_selection([node_id])
         self.setFocus()
         return node_id
+
+    def add_node_in_view(self, type_id: str) -> str | None:
+        """Add a node of ``type_id`` in the middle of the view, or near it where nothing is.
+
+        What a palette entry's double-click or Enter does: a node added again and again goes
+        below and to the right of the last one instead of on top of it.
+        """
+        centre = self.mapToScene(self.viewport().rect().center())
+        x, y = centre.x() - NODE_WIDTH / 2, centre.y() - HEADER_HEIGHT / 2
+        taken = [n.position for n in self._editor.melody.nodes.values()]
+        for _ in range(len(taken) + 1):
+            if not any(
+                abs(x - px) < FREE_SPOT_STEP and abs(y - py) < FREE_SPOT_STEP for px, py in taken
+            ):
+                break
+            x, y = x + FREE_SPOT_STEP, y + FREE_SPOT_STEP
+        return self.add_node_at(type_id, QPointF(x + NODE_WIDTH / 2, y + HEADER_HEIGHT / 2))
 
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # noqa: D102, N802
         if event.mimeData().hasFormat(NODE_TYPE_MIME):

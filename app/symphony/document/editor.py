@@ -8,12 +8,14 @@ melody's mutation methods (orange-canvas-core's document/canvas split).
 
 Sticky notes are stored in the melody's metadata under ``"notes"`` (a list of
 ``{"id", "text", "position": [x, y], "size": [w, h]}``), so they are saved with the melody and
-their edits are undoable like any other.
+their edits are undoable like any other. A stored note that cannot be read is not shown, and is
+kept as it is through every edit of the others (its id stays taken).
 """
 
 from __future__ import annotations
 
 import itertools
+import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -35,7 +37,16 @@ from symphony.registry.expression import ExpressionSyntaxError, compile_expressi
 from symphony.registry.registry import NodeTypeRegistry
 from symphony.workflow.conditions import CONDITION_NAMES
 from symphony.workflow.fileformat import dumps, load, loads, save
-from symphony.workflow.model import DependencyKind, Link, Melody, MelodyError, Node, NodePolicy
+from symphony.workflow.model import (
+    DependencyKind,
+    Link,
+    Melody,
+    MelodyError,
+    Node,
+    NodePolicy,
+    _copy_json,
+    check_text,
+)
 from symphony.workflow.templates import load_template
 from symphony.workflow.validation import check_link
 
@@ -83,12 +94,34 @@ class Note:
 
 
 def _note_from_json(raw: Any) -> Note | None:
-    try:
-        x, y = raw["position"]
-        w, h = raw.get("size", NOTE_DEFAULT_SIZE)
-        return Note(str(raw["id"]), str(raw.get("text", "")), (float(x), float(y)), (w, h))
-    except (KeyError, TypeError, ValueError, AttributeError):
-        return None  # a hand-edited note we cannot read is left in the metadata, not shown
+    """Return the note stored as ``raw``, or ``None`` if it cannot be read.
+
+    A hand-edited note that cannot be read is left in the metadata as it is, and not shown:
+    an id and a text that are texts, a position and a size that are two finite numbers each.
+    """
+    if not isinstance(raw, dict):
+        return None
+    note_id, text = raw.get("id"), raw.get("text", "")
+    position = _pair(raw.get("position"))
+    size = _pair(raw.get("size", list(NOTE_DEFAULT_SIZE)))
+    if not isinstance(note_id, str) or not isinstance(text, str) or not position or not size:
+        return None
+    return Note(note_id, text, position, size)
+
+
+def _pair(value: Any) -> Point | None:
+    """Return two finite numbers stored as a list (as they are: 200 stays 200), or ``None``."""
+    if not isinstance(value, list | tuple) or len(value) != 2:
+        return None
+    for v in value:
+        if isinstance(v, bool) or not isinstance(v, int | float):
+            return None
+        try:
+            if not math.isfinite(float(v)):
+                return None
+        except OverflowError:
+            return None
+    return (value[0], value[1])
 
 
 class MelodyEditor(QObject):
@@ -346,6 +379,10 @@ class MelodyEditor(QObject):
             return
         if not isinstance(name, str) or not name.strip():
             raise EditError(f"node '{node_id}': a name must not be empty")
+        try:
+            check_text(name, f"node '{node_id}' name")
+        except MelodyError as exc:
+            raise EditError(str(exc)) from None
         self._push_set(
             lambda v: self._melody.rename_node(node_id, v), old, name, f"Rename {old} to {name}"
         )
@@ -379,6 +416,10 @@ class MelodyEditor(QObject):
             new[field] = value
         if new == node.config:
             return
+        try:
+            _copy_json(new)  # what the schema allows may still be unstorable ("\ud83d")
+        except MelodyError as exc:
+            raise EditError(str(exc)) from None
         self._push_set(
             lambda v: self._melody.set_node_config(node_id, v),
             node.config,
@@ -672,11 +713,57 @@ class MelodyEditor(QObject):
     # ------------------------------------------------------------------ sticky notes
 
     def notes(self) -> list[Note]:
-        """Return the sticky notes, in stacking order."""
+        """Return the sticky notes that can be read, in stacking order."""
+        return [n for _, n in self._note_entries() if n is not None]
+
+    def _note_entries(self) -> list[tuple[Any, Note | None]]:
+        """Return each stored note with what it reads as (``None``: it cannot be read).
+
+        A second note with an id already used cannot be told apart from the first, so it is
+        treated as unreadable: kept, not shown.
+        """
         raw = self._melody.metadata.get(NOTES_KEY)
         if not isinstance(raw, list):
             return []
-        return [n for n in (_note_from_json(r) for r in raw) if n is not None]
+        seen: set[str] = set()
+        entries: list[tuple[Any, Note | None]] = []
+        for item in raw:
+            note = _note_from_json(item)
+            if note is not None and note.id in seen:
+                note = None
+            if note is not None:
+                seen.add(note.id)
+            entries.append((item, note))
+        return entries
+
+    def _notes_json(self, notes: Sequence[Note]) -> list[Any]:
+        """Return the stored notes list holding ``notes``.
+
+        Notes that cannot be read stay where they are, as they are (hand-edited ones this
+        version does not understand must survive an edit of the others); readable notes not
+        in ``notes`` are gone; new ones come last (on top).
+
+        Raises
+        ------
+        EditError
+            If the metadata holds something other than a list under ``"notes"``: replacing
+            it would lose it.
+        """
+        raw = self._melody.metadata.get(NOTES_KEY)
+        if raw is not None and not isinstance(raw, list):
+            raise EditError(
+                f"the melody's metadata holds {type(raw).__name__} data under {NOTES_KEY!r}, "
+                "not a list of notes: notes cannot be changed without losing it"
+            )
+        wanted = {n.id: n for n in notes}
+        out: list[Any] = []
+        for item, note in self._note_entries():
+            if note is None:
+                out.append(item)
+            elif note.id in wanted:
+                out.append(wanted.pop(note.id).to_json())
+        out.extend(n.to_json() for n in notes if n.id in wanted)
+        return out
 
     def note(self, note_id: str) -> Note:
         """Return note ``note_id``.
@@ -693,7 +780,8 @@ class MelodyEditor(QObject):
 
     def add_note(self, pos: Point, text: str = "", size: Point = NOTE_DEFAULT_SIZE) -> str:
         """Add a sticky note; return its id."""
-        taken = {n.id for n in self.notes()}
+        # ids of notes that cannot be read are taken too: a new note must not share one
+        taken = {str(item.get("id")) for item, _ in self._note_entries() if isinstance(item, dict)}
         note_id = next(f"note{i}" for i in itertools.count(1) if f"note{i}" not in taken)
         note = Note(note_id, text, (float(pos[0]), float(pos[1])), _note_size(size))
         self._push_notes([*self.notes(), note], "Add note")
@@ -722,16 +810,18 @@ class MelodyEditor(QObject):
 
     def _push_notes(self, notes: Sequence[Note], text: str) -> None:
         old = dict(self._melody.metadata)
-        new = {**old, NOTES_KEY: [n.to_json() for n in notes]}
+        new = {**old, NOTES_KEY: self._notes_json(notes)}
+        try:
+            _copy_json(new, "metadata")
+        except MelodyError as exc:  # checked before the command: a failing redo is no edit
+            raise EditError(f"note: {exc}") from None
         self._push_set(self._melody.set_metadata, old, new, text)
 
     def _set_note_positions(self, positions: Mapping[str, Point]) -> None:
         notes = [
             replace(n, position=positions[n.id]) if n.id in positions else n for n in self.notes()
         ]
-        self._melody.set_metadata(
-            {**self._melody.metadata, NOTES_KEY: [n.to_json() for n in notes]}
-        )
+        self._melody.set_metadata({**self._melody.metadata, NOTES_KEY: self._notes_json(notes)})
 
     # ------------------------------------------------------------------ internals
 

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import math
 import re
+import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -48,9 +49,10 @@ __all__ = [
     "description_from_dict",
 ]
 
-TYPE_ID_RE: Final = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$")
-PORT_NAME_RE: Final = re.compile(r"^[a-z][a-z0-9_]*$")
-VERSION_RE: Final = re.compile(r"^\d+\.\d+\.\d+([-+][0-9A-Za-z.-]+)?$")
+# \Z, not $: "$" also matches before a final line break ("text.upper\n" would pass)
+TYPE_ID_RE: Final = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+\Z")
+PORT_NAME_RE: Final = re.compile(r"^[a-z][a-z0-9_]*\Z")
+VERSION_RE: Final = re.compile(r"^\d+\.\d+\.\d+([-+][0-9A-Za-z.-]+)?\Z")
 
 
 class NodeTypeError(ValueError):
@@ -182,7 +184,11 @@ class ConfigField:
                 return f"expected a number, got {_describe(value)}"
             if isinstance(value, float) and not math.isfinite(value):
                 return f"expected a finite number, got {value}"
-            if self.integer and not float(value).is_integer():
+            if isinstance(value, int) and abs(value) > _MAX_NUMBER:
+                # float(value) would raise OverflowError; such a number fits no float field
+                # and no runtime reading the config as a double
+                return f"{_describe(value)} is too large (the most is about {_MAX_NUMBER:.3g})"
+            if self.integer and isinstance(value, float) and not value.is_integer():
                 return f"expected a whole number, got {value}"
             if self.minimum is not None and value < self.minimum:
                 return f"{value} is below the minimum {_num(self.minimum)}"
@@ -199,6 +205,9 @@ class ConfigField:
         return None
 
 
+_MAX_NUMBER: Final = sys.float_info.max
+
+
 def _num(value: float) -> str:
     return str(int(value)) if float(value).is_integer() else str(value)
 
@@ -211,6 +220,10 @@ def _describe(value: Any) -> str:
         return "null"
     if isinstance(value, bool):
         return "true" if value else "false"
+    if isinstance(value, int) and abs(value) > 10**30:
+        # a whole number of hundreds of digits would swamp the message (and past
+        # sys.get_int_max_str_digits cannot even be written out)
+        return f"a whole number of about {value.bit_length() * 0.30103:.0f} digits"
     if isinstance(value, int | float):
         return repr(value)
     return f"a {type(value).__name__}"
@@ -565,4 +578,4 @@ def _method(r: _Reader, type_id: str) -> str:
     return method
 
 
-_METHOD_RE: Final = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
+_METHOD_RE: Final = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*\Z")

@@ -1,7 +1,8 @@
 """The palette: every node type by category (Instruments, Operators, Files), with search.
 
 Drag an entry onto a Harmony Board to add a node there (MIME ``application/x-symphony-node-type``
-holding the type id), or double-click it (:attr:`PaletteWidget.sig_activated`). The palette
+holding the type id), or double-click it or press Enter on it (:attr:`PaletteWidget.sig_activated`;
+the main window adds the node in the middle of the current board's view). The palette
 follows the registry: types contributed or withdrawn by extensions appear and disappear.
 """
 
@@ -113,8 +114,10 @@ class PaletteWidget(QWidget):
         self._icons = {c: _dot(color) for c, color in _CATEGORY_COLORS.items()}
         self._categories: dict[Category, QTreeWidgetItem] = {}
         self.search.textChanged.connect(self._apply_filter)
+        # itemActivated alone: it comes on a double-click and on Enter (or a single click where
+        # the platform activates that way); itemDoubleClicked as well made a double-click add
+        # two nodes.
         self.tree.itemActivated.connect(self._on_activated)
-        self.tree.itemDoubleClicked.connect(self._on_activated)
         self.rebuild()
         registry.subscribe(
             weak_listener(self, PaletteWidget._on_registry_changed, registry.unsubscribe)

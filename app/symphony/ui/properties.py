@@ -44,7 +44,7 @@ from symphony.registry.descriptions import ConfigField, FieldKind
 from symphony.workflow.events import MelodyEvent
 from symphony.workflow.model import MAX_RETRIES, Importance, Node
 
-__all__ = ["PropertiesPanel", "escape_line", "parse_number", "unescape_line"]
+__all__ = ["PropertiesPanel", "escape_line", "number_text", "parse_number", "unescape_line"]
 
 _ERROR_STYLE: Final = "color: #e5534b;"
 _UNSET: Final = "(not set)"
@@ -113,6 +113,33 @@ def parse_number(text: str, spec: ConfigField) -> tuple[Any, str | None]:
     return value, spec.check(value)
 
 
+def number_text(value: Any) -> str:
+    """Return the text a number box shows for ``value`` (``None``: empty).
+
+    Exactly the stored number: the shortest text that reads back as the same value (Python's
+    ``repr``), without a ``.0`` on whole numbers. ``0.123456789`` shows as such, not rounded
+    to six digits, so a box can be committed without changing what it holds.
+    """
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        text = repr(value)
+        return text[:-2] if text.endswith(".0") else text
+    return str(value)
+
+
+def _model_value(node: Node, key: str) -> Any:
+    """Return the value of ``node`` that the row ``key`` shows."""
+    policy = node.policy
+    if key == "name":
+        return node.name
+    if key == "breakpoint":
+        return node.breakpoint
+    if key in ("max_retries", "timeout_s", "fallback_models", "skippable", "importance"):
+        return getattr(policy, key)
+    return node.config.get(key)
+
+
 class _FocusOut(QObject):
     """Calls back when a watched widget loses focus (commits multi-line text).
 
@@ -170,8 +197,16 @@ class _Row:
         #: Applies what the widget holds (False: refused, the error is shown); text boxes only,
         #: the other widgets commit on every change.
         self.commit: Callable[[], bool] | None = None
-        #: Edited since it was last shown or committed.
+        #: Text boxes: the text the box holds, and the text it shows for a value of the model.
+        #: A box whose text is what it shows for the stored value commits nothing: a number
+        #: would otherwise be re-read (3.0 becoming 3) and an undo step pushed for no change.
+        self.typed: Callable[[], str] | None = None
+        self.text_of: Callable[[Any], str] | None = None
+        #: Edited since it was last shown or committed: a refresh of the form leaves it alone,
+        #: unless its text was already committed and refused (then the melody's change, an
+        #: undo say, shows the stored value again and the error goes).
         self.dirty = False
+        self.refused = False
         self.focus_out: _FocusOut | None = None
 
     def set_error(self, message: str | None) -> None:
@@ -403,7 +438,7 @@ class PropertiesPanel(QWidget):
             "Timeout (s)",
             "timeout_s",
             timeout,
-            lambda v: "" if v is None else f"{v:g}",
+            number_text,
             self._commit_timeout,
         )
         fallbacks = QLineEdit()
@@ -490,6 +525,8 @@ class PropertiesPanel(QWidget):
 
         row = self._add_row(form, label, key, line, show, tip, check)
         row.commit = lambda: commit(line.text())
+        row.typed = line.text
+        row.text_of = text_of
         line.editingFinished.connect(lambda: self._commit_row(row))
         line.textChanged.connect(lambda _t: self._mark_dirty(row))
         return row
@@ -497,6 +534,7 @@ class PropertiesPanel(QWidget):
     def _mark_dirty(self, row: _Row) -> None:
         if not self._updating:  # not when the form shows the model
             row.dirty = True
+            row.refused = False
 
     def _commit_row(self, row: _Row) -> bool:
         """Commit what ``row``'s widget holds, if it is a row of the shown form."""
@@ -506,9 +544,22 @@ class PropertiesPanel(QWidget):
             or not shiboken6.isValid(row.widget)
         ):
             return True
+        editor, node_id = self._editor, self._node_id
+        node = None if editor is None or node_id is None else editor.melody.nodes.get(node_id)
+        if node is not None and row.typed is not None and row.text_of is not None:
+            key = next(k for k, r in self._rows.items() if r is row)
+            value = _model_value(node, key)
+            if row.typed() == row.text_of(value):  # nothing typed, or typed back as it was
+                row.dirty = row.refused = False
+                row.set_error(row.check(value) if row.check is not None else None)
+                return True
+        # Not dirty while it commits: the refresh that the edit causes then shows the value
+        # as stored in this box (and leaves the other boxes still being typed in alone).
+        row.dirty = False
         ok = row.commit()
-        if ok:
-            row.dirty = False
+        if not ok:
+            # refused: the text stays, with its error, to be corrected
+            row.dirty = row.refused = True
         return ok
 
     def _add_config_row(self, form: QFormLayout, spec: ConfigField, value: Any) -> None:
@@ -554,6 +605,8 @@ class PropertiesPanel(QWidget):
                 spec.check,
             )
             row.commit = lambda: self._commit_config(spec, model.currentText().strip())
+            row.typed = model.currentText
+            row.text_of = lambda v: "" if v is None else str(v)
             line = model.lineEdit()
             if line is not None:
                 line.setPlaceholderText("default model")
@@ -564,9 +617,9 @@ class PropertiesPanel(QWidget):
             number = QLineEdit()
             bounds = []
             if spec.minimum is not None:
-                bounds.append(f"≥ {spec.minimum:g}")
+                bounds.append(f"≥ {number_text(spec.minimum)}")
             if spec.maximum is not None:
-                bounds.append(f"≤ {spec.maximum:g}")
+                bounds.append(f"≤ {number_text(spec.maximum)}")
             number.setPlaceholderText(
                 ("whole number " if spec.integer else "number ") + " ".join(bounds)
             )
@@ -575,7 +628,7 @@ class PropertiesPanel(QWidget):
                 label,
                 spec.name,
                 number,
-                lambda v: "" if v is None else f"{v:g}" if isinstance(v, float) else str(v),
+                number_text,
                 lambda t: self._commit_number(spec, t),
                 tip,
                 spec.check,
@@ -594,6 +647,8 @@ class PropertiesPanel(QWidget):
                 spec.check,
             )
             text_row.commit = lambda: self._commit_config(spec, text.toPlainText())
+            text_row.typed = text.toPlainText
+            text_row.text_of = lambda v: v or ""
             text_row.focus_out = _FocusOut(lambda: self._commit_row(text_row), text)
             text.installEventFilter(text_row.focus_out)
             text.textChanged.connect(lambda: self._mark_dirty(text_row))
@@ -611,21 +666,16 @@ class PropertiesPanel(QWidget):
             )
 
     def _refresh(self, node: Node) -> None:
-        values: dict[str, Any] = {
-            "name": node.name,
-            "max_retries": node.policy.max_retries,
-            "timeout_s": node.policy.timeout_s,
-            "fallback_models": node.policy.fallback_models,
-            "skippable": node.policy.skippable,
-            "importance": node.policy.importance,
-            "breakpoint": node.breakpoint,
-        }
         self._updating = True
         try:
             for key, row in self._rows.items():
-                value = values[key] if key in values else node.config.get(key)
+                if row.dirty and not row.refused:
+                    # Being typed in: another edit of the node (a breakpoint, an undo, another
+                    # box's commit) must not put the stored value over the typing.
+                    continue
+                value = _model_value(node, key)
                 row.show(value)
-                row.dirty = False
+                row.dirty = row.refused = False
                 # an error about text typed earlier no longer applies to the value shown now
                 row.set_error(row.check(value) if row.check is not None else None)
         finally:

@@ -13,6 +13,7 @@ import json
 import math
 import os
 import re
+import sys
 import tempfile
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -20,14 +21,17 @@ from typing import Any, Final
 
 from symphony.workflow.model import (
     ID_RE,
+    MAX_JSON_DEPTH,
     MAX_RETRIES,
     DependencyKind,
     Importance,
+    JsonDataError,
     Link,
     Melody,
     MelodyError,
     Node,
     NodePolicy,
+    _copy_json,
 )
 
 __all__ = [
@@ -87,11 +91,21 @@ def format_path(path: PathT) -> str:
     for step in path:
         if isinstance(step, int):
             out.append(f"[{step}]")
-        elif re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", step):
+        elif re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", step):
             out.append(f".{step}" if out else step)
         else:
-            out.append(f"[{json.dumps(step, ensure_ascii=False)}]")
+            out.append(f"[{_quote(step)}]")
     return "".join(out)
+
+
+def _quote(text: str) -> str:
+    """Return ``text`` as a JSON string; escaped if it cannot be printed (a lone surrogate)."""
+    quoted = json.dumps(text, ensure_ascii=False)
+    try:
+        quoted.encode("utf-8")
+    except UnicodeEncodeError:
+        return json.dumps(text)  # an error message must not itself be unprintable
+    return quoted
 
 
 # ----------------------------------------------------------------------------- positions
@@ -297,7 +311,7 @@ def _kind(value: Any) -> str:
     if isinstance(value, int | float):
         return repr(value)
     if isinstance(value, str):
-        r = json.dumps(value, ensure_ascii=False)
+        r = _quote(value)
         return r if len(r) <= 40 else r[:37] + '..."'
     if isinstance(value, list):
         return "a list"
@@ -336,7 +350,35 @@ class _Obj:
             return None
         if not _CHECKS[kind](value):
             raise _FieldError(self.at(key), f"expected {_WANTS[kind]}, got {_kind(value)}")
+        if kind == "str" and not value.isascii():
+            _check_text(value, self.at(key))
         return value
+
+
+_TOO_LARGE: Final = "the number is too large (beyond ±1.8e308 it cannot be stored)"
+
+
+def _check_text(value: str, path: PathT) -> None:
+    r"""Refuse text that could be read but never saved (a lone surrogate, ``"\ud83d"``)."""
+    try:
+        _copy_json(value, format_path(path))
+    except JsonDataError as exc:
+        raise _FieldError(path, exc.reason) from None
+
+
+def _json_data(value: Any, path: PathT) -> Any:
+    r"""Return config or metadata ``value`` copied for the melody, refusing what it cannot store.
+
+    Python's JSON parser reads ``1e400`` as infinity without calling ``parse_constant``, and
+    ``"\ud83d"`` as a lone surrogate; both would open and then make every save fail.
+    """
+    try:
+        return _copy_json(value, format_path(path))
+    except JsonDataError as exc:
+        reason = exc.reason
+        if reason.startswith("numbers must be finite"):
+            reason = _TOO_LARGE  # NaN and Infinity were refused as they were parsed
+        raise _FieldError((*path, *exc.path), reason, at_key=exc.at_key) from None
 
 
 _CHECKS: Final[Mapping[str, Callable[[Any], bool]]] = {
@@ -378,6 +420,7 @@ def _read_policy(value: Any, path: PathT) -> NodePolicy:
             raise _FieldError(
                 (*o.at("fallback_models"), i), f"expected a model id, got {_kind(model)}"
             )
+        _check_text(model, (*o.at("fallback_models"), i))
     importance_raw = o.get("importance", "str", "normal")
     try:
         importance = Importance(importance_raw)
@@ -422,6 +465,10 @@ def _read_node(value: Any, path: PathT) -> Node:
     if not type_id.strip():
         raise _FieldError(o.at("type"), "must not be empty")
     position = o.d.get("position", [0, 0])
+    if isinstance(position, list) and len(position) == 2:
+        for k in (0, 1):
+            if _CHECKS["number"](position[k]) and _finite(position[k]) is None:
+                raise _FieldError((*o.at("position"), k), _TOO_LARGE)
     if (
         not isinstance(position, list)
         or len(position) != 2
@@ -433,7 +480,7 @@ def _read_node(value: Any, path: PathT) -> Node:
         id=node_id,
         type_id=type_id,
         name=o.get("name", "str", type_id),
-        config=o.get("config", "object", {}),
+        config=_json_data(o.get("config", "object", {}), o.at("config")),
         position=(float(position[0]), float(position[1])),
         policy=_read_policy(o.d["policy"], o.at("policy")) if o.has("policy") else NodePolicy(),
         breakpoint=o.get("breakpoint", "bool", False),
@@ -477,7 +524,7 @@ def from_document(doc: Any) -> Melody:
     melody = Melody(
         name=o.get("name", "str", "Untitled melody"),
         description=o.get("description", "str", ""),
-        metadata=o.get("metadata", "object", {}),
+        metadata=_json_data(o.get("metadata", "object", {}), ("metadata",)),
     )
     first_index: dict[str, int] = {}
     for i, raw in enumerate(o.get("nodes", "list", [])):
@@ -637,6 +684,59 @@ def loads(data: str | bytes, *, source: str = "<string>") -> Melody:
             ) from None
     else:
         text = data[1:] if data.startswith("\ufeff") else data
+    try:
+        return _loads_text(text, source)
+    except RecursionError:
+        # Python's parser (and the recursive steps after it) give up on deep nesting
+        # wherever the stack runs out; name the first place that is nested too deeply.
+        offset = _too_deep_at(text, _MAX_NESTING)
+        line, column = _line_col(text, offset)
+        raise MelodyFormatError(
+            source,
+            line,
+            column,
+            _short(_path_at(text, offset)),
+            f"lists and objects nest more than {MAX_JSON_DEPTH} levels deep",
+        ) from None
+
+
+def _short(path: str) -> str:
+    """Return ``path`` cut short: dozens of ``[0]`` say less than the line and column do."""
+    return path if len(path) <= 60 else path[:40] + "…"
+
+
+# The deepest a valid document goes: the document, "nodes", a node, its "config", then the
+# config's own MAX_JSON_DEPTH levels.
+_MAX_NESTING: Final = 3 + MAX_JSON_DEPTH
+_BRACKETS: Final = re.compile(r'"(?:[^"\\]|\\.)*"|[\[\]{}]')
+_LONG_NUMBER: Final = re.compile(r'"(?:[^"\\]|\\.)*"|-?\d+')
+
+
+def _too_deep_at(text: str, limit: int) -> int:
+    """Return the offset of the first list or object nested deeper than ``limit`` (0 if none)."""
+    depth = 0
+    for m in _BRACKETS.finditer(text):
+        c = m.group()
+        if c in "[{":
+            depth += 1
+            if depth > limit:
+                return m.start()
+        elif c in "]}":
+            depth -= 1
+    return 0
+
+
+def _long_number_at(text: str) -> int:
+    """Return the offset of the first number too long for Python to read (0 if none)."""
+    limit = sys.get_int_max_str_digits()
+    for m in _LONG_NUMBER.finditer(text):
+        token = m.group()
+        if token[0] != '"' and len(token.lstrip("-")) > limit:
+            return m.start()
+    return 0
+
+
+def _loads_text(text: str, source: str) -> Melody:
     constants: list[str] = []
 
     def parse_constant(name: str) -> _Constant:
@@ -655,6 +755,17 @@ def loads(data: str | bytes, *, source: str = "<string>") -> Melody:
         path = _path_at(text, exc.pos)
         raise MelodyFormatError(
             source, exc.lineno, exc.colno, path, f"invalid JSON: {_json_problem(exc, text)}"
+        ) from None
+    except ValueError:
+        # not a syntax error: a whole number longer than Python converts (int_max_str_digits)
+        offset = _long_number_at(text)
+        line, column = _line_col(text, offset)
+        raise MelodyFormatError(
+            source,
+            line,
+            column,
+            _path_at(text, offset),
+            f"a number with more than {sys.get_int_max_str_digits()} digits is too large",
         ) from None
     if constants:
         bad_path = _path_of(doc, lambda v: isinstance(v, _Constant))
@@ -676,7 +787,8 @@ def loads(data: str | bytes, *, source: str = "<string>") -> Melody:
         reason = exc.reason
         if migrated:
             reason = f"{reason} (in the document migrated to version {FORMAT_VERSION})"
-        raise MelodyFormatError(source, line, column, format_path(exc.path), reason) from None
+        path = _short(format_path(exc.path))
+        raise MelodyFormatError(source, line, column, path, reason) from None
 
 
 def _json_problem(exc: json.JSONDecodeError, text: str) -> str:

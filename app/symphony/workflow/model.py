@@ -37,22 +37,53 @@ from symphony.workflow.events import (
 )
 
 __all__ = [
+    "MAX_JSON_DEPTH",
     "DependencyKind",
     "Importance",
+    "JsonDataError",
     "Link",
     "Melody",
     "MelodyError",
     "Node",
     "NodePolicy",
     "RemovedNode",
+    "check_text",
 ]
 
-ID_RE: Final = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_-]{0,63}$")
+# \Z, not $: "$" also matches before a final line break, so "read\n" would pass as an id
+ID_RE: Final = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_-]{0,63}\Z")
 MAX_RETRIES: Final = 100
+#: How deeply lists and objects may nest in a config value or in the metadata. Far more than
+#: any real config needs, and low enough that reading, copying and writing them (recursive)
+#: stays far from Python's recursion limit.
+MAX_JSON_DEPTH: Final = 64
 
 
 class MelodyError(ValueError):
     """A mutation that would break the melody's integrity (unknown id, duplicate, self-link)."""
+
+
+class JsonDataError(MelodyError):
+    """Config or metadata that a melody file cannot store.
+
+    Attributes
+    ----------
+    path
+        Where the bad value is, inside the config or metadata (``("a", 1, "b")``; ``()``: the
+        whole value).
+    reason
+        What is wrong with it.
+    at_key
+        The problem is the key at the end of ``path``, not its value.
+    """
+
+    def __init__(
+        self, where: str, path: tuple[str | int, ...], reason: str, *, at_key: bool = False
+    ) -> None:
+        super().__init__(f"{where}: {reason}")
+        self.path = path
+        self.reason = reason
+        self.at_key = at_key
 
 
 class DependencyKind(StrEnum):
@@ -125,13 +156,25 @@ class NodePolicy:
             isinstance(t, bool) or not isinstance(t, int | float) or not math.isfinite(t) or t <= 0
         ):
             raise MelodyError(f"timeout_s must be a positive number of seconds, got {t!r}")
+        if isinstance(self.fallback_models, str):
+            # tuple("abc") would be the three models 'a', 'b' and 'c'
+            raise MelodyError(
+                f"fallback_models is a list of model ids, got the text {self.fallback_models!r}"
+            )
         if not isinstance(self.fallback_models, tuple):
             object.__setattr__(self, "fallback_models", tuple(self.fallback_models))
         for model in self.fallback_models:
             if not isinstance(model, str) or not model.strip():
                 raise MelodyError(f"fallback_models must be non-empty model ids, got {model!r}")
         if not isinstance(self.importance, Importance):
-            object.__setattr__(self, "importance", Importance(self.importance))
+            try:
+                importance = Importance(self.importance)
+            except ValueError:
+                known = ", ".join(i.value for i in Importance)
+                raise MelodyError(
+                    f"importance must be one of {known}, got {self.importance!r}"
+                ) from None
+            object.__setattr__(self, "importance", importance)
 
 
 DEFAULT_POLICY: Final = NodePolicy()
@@ -210,38 +253,82 @@ class RemovedNode:
     links: tuple[Link, ...]
 
 
-def _copy_json(value: Any, where: str = "config") -> Any:
-    """Return a private copy of JSON data (dicts and lists copied, scalars shared).
+def _copy_json(
+    value: Any, where: str = "config", path: tuple[str | int, ...] = (), depth: int = 0
+) -> Any:
+    r"""Return a private copy of JSON data (dicts and lists copied, scalars shared).
 
     Raises
     ------
-    MelodyError
+    JsonDataError
         If ``value`` holds anything a melody file cannot store: a non-text key, a non-finite
-        number, or a type other than dict, list, str, int, float, bool and None (tuples are
-        stored as lists).
+        number, text that is not valid Unicode (a lone surrogate such as ``"\ud83d"``: UTF-8
+        cannot encode it), lists and objects nested more than :data:`MAX_JSON_DEPTH` deep, or
+        a type other than dict, list, str, int, float, bool and None (tuples are stored as
+        lists). ``where`` and ``path`` say where ``value`` is (``config.a[1]``).
     """
     t = type(value)
+    if (t is dict or t is list or t is tuple) and depth >= MAX_JSON_DEPTH:
+        raise JsonDataError(
+            where, path, f"lists and objects nest more than {MAX_JSON_DEPTH} levels deep"
+        )
     if t is dict:
         copied: dict[str, Any] = {}
         for k, v in value.items():
             if type(k) is not str:
-                raise MelodyError(f"{where}: keys must be texts, got {k!r}")
+                raise JsonDataError(where, path, f"keys must be texts, got {k!r}")
+            if not k.isascii():
+                _check_text(k, where, (*path, k), at_key=True)
             tv = type(v)
-            copied[k] = (
-                v
-                if tv is str or tv is int or tv is bool or v is None
-                else (_copy_json(v, f"{where}.{k}"))
-            )
+            if tv is str:
+                if not v.isascii():
+                    _check_text(v, f"{where}.{k}", (*path, k))
+                copied[k] = v
+            elif tv is int or tv is bool or v is None:
+                copied[k] = v
+            else:
+                copied[k] = _copy_json(v, f"{where}.{k}", (*path, k), depth + 1)
         return copied
     if t is list or t is tuple:
-        return [_copy_json(v, f"{where}[{i}]") for i, v in enumerate(value)]
+        return [_copy_json(v, f"{where}[{i}]", (*path, i), depth + 1) for i, v in enumerate(value)]
     if t is float:
         if not math.isfinite(value):
-            raise MelodyError(f"{where}: numbers must be finite, got {value!r}")
+            raise JsonDataError(where, path, f"numbers must be finite, got {value!r}")
+        return value
+    if t is str:
+        if not value.isascii():
+            _check_text(value, where, path)
         return value
     if t in _ATOMS:
         return value
-    raise MelodyError(f"{where}: {t.__name__} is not JSON data")
+    raise JsonDataError(where, path, f"{t.__name__} is not JSON data")
+
+
+def _check_text(
+    text: str, where: str, path: tuple[str | int, ...], *, at_key: bool = False
+) -> None:
+    r"""Refuse text that UTF-8 cannot encode: a lone surrogate, as JSON's ``"\ud83d"`` gives."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        what = "a key" if at_key else "text"
+        raise JsonDataError(
+            where,
+            path,
+            f"{what} holds the lone surrogate {text[exc.start]!r}: half of a character, "
+            "which a UTF-8 file cannot store",
+            at_key=at_key,
+        ) from None
+
+
+def check_text(text: str, what: str) -> None:
+    r"""Raise :class:`MelodyError` naming ``what`` if UTF-8 cannot encode ``text``.
+
+    Names, ids and other texts of a melody are written to a UTF-8 file; a lone surrogate
+    (``"\ud83d"`` read from JSON, or a broken string from elsewhere) would make every save fail.
+    """
+    if not text.isascii():
+        _check_text(text, what, ())
 
 
 _ATOMS: Final = frozenset({str, int, float, bool, type(None)})
@@ -252,6 +339,8 @@ def _check_node_fields(type_id: object, name: object, policy: object) -> None:
         raise MelodyError(f"a node type id is a non-empty text, got {type_id!r}")
     if type(name) is not str:
         raise MelodyError(f"a node name is a text, got {name!r}")
+    check_text(type_id, "node type id")
+    check_text(name, "node name")
     if type(policy) is not NodePolicy:
         raise MelodyError(f"a node policy is a NodePolicy, got {policy!r}")
 
@@ -409,6 +498,7 @@ class Melody:
 
     def set_name(self, name: str) -> str:
         """Rename the melody; return the old name."""
+        check_text(name, "melody name")
         old = self._name
         self._name = name
         self.events.emit(MelodyPropertiesChanged("name", old, name))
@@ -416,6 +506,7 @@ class Melody:
 
     def set_description(self, description: str) -> str:
         """Replace the description; return the old one."""
+        check_text(description, "melody description")
         old = self._description
         self._description = description
         self.events.emit(MelodyPropertiesChanged("description", old, description))
@@ -544,6 +635,7 @@ class Melody:
         """Change a node's display name; return the old one."""
         if type(name) is not str:
             raise MelodyError(f"a node name is a text, got {name!r}")
+        check_text(name, f"node '{node_id}' name")
         old, _ = self._update_node(node_id, name=name)
         self.events.emit(NodeRenamed(node_id, old.name, name))
         return old.name
