@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from collections.abc import Sequence
 
@@ -58,6 +59,30 @@ def _pit_info(data_dir: str, key_file: str | None) -> int:
     return 0
 
 
+def _refuse_data_dir(args: argparse.Namespace) -> int | None:
+    """Refuse the data directory of ``run``/``runs`` if it is not a folder; else ``None``.
+
+    Checked before the command creates or opens it, so a file given as ``--data-dir`` is named
+    as one ("… is a file, not a folder"), not as "[Errno 17] File exists" or "no such folder".
+    ``pit info`` gets the same message from ``Pit.open``; the GUI shows it as the Pit's error.
+    """
+    if args.command not in ("run", "runs"):
+        return None
+    from symphony.conductor.run_cli import EXIT_DATA, default_data_dir
+    from symphony.pit import PitError, check_data_dir
+
+    data_dir = args.data_dir or default_data_dir()
+    try:
+        check_data_dir(data_dir)
+    except PitError as e:
+        message = f"data directory {e}"
+        if getattr(args, "json", False):  # `run --json` and `runs --json` alike
+            print(json.dumps({"error": message, "exit_code": EXIT_DATA}))
+        print(f"symphony {args.command}: {message}", file=sys.stderr)
+        return EXIT_DATA
+    return None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the process exit code."""
     given = list(sys.argv[1:] if argv is None else argv)
@@ -78,6 +103,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         return run_gui([sys.argv[0]])
     args = _parser().parse_args(given)
+    refused = _refuse_data_dir(args)
+    if refused is not None:
+        return refused
     if args.command == "pit" and args.pit_command == "info":
         return _pit_info(args.data_dir, args.key_file)
     if args.command == "run":

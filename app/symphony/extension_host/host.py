@@ -95,6 +95,14 @@ STATES: Final = (NOT_STARTED, STARTING, READY, UNRESPONSIVE, STOPPING, EXITED, C
 FATAL_EXIT_CODES: Final = {77: ErrorCode.UNAUTHORIZED, 78: ErrorCode.INCOMPATIBLE_PROTOCOL}
 #: Keyring service under which the host looks up the secrets extensions may ask for.
 KEYRING_SERVICE: Final = "symphony-aide"
+#: Lines of a child's stderr kept per start (:meth:`ExtensionHost.stderr_tail`), and the
+#: characters kept of each: a child that exits with an error says why there (the runner's
+#: "cannot load …", a traceback's last line), and the crash reason quotes it.
+STDERR_TAIL_LINES: Final = 20
+STDERR_LINE_MAX: Final = 1000
+#: Exits that come from outside (a SIGKILL, a SIGTERM): what the child wrote before is not why.
+_EXTERNAL_SIGNALS: Final = frozenset({-signal.SIGKILL, -signal.SIGTERM})
+_RUNNER_PREFIX: Final = "symphony extension runner: "
 
 
 class ExtensionDisabledError(ExtensionCrashedError):
@@ -280,6 +288,8 @@ class _Child:
     last_ping: float = 0.0
     kill_at: float = 0.0
     kill_reason: str = ""
+    killed: bool = False  # the host itself killed this start (its kill_reason is why)
+    stderr_tail: deque[str] = field(default_factory=lambda: deque(maxlen=STDERR_TAIL_LINES))
     stop_requested: bool = False
     fatal: ProtocolError | None = None
     last_error: str = ""
@@ -394,6 +404,14 @@ class ExtensionHost(QObject):
     def last_error(self, extension_id: str) -> str:
         """Why the extension last crashed or was disabled (empty if it never did)."""
         return self._child(extension_id).last_error
+
+    def stderr_tail(self, extension_id: str) -> list[str]:
+        """Return the last lines the child wrote to stderr since its latest start.
+
+        At most :data:`STDERR_TAIL_LINES` non-empty lines of :data:`STDERR_LINE_MAX` characters,
+        kept whatever the log's rate limit dropped; after a crash, what it said before dying.
+        """
+        return list(self._child(extension_id).stderr_tail)
 
     def pid(self, extension_id: str) -> int | None:
         """Return the running child's pid, if any."""
@@ -766,6 +784,8 @@ class ExtensionHost(QObject):
         c.wbytes = 0
         c.kill_at = 0.0
         c.kill_reason = ""
+        c.killed = False
+        c.stderr_tail.clear()
         c.stop_requested = False
         c.shutdown_id = -1
         c.ping_outstanding = False
@@ -896,6 +916,7 @@ class ExtensionHost(QObject):
         if not c.kill_reason or c.stop_requested:
             c.kill_reason = reason
         c.kill_at = 0.0
+        c.killed = True
         _log.warning("%s: killing pid %d: %s", c.manifest.id, c.launched.proc.pid, reason)
         kill_group(c.launched.proc)
 
@@ -962,9 +983,7 @@ class ExtensionHost(QObject):
             self._fail_queue(c, err)
             self._set_state(c, DISABLED)
             return
-        reason = c.kill_reason or f"exited unexpectedly ({how})"
-        if c.kill_reason:
-            reason = f"{c.kill_reason} ({how})"
+        reason = _crash_reason(c, code, how)
         c.last_error = reason
         _log.warning("%s crashed: %s", c.manifest.id, reason)
         self.sig_log.emit(c.manifest.id, "error", f"crashed: {reason}")
@@ -1401,10 +1420,20 @@ class ExtensionHost(QObject):
             s.partial = bytearray(rest[-8192:])
             for line in lines:
                 text = line.decode("utf-8", "replace").rstrip("\r")
+                self._keep_tail(c, s, text)
                 self._emit_log(c, level, f"[{s.name}] {text}")
         if final and s.partial:
-            self._emit_log(c, level, f"[{s.name}] {s.partial.decode('utf-8', 'replace')}")
+            text = s.partial.decode("utf-8", "replace")
+            self._keep_tail(c, s, text)
+            self._emit_log(c, level, f"[{s.name}] {text}")
             s.partial.clear()
+
+    @staticmethod
+    def _keep_tail(c: _Child, s: _Stream, text: str) -> None:
+        # Before the log's rate limit: the line that says why a child died is often the last of
+        # a flood (a traceback after a burst of warnings).
+        if s.name == "stderr" and text.strip():
+            c.stderr_tail.append(text.strip()[:STDERR_LINE_MAX])
 
     # ---------------------------------------------------------------- supervision tick
 
@@ -1512,6 +1541,24 @@ def _describe_exit(code: int) -> str:
     return f"exit code {code}"
 
 
+def _crash_reason(c: _Child, code: int, how: str) -> str:
+    """Why a child that exited unasked is gone, in the user's terms.
+
+    A child that failed by itself (a non-zero exit the host did not cause, not an outside
+    SIGKILL/SIGTERM) said why on stderr: an extension that raises at import exits 1 after the
+    runner's "cannot load …" line, and the host only sees the connection drop — "connection
+    reset by peer" would name the symptom, not the cause.
+    """
+    said = ""
+    if not c.killed and code != 0 and code not in _EXTERNAL_SIGNALS and c.stderr_tail:
+        said = c.stderr_tail[-1].removeprefix(_RUNNER_PREFIX)
+    if said:
+        return f"{said} ({how})"
+    if c.kill_reason:
+        return f"{c.kill_reason} ({how})"
+    return f"exited unexpectedly ({how})"
+
+
 def _fatal_text(e: ProtocolError) -> str:
     if (
         isinstance(e, IncompatibleProtocolError)
@@ -1571,6 +1618,8 @@ __all__ = [
     "READY",
     "STARTING",
     "STATES",
+    "STDERR_LINE_MAX",
+    "STDERR_TAIL_LINES",
     "STOPPING",
     "UNRESPONSIVE",
     "CallFuture",

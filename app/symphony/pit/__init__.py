@@ -27,7 +27,7 @@ from symphony.pit._native import (
     StaleManager,
 )
 from symphony.pit.errors import *  # noqa: F403  (the errors are part of this package's API)
-from symphony.pit.errors import PitClosedError, PitError
+from symphony.pit.errors import ForeignDataDirError, PitClosedError, PitError, StorageError
 from symphony.pit.errors import __all__ as _errors_all
 from symphony.pit.keys import resolve_key
 
@@ -80,7 +80,8 @@ class Pit:
         data_dir
             The data directory. It is created when missing; an existing one must be a Pit's
             (else :class:`ForeignDataDirError`) and undamaged (else :class:`DataDirCorruptError`);
-            in both cases nothing in it is written.
+            in both cases nothing in it is written. A path that is not a folder is refused
+            before anything else (see :func:`check_data_dir`).
         key
             The artifact encryption key (32 bytes). Default: ``key_file``, then the
             ``SYMPHONY_PIT_KEY_FILE`` environment variable, then the OS keyring.
@@ -103,6 +104,7 @@ class Pit:
         """
         if not isinstance(data_dir, str | os.PathLike):
             raise TypeError(f"argument 'data_dir': expected a path, got {type(data_dir).__name__}")
+        check_data_dir(data_dir)
         resolved = resolve_key(data_dir, key, key_file)
         return cls(
             _native.Pit.open(
@@ -210,6 +212,46 @@ class Pit:
         return repr(self._native)
 
 
+def check_data_dir(data_dir: str | os.PathLike[str]) -> None:
+    """Refuse a data directory path that is not, and cannot become, a folder.
+
+    :meth:`Pit.open` calls it before it looks for the key, so a file given as the data directory
+    is named as such (not "File exists" or "not a Pit data directory") and nothing is created.
+    Callers that prepare the folder themselves call it first for the same message.
+
+    Parameters
+    ----------
+    data_dir
+        The data directory; a missing one passes if it can be created (its nearest existing
+        parent is a folder).
+
+    Raises
+    ------
+    ForeignDataDirError
+        ``data_dir`` exists and is not a folder (a file, a broken symbolic link, …).
+    StorageError
+        A parent of ``data_dir`` is not a folder, so it cannot be created.
+    """
+    path = os.fspath(data_dir)
+    if os.path.lexists(path):
+        if not os.path.isdir(path):
+            raise ForeignDataDirError(f"{path} {_not_a_folder(path)}", path)
+        return
+    parent = os.path.dirname(os.path.abspath(path))
+    while not os.path.lexists(parent):
+        parent = os.path.dirname(parent)
+    if not os.path.isdir(parent):
+        raise StorageError(f"{path} cannot be created: {parent} {_not_a_folder(parent)}", path)
+
+
+def _not_a_folder(path: str) -> str:
+    if os.path.isfile(path):
+        return "is a file, not a folder"
+    if os.path.islink(path) and not os.path.exists(path):
+        return "is a broken symbolic link, not a folder"
+    return "is not a folder"
+
+
 __all__ = [
     "ArbitrationEngine",
     "ArtifactStore",
@@ -218,5 +260,6 @@ __all__ = [
     "PitError",
     "PoolManager",
     "StaleManager",
+    "check_data_dir",
     *_errors_all,
 ]
