@@ -23,6 +23,8 @@ def _isolated_keyring(
 
     home = tmp_path_factory.mktemp("keyring-home")
     monkeypatch.setenv("XDG_DATA_HOME", str(home))
+    # and the app's settings (QSettings), which `symphony run` reads too, in a child as well
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(home / "config"))
     monkeypatch.setenv("PYTHON_KEYRING_BACKEND", "keyrings.alt.file.PlaintextKeyring")
     monkeypatch.delenv("SYMPHONY_PIT_KEY_FILE", raising=False)
     backend = PlaintextKeyring()

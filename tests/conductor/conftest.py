@@ -9,9 +9,11 @@ over a real Pit.
 from __future__ import annotations
 
 import asyncio
+import struct
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -185,3 +187,26 @@ def conductor_for(
 ) -> Conductor:
     """A conductor with a fixed-strategy policy."""
     return Conductor(pit, registry, executor, catalog=catalog, policy=FixedPolicy(strategy))
+
+
+def damage_artifact(
+    data_dir: Path, artifact_id: int, *, key: bytes | None = None, key_file: Path | None = None
+) -> None:
+    """Flip one sealed byte of ``artifact_id`` in a closed Pit's segment files (fault injection).
+
+    The store then refuses it (``ArtifactIntegrityError``); every other version stays readable.
+    """
+    with Pit.open(data_dir, key=key, key_file=key_file) as pit:
+        digest = bytes.fromhex(pit.artifacts.info(artifact_id).content_hash)
+    hits = 0
+    for seg in sorted((data_dir / "artifacts").glob("seg-*.dat")):
+        raw = bytearray(seg.read_bytes())
+        pos = 0
+        while pos + 68 <= len(raw) and raw[pos : pos + 8] == b"PITOBJ01":
+            (n,) = struct.unpack_from("<I", raw, pos + 12)
+            if digest in raw[pos : pos + 68]:  # its header names the content it seals
+                raw[pos + 68] ^= 0xFF  # the first sealed byte
+                hits += 1
+            pos += 68 + n
+        seg.write_bytes(bytes(raw))
+    assert hits, f"artifact {artifact_id} not found in {data_dir}"

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import json
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from symphony.conductor import history
 from symphony.conductor.conductor import (
     Conductor,
     InvalidMelodyError,
@@ -18,6 +20,7 @@ from symphony.conductor.conductor import (
     apply_inputs,
 )
 from symphony.conductor.events import (
+    STOPPED_BEFORE_START,
     ArtifactStored,
     NodeStateChanged,
     RecoveryChosen,
@@ -25,10 +28,10 @@ from symphony.conductor.events import (
     RunStateChanged,
 )
 from symphony.conductor.models import ModelCatalog
-from symphony.conductor.policy import TRACE_PREFIX, ErrorKind, Strategy, read_traces
+from symphony.conductor.policy import HEURISTICS, TRACE_PREFIX, ErrorKind, Strategy, read_traces
 from symphony.pit import Pit
 from symphony.registry import NodeTypeRegistry
-from symphony.workflow import DependencyKind, Melody, NodePolicy
+from symphony.workflow import DependencyKind, Importance, Melody, NodePolicy
 from tests.conductor.conftest import FixedPolicy, Script, ScriptedExecutor, conductor_for
 
 FAST = RunOptions(retry_backoff=0.0, durable=False)
@@ -796,3 +799,223 @@ def test_keep_runs_must_be_a_positive_whole_number(
     if bad != 0:
         with pytest.raises(ValueError, match="keep must be a whole number"):
             c.prune_runs(bad)
+
+
+# ------------------------------------------------------------------------------ session 12
+
+
+def _priced_chain() -> Melody:
+    """Two model nodes on "big" (1.0 a call; the scripted executor reports 0.5 spent)."""
+    m = chain(["t.model", "t.model"])
+    for nid in ("n1", "n2"):
+        m.set_node_config(nid, {"model": "big"})
+    return m
+
+
+def test_a_call_over_the_budget_is_a_resource_failure_the_policy_decides(
+    mem_pit: Pit, registry: NodeTypeRegistry, executor: ScriptedExecutor, catalog: ModelCatalog
+) -> None:
+    m = _priced_chain()
+    m.set_node_policy("n2", NodePolicy(skippable=True, importance=Importance.LOW))
+    policy = FixedPolicy(Strategy.SKIP)
+    c = Conductor(mem_pit, registry, executor, catalog=catalog, policy=policy)
+    # n1: 1.0 fits 1.2 and spends 0.5; n2: 0.5 spent + 1.0 asked does not fit, refused when
+    # it is submitted to the Arbitration Engine (before, an internal error no policy saw)
+    result = run(c, m, RunOptions(budget=1.2, retry_backoff=0.0, durable=False))
+    assert result.status == "succeeded"
+    n2 = result.node("n2")
+    assert n2.state == "skipped"
+    assert "internal error" not in n2.error
+    assert n2.error.startswith("the run's budget of 1.2 does not cover a call to 'big'")
+    assert "estimated at 1" in n2.error
+    assert "0.5 spent" in n2.error
+    assert [ctx.error_kind for ctx in policy.seen] == [ErrorKind.RESOURCE]
+    assert "n2" not in executor.calls
+
+
+@pytest.mark.parametrize("strategy", [Strategy.RETRY, Strategy.RECONSTRUCT, Strategy.FALLBACK])
+def test_a_call_over_the_budget_is_not_retried_but_may_fall_back_to_a_cheaper_model(
+    mem_pit: Pit,
+    registry: NodeTypeRegistry,
+    executor: ScriptedExecutor,
+    catalog: ModelCatalog,
+    strategy: Strategy,
+) -> None:
+    m = _priced_chain()
+    m.set_node_policy("n2", NodePolicy(fallback_models=("small",)))
+    policy = FixedPolicy(strategy)
+    c = Conductor(mem_pit, registry, executor, catalog=catalog, policy=policy)
+    result = run(c, m, RunOptions(budget=1.2, retry_backoff=0.0, durable=False))
+    # the run only spends more: the same call cannot fit later, nor after rebuilding inputs
+    (ctx,) = policy.seen
+    assert (ctx.max_retries, ctx.can_reconstruct, ctx.fallbacks_left) == (0, False, 1)
+    if strategy is Strategy.FALLBACK:  # "small" at 0.1 fits what is left
+        assert result.status == "succeeded"
+        assert executor.models[-1] == ("n2", "small")
+    else:  # neither is on offer: the policy's fallback to abort
+        assert result.node("n2").state == "failed"
+        assert "n2" not in executor.calls
+
+
+def test_a_models_token_price_counts_the_prompt_too(
+    mem_pit: Pit, registry: NodeTypeRegistry
+) -> None:
+    from symphony.conductor.executor import NodeResult, NodeTask
+    from symphony.conductor.models import ModelSpec
+
+    class Metered(ScriptedExecutor):
+        def _result(self, task: NodeTask) -> NodeResult:
+            usage = {"prompt_tokens": 80, "completion_tokens": 20}
+            return replace(super()._result(task), cost=0.0, tokens=20, extra={"usage": usage})
+
+    catalog = ModelCatalog()
+    catalog.add(ModelSpec("metered", {"kind": "openai"}, slots=1, price_per_token=0.001))
+    m = chain(["t.model"])
+    m.set_node_config("n1", {"model": "metered"})
+    c = Conductor(mem_pit, registry, Metered(registry), catalog=catalog)
+    result = run(c, m, RunOptions(durable=False))
+    assert result.status == "succeeded"
+    assert result.node("n1").cost == pytest.approx(0.1)  # (80 + 20) tokens × 0.001
+
+
+def test_a_resume_with_a_bigger_budget_uses_it(
+    mem_pit: Pit, registry: NodeTypeRegistry, executor: ScriptedExecutor, catalog: ModelCatalog
+) -> None:
+    m = _priced_chain()
+    c = Conductor(mem_pit, registry, executor, catalog=catalog,
+                  policy=FixedPolicy(Strategy.ABORT))  # fmt: skip
+    first = run(c, m, RunOptions(budget=1.2, retry_backoff=0.0, durable=False))
+    assert (first.status, first.node("n2").state) == ("failed", "failed")
+    # another conductor on the same Pit (the Arbitration Engine keeps the run's 1.2 budget)
+    again = Conductor(mem_pit, registry, executor, catalog=catalog,
+                      policy=FixedPolicy(Strategy.ABORT))  # fmt: skip
+
+    async def resume() -> Any:
+        return await again.resume(first.run_id, RunOptions(budget=10.0, durable=False)).wait()
+
+    result = asyncio.run(resume())
+    assert result.status == "succeeded", result.node("n2").error
+    assert executor.calls["n2"] == 1
+    assert again.record(first.run_id)["options"]["budget"] == 10.0
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "message"),
+    [
+        ("budget", float("nan"), "budget must be a number ≥ 0 or None, not nan"),
+        ("budget", float("inf"), "budget must be a number ≥ 0 or None, not inf"),
+        ("budget", -1.0, "budget must be a number ≥ 0 or None, not -1.0"),
+        ("deadline", 0, "deadline must be a number of seconds > 0 or None, not 0"),
+        ("max_parallel", 0, "max_parallel must be a whole number ≥ 1, not 0"),
+        ("max_parallel", 2.5, "max_parallel must be a whole number ≥ 1, not 2.5"),
+    ],
+)
+def test_run_options_refuse_values_a_record_cannot_hold(
+    option: str, value: Any, message: str
+) -> None:
+    with pytest.raises(ValueError, match=message):
+        RunOptions(**{option: value})
+
+
+def test_stored_options_keep_the_runs_own_and_take_changes(
+    mem_pit: Pit, registry: NodeTypeRegistry, executor: ScriptedExecutor
+) -> None:
+    c = conductor_for(mem_pit, registry, executor)
+    first = run(c, chain(["t.work"]), RunOptions(use_cache=False, budget=0.5, max_parallel=1,
+                                                 durable=False))  # fmt: skip
+    stored = c.stored_options(first.run_id)
+    assert (stored.use_cache, stored.budget, stored.max_parallel) == (False, 0.5, 1)
+    changed = c.stored_options(first.run_id, budget=2.0)
+    assert (changed.use_cache, changed.budget, changed.max_parallel) == (False, 2.0, 1)
+    # a record from before session 12 could hold NaN: named, and replaceable
+    record = c.record(first.run_id)
+    record["options"]["budget"] = float("nan")
+    with pytest.raises(InvalidMelodyError, match="its stored options: budget must be"):
+        c.stored_options(first.run_id, record)
+    assert c.stored_options(first.run_id, record, budget=None).budget is None
+    with pytest.raises(TypeError, match="no run option 'budgte'"):
+        c.stored_options(first.run_id, budgte=1.0)
+
+
+def test_the_record_keeps_the_workspace_and_a_resume_may_change_it(
+    mem_pit: Pit,
+    registry: NodeTypeRegistry,
+    executor: ScriptedExecutor,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    c = conductor_for(mem_pit, registry, executor)
+    m = chain(["t.work", "t.work"])
+    executor.scripts["n2"] = Script(fail=99)
+
+    async def start() -> Any:
+        return await c.start(m, FAST, workspace="ws").wait()
+
+    first = asyncio.run(start())
+    assert c.record(first.run_id)["workspace"] == str(tmp_path / "ws")  # made absolute
+    assert history.read_run(mem_pit, first.run_id).workspace == str(tmp_path / "ws")
+    executor.scripts["n2"] = Script()
+
+    async def resume() -> Any:
+        return await c.resume(first.run_id, workspace=tmp_path / "other").wait()
+
+    assert asyncio.run(resume()).status == "succeeded"
+    assert c.record(first.run_id)["workspace"] == str(tmp_path / "other")
+
+
+def test_a_run_stopped_while_paused_reports_its_unstarted_nodes_as_not_run(
+    mem_pit: Pit, registry: NodeTypeRegistry, executor: ScriptedExecutor
+) -> None:
+    m = chain(["t.work", "t.work", "t.work"])
+    m.set_breakpoint("n2", True)
+    events: list[RunEvent] = []
+    c = conductor_for(mem_pit, registry, executor)
+    c.subscribe(events.append)
+
+    async def scenario() -> Any:
+        r = c.start(m, FAST)
+        while r.state != "paused":
+            await asyncio.sleep(0.005)
+        r.cancel()
+        return await r.wait()
+
+    result = asyncio.run(scenario())
+    assert result.status == "cancelled"
+    assert states(result) == {"n1": "succeeded", "n2": "cancelled", "n3": "cancelled"}
+    last = {e.node_id: e for e in events if isinstance(e, NodeStateChanged)}
+    assert (last["n2"].state, last["n2"].detail) == ("cancelled", STOPPED_BEFORE_START)
+    assert last["n3"].state == "cancelled"
+    # the DAG Tracker still has them to do: a resume runs them
+    assert mem_pit.dag.state(result.run_id, "n2") == "ready"
+
+    async def resume() -> Any:
+        return await c.resume(result.run_id, replace(FAST, breakpoints=False)).wait()
+
+    again = asyncio.run(resume())
+    assert states(again) == {"n1": "succeeded", "n2": "succeeded", "n3": "succeeded"}
+    assert dict(executor.calls) == {"n1": 1, "n2": 1, "n3": 1}
+
+
+def test_a_recovery_names_its_strategy_once(
+    mem_pit: Pit, registry: NodeTypeRegistry, executor: ScriptedExecutor
+) -> None:
+    executor.scripts["n1"] = Script(fail=1)
+    c = Conductor(mem_pit, registry, executor, policy=HEURISTICS["retry-3-then-fail"])
+    result = run(c, chain(["t.work"]))
+    assert result.status == "succeeded"
+    (recovery,) = result.node("n1").recoveries
+    assert recovery.startswith("retry: transient error")
+    assert "retry: retry" not in recovery
+
+
+def test_a_pruned_runs_message_does_not_guess_how_many_runs_are_kept(
+    mem_pit: Pit, registry: NodeTypeRegistry, executor: ScriptedExecutor
+) -> None:
+    c = Conductor(mem_pit, registry, executor, keep_runs=3)
+    done = run(c, chain(["t.work"]))
+    Conductor(mem_pit, registry, keep_runs=1).prune_runs(0)  # someone else pruned it
+    with pytest.raises(RunNotFoundError) as e:
+        c.resume(done.run_id)
+    assert "its progress was pruned from the run history" in str(e.value)
+    assert "3" not in str(e.value).replace(done.run_id, "")

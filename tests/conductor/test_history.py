@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 from dataclasses import fields
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -13,10 +14,13 @@ from symphony.conductor import EVENTS_PREFIX, RUN_PREFIX, history
 from symphony.conductor import events as ev
 from symphony.conductor.conductor import Conductor, RunOptions, RunResult
 from symphony.conductor.models import ModelCatalog
+from symphony.conductor.policy import Strategy
 from symphony.pit import Pit
 from symphony.registry import NodeTypeRegistry
 from symphony.workflow import Melody, Node
-from tests.conductor.conftest import Script, ScriptedExecutor, conductor_for
+from tests.conductor.conftest import Script, ScriptedExecutor, conductor_for, damage_artifact
+
+KEY = bytes(range(32))
 
 
 def chain(name: str, types: list[str]) -> Melody:
@@ -355,3 +359,80 @@ def test_a_resumed_run_logs_each_session_and_a_node_done_before_shows_once(
     assert n1 == ["queued", "running", "succeeded"]  # not again at the resume
     n2 = [e.state for e in replay if isinstance(e, ev.NodeStateChanged) and e.node_id == "n2"]
     assert n2 == ["queued", "running", "cancelled", "queued", "running", "succeeded"]
+
+
+def test_attempts_add_up_across_a_resume(
+    mem_pit: Pit, registry: NodeTypeRegistry, executor: ScriptedExecutor
+) -> None:
+    c = conductor_for(mem_pit, registry, executor, strategy=Strategy.ABORT)
+    executor.scripts["n1"] = Script(fail=1)  # fails once, then works
+    first = run(c, chain("again", ["t.work"]))
+    assert first.status == "failed"
+
+    async def resume() -> RunResult:
+        return await c.resume(first.run_id).wait()
+
+    assert asyncio.run(resume()).status == "succeeded"
+    (step,) = history.node_steps(mem_pit, first.run_id)
+    # each session counts its attempts from 1: the log's highest said 1, for 2 attempts
+    assert (step.state, step.attempts, step.recoveries) == ("succeeded", 2, ("abort",))
+    assert step.attempts_text == "2: abort"
+
+
+def test_a_damaged_record_is_named_as_damaged_and_listed(
+    tmp_path: Path, registry: NodeTypeRegistry, executor: ScriptedExecutor
+) -> None:
+    data = tmp_path / "pit"
+    with Pit.open(data, key=KEY) as pit:
+        c = conductor_for(pit, registry, executor)
+        victim = run(c, chain("victim", ["t.inline"]))
+        fine = run(c, chain("fine", ["t.inline"]))
+        record = pit.artifacts.versions(RUN_PREFIX + victim.run_id)[-1]
+    damage_artifact(data, record, key=KEY)
+    with Pit.open(data, key=KEY) as pit:
+        with pytest.raises(history.RunRecordDamagedError) as e:
+            history.read_run(pit, victim.run_id)
+        message = str(e.value)
+        assert message.startswith(f"run {victim.run_id!r}: its record in this data directory is")
+        assert f"artifact {record} failed its integrity check" in message
+        assert isinstance(e.value, history.RunNotFoundError)  # who cannot use it: not found
+        # an unknown run is still just not found
+        with pytest.raises(history.RunNotFoundError) as none:
+            history.read_record(pit, "nope")
+        assert not isinstance(none.value, history.RunRecordDamagedError)
+        listed = {r.run_id: r for r in history.list_runs(pit)}
+        assert set(listed) == {victim.run_id, fine.run_id}
+        damaged = listed[victim.run_id]
+        assert (damaged.status, damaged.resumable, damaged.detail) == (
+            history.DAMAGED,
+            False,
+            message,
+        )
+        assert damaged.started > 0
+        assert listed[fine.run_id].status == "succeeded"
+
+
+def test_nodes_a_stopped_run_never_started_are_logged_as_not_run(
+    mem_pit: Pit, registry: NodeTypeRegistry, executor: ScriptedExecutor
+) -> None:
+    c = conductor_for(mem_pit, registry, executor)
+    m = chain("stopped", ["t.work", "t.work", "t.work"])
+    m.set_breakpoint("n2", True)
+
+    async def stop_at_the_breakpoint() -> RunResult:
+        r = c.start(m, RunOptions(retry_backoff=0.0))
+        while r.state != ev.RUN_PAUSED:
+            await asyncio.sleep(0.005)
+        r.cancel()
+        return await r.wait()
+
+    r = asyncio.run(stop_at_the_breakpoint())
+    mem_pit.dag.drop_workflow(r.run_id)  # pruned: the log alone tells its nodes
+    steps = {s.node_id: s for s in history.node_steps(mem_pit, r.run_id)}
+    assert {n: s.state for n, s in steps.items()} == {
+        "n1": "succeeded",
+        "n2": "cancelled",
+        "n3": "cancelled",
+    }
+    # they never ran: no span, no attempt
+    assert [(s.took, s.attempts) for s in (steps["n2"], steps["n3"])] == [(None, 0), (None, 0)]

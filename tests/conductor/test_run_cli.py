@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
@@ -18,6 +19,7 @@ from symphony.conductor.run_cli import (
     EXIT_INTERRUPTED,
     EXIT_INVALID,
     EXIT_OK,
+    EXIT_PIPE,
 )
 from symphony.workflow import Melody, save
 
@@ -164,6 +166,8 @@ def test_sigint_interrupts_and_resume_finishes(tmp_path: Path, key_file: Path) -
     result = json.loads(out)
     assert result["status"] == "interrupted"
     assert f"symphony run --resume {result['run_id']}" in err
+    # copied into another folder, the hint still finds the data and the workspace
+    assert f"--data-dir {tmp_path / 'd'} --key-file {key_file} --workspace {ws}\n" in err
     p = symphony("--resume", result["run_id"], "--data-dir", str(tmp_path / "d"), "--json",
                  "--workspace", str(ws), key_file=key_file, cwd=tmp_path, timeout=600)  # fmt: skip
     assert p.returncode == EXIT_OK, p.stderr
@@ -302,3 +306,255 @@ def test_runs_names_an_unknown_run_and_a_missing_data_dir(tmp_path: Path, key_fi
     p = runs("--data-dir", str(data), "--limit", "3", "--all", key_file=key_file, cwd=tmp_path)
     assert p.returncode == EXIT_INVALID
     assert "argument --all: not allowed with argument --limit" in p.stderr
+
+
+# ------------------------------------------------------------------------------ session 12
+
+
+def _copy_melody(path: Path) -> Path:
+    """File Explorer: read ``in.txt`` of the workspace, write it to ``out.txt``."""
+    m = Melody("copy")
+    read = m.create_node("files.read", name="read", config={"path": "in.txt"})
+    write = m.create_node("files.write", name="write",
+                          config={"path": "out.txt", "mode": "overwrite"})  # fmt: skip
+    m.connect(read.id, "text", write.id, "content")
+    save(m, path)
+    return path
+
+
+def test_resume_reads_and_writes_in_the_runs_workspace(tmp_path: Path, key_file: Path) -> None:
+    ws, elsewhere, data = tmp_path / "ws", tmp_path / "elsewhere", tmp_path / "d"
+    ws.mkdir()
+    elsewhere.mkdir()
+    melody = _copy_melody(tmp_path / "copy.melody")
+    p = symphony(str(melody), "--workspace", str(ws), "--data-dir", str(data), "--json",
+                 "--quiet", key_file=key_file, cwd=tmp_path)  # fmt: skip
+    assert p.returncode == EXIT_FAILED, p.stderr  # no in.txt yet
+    run_id = json.loads(p.stdout)["run_id"]
+    (ws / "in.txt").write_text("from the workspace")
+    (elsewhere / "in.txt").write_text("from the wrong folder")
+    p = symphony("--resume", run_id, "--data-dir", str(data), key_file=key_file, cwd=elsewhere)
+    assert p.returncode == EXIT_OK, p.stderr
+    assert f"resuming in the run's workspace {ws}" in p.stderr
+    assert (ws / "out.txt").read_text() == "from the workspace"
+    assert not (elsewhere / "out.txt").exists()
+    # --workspace given: that one, and a word that it is not the run's
+    p = symphony("--resume", run_id, "--data-dir", str(data), "--workspace", str(elsewhere),
+                 "--quiet", key_file=key_file, cwd=tmp_path)  # fmt: skip
+    assert p.returncode == EXIT_OK, p.stderr
+    assert f"resuming in --workspace {elsewhere}, not in the run's workspace {ws}" in p.stderr
+
+
+def test_resume_of_a_record_without_a_workspace_uses_the_current_folder(
+    tmp_path: Path, key_file: Path
+) -> None:
+    from symphony.pit import Pit
+
+    ws, data = tmp_path / "ws", tmp_path / "d"
+    ws.mkdir()
+    p = symphony(str(_copy_melody(tmp_path / "copy.melody")), "--workspace", str(ws),
+                 "--data-dir", str(data), "--json", "--quiet", key_file=key_file,
+                 cwd=tmp_path)  # fmt: skip
+    run_id = json.loads(p.stdout)["run_id"]
+    with Pit.open(data, key_file=key_file) as pit:  # as a run before session 12 recorded it
+        record = json.loads(pit.artifacts.get("run/" + run_id))
+        del record["workspace"]
+        pit.artifacts.put("run/" + run_id, json.dumps(record).encode(), kind="json")
+    (ws / "in.txt").write_text("here")
+    p = symphony("--resume", run_id, "--data-dir", str(data), key_file=key_file, cwd=ws)
+    assert p.returncode == EXIT_OK, p.stderr
+    assert "the run's record does not say which workspace it used" in p.stderr
+    assert (ws / "out.txt").read_text() == "here"
+
+
+def test_resume_keeps_the_runs_options_unless_given(tmp_path: Path, key_file: Path) -> None:
+    from symphony.conductor.conductor import Conductor, RunOptions
+    from symphony.pit import Pit
+    from symphony.registry import default_registry
+
+    data = tmp_path / "d"
+    melody = _ops_melody(tmp_path / "ops.melody")
+    # the first run leaves n1 and n2 in the cache
+    assert symphony(str(melody), "--data-dir", str(data), "--quiet", key_file=key_file,
+                    cwd=tmp_path).returncode == EXIT_OK  # fmt: skip
+    from symphony.workflow import load
+
+    m = load(melody)
+    m.set_breakpoint("n2", True)
+
+    async def stop_at_the_breakpoint(c: Conductor) -> str:
+        r = c.start(m, RunOptions(use_cache=False, budget=0.5, max_parallel=1))
+        while r.state != "paused":
+            await asyncio.sleep(0.005)
+        r.cancel()
+        await r.wait()
+        return r.run_id
+
+    with Pit.open(data, key_file=key_file) as pit:  # stopped at n2, as the app can
+        run_id = asyncio.run(stop_at_the_breakpoint(Conductor(pit, default_registry())))
+    p = symphony("--resume", run_id, "--data-dir", str(data), "--budget", "2", "--json",
+                 key_file=key_file, cwd=tmp_path)  # fmt: skip
+    assert p.returncode == EXIT_OK, p.stderr
+    nodes = {n["id"]: n for n in json.loads(p.stdout)["nodes"]}
+    # the run's use_cache=False holds: n2 runs (it would come from the cache), and the
+    # breakpoint does not stop a run nobody can continue
+    assert (nodes["n2"]["state"], nodes["n2"]["cached"], nodes["n2"]["attempts"]) == (
+        "succeeded",
+        False,
+        1,
+    )
+    with Pit.open(data, key_file=key_file) as pit:
+        options = json.loads(pit.artifacts.get("run/" + run_id))["options"]
+    assert (options["use_cache"], options["budget"], options["max_parallel"]) == (False, 2.0, 1)
+
+
+@pytest.mark.parametrize(
+    ("option", "bad", "message"),
+    [
+        ("--budget", "-1", "expected an amount ≥ 0, not '-1'"),
+        ("--budget", "nan", "expected an amount ≥ 0, not 'nan'"),
+        ("--budget", "inf", "expected an amount ≥ 0, not 'inf'"),
+        ("--max-parallel", "0", "expected a whole number ≥ 1, not '0'"),
+        ("--max-parallel", "-2", "expected a whole number ≥ 1, not '-2'"),
+    ],
+)
+def test_bad_budget_and_parallelism_are_refused_before_anything_runs(
+    tmp_path: Path, key_file: Path, option: str, bad: str, message: str
+) -> None:
+    melody = _ops_melody(tmp_path / "ops.melody")
+    p = symphony(str(melody), option, bad, "--data-dir", str(tmp_path / "d"), key_file=key_file,
+                 cwd=tmp_path)  # fmt: skip
+    assert p.returncode == EXIT_INVALID
+    assert f"argument {option}: {message}" in p.stderr
+    assert not (tmp_path / "d").exists()  # nothing ran, nothing was recorded
+
+
+def test_json_output_is_strict_json_even_for_nan(tmp_path: Path, key_file: Path) -> None:
+    m = Melody("nan")
+    t = m.create_node("op.template", config={"template": '{{"a": NaN, "b": [Infinity, 1.5]}}'})
+    x = m.create_node("op.json_extract", config={"path": "$"})
+    m.connect(t.id, "text", x.id, "data")
+    save(m, tmp_path / "nan.melody")
+    p = symphony("nan.melody", "--data-dir", str(tmp_path / "d"), "--json", "--quiet",
+                 key_file=key_file, cwd=tmp_path)  # fmt: skip
+    assert p.returncode == EXIT_OK, p.stderr
+
+    def refuse(constant: str) -> None:
+        raise AssertionError(f"not strict JSON: {constant}")
+
+    out = json.loads(p.stdout, parse_constant=refuse)
+    assert out["outputs"] == {"n2.value": {"a": "NaN", "b": ["Infinity", 1.5]}}
+
+
+def test_resume_command_names_what_is_not_the_default(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from symphony.conductor.run_cli import default_data_dir, resume_command
+
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
+    monkeypatch.chdir(tmp_path)
+    assert resume_command("R1") == "symphony run --resume R1"
+    assert resume_command("R1", data_dir=default_data_dir(), workspace=tmp_path) == (
+        "symphony run --resume R1"
+    )
+    assert resume_command("R1", data_dir="my pit", key_file="k", workspace=tmp_path / "a b") == (
+        f"symphony run --resume R1 --data-dir '{tmp_path}/my pit' --key-file {tmp_path}/k "
+        f"--workspace '{tmp_path}/a b'"
+    )
+
+
+def test_runs_hint_names_the_data_dir_and_json_errors_are_objects(
+    tmp_path: Path, key_file: Path
+) -> None:
+    data = tmp_path / "d"
+    failed = symphony(str(_ops_melody(tmp_path / "f.melody", fail=True)), "--data-dir",
+                      str(data), "--json", "--quiet", key_file=key_file, cwd=tmp_path)  # fmt: skip
+    run_id = json.loads(failed.stdout)["run_id"]
+    one = runs(run_id, "--data-dir", str(data), key_file=key_file, cwd=tmp_path)
+    assert (
+        f"resume with: symphony run --resume {run_id} --data-dir {data} --key-file {key_file}"
+        in one.stdout
+    )
+    p = runs("nope", "--data-dir", str(data), "--json", key_file=key_file, cwd=tmp_path)
+    assert p.returncode == EXIT_INVALID
+    assert json.loads(p.stdout) == {
+        "error": "no run 'nope' in this data directory",
+        "exit_code": EXIT_INVALID,
+    }
+
+
+def test_runs_into_a_closed_pipe_ends_quietly(tmp_path: Path, key_file: Path) -> None:
+    data = tmp_path / "d"
+    assert symphony(str(_ops_melody(tmp_path / "ops.melody")), "--data-dir", str(data),
+                    "--quiet", key_file=key_file, cwd=tmp_path).returncode == EXIT_OK  # fmt: skip
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # the reader is gone before anything is written: `| head` that quit
+    try:
+        p = subprocess.run(
+            [sys.executable, "-m", "symphony", "runs", "--data-dir", str(data), "--key-file",
+             str(key_file)],
+            stdout=write_end, stderr=subprocess.PIPE, text=True, timeout=120, check=False,
+            env={**os.environ, "PYTHONPATH": str(ROOT)},
+        )  # fmt: skip
+    finally:
+        os.close(write_end)
+    assert p.returncode == EXIT_PIPE
+    assert p.stderr == ""
+
+
+def test_a_damaged_record_and_event_log_are_named(tmp_path: Path, key_file: Path) -> None:
+    from symphony.conductor import EVENTS_PREFIX, RUN_PREFIX
+    from symphony.pit import Pit
+    from tests.conductor.conftest import damage_artifact
+
+    data = tmp_path / "d"
+    quiet = ("--data-dir", str(data), "--json", "--quiet")
+    bad = json.loads(symphony(str(_ops_melody(tmp_path / "f.melody", fail=True)), *quiet,
+                              key_file=key_file, cwd=tmp_path).stdout)["run_id"]  # fmt: skip
+    ok = json.loads(symphony(str(_ops_melody(tmp_path / "o.melody")), *quiet,
+                             key_file=key_file, cwd=tmp_path).stdout)["run_id"]  # fmt: skip
+    with Pit.open(data, key_file=key_file) as pit:
+        log = pit.artifacts.versions(EVENTS_PREFIX + bad)[-1]
+        record = pit.artifacts.versions(RUN_PREFIX + ok)[-1]
+    damage_artifact(data, log, key_file=key_file)
+    damage_artifact(data, record, key_file=key_file)
+
+    one = runs(bad, "--data-dir", str(data), key_file=key_file, cwd=tmp_path)
+    assert one.returncode == EXIT_OK, one.stderr
+    assert f"events:   its event log is not readable (artifact {log} failed" in one.stdout
+    assert "n3" in one.stdout.split("nodes:")[1]  # the DAG Tracker's part is still shown
+    detail = json.loads(runs(bad, "--data-dir", str(data), "--json", key_file=key_file,
+                             cwd=tmp_path).stdout)  # fmt: skip
+    assert f"artifact {log} failed its integrity check" in detail["event_log_error"]
+
+    for p in (
+        runs(ok, "--data-dir", str(data), key_file=key_file, cwd=tmp_path),
+        symphony("--resume", ok, "--data-dir", str(data), key_file=key_file, cwd=tmp_path),
+    ):
+        assert p.returncode == EXIT_DATA, p.stderr
+        assert f"run {ok!r}: its record in this data directory is damaged" in p.stderr
+        assert f"artifact {record} failed its integrity check" in p.stderr
+    table = runs("--data-dir", str(data), key_file=key_file, cwd=tmp_path)
+    row = next(line for line in table.stdout.splitlines() if line.startswith(ok))
+    assert "damaged" in row
+    assert "(its record cannot be read)" in row
+
+
+def test_runs_use_the_models_of_the_apps_settings(tmp_path: Path, key_file: Path) -> None:
+    from PySide6.QtCore import QSettings
+
+    from symphony.ui import settings as st
+    from symphony.workflow.templates import load_template
+
+    # the app's settings, where the child reads them: the embedded model off, one endpoint
+    ini = Path(os.environ["XDG_CONFIG_HOME"]) / st.ORGANIZATION / f"{st.APPLICATION}.ini"
+    store = QSettings(str(ini), QSettings.Format.IniFormat)
+    endpoint = st.Endpoint("work", "http://127.0.0.1:9/v1", "m", price_per_call=0.3)
+    st.Preferences(embedded_model=False, endpoints=[endpoint]).save(store)
+    store.sync()
+    melody = tmp_path / "review.melody"
+    save(load_template("review_file"), melody)  # its reviewer asks for the default model
+    p = symphony(str(melody), "--data-dir", str(tmp_path / "d"), key_file=key_file, cwd=tmp_path)
+    assert p.returncode == EXIT_INVALID, p.stderr
+    assert "turned off in the Settings" in p.stderr
+    assert "known: work" in p.stderr  # the endpoint is a model of the run, as in the app

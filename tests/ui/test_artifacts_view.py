@@ -224,3 +224,35 @@ def test_a_long_name_keeps_its_end_in_a_narrow_dock(qtbot: QtBot, pit: Any) -> N
     assert shown.endswith("n12.result")
     view.resize(900, 400)
     qtbot.waitUntil(lambda: view.tree.columnWidth(0) > 600)
+
+
+def test_a_node_of_one_melody_lists_its_outputs_only_and_says_so(qtbot: QtBot, pit: Any) -> None:
+    store = pit.artifacts
+    chain = store.put("out/Chain/write/path", b"out/chain.md", kind="text",
+                      produced_by=("r1", "write", "files.write"))  # fmt: skip
+    review = store.put("out/Review/write/path", b"REVIEW.md", kind="text",
+                       produced_by=("r2", "write", "files.write"))  # fmt: skip
+    # an edit saved in the IDE names no producer: it is still a version of that output
+    edited = store.put("out/Review/write/path", b"OTHER.md", kind="text", inputs=(review,))
+    # a melody named "Review/write" whose node "path" would share the name's start
+    store.put("out/Review/write/path/x", b"", kind="text", produced_by=("r3", "path", "op"))
+    view = ArtifactsView()
+    qtbot.addWidget(view)
+    view.set_pit(pit)
+    assert view.scope.isHidden()
+    view.show_node("write", "Review")
+    assert view.artifact_names() == ["out/Review/write/path"]
+    assert view.select_artifact(edited)
+    assert view.select_artifact(review)
+    assert not view.select_artifact(chain)
+    assert not view.scope.isHidden()
+    assert "write" in view.scope.text()
+    assert "Review" in view.scope.text()
+    view.filter.setText("chain")  # the text filter narrows the node's view, never widens it
+    assert view.artifact_names() == []
+    view.filter.clear()
+    view.show_node("write")  # no melody named: every melody's node of that id
+    assert view.artifact_names() == ["out/Chain/write/path", "out/Review/write/path"]
+    view.show_node("")
+    assert view.scope.isHidden()
+    assert len(view.artifact_names()) == 3

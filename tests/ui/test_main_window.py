@@ -14,6 +14,7 @@ from pytestqt.qtbot import QtBot
 
 from symphony.conductor import events as ev
 from symphony.ui import settings as st
+from symphony.ui.board_tab import BoardTab
 from symphony.ui.main_window import MainWindow, menu_actions
 from symphony.ui.text_editor import TextEditorTab
 
@@ -378,3 +379,197 @@ def test_open_tabs_follow_a_renamed_or_deleted_file(
     assert w.tabs.tabText(w.tabs.indexOf(text)).startswith("● ")
     assert not board.is_modified()  # only the deleted file's tab
     assert any("a.md was deleted" in line for line in w.log_view.lines())
+
+
+def test_a_missing_workspace_folder_is_reported_not_ignored(
+    tmp_path: Path, make_window: Callable[..., object]
+) -> None:
+    from symphony.extension_host.host import ExtensionHost
+
+    (tmp_path / "no_extensions").mkdir()
+    missing = tmp_path / "no_such_workspace"
+    w = _window(make_window, workspace=missing)
+    w.set_host(ExtensionHost([tmp_path / "no_extensions"], w))
+    w._start_workspace()  # what start_services runs once the host exists
+    said = f"workspace {missing}: no such folder"
+    assert any(said in line for line in w.log_view.lines())
+    assert said in w.statusBar().currentMessage()
+    box = w.findChild(QMessageBox, "error_box")
+    assert box is not None
+    assert box.text() == said  # as loud as a missing FILE on the command line
+    assert w.files.workspace is None
+    # the last session's folder that has gone since: a line in the Log, no dialog
+    st.settings().setValue("workspace/last", str(tmp_path / "gone"))
+    quiet = _window(make_window)
+    quiet.set_host(ExtensionHost([tmp_path / "no_extensions"], quiet))
+    quiet._start_workspace()
+    assert any(
+        f"the last workspace {tmp_path / 'gone'} was not reopened: no such folder" in line
+        for line in quiet.log_view.lines()
+    )
+    assert quiet.findChild(QMessageBox, "error_box") is None
+
+
+def test_a_disabled_file_explorer_is_shown_as_such_and_can_be_restarted(
+    qtbot: QtBot, tmp_path: Path, make_window: Callable[..., object]
+) -> None:
+    import os
+    import signal
+
+    from symphony.extension_host.discovery import bundled_dir
+    from symphony.extension_host.host import DISABLED, READY, ExtensionHost, HostConfig
+    from symphony.ui.files_view import FILE_EXPLORER
+
+    ws = tmp_path / "ws"
+    ws.mkdir()
+    (ws / "a.txt").write_text("a")
+    w = _window(make_window)
+    host = ExtensionHost([bundled_dir()], w, config=HostConfig(backoff_base=0.05))
+    w.set_host(host)
+    w.set_workspace(ws)
+    qtbot.waitUntil(lambda: w.files.names("") == ["a.txt"], timeout=20_000)
+    restart = w.action_map[f"extensions.restart.{FILE_EXPLORER}"]
+    assert restart.text() == "Restart File Explorer"
+    assert not restart.isEnabled()
+    assert w.extensions_button.isHidden()
+    # SIGKILLed until the breaker opens
+    for _ in range(host.config.breaker_crashes):
+        qtbot.waitUntil(lambda: host.state(FILE_EXPLORER) == READY, timeout=20_000)
+        killed = host.pid(FILE_EXPLORER)
+        assert killed is not None
+        os.kill(killed, signal.SIGKILL)
+
+        def gone(old: int = killed) -> bool:
+            return host.pid(FILE_EXPLORER) != old
+
+        qtbot.waitUntil(gone, timeout=20_000)
+    qtbot.waitUntil(lambda: host.state(FILE_EXPLORER) == DISABLED, timeout=20_000)
+    why = f"File Explorer is disabled: {host.last_error(FILE_EXPLORER)}"
+    assert "crashed 3 times" in why
+    # the status bar counts it and says why; its button offers the restart
+    assert "2 extensions (1 disabled)" in w.services_label.text()
+    assert why in w.services_label.toolTip()
+    assert not w.extensions_button.isHidden()
+    assert w.extensions_button.text() == "File Explorer disabled"
+    assert w.extensions_button.menu().actions() == [restart]
+    assert restart.isEnabled()
+    w.extensions_menu.aboutToShow.emit()
+    texts = [a.text() for a in w.extensions_menu.actions()]
+    assert "Restart File Explorer" in texts
+    assert any(t.startswith("File Explorer is disabled: crashed 3 times") for t in texts)
+    # the Files dock says so instead of an empty tree, also after the folder is opened again
+    for _ in range(2):
+        assert w.files.tree.isHidden()
+        assert not w.files.hint.isHidden()
+        assert "The File Explorer is disabled" in w.files.hint.text()
+        assert "Restart File Explorer" in w.files.hint.text()
+        w.set_workspace(ws)
+    # restarted: it lists the folder again and watches it
+    restart.trigger()
+    qtbot.waitUntil(lambda: host.state(FILE_EXPLORER) == READY, timeout=20_000)
+    qtbot.waitUntil(lambda: w.files.names("") == ["a.txt"], timeout=20_000)
+    (ws / "b.txt").write_text("b")
+    qtbot.waitUntil(lambda: w.files.names("") == ["a.txt", "b.txt"], timeout=20_000)
+    assert not w.files.tree.isHidden()
+    assert w.files.hint.isHidden()
+    assert w.files.hint.text().startswith("No folder open")
+    assert w.extensions_button.isHidden()
+    assert not restart.isEnabled()
+    assert "disabled" not in w.services_label.text()
+    assert any("File Explorer restarted" in line for line in w.log_view.lines())
+
+
+def _two_boards(w: MainWindow) -> tuple[BoardTab, BoardTab]:
+    """Boards of two melodies whose nodes have the same ids (n1 → n2)."""
+    from symphony.workflow import Melody
+    from tests.conductor.conftest import make_registry
+
+    w.set_registry(make_registry())
+    boards = []
+    for name in ("Chain", "Review"):
+        m = Melody(name)
+        first = m.create_node("op.template", config={"template": name})
+        second = m.create_node("op.split", config={"separator": " "}, position=(200.0, 0.0))
+        m.connect(first.id, "text", second.id, "text")
+        board = w.board_for_run(m)
+        assert board is not None
+        boards.append(board)
+    return boards[0], boards[1]
+
+
+def test_a_run_whose_board_was_closed_paints_no_other_board(
+    make_window: Callable[..., object],
+) -> None:
+    w = _window(make_window)
+    chain, review = _two_boards(w)
+    w.attach_run(chain)
+    w.handle_run_event(ev.RunStateChanged("r", 1.0, ev.RUN_RUNNING))
+    w.handle_run_event(ev.NodeStateChanged("r", 1.0, "n1", ev.RUNNING))
+    assert w.close_tab(w.tabs.indexOf(chain), ask=False)
+    assert w.current_board() is review
+    for e in [
+        ev.NodeStateChanged("r", 2.0, "n1", ev.SUCCEEDED),
+        ev.NodeToken("r", 2.0, "n2", "tok"),
+        ev.NodeProgress("r", 2.1, "n2", 0.5, "half"),
+        ev.NodeStateChanged("r", 3.0, "n2", ev.SUCCEEDED),
+        ev.RunStateChanged("r", 3.0, ev.RUN_SUCCEEDED),
+    ]:
+        w.handle_run_event(e)
+    assert not review.view.board_scene.run_states
+    assert w.run_label.text() == "Run succeeded"  # the run itself is still followed
+    assert "n2" in w.timeline.chart.model.rows
+
+
+def test_the_artifacts_node_view_follows_the_current_board_and_its_melody(
+    make_window: Callable[..., object],
+) -> None:
+    from symphony.pit import Pit
+
+    w = _window(make_window)
+    pit = Pit.in_memory()
+    store = pit.artifacts
+    for melody, run in (("Chain", "r1"), ("Review", "r2")):
+        for node in ("n1", "n2"):
+            store.put(f"out/{melody}/{node}/text", melody.encode(), kind="text",
+                      produced_by=(run, node, "op"))  # fmt: skip
+    w.set_pit(pit)
+    everything = w.artifacts.artifact_names()
+    assert len(everything) == 4
+    chain, review = _two_boards(w)
+    assert w.current_board() is review
+    assert review.select_node("n2")
+    assert w.artifacts.artifact_names() == ["out/Review/n2/text"]  # not Chain's n2
+    assert not w.artifacts.scope.isHidden()
+    w.tabs.setCurrentWidget(chain)  # nothing selected there
+    assert w.artifacts.artifact_names() == everything
+    assert w.artifacts.scope.isHidden()
+    assert chain.select_node("n1")
+    assert w.artifacts.artifact_names() == ["out/Chain/n1/text"]
+    w.tabs.setCurrentWidget(review)  # its own selection again
+    assert w.artifacts.artifact_names() == ["out/Review/n2/text"]
+    w.tabs.setCurrentWidget(chain)
+    assert w.close_tab(w.tabs.indexOf(chain), ask=False)
+    assert w.artifacts.artifact_names() == ["out/Review/n2/text"]
+    assert w.close_tab(w.tabs.indexOf(review), ask=False)
+    assert w.artifacts.artifact_names() == everything
+
+
+def test_what_is_opened_takes_the_keyboard_focus(
+    qtbot: QtBot, make_window: Callable[..., object], tmp_path: Path
+) -> None:
+    from symphony.registry import default_registry
+
+    w = _window(make_window)
+    w.set_registry(default_registry())
+    with qtbot.waitExposed(w):
+        w.show()
+    w.artifacts.filter.setFocus()  # as at start-up: a dock's box has the focus
+    board = w.new_melody()
+    assert isinstance(board, BoardTab)
+    # Edit ▸ Delete and Select All act on the focused widget: that is now the new board
+    assert w.focusWidget() is board.view
+    text = tmp_path / "notes.txt"
+    text.write_text("hello\n")
+    tab = w.open_path(text)
+    assert isinstance(tab, TextEditorTab)
+    assert w.focusWidget() is tab.editor

@@ -342,3 +342,246 @@ def test_settings_endpoints_become_models_with_keys_in_the_keyring() -> None:
     }
     assert "api_key" not in spec.provider  # the key itself never leaves the keyring here
     assert catalog_from(prefs).resolve("").provider is None  # the embedded default stays
+
+
+def test_the_embedded_model_setting_decides_whether_runs_may_use_it() -> None:
+    from symphony.conductor.models import EMBEDDED_MODEL
+    from symphony.ui import settings as st
+    from symphony.ui.run_controller import catalog_from
+
+    remote = st.Endpoint("remote", "http://127.0.0.1:8080/v1", "qwen", "openai_api_key.r")
+    on = catalog_from(st.Preferences(embedded_model=True, endpoints=[remote]))
+    assert on.resolve("").id == EMBEDDED_MODEL
+    off = catalog_from(st.Preferences(embedded_model=False, endpoints=[remote]))
+    assert sorted(s.id for s in off) == ["remote"]
+    assert "" not in off
+    assert EMBEDDED_MODEL not in off
+    with pytest.raises(KeyError, match=r"turned off in the Settings .*known: remote"):
+        off.resolve("")
+
+
+def test_an_endpoint_named_like_the_embedded_model_never_takes_its_place() -> None:
+    from symphony.conductor.models import EMBEDDED_MODEL
+    from symphony.ui import settings as st
+    from symphony.ui.run_controller import catalog_from
+
+    # Refused by the Settings; an older or hand-edited settings file may still hold one.
+    clash = st.Endpoint(EMBEDDED_MODEL, "http://127.0.0.1:8080/v1", "qwen", "openai_api_key.c")
+    assert catalog_from(st.Preferences(endpoints=[clash])).resolve("").provider is None
+    off = catalog_from(st.Preferences(embedded_model=False, endpoints=[clash]))
+    assert list(off) == []
+
+
+def test_settings_changes_replace_the_models_of_the_runs(window: MainWindow) -> None:
+    from symphony.conductor.models import EMBEDDED_MODEL
+    from symphony.ui import settings as st
+
+    conductor = window.runs._conductor()
+    assert conductor is not None
+    catalog = conductor.catalog
+    remote = st.Endpoint("remote", "http://127.0.0.1:1/v1", "m", "openai_api_key.remote")
+    window._settings_applied(dataclasses.replace(window.prefs, endpoints=[remote]))
+    assert conductor.catalog.resolve("remote").provider["api_key_secret"] == (  # type: ignore[index]
+        "openai_api_key.remote"
+    )
+    # renamed: only the new name is a model
+    renamed = dataclasses.replace(remote, name="renamed")
+    window._settings_applied(dataclasses.replace(window.prefs, endpoints=[renamed]))
+    assert "renamed" in conductor.catalog
+    assert "remote" not in conductor.catalog
+    # removed: nothing resolves to its server or its key entry any more
+    window._settings_applied(dataclasses.replace(window.prefs, endpoints=[]))
+    assert [s.id for s in conductor.catalog] == [EMBEDDED_MODEL]
+    with pytest.raises(KeyError, match="unknown model 'renamed'"):
+        conductor.catalog.resolve("renamed")
+    # the embedded model comes and goes with its check box
+    window._settings_applied(dataclasses.replace(window.prefs, embedded_model=False))
+    assert "" not in conductor.catalog
+    window._settings_applied(dataclasses.replace(window.prefs, embedded_model=True))
+    assert "" in conductor.catalog
+    # one catalog throughout: the model tracker and the broker see the same models
+    assert conductor.catalog is catalog
+    assert window.runs._tracker.catalog is catalog
+
+
+def test_with_the_embedded_model_off_a_run_that_needs_it_does_not_start(
+    window: MainWindow,
+) -> None:
+    from symphony.conductor.models import EMBEDDED_MODEL
+
+    board = window.new_from_template("review_file")  # its reviewer uses the default model
+    assert board is not None
+    window._settings_applied(dataclasses.replace(window.prefs, embedded_model=False))
+
+    async def go() -> Any:
+        window.action_map["run.all"].trigger()
+        await asyncio.sleep(0)
+        return window.runs.run
+
+    assert in_qt(go) is None
+    assert window.run_state == ev.RUN_FAILED
+    message = window.statusBar().currentMessage()
+    assert "node 'review'" in message, message
+    assert "turned off in the Settings" in message, message
+    assert window.pit is not None
+    assert EMBEDDED_MODEL not in window.pit.pool  # the embedded model was never asked for
+
+
+def test_a_live_run_shown_again_after_its_board_was_closed_paints_there(
+    window: MainWindow,
+) -> None:
+    board = window.new_from_template("review_file")
+    assert board is not None
+    assert board.select_node("review")
+    window.action_map["run.toggle_breakpoint"].trigger()
+
+    async def scenario() -> BoardTab:
+        window.action_map["run.all"].trigger()
+        await until(lambda: window.run_state == ev.RUN_PAUSED)
+        run_id = window.runs.run.run_id
+        assert window.close_tab(window.tabs.indexOf(board), ask=False)
+        again = window.show_run(run_id)  # Runs dock → Show on Board, while it is paused
+        assert again is not None
+        assert again is not board
+        assert states(again)["read"] == "succeeded"
+        window.action_map["run.continue"].trigger()
+        await until(lambda: window.runs.last_result is not None)
+        return again
+
+    again = in_qt(scenario)
+    assert window.runs.last_result.status == "succeeded"
+    # the rest of the run was painted on the board it was shown on
+    assert states(again)["write"] == "succeeded"
+
+
+def test_settings_prices_become_the_models_prices() -> None:
+    from symphony.ui import settings as st
+    from symphony.ui.run_controller import catalog_from
+
+    paid = st.Endpoint("paid", "https://api.example.com/v1", "m", "openai_api_key.p", 0.01, 0.6)
+    free = st.Endpoint("free", "http://127.0.0.1:8080/v1", "m", "openai_api_key.f")
+    catalog = catalog_from(st.Preferences(endpoints=[paid, free]))
+    spec = catalog.resolve("paid")
+    assert spec.price_per_call == 0.01
+    assert spec.price_per_token == pytest.approx(0.6 / 1_000_000)
+    assert (catalog.resolve("free").price_per_call, catalog.resolve("free").price_per_token) == (
+        0.0,
+        0.0,
+    )
+    embedded = catalog.resolve("")
+    assert (embedded.price_per_call, embedded.price_per_token) == (0.0, 0.0)  # runs locally
+
+
+def test_the_settings_budget_stops_calls_to_a_paid_endpoint_and_a_resume_takes_a_new_one(
+    window: MainWindow,
+) -> None:
+    """Two calls at 0.3 against a budget of 0.5: the second never reaches the server."""
+    import keyring
+
+    from symphony.extension_host.host import KEYRING_SERVICE
+    from symphony.ui import settings as st
+    from symphony.workflow import Melody
+    from tests.extensions.ai_instrument.peers import Scripted, ScriptedServer, sse
+
+    answers = [Scripted(200, sse("A clear prompt.")), Scripted(200, sse("A summary."))]
+    peer = ScriptedServer(answers)  # a loopback HTTP server: the provider's real sockets
+
+    class _ListsItsModel(peer.server.RequestHandlerClass):  # type: ignore[name-defined,misc]
+        def do_GET(self) -> None:  # noqa: N802 - the provider checks GET /models first
+            body = b'{"data": [{"id": "peer-model"}]}'
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+    peer.server.RequestHandlerClass = _ListsItsModel
+    with peer as server:
+        keyring.set_password(KEYRING_SERVICE, "openai_api_key.paid", "sk-test-budget")
+        paid = st.Endpoint("paid", server.base_url, "peer-model", "openai_api_key.paid", 0.3)
+        window._settings_applied(dataclasses.replace(window.prefs, endpoints=[paid], budget=0.5))
+        m = Melody("paid chain")
+        enh = m.create_node("ai.prompt_enhancer", config={"prompt": "a todo app", "model": "paid"})
+        summ = m.create_node("ai.summarizer", config={"model": "paid"}, position=(240.0, 0.0))
+        m.connect(enh.id, "enhanced", summ.id, "text")
+        board = window.board_for_run(m)
+        assert board is not None
+
+        result = _run_action(window, "run.all")
+        assert result.status == "failed", result.detail
+        assert result.node(enh.id).state == "succeeded", result.node(enh.id).error
+        assert result.node(enh.id).cost == pytest.approx(0.3)
+        failed = result.node(summ.id)
+        assert failed.state == "failed"
+        assert "the run's budget of 0.5 does not cover a call to 'paid'" in failed.error, (
+            failed.error
+        )
+        assert "internal error" not in failed.error
+        assert len(server.received) == 1  # refused before any request left
+        assert window.run_state == ev.RUN_FAILED
+        assert window.runs.budget_label.text() == "Budget: 0.3 of 0.5 spent"
+        assert states(board)[summ.id] == "failed"
+
+        # Raised in the Settings, a resume from the Runs dock runs on under it
+        window._settings_applied(dataclasses.replace(window.prefs, budget=2.0))
+
+        async def resume() -> Any:
+            run = window.runs.resume_run(result.run_id)
+            assert run is not None
+            return await run.wait()
+
+        resumed = in_qt(resume)
+        assert resumed.status == "succeeded", resumed.detail
+        assert resumed.node(summ.id).state == "succeeded"
+        assert len(server.received) == 2
+        assert window.runs.budget_label.text() == "Budget: 0.6 of 2 spent"
+
+
+def test_a_run_resumes_in_its_own_workspace_after_asking(
+    window: MainWindow, workspace: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from PySide6.QtWidgets import QMessageBox
+
+    board = window.new_from_template("review_file")
+    assert board is not None
+    assert board.select_node("review")
+    window.action_map["run.toggle_breakpoint"].trigger()
+
+    async def stopped_at_the_breakpoint() -> str:
+        window.action_map["run.all"].trigger()
+        await until(lambda: window.run_state == ev.RUN_PAUSED)
+        run_id = window.runs.run.run_id
+        window.action_map["run.stop"].trigger()
+        await until(lambda: window.runs.last_result is not None)
+        return run_id
+
+    run_id = in_qt(stopped_at_the_breakpoint)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    window.set_workspace(elsewhere)  # the user has opened another folder since
+    asked: list[str] = []
+    answer = [QMessageBox.StandardButton.Cancel]
+
+    def question(*args: Any, **_kw: Any) -> QMessageBox.StandardButton:
+        asked.append(args[2])
+        return answer[0]
+
+    monkeypatch.setattr(QMessageBox, "question", question)
+    assert window.runs.resume_run(run_id) is None  # cancelled: nothing runs, nothing written
+    assert str(workspace.resolve()) in asked[0]
+    assert str(elsewhere.resolve()) in asked[0]
+    answer[0] = QMessageBox.StandardButton.Open
+
+    async def resumed() -> Any:
+        window.runs.last_result = None
+        assert window.runs.resume_run(run_id) is not None
+        await until(lambda: window.run_state == ev.RUN_PAUSED)  # the breakpoint again
+        window.action_map["run.continue"].trigger()
+        await until(lambda: window.runs.last_result is not None)
+        return window.runs.last_result
+
+    result = in_qt(resumed)
+    assert result.status == "succeeded", result.detail
+    assert window.files.workspace == workspace.resolve()  # the run's folder was opened
+    assert (workspace / "REVIEW.md").read_text().strip()
+    assert not (elsewhere / "REVIEW.md").exists()

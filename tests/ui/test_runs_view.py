@@ -124,7 +124,8 @@ def test_the_dock_lists_runs_announces_interrupted_ones_and_shows_one_on_a_board
     assert list(actions) == ["Resume", "Show on Board", "Copy Run ID", "Copy Resume Command"]
     assert actions["Resume"].isEnabled()
     actions["Copy Resume Command"].trigger()
-    assert QGuiApplication.clipboard().text() == f"symphony run --resume {halfway}"
+    copied = QGuiApplication.clipboard().text()
+    assert copied == f"symphony run --resume {halfway} --data-dir {tmp_path / 'pit'}"
     assert not view.menu_for(done).actions()[0].isEnabled()  # nothing to resume
 
     assert view.select_run(done)
@@ -412,3 +413,81 @@ def test_a_run_cut_short_by_closing_the_window_is_resumed_in_the_next_one(
     assert resumed is not None
     assert resumed.path == ws / "review.melody"  # the file the run started from
     assert set(states(resumed).values()) == {"succeeded"}
+
+
+def test_a_file_edited_since_the_run_is_not_shown_as_the_melody_as_it_ran(
+    make_window: Callable[..., object], tmp_path: Path
+) -> None:
+    import json
+
+    w = make_window()
+    assert isinstance(w, MainWindow)
+    host = ExtensionHost(None, w, workspace=tmp_path)
+    w.set_host(host)
+    w.set_registry(make_registry())
+    w.set_pit(Pit.open(tmp_path / "pit", key=TEST_KEY))
+    board = w.board_for_run(_ops())
+    assert board is not None
+    path = tmp_path / "ops.melody"
+    assert w.save_tab(board, path)
+
+    async def scenario() -> Any:
+        w.action_map["run.all"].trigger()
+        assert w.runs.run is not None
+        return await w.runs.run.wait()
+
+    try:
+        result = in_qt(scenario)
+    finally:
+        host.shutdown()
+    assert result.status == "succeeded", result.detail
+    w.close_tab(w.tabs.indexOf(board), ask=False)
+
+    def edit_file(change: Callable[[dict[str, Any]], None]) -> None:
+        doc = json.loads(path.read_text())
+        change(next(n for n in doc["nodes"] if n["id"] == "n1"))
+        path.write_text(json.dumps(doc))
+
+    # moved and retitled only: still the melody that ran, so its file is opened
+    edit_file(lambda n1: n1.update(position=[0.0, 300.0], name="Greeting"))
+    shown = w.show_run(result.run_id)
+    assert shown is not None
+    assert shown.path == path
+    w.close_tab(w.tabs.indexOf(shown), ask=False)
+    # same node ids, other config: not the melody as it ran
+    edit_file(lambda n1: n1["config"].update(template="good bye"))
+    shown = w.show_run(result.run_id)
+    assert shown is not None
+    assert shown.path is None  # an unsaved copy of the melody as it ran
+    assert shown.melody.node("n1").config["template"] == "hello world"
+    assert states(shown) == {"n1": "succeeded", "n2": "succeeded"}
+    assert json.loads(path.read_text())["nodes"][0]["config"]["template"] == "good bye"
+    # and an open board of the edited file is not taken for it either
+    w.close_tab(w.tabs.indexOf(shown), ask=False)
+    edited = w.open_path(path)
+    assert edited is not None
+    shown = w.show_run(result.run_id)
+    assert shown is not edited
+    assert not edited.view.board_scene.run_states  # type: ignore[attr-defined]
+
+
+def test_the_resume_command_names_this_pit_and_its_key_file(qtbot: QtBot, tmp_path: Path) -> None:
+    import shlex
+
+    from symphony.ui.runs_view import RunsView
+
+    key_file = tmp_path / "my key"
+    key_file.write_text(TEST_KEY.hex())
+    key_file.chmod(0o600)
+    pit = Pit.open(tmp_path / "a pit", key=TEST_KEY)
+    view = RunsView()
+    qtbot.addWidget(view)
+    view.set_pit(pit)
+    view.key_file = str(key_file)
+    # pasted in a terminal in any folder, it resumes the run on this Pit, not the default one
+    words = shlex.split(view.resume_command("20261122-1"))
+    assert words[:4] == ["symphony", "run", "--resume", "20261122-1"]
+    assert words[words.index("--data-dir") + 1] == str(tmp_path / "a pit")
+    assert words[words.index("--key-file") + 1] == str(key_file)
+    view.set_pit(None)
+    pit.close()

@@ -28,6 +28,8 @@ import contextlib
 import hashlib
 import json
 import logging
+import math
+import os
 import random
 import time
 import uuid
@@ -59,6 +61,7 @@ from symphony.conductor.events import (
     RUN_SUCCEEDED,
     RUNNING,
     SKIPPED,
+    STOPPED_BEFORE_START,
     SUCCEEDED,
     ArtifactStored,
     NodeCost,
@@ -82,7 +85,7 @@ from symphony.conductor.policy import (
     Strategy,
     Trace,
 )
-from symphony.pit import Pit, PitError
+from symphony.pit import BudgetExceededError, Pit, PitError
 from symphony.registry import NodeTypeDescription, NodeTypeRegistry, PortType
 from symphony.workflow import (
     DependencyKind,
@@ -140,6 +143,11 @@ _TEXT_KINDS: Final = {
 _COMMIT_EVERY: Final = 256
 
 
+def _is_number(value: object) -> bool:
+    """Whether ``value`` is a finite int or float (not a bool, NaN or infinity)."""
+    return not isinstance(value, bool) and isinstance(value, int | float) and math.isfinite(value)
+
+
 class InvalidMelodyError(ValueError):
     """The melody cannot run; ``issues`` are the validation errors, each naming its place."""
 
@@ -178,6 +186,13 @@ class RunOptions:
         Run just these nodes and what they need (the rest is skipped); ``None``: all.
     force
         Nodes run even when the store holds their result (run selected / run from here).
+
+    Raises
+    ------
+    ValueError
+        If ``budget`` is not a finite number ≥ 0, ``deadline`` not a finite number > 0, or
+        ``max_parallel`` not a whole number ≥ 1 (the message names the option). They are stored
+        in the run record, which must stay strict JSON (no NaN).
     """
 
     durable: bool = True
@@ -192,6 +207,16 @@ class RunOptions:
     retry_backoff: float = 0.25
     only: frozenset[str] | None = None
     force: frozenset[str] = frozenset()
+
+    def __post_init__(self) -> None:
+        mp = self.max_parallel
+        if isinstance(mp, bool) or not isinstance(mp, int) or mp < 1:
+            raise ValueError(f"max_parallel must be a whole number ≥ 1, not {mp!r}")
+        budget, deadline = self.budget, self.deadline
+        if budget is not None and not (_is_number(budget) and budget >= 0):
+            raise ValueError(f"budget must be a number ≥ 0 or None, not {budget!r}")
+        if deadline is not None and not (_is_number(deadline) and deadline > 0):
+            raise ValueError(f"deadline must be a number of seconds > 0 or None, not {deadline!r}")
 
     def to_json(self) -> dict[str, Any]:
         """Return the options as JSON (stored in the run record)."""
@@ -212,7 +237,14 @@ class RunOptions:
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> RunOptions:
-        """Read options written by :meth:`to_json` (unknown keys are ignored)."""
+        """Read options written by :meth:`to_json` (unknown keys are ignored).
+
+        Raises
+        ------
+        ValueError
+            If a value is not a valid option (e.g. ``"budget": NaN``, which runs recorded
+            by older builds could store); the message names it.
+        """
         known = cls.__dataclass_fields__
         values = {k: v for k, v in data.items() if k in known}
         if values.get("only") is not None:
@@ -347,6 +379,25 @@ def cache_key(
 # ------------------------------------------------------------------------------ resources
 
 
+def _prompt_tokens(result: NodeResult) -> int:
+    """Return the prompt tokens a model call's usage reports (0 when it reports none)."""
+    usage = result.extra.get("usage")
+    n = usage.get("prompt_tokens") if isinstance(usage, Mapping) else None
+    return n if type(n) is int and n > 0 else 0
+
+
+class OverBudgetError(NodeError):
+    """A model call the rest of its run's budget does not cover (kind ``resource``).
+
+    A run only spends more, so the same call will not fit later and rebuilding the node's inputs
+    does not make it cheaper: the recovery policy is offered a cheaper fallback model, a skip or
+    an abort, never a retry or a reconstruction.
+    """
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, ErrorKind.RESOURCE)
+
+
 class _Broker:
     """Model slots: Arbitration Engine decisions, Pool Manager leases, one per model attempt."""
 
@@ -354,6 +405,12 @@ class _Broker:
         self.pit = pit
         self.catalog = catalog
         self._waiting: dict[int, tuple[asyncio.Future[tuple[int, str, int]], str, float]] = {}
+        #: the budget set for each run in progress (a resume may bring a new one)
+        self._budgets: dict[str, float | None] = {}
+
+    def forget(self, owner: str) -> None:
+        """Drop what is known of ``owner``'s budget (its run ended here)."""
+        self._budgets.pop(owner, None)
 
     def ensure(self, model: str) -> None:
         pool = self.pit.pool
@@ -374,9 +431,17 @@ class _Broker:
         """Wait for a slot on ``model``; return ``(lease, serving model, decision)``."""
         self.ensure(model)
         arb = self.pit.arbitration
-        if budget is not None and owner not in {o.owner for o in arb.owners()}:
+        # Set at a run's first call here, and again when it changed: a resume may bring a
+        # bigger (or no) budget, and the Arbitration Engine keeps the owner's old one.
+        if owner not in self._budgets or self._budgets[owner] != budget:
             arb.set_policy(owner, budget=budget)
-        rid = arb.submit(owner, model, workflow=owner, priority=priority, cost=estimate)
+            self._budgets[owner] = budget
+        try:
+            rid = arb.submit(owner, model, workflow=owner, priority=priority, cost=estimate)
+        except BudgetExceededError:
+            # refused at submission: a node failure of kind "resource", for the policy to
+            # decide on (a skippable node is skipped), not an error inside the conductor
+            raise OverBudgetError(self._over_budget(owner, model, estimate)) from None
         fut: asyncio.Future[tuple[int, str, int]] = asyncio.get_running_loop().create_future()
         self._waiting[rid] = (fut, owner, estimate)
         self.pump()
@@ -387,6 +452,16 @@ class _Broker:
                 with contextlib.suppress(PitError):
                     arb.cancel(rid)
             raise
+
+    def _over_budget(self, owner: str, model: str, estimate: float) -> str:
+        """Say which budget a call to ``model`` estimated at ``estimate`` does not fit."""
+        budget = self._budgets.get(owner)
+        stats = next((o for o in self.pit.arbitration.owners() if o.owner == owner), None)
+        used = ""
+        if stats is not None:
+            used = f" ({stats.spent:.4g} spent, {stats.committed:.4g} held by calls under way)"
+        limit = "the run's budget" if budget is None else f"the run's budget of {budget:.4g}"
+        return f"{limit} does not cover a call to {model!r} estimated at {estimate:.4g}{used}"
 
     def release(
         self, lease: int, decision: int, *, ok: bool, latency: float, tokens: int, cost: float
@@ -413,12 +488,12 @@ class _Broker:
             if fut.done():
                 continue
             if not decision.granted:
-                fut.set_exception(
-                    NodeError(
-                        f"the run's budget does not cover the call ({decision.reason})",
-                        ErrorKind.RESOURCE,
-                    )
-                )
+                wanted = decision.model or decision.wanted
+                if decision.reason == "budget":
+                    fut.set_exception(OverBudgetError(self._over_budget(owner, wanted, estimate)))
+                else:
+                    why = f"the call was refused ({decision.reason})"
+                    fut.set_exception(NodeError(why, ErrorKind.RESOURCE))
                 continue
             model = decision.model or decision.wanted
             try:
@@ -773,6 +848,7 @@ class Run:
             if self._cancelled:
                 status = RUN_INTERRUPTED if self._interrupted else RUN_CANCELLED
                 detail = "stopped" if not self._interrupted else "interrupted; resumable"
+                self._stopped_before_start()
             else:
                 failed = [n.node.id for n in self._nodes.values() if n.report.state == FAILED]
                 status = RUN_FAILED if failed else RUN_SUCCEEDED
@@ -788,6 +864,17 @@ class Run:
         finally:
             await self._finish(status, detail)
         return self._result(status, detail)
+
+    def _stopped_before_start(self) -> None:
+        """Report the nodes a stopped run never started as cancelled, not run.
+
+        Left alone, the node the run waited at would still read *paused* (on the board too)
+        and the ones after it *pending*, as if the run could still get to them. The DAG
+        Tracker keeps them pending or ready: a resume runs them.
+        """
+        for nr in self._nodes.values():
+            if nr.report.state in ("pending", QUEUED, PAUSED):
+                self._node_state(nr, CANCELLED, STOPPED_BEFORE_START)
 
     async def _loop(self) -> None:
         dag, run_id = self._dag, self.run_id
@@ -1163,6 +1250,8 @@ class Run:
                 if fallbacks is None:
                     fallbacks = list(nr.node.policy.fallback_models)
                 ctx = self._context(nr, error, fallbacks=len(fallbacks) - nr.fallbacks_used)
+                if isinstance(error, OverBudgetError):
+                    ctx = replace(ctx, max_retries=0, can_reconstruct=False)
                 decision = self._decide(nr, ctx, error)
                 nr.traces.append((ctx, decision, self._spent, time.monotonic()))
                 s = decision.strategy
@@ -1256,7 +1345,9 @@ class Run:
             ok, tokens, cost = True, result.tokens, result.cost
             if not cost and lease is not None:
                 spec = self.conductor.catalog.resolve(task.model)
-                cost = spec.price_per_call + tokens * spec.price_per_token
+                # providers bill the prompt's tokens as well as the generated ones
+                billed = tokens + _prompt_tokens(result)
+                cost = spec.price_per_call + billed * spec.price_per_token
                 result = replace(result, cost=cost)
             return result, time.perf_counter() - t0
         finally:
@@ -1342,21 +1433,20 @@ class Run:
 
     def _decide(self, nr: _NodeRun, ctx: FailureContext, error: NodeError) -> Decision:
         decision = self.conductor.policy_for_run().decide(ctx)
-        nr.report.recoveries.append(f"{decision.strategy.value}: {decision.reason}")
-        self._commit()
-        self._emit(
-            RecoveryChosen(
-                self.run_id,
-                time.time(),
-                nr.node.id,
-                str(error),
-                error.kind.value,
-                decision.strategy.value,
-                decision.reason,
-                ctx.attempt,
-            ),  # fmt: skip
-            nr,
+        chosen = RecoveryChosen(
+            self.run_id,
+            time.time(),
+            nr.node.id,
+            str(error),
+            error.kind.value,
+            decision.strategy.value,
+            decision.reason,
+            ctx.attempt,
         )
+        # policies start their reason with the strategy ("retry: …"): say it once
+        nr.report.recoveries.append(f"{chosen.strategy}: {chosen.why}")
+        self._commit()
+        self._emit(chosen, nr)
         return decision
 
     def _reconstructor(self, nr: _NodeRun) -> tuple[_NodeRun, dict[str, int]] | None:
@@ -1626,8 +1716,9 @@ class Conductor:
         problems = []
         for node in nodes:
             for m in (str(node.config.get("model", "")), *node.policy.fallback_models):
-                if m not in self.catalog:
-                    problems.append(f"node {node.id!r}: unknown model {m!r}")
+                problem = self.catalog.problem(m)
+                if problem is not None:
+                    problems.append(f"node {node.id!r}: {problem}")
         return problems
 
     def _plan(self, melody: Melody) -> _Plan:
@@ -1668,11 +1759,15 @@ class Conductor:
         *,
         run_id: str | None = None,
         source: str | None = None,
+        workspace: str | os.PathLike[str] | None = None,
     ) -> Run:
         """Validate ``melody`` and start running it; return its :class:`Run`.
 
         Must be called with the asyncio loop running. ``source`` is the file the melody was
         opened from, if any: the run record keeps it, so a resume can open that file again.
+        ``workspace`` is the folder the extensions resolve the melody's paths against (the
+        File Explorer's): the record keeps it, made absolute, so that a resume reads and writes
+        the same files wherever it is started from (``symphony run --resume``).
 
         Raises
         ------
@@ -1693,6 +1788,8 @@ class Conductor:
         }
         if source:
             record["source"] = source
+        if workspace:
+            record["workspace"] = os.path.abspath(workspace)
         self.pit.artifacts.put(RUN_PREFIX + run_id, _canonical(record), kind="json",
                                actor=run_id)  # fmt: skip
         # Not durable yet on purpose: the first commit (before anything is announced) syncs it.
@@ -1718,18 +1815,62 @@ class Conductor:
         record: dict[str, Any] = json.loads(read_record(self.pit, run_id))
         return record
 
-    def resume(self, run_id: str, options: RunOptions | None = None) -> Run:
+    def stored_options(
+        self, run_id: str, record: Mapping[str, Any] | None = None, **changes: Any
+    ) -> RunOptions:
+        """Return the options run ``run_id`` was recorded with, ``changes`` applied.
+
+        What :meth:`resume` uses when given no options; ``symphony run --resume`` passes the
+        options given on its command line as ``changes`` (``budget=2.0``). ``record`` spares
+        reading the record again.
+
+        Raises
+        ------
+        RunNotFoundError
+            If this Pit holds no such run.
+        InvalidMelodyError
+            If the stored options, with ``changes``, are not valid (naming the option): a run
+            recorded by an older build may hold ``"budget": NaN``; a change can replace it.
+        TypeError
+            If ``changes`` names no option of :class:`RunOptions`.
+        """
+        unknown = sorted(set(changes) - set(RunOptions.__dataclass_fields__))
+        if unknown:
+            raise TypeError(f"no run option {unknown[0]!r}")
+        if record is None:
+            record = self.record(run_id)
+        stored = record.get("options")
+        # merged before reading, so that a bad stored value can be the very one replaced
+        merged = dict(stored) if isinstance(stored, Mapping) else {}
+        for name, value in changes.items():
+            merged[name] = sorted(value) if isinstance(value, frozenset | set) else value
+        try:
+            return RunOptions.from_json(merged)
+        except (ValueError, TypeError) as e:
+            raise InvalidMelodyError(f"run {run_id!r}: its stored options: {e}") from None
+
+    def resume(
+        self,
+        run_id: str,
+        options: RunOptions | None = None,
+        *,
+        workspace: str | os.PathLike[str] | None = None,
+    ) -> Run:
         """Continue a stopped or killed run from its checkpoint in the Pit.
 
         Succeeded nodes keep their outputs and are not run again; nodes that were running,
-        failed or were cancelled run again (with everything downstream of them).
+        failed or were cancelled run again (with everything downstream of them). ``options``
+        default to the ones the run record keeps (:meth:`stored_options`); given, they are
+        recorded as the run's. ``workspace``, given, replaces the one the record keeps (the
+        caller resumes it in another folder).
 
         Raises
         ------
         RunNotFoundError
             If the run is unknown here.
         InvalidMelodyError
-            If the stored melody no longer validates (e.g. an extension is missing).
+            If the stored melody no longer validates (e.g. an extension is missing), or the
+            stored options are not valid and none are given.
         """
         existing = self.runs.get(run_id)
         if existing is not None and not existing.done:
@@ -1738,8 +1879,13 @@ class Conductor:
         self._check_progress(run_id, "resumed")
         melody = self.melody_of(record)
         self.check(melody)
-        stored = RunOptions.from_json(record.get("options", {}))
-        run = Run(self, run_id, melody, options or stored, resumed=True)
+        if options is None:
+            options = self.stored_options(run_id, record)
+        else:
+            record["options"] = options.to_json()
+        if workspace:
+            record["workspace"] = os.path.abspath(workspace)
+        run = Run(self, run_id, melody, options, resumed=True)
         run.record = record
         self.runs[run_id] = run
         return run
@@ -1888,6 +2034,7 @@ class Conductor:
         return list(self._history)
 
     def _run_ended(self, run_id: str) -> None:
+        self._broker.forget(run_id)
         history = self._history
         if history is not None:  # it is now the most recently active run
             history.pop(run_id, None)
@@ -1905,11 +2052,11 @@ class Conductor:
 
     def _check_progress(self, run_id: str, verb: str) -> None:
         if run_id not in self.pit.dag:
-            kept = f"the newest {self.keep_runs} runs keep theirs" if self.keep_runs else ""
+            # Not this conductor's keep_runs: whoever pruned it may have kept another number.
             raise RunNotFoundError(
-                f"run {run_id!r} cannot be {verb}: its progress was pruned from the run history"
-                + (f" ({kept})" if kept else "")
-                + "; its record and outputs are still stored"
+                f"run {run_id!r} cannot be {verb}: its progress was pruned from the run history "
+                "(only the most recently active runs keep theirs); its record and outputs are "
+                "still stored"
             )
 
     # ---------------------------------------------------------------- records

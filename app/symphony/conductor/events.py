@@ -25,6 +25,9 @@ NODE_STATES: Final = (QUEUED, RUNNING, PAUSED, SUCCEEDED, FAILED, SKIPPED, CACHE
 
 #: The detail of a node a resumed run found done before it (not run again).
 DONE_BEFORE_RESUME: Final = "done before the resume"
+#: The detail of a node a stopped run never started (it was pending, or paused before it);
+#: its state is ``cancelled``, and a resume runs it.
+STOPPED_BEFORE_START: Final = "not run: the run was stopped before it started"
 
 #: Run states. ``interrupted``: the process died or was stopped before the run ended; resumable.
 RUN_RUNNING: Final = "running"

@@ -22,7 +22,14 @@ from typing import TYPE_CHECKING, Any, Final
 
 from symphony.conductor import EVENTS_PREFIX, MELODY_PREFIX, RUN_PREFIX
 from symphony.conductor import events as ev
-from symphony.pit import ArtifactNotFoundError, Pit, PitError
+from symphony.pit import (
+    ArtifactNotFoundError,
+    InvalidArgumentError,
+    NotFoundError,
+    Pit,
+    PitClosedError,
+    PitError,
+)
 
 if TYPE_CHECKING:
     from symphony.workflow import Melody
@@ -30,6 +37,7 @@ if TYPE_CHECKING:
 __all__ = [
     "NodeStep",
     "RunNotFoundError",
+    "RunRecordDamagedError",
     "RunSummary",
     "format_duration",
     "list_runs",
@@ -48,12 +56,25 @@ DIED: Final = "its process ended before the run did: killed, crashed or closed"
 #: Statuses a run can be resumed from (its progress permitting).
 RESUMABLE: Final = frozenset({ev.RUN_FAILED, ev.RUN_CANCELLED, ev.RUN_INTERRUPTED})
 
+#: The status :func:`list_runs` gives a run whose record cannot be read (``detail`` says why).
+DAMAGED: Final = "damaged"
+
 
 class RunNotFoundError(KeyError):
     """No run with that id in this Pit (or its record is damaged)."""
 
     def __str__(self) -> str:
         return str(self.args[0])
+
+
+class RunRecordDamagedError(RunNotFoundError):
+    """The Pit holds a record of the run, but it cannot be read back.
+
+    The store refused it (e.g. it failed its integrity check); the message names the run and
+    the store's error. A :class:`RunNotFoundError`, so that whoever can do nothing with an
+    unreadable run treats it as one it does not have; ``symphony run``/``runs`` tell it apart
+    (exit code 4).
+    """
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +105,9 @@ class RunSummary:
         Whether its progress is still in the Pit (see :attr:`resumable`).
     source
         The file the melody was opened from when the run started (``""``: none recorded).
+    workspace
+        The absolute folder its files were read and written in, which a resume uses (``""``:
+        none recorded, as for runs of older builds).
     """
 
     run_id: str
@@ -98,6 +122,7 @@ class RunSummary:
     live: bool = False
     kept: bool = False
     source: str = ""
+    workspace: str = ""
 
     @property
     def duration(self) -> float | None:
@@ -137,6 +162,7 @@ class RunSummary:
             "nodes": dict(self.nodes),
             "resumable": self.resumable,
             "source": self.source,
+            "workspace": self.workspace,
         }
 
 
@@ -213,11 +239,22 @@ def read_record(pit: Pit, run_id: str) -> bytes:
     ------
     RunNotFoundError
         If the Pit holds no record of ``run_id``.
+    RunRecordDamagedError
+        If it holds one that cannot be read back (naming the store's reason).
+    PitClosedError
+        If the Pit is closed.
     """
     try:
         return pit.artifacts.get(RUN_PREFIX + run_id)
-    except PitError:
+    except (NotFoundError, InvalidArgumentError):  # an id that cannot be a name is none either
         raise RunNotFoundError(f"no run {run_id!r} in this data directory") from None
+    except PitClosedError:
+        raise
+    except PitError as e:
+        raise RunRecordDamagedError(
+            f"run {run_id!r}: its record in this data directory is damaged and cannot be read "
+            f"({e}); its outputs may still be stored"
+        ) from None
 
 
 def load_melody(pit: Pit, record: Mapping[str, Any]) -> Melody:
@@ -248,8 +285,10 @@ def list_runs(
 
     Runs are ordered by their record's last write (start, end, or the end of a resume), which
     the store knows without reading the records; only the ``limit`` newest are read. A record
-    that cannot be read is left out (it is not a run this version wrote); ``skip`` leaves out
-    runs the caller already has.
+    the store cannot give back (it failed its integrity check) is listed with status
+    :data:`DAMAGED`, the store's reason in its ``detail`` and its last write as its start: the
+    run is there, and leaving it out would hide the damage. A record that is not one this
+    version can read is left out. ``skip`` leaves out runs the caller already has.
     """
     store = pit.artifacts
     named = []
@@ -265,9 +304,20 @@ def list_runs(
     for _, run_id in named:
         try:
             out.append(read_run(pit, run_id, live=live))
+        except RunRecordDamagedError as e:
+            out.append(_damaged(pit, run_id, str(e)))
         except (KeyError, ValueError):
-            continue
+            continue  # deleted since it was named, or not a record this version wrote
     return out
+
+
+def _damaged(pit: Pit, run_id: str, why: str) -> RunSummary:
+    """Return the summary of a run whose record cannot be read."""
+    try:  # the index knows when it was written, even when its bytes are damaged
+        when = pit.artifacts.info(RUN_PREFIX + run_id).created
+    except PitError:
+        when = 0.0
+    return RunSummary(run_id, "", DAMAGED, when, detail=why, kept=False)
 
 
 def read_events(pit: Pit, run_id: str) -> list[ev.RunEvent]:
@@ -378,8 +428,14 @@ def _logged_nodes(events: list[ev.RunEvent]) -> dict[str, NodeStep]:
                 cached.discard(n)
             if e.state == ev.RUNNING:
                 started.setdefault(n, e.at)
-                attempts[n] = max(attempts.get(n, 0), e.attempt)
-            elif e.state in _LOGGED_STATE and state[n] != "running":
+                # one running event per attempt; ``attempt`` restarts at 1 in each session (a
+                # resume), so counting them, not the highest, tells every session's attempts
+                attempts[n] = attempts.get(n, 0) + 1
+            elif (
+                e.state in _LOGGED_STATE
+                and state[n] != "running"
+                and e.detail != ev.STOPPED_BEFORE_START  # never started: no span
+            ):
                 finished[n] = e.at
                 started.setdefault(n, e.at)
             if e.model:
@@ -543,6 +599,7 @@ def _summary(pit: Pit, run_id: str, data: bytes, live: Mapping[str, str]) -> Run
         live=is_live,
         kept=kept,
         source=str(record.get("source") or ""),
+        workspace=str(record.get("workspace") or ""),
     )
 
 

@@ -38,6 +38,7 @@ from symphony.conductor import (
     CACHE_PREFIX,
     EVENTS_PREFIX,
     MELODY_PREFIX,
+    OUTPUT_PREFIX,
     RUN_PREFIX,
     TRACE_PREFIX,
 )
@@ -75,6 +76,7 @@ class ArtifactsView(QWidget):
         super().__init__(parent)
         self.pit: Pit | None = None
         self._node_filter = ""
+        self._node_melody: str | None = None
         self._seen = 0  # the newest version id the list has taken into account
         self._pit_error = ""
         self._tops: dict[str, QTreeWidgetItem] = {}
@@ -141,6 +143,14 @@ class ArtifactsView(QWidget):
         top_row.addWidget(self.filter, 1)
         top_row.addWidget(self.show_records)
         layout.addLayout(top_row)
+        # The selected node's view says so: a list that quietly leaves out most of the store
+        # looks as if artifacts were lost.
+        self.scope = QLabel(self)
+        self.scope.setObjectName("artifacts_scope")
+        self.scope.setWordWrap(True)
+        self.scope.setTextFormat(Qt.TextFormat.RichText)
+        self.scope.hide()
+        layout.addWidget(self.scope)
         layout.addWidget(split)
         self.filter.textChanged.connect(lambda _t: self.refresh())
         self.show_records.toggled.connect(lambda _on: self.refresh())
@@ -160,10 +170,35 @@ class ArtifactsView(QWidget):
         self._seen = 0
         self.refresh()
 
-    def show_node(self, node_id: str) -> None:
-        """Show only artifacts produced by node ``node_id`` (empty: all)."""
+    def show_node(self, node_id: str, melody: str | None = None) -> None:
+        """Show only artifacts produced by node ``node_id`` (empty: all).
+
+        Parameters
+        ----------
+        node_id
+            The node whose outputs are listed; ``""`` lists everything again.
+        melody
+            The name of the melody the node belongs to: only that melody's outputs of the
+            node (``out/<melody>/<node>/…``, versions edited in the IDE included) are listed.
+            Node ids repeat across melodies (most have an ``n1``, many a ``write``), so
+            without it the outputs of every melody's node of that id are listed.
+        """
+        melody = melody if node_id else None
         self._node_filter = node_id
+        self._node_melody = melody
+        if node_id:
+            where = f" of {melody}" if melody is not None else ""
+            self.scope.setText(
+                f"Only what node <b>{escape(node_id)}</b>{escape(where)} produced; select no "
+                "node on the board to see all"
+            )
+        self.scope.setVisible(bool(node_id))
         self.refresh()
+
+    @property
+    def node_view(self) -> tuple[str, str | None]:
+        """Return ``(node_id, melody)`` of :meth:`show_node` (``("", None)``: everything)."""
+        return self._node_filter, self._node_melody
 
     # ---------------------------------------------------------------- listing
     #
@@ -262,6 +297,20 @@ class ArtifactsView(QWidget):
             return None
         assert self.pit is not None
         info_of = self.pit.artifacts.info
+        if node_filter and self._node_melody is not None:
+            prefix = f"{OUTPUT_PREFIX}{self._node_melody}/{node_filter}/"
+
+            def in_melody(name: str, artifact_id: int) -> bool:
+                if not name.startswith(prefix):
+                    return False
+                info = info_of(artifact_id)
+                # An edit made in the IDE names no producer; a name that only looks alike
+                # (melody "a/b" and node "c" vs melody "a" and node "b") names another node.
+                if info.produced_by and info.produced_by[1] != node_filter:
+                    return False
+                return not text or text in f"{name} {info.kind} {node_filter}".lower()
+
+            return in_melody
 
         def matches(name: str, artifact_id: int) -> bool:
             if not node_filter and text in name.lower():

@@ -34,6 +34,7 @@ from PySide6.QtWidgets import (
     QStackedWidget,
     QStyle,
     QTabWidget,
+    QToolButton,
     QWidget,
 )
 
@@ -43,11 +44,11 @@ from symphony.conductor import history
 from symphony.ui import settings as st
 from symphony.ui.artifacts_view import ArtifactsView
 from symphony.ui.command_palette import CommandPalette
-from symphony.ui.files_view import FilesView
+from symphony.ui.files_view import FILE_EXPLORER, FilesView
 from symphony.ui.log_view import LogView, ProblemsView, QtLogHandler
 from symphony.ui.run_controller import RunController
 from symphony.ui.runs_view import RunsView
-from symphony.ui.text_editor import ArtifactSource, FileSource, TextEditorTab
+from symphony.ui.text_editor import ArtifactSource, FileChangedError, FileSource, TextEditorTab
 from symphony.ui.theme import app_icon, apply_theme, current_theme
 from symphony.ui.timeline import TimelineView
 
@@ -64,6 +65,8 @@ _log = logging.getLogger("symphony.ui")
 #: Run states in which a run is in progress (Run actions disabled, Stop enabled).
 _ACTIVE_RUN: Final = (ev.RUN_RUNNING, ev.RUN_PAUSED)
 MELODY_SUFFIX: Final = ".melody"
+#: ``extension_host.host.DISABLED``, spelled out: the window imports the host module lazily.
+_DISABLED: Final = "disabled"
 #: Artifact kinds whose start a past run's board shows in the node's preview strip.
 _TEXT_KINDS: Final = frozenset({"text", "markdown", "json"})
 #: How much of an output the preview strip is given (it shows the last lines that fit), and
@@ -83,7 +86,8 @@ class _PitOpener(QObject):
             from symphony.pit import Pit
 
             try:
-                data_dir.mkdir(parents=True, exist_ok=True)
+                # Pit.open makes the folder (and its parents) itself, after refusing a path that
+                # is a file with a message that says so (mkdir here would say "File exists").
                 if key_file:
                     Path(key_file).parent.mkdir(parents=True, exist_ok=True)
                 pit = Pit.open(data_dir, key_file=key_file)
@@ -141,6 +145,7 @@ class MainWindow(QMainWindow):
         self.setDockNestingEnabled(True)
         self.registry: NodeTypeRegistry | None = None
         self.host: ExtensionHost | None = None
+        #: The Files dock's own hint while it says the File Explorer is disabled (else None).
         self.pit: Pit | None = None
         #: Why the Pit could not be opened ("" while it opens, once it is open, or with no Pit).
         self.pit_error = ""
@@ -292,7 +297,11 @@ class MainWindow(QMainWindow):
         a("edit.cut", "Cu&t", lambda: self._edit("cut"), sk.Cut)
         a("edit.copy", "&Copy", lambda: self._edit("copy"), sk.Copy)
         a("edit.paste", "&Paste", lambda: self._edit("paste"), sk.Paste)
-        a("edit.delete", "&Delete", lambda: self._edit("delete"), sk.Delete)
+        # Not sk.Delete: on X11 that is Del *and* Ctrl+D, and a window shortcut fires before
+        # the board sees the key, so Ctrl+D (duplicate on the board) deleted the selection.
+        # The board takes Backspace itself; as a window shortcut it would also fire in the
+        # docks' lists and trees.
+        a("edit.delete", "&Delete", lambda: self._edit("delete"), "Del")
         a("edit.select_all", "Select &All", lambda: self._edit("select_all"), sk.SelectAll)
         a(
             "edit.settings",
@@ -409,6 +418,11 @@ class MainWindow(QMainWindow):
         docks = view.addMenu("&Docks")
         for dock in self.docks.values():
             docks.addAction(dock.toggleViewAction())
+        # Each extension's state and a Restart action (filled when the host exists).
+        self.extensions_menu = view.addMenu("E&xtensions")
+        self.extensions_menu.setObjectName("extensions_menu")
+        self.extensions_menu.setToolTipsVisible(True)
+        self.extensions_menu.aboutToShow.connect(self._fill_extensions_menu)
         view.addSeparator()
         view.addActions([x[k] for k in ("view.zoom_in", "view.zoom_out", "view.zoom_reset")])
         view.addAction(x["view.fit"])
@@ -449,7 +463,19 @@ class MainWindow(QMainWindow):
         self.position_label.setObjectName("position_status")
         self.services_label = QLabel("Starting…")
         self.services_label.setObjectName("services_status")
+        # Shown only while an extension is disabled: says which, and its menu restarts it.
+        self.extensions_button = QToolButton(self)
+        self.extensions_button.setObjectName("extensions_status")
+        self.extensions_button.setAutoRaise(True)
+        self.extensions_button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
+        self.extensions_button.setIcon(
+            self.style().standardIcon(QStyle.StandardPixmap.SP_MessageBoxWarning)
+        )
+        self.extensions_button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+        self.extensions_button.setMenu(QMenu(self.extensions_button))
+        self.extensions_button.hide()
         sb.addPermanentWidget(self.position_label)
+        sb.addPermanentWidget(self.extensions_button)
         sb.addPermanentWidget(self.services_label)
         sb.addPermanentWidget(self.run_label)
 
@@ -483,6 +509,7 @@ class MainWindow(QMainWindow):
         self.problems = ProblemsView(self)
         self.problems.sig_node_activated.connect(self.select_node)
         self.runs_view = RunsView(self)
+        self.runs_view.key_file = None if self._key_file is None else str(self._key_file)
         self.runs_view.live = self._live_runs
         self.runs_view.can_start = lambda: self.run_state not in _ACTIVE_RUN
         self.runs_view.sig_resume.connect(lambda run_id: self.runs.resume_run(run_id))
@@ -560,14 +587,31 @@ class MainWindow(QMainWindow):
         # to start again on it (and a warning logged at every start).
         if workspace is not None and workspace.is_dir():
             self.set_workspace(workspace)
+        elif workspace is not None:
+            what = "is not a folder" if workspace.exists() else "no such folder"
+            if self._initial_workspace is not None:
+                # asked for on the command line: as loud as a missing FILE argument
+                self._error("Cannot open workspace", f"workspace {workspace}: {what}")
+            else:  # the last session's folder is gone: worth a line, not a dialog
+                self._report(f"the last workspace {workspace} was not reopened: {what}", "info")
         self.host.activate("onStartup")
 
     def set_registry(self, registry: NodeTypeRegistry) -> None:
         """Use ``registry`` for new boards, the Palette dock and validation."""
         from symphony.ui.board_tab import make_palette, make_properties
+        from symphony.ui.palette import PaletteWidget
+
+        def add_from_palette(type_id: str) -> None:
+            board = self.current_board()
+            if board is None:
+                self.statusBar().showMessage("Open or create a melody to add nodes to it", 5000)
+            else:
+                board.view.add_node_in_view(type_id)
 
         self.registry = registry
         self.palette_widget = make_palette(registry, self)
+        if isinstance(self.palette_widget, PaletteWidget):  # double-click or Enter on an entry
+            self.palette_widget.sig_activated.connect(add_from_palette)
         self.docks["palette"].setWidget(self.palette_widget)
         self.properties_widget = make_properties(self)
         self.docks["properties"].setWidget(self.properties_widget)
@@ -586,8 +630,114 @@ class MainWindow(QMainWindow):
         host.sig_breaker_opened.connect(
             lambda ext, why: self._report(f"{ext} was disabled: {why}", "error", "extensions")
         )
+        host.sig_state_changed.connect(self._on_extension_state)
+        for ext_id in self._extension_ids():
+            key = f"extensions.restart.{ext_id}"
+            name = host.manifests[ext_id].name
+            if key not in self.action_map:
+                self._act(
+                    key,
+                    f"Restart {name}",
+                    functools.partial(self.restart_extension, ext_id),
+                    tip=f"Start the {name} extension again after it was disabled",
+                )
         self.files.set_host(host)
+        self._on_extension_state()
+
+    # ================================================================ extension status
+
+    def _on_extension_state(self, ext_id: str = "", _state: str = "") -> None:
+        """Follow the extensions' states: status bar, restart actions, the Files dock."""
+        host = self.host
+        if host is None:
+            return
+        disabled = self.disabled_extensions()
+        for other in host.manifests:
+            action = self.action_map.get(f"extensions.restart.{other}")
+            if action is not None:
+                action.setEnabled(other in disabled)
+                action.setToolTip(self._extension_summary(other))
+        button = self.extensions_button
+        names = [host.manifests[e].name for e in disabled]
+        if len(names) == 1:
+            button.setText(f"{names[0]} disabled")
+        else:
+            button.setText(f"{len(names)} extensions disabled")
+        button.setToolTip("\n".join(self._extension_summary(e) for e in disabled))
+        menu = button.menu()
+        menu.clear()
+        menu.addActions([self.action_map[f"extensions.restart.{e}"] for e in disabled])
+        button.setVisible(bool(disabled))
         self._update_services_label()
+        if not ext_id or ext_id == FILE_EXPLORER:
+            self._sync_files_dock()
+
+    def _extension_ids(self) -> list[str]:
+        if self.host is None:
+            return []
+        manifests = self.host.manifests
+        return sorted(manifests, key=lambda e: (manifests[e].name.lower(), e))
+
+    def disabled_extensions(self) -> list[str]:
+        """Ids of the extensions that are disabled (crashed too often, or a fatal error)."""
+        host = self.host
+        if host is None:
+            return []
+        return [e for e in self._extension_ids() if host.state(e) == _DISABLED]
+
+    def _extension_summary(self, ext_id: str) -> str:
+        assert self.host is not None
+        name, state = self.host.manifests[ext_id].name, self.host.state(ext_id)
+        if state == _DISABLED:
+            return f"{name} is disabled: {self.host.last_error(ext_id)}"
+        return f"{name}: {state.replace('-', ' ')}"
+
+    def _fill_extensions_menu(self) -> None:
+        menu = self.extensions_menu
+        menu.clear()
+        host = self.host
+        if host is None:
+            menu.addAction("Extensions are starting…").setEnabled(False)
+            return
+        for ext_id in self._extension_ids():
+            summary = self._extension_summary(ext_id)
+            shown = summary if len(summary) <= 100 else summary[:99] + "…"
+            info = menu.addAction(shown)
+            info.setToolTip(summary)
+            info.setEnabled(False)
+            menu.addAction(self.action_map[f"extensions.restart.{ext_id}"])
+            menu.addSeparator()
+
+    def restart_extension(self, ext_id: str) -> None:
+        """Start a disabled extension again (its crash count starts over).
+
+        The File Explorer lists the open workspace again, so the Files dock is current.
+        """
+        host = self.host
+        if host is None or host.state(ext_id) != _DISABLED:
+            return
+        name = host.manifests[ext_id].name
+        host.enable(ext_id)
+        if ext_id == FILE_EXPLORER and self.files.workspace is not None:
+            self.files.set_workspace(self.files.workspace)  # starts it and lists again
+        else:
+            host.start(ext_id)
+        self._report(f"{name} restarted", "info", "extensions")
+
+    def _sync_files_dock(self) -> None:
+        """While the File Explorer is disabled, the Files dock says so instead of an empty tree."""
+        host = self.host
+        if host is None or FILE_EXPLORER not in host.manifests:
+            return
+        reason = None
+        if host.state(FILE_EXPLORER) == _DISABLED:
+            name = host.manifests[FILE_EXPLORER].name
+            reason = (
+                f"The {name} is disabled, so the folder cannot be shown.\n\n"
+                f"{host.last_error(FILE_EXPLORER)}\n\n"
+                f"View → Extensions → Restart {name} starts it again."
+            )
+        self.files.set_unavailable(reason)
 
     def set_pit(self, pit: Pit | None) -> None:
         """Show ``pit``'s artifacts (``None``: none)."""
@@ -628,8 +778,10 @@ class MainWindow(QMainWindow):
         parts = []
         if self.registry is not None:
             parts.append(f"{len(self.registry)} node types")
+        disabled = self.disabled_extensions()
         if self.host is not None:
-            parts.append(f"{len(self.host.manifests)} extensions")
+            n = len(self.host.manifests)
+            parts.append(f"{n} extensions" + (f" ({len(disabled)} disabled)" if disabled else ""))
         if self.pit is not None:
             parts.append("Pit open")
         elif self.pit_error:
@@ -638,7 +790,8 @@ class MainWindow(QMainWindow):
             parts.append("Pit opening…" if self._pit_opening else "Pit —")
         self.services_label.setText(" · ".join(parts))
         # The reason stays at hand after the status bar's message has gone.
-        self.services_label.setToolTip(self.pit_error)
+        why = [self.pit_error, *(self._extension_summary(e) for e in disabled)]
+        self.services_label.setToolTip("\n".join(w for w in why if w))
 
     def report(self, message: str, level: str = "error", source: str = "conductor") -> None:
         """Show a message in the Log (and, for warnings and errors, the status bar)."""
@@ -659,6 +812,7 @@ class MainWindow(QMainWindow):
         except NotADirectoryError as e:
             self._report(str(e), "error", "files")
             return
+        self._sync_files_dock()  # a disabled File Explorer would leave an empty-looking tree
         self.docks["files"].raise_()
         st.settings().setValue("workspace/last", str(path))
         self.setWindowTitle(f"{path.name} — Symphony AIDE")
@@ -699,10 +853,20 @@ class MainWindow(QMainWindow):
 
                 opened = BoardTab.open(p, self.registry)
             else:
+                # binary, too large or unreadable files are refused here, naming the reason
                 opened = TextEditorTab(FileSource(p))
         except (OSError, ValueError) as e:
             self._error("Cannot open", f"{p}: {e}")
             return None
+        if isinstance(opened, TextEditorTab):
+            opened.sig_disk_changed.connect(lambda m: self._report(m, "warning", "editor"))
+            if not opened.encoding.is_utf:
+                self._report(
+                    f"{p.name} is not valid UTF-8: opened as {opened.encoding.name}, and saved "
+                    f"in {opened.encoding.name} again",
+                    "warning",
+                    "editor",
+                )
         self.add_tab(opened)
         st.add_recent_file(p)
         return opened
@@ -753,6 +917,10 @@ class MainWindow(QMainWindow):
         else:
             self._connect_board(tab)
         self.tabs.setCurrentIndex(index)
+        # what was just opened takes the keys: Delete, Select All, Undo then act on it, not on
+        # whichever dock box had the focus before
+        focus = tab.editor if isinstance(tab, TextEditorTab) else getattr(tab, "view", tab)
+        focus.setFocus()
         return index
 
     def _refresh_actions(self, *_args: object) -> None:
@@ -775,11 +943,22 @@ class MainWindow(QMainWindow):
         tab.view.sig_zoom_changed.connect(self._update_position)
         tab.sig_melody_changed.connect(self._update_position)
 
-    def _board_selection_changed(self, ids: list[str]) -> None:
-        # One selected node: the Artifacts dock shows what it produced (its lineage is a click
-        # away); anything else shows every artifact.
-        self.artifacts.show_node(ids[0] if len(ids) == 1 else "")
+    def _board_selection_changed(self, _ids: list[str]) -> None:
+        self._sync_artifacts_to_selection()
         self.update_actions()
+
+    def _sync_artifacts_to_selection(self) -> None:
+        # One node selected on the current board: the Artifacts dock shows what that node of
+        # that melody produced (its lineage is a click away); anything else, including no
+        # board, shows every artifact. Called on selection and on tab changes and closes, so
+        # the dock never keeps a node of a board that is no longer in front, or gone.
+        board = self.current_board()
+        ids = board.selected_node_ids() if board is not None else []
+        wanted: tuple[str, str | None] = ("", None)
+        if board is not None and len(ids) == 1:
+            wanted = (ids[0], board.melody.name)
+        if wanted != self.artifacts.node_view:  # most tab changes: no rebuild of a long list
+            self.artifacts.show_node(*wanted)
 
     def _retitle(self, tab: QWidget) -> None:
         i = self.tabs.indexOf(tab)
@@ -846,6 +1025,7 @@ class MainWindow(QMainWindow):
         if self.properties_widget is not None:
             board = self.current_board()
             self.properties_widget.set_editor(board.editor if board is not None else None)
+        self._sync_artifacts_to_selection()
         self.update_actions()
         self._update_position()
         self.revalidate()
@@ -935,9 +1115,25 @@ class MainWindow(QMainWindow):
         self.commit_typing()
         try:
             if isinstance(tab, TextEditorTab):
-                if path is not None and isinstance(tab.source, FileSource):
-                    tab.source = FileSource(Path(path))
-                tab.save()
+                try:
+                    if path is not None and isinstance(tab.source, FileSource):
+                        tab.save_as(Path(path))  # if it fails, the tab keeps its old file
+                    else:
+                        tab.save()
+                except FileChangedError as e:
+                    answer = QMessageBox.question(
+                        self,
+                        "File changed on disk",
+                        f"{e}.\n\nSave overwrites that change with the text of this tab; Cancel "
+                        "writes nothing (the tab's Reload button shows the file's new text).",
+                        QMessageBox.StandardButton.Save | QMessageBox.StandardButton.Cancel,
+                        QMessageBox.StandardButton.Cancel,
+                    )
+                    if answer != QMessageBox.StandardButton.Save:
+                        tab.check_disk()  # shows the banner with Reload, if not yet shown
+                        self._report(f"{tab.title} was not saved: {e}", "warning", "editor")
+                        return False
+                    tab.save(force=True)
                 saved = _tab_path(tab)
             else:
                 board: Any = tab
@@ -1020,11 +1216,24 @@ class MainWindow(QMainWindow):
         self.update_actions()
 
     def _edit(self, op: str) -> None:
+        from PySide6.QtWidgets import QLineEdit, QPlainTextEdit, QTextEdit
+
         focus = QApplication.focusWidget()
-        # A line edit in a dock (palette search, filters) gets the standard edit keys itself;
-        # the menu entries act on it too when it has the focus.
-        if focus is not None and not self.tabs.isAncestorOf(focus) and hasattr(focus, op):
-            getattr(focus, op)()
+        # A text box in a dock (palette search, Properties fields) gets the standard edit keys
+        # itself; the menu entries (and the command palette) act on it too when it has the
+        # focus, never on the board behind it. Qt names two of the operations differently.
+        if isinstance(focus, QLineEdit | QPlainTextEdit | QTextEdit) and not self.tabs.isAncestorOf(
+            focus
+        ):
+            if op == "delete":
+                if isinstance(focus, QLineEdit):
+                    focus.del_()  # the selection, or the character after the cursor
+                else:
+                    focus.textCursor().deleteChar()
+            elif op == "select_all":
+                focus.selectAll()
+            else:
+                getattr(focus, op)()
             return
         tab = self.current_tab()
         if isinstance(tab, TextEditorTab):
@@ -1135,17 +1344,40 @@ class MainWindow(QMainWindow):
     def board_for_run(self, melody: Melody, source: object = None) -> BoardTab | None:
         """Return a board showing ``melody`` (the melody a past run ran).
 
-        In order: an open board of that melody (same name and nodes) that is the file the run
-        was started from (``source``) or unsaved; that file, opened, if it still holds that
-        melody; else a new, unsaved copy of the melody as the run ran it.
+        In order: an open board of that melody (the board of the last run first) that is the
+        file the run was started from (``source``) or unsaved; that file, opened, if it still
+        holds that melody; else a new, unsaved copy of the melody as the run ran it. "That
+        melody" means what decides a run: its name, nodes (type, config, policy), links and
+        inputs; where nodes sit, their titles, breakpoints and notes may differ. A file edited
+        since (other paths, prompts, links under the same node ids) is not the melody as it
+        ran: showing the run's outputs under its config would mislead.
         """
+        from symphony.workflow import to_document
+
+        def what_runs(m: Melody) -> object:
+            doc = to_document(m)
+            nodes = [
+                (n["id"], n["type"], n["config"], n["policy"])
+                for n in doc["nodes"]  # the document's order is stable (sorted by id)
+            ]
+            inputs = doc["metadata"].get("inputs")
+            return doc["name"], nodes, doc["links"], inputs
+
+        ran = what_runs(melody)
 
         def fits(board: BoardTab) -> bool:
             m = board.melody
-            return m.name == melody.name and m.nodes.keys() == melody.nodes.keys()
+            if m.name != melody.name or m.nodes.keys() != melody.nodes.keys():
+                return False  # the cheap test first: most boards differ here
+            return what_runs(m) == ran
 
         path = Path(source) if isinstance(source, str) and source else None
-        for board in self.board_tabs():
+        boards = self.board_tabs()
+        last = self.run_board
+        if last is not None and last in boards:  # the board the last run was shown on, if fits
+            boards.remove(last)
+            boards.insert(0, last)
+        for board in boards:
             # With a file recorded, only its own board or an unsaved one will do: another
             # file's board may hold a melody of the same name and node ids (a copy, a template)
             if fits(board) and (path is None or board.path in (None, path)):
@@ -1216,6 +1448,9 @@ class MainWindow(QMainWindow):
             preview = self._output_preview(step.outputs)
             if preview:
                 board.view.append_node_preview(step.node_id, preview)
+        if live is not None and live.run_id == run_id and self.run_board is None:
+            # its board was closed while it ran: what is left of it now paints on this one
+            self.run_board = board
         if self.run_state not in _ACTIVE_RUN:  # a run going on keeps its live timeline
             self.timeline.chart.clear()
             self.timeline.chart.model.set_order([s.node_id for s in steps])
@@ -1266,7 +1501,9 @@ class MainWindow(QMainWindow):
         """Show one conductor event: board states, timeline, problems, artifacts, status."""
         self.timeline.chart.add_event(event)
         self.problems.add_event(event)
-        board = self.run_board or self.current_board()
+        # Only the board the run was attached to: once it is closed, the run's node states go
+        # to no board. The current tab may hold another melody, whose nodes can share the ids.
+        board = self.run_board
         view = board.view if board is not None else None
         if isinstance(event, ev.RunStateChanged):
             self.set_run_state(event.state, event.detail)
@@ -1394,6 +1631,9 @@ class MainWindow(QMainWindow):
         """Toggle the breakpoints of the selected nodes (an undoable edit of the melody)."""
         board = self.current_board()
         if board is not None:
+            # what is being typed in Properties is applied first, as saving and running do;
+            # the breakpoint's refresh of the form would otherwise show the stored text
+            self.commit_typing()
             board.toggle_breakpoints()
 
     def select_node(self, node_id: str) -> None:

@@ -36,6 +36,7 @@ from PySide6.QtWidgets import (
 from symphony.conductor import events as ev
 from symphony.conductor import history
 from symphony.conductor.history import format_duration
+from symphony.conductor.run_cli import resume_command
 from symphony.pit import PitError
 
 if TYPE_CHECKING:
@@ -53,6 +54,7 @@ _HUES: Final = {
     ev.RUN_CANCELLED: "#8a8a8a",
     ev.RUN_RUNNING: "#3b7dd8",
     ev.RUN_PAUSED: "#3b7dd8",
+    history.DAMAGED: "#b5179e",  # not a failure of the run: its record cannot be read
 }
 
 
@@ -87,6 +89,8 @@ class RunsView(QWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.pit: Pit | None = None
+        #: the Pit's key file, named in Copy Resume Command (``None``: the key is in the keyring)
+        self.key_file: str | None = None
         #: ids of the runs going on in this process → their state (set by the window)
         self.live: Callable[[], Mapping[str, str]] = dict
         #: whether a new run may start now (Resume is offered only then)
@@ -318,6 +322,15 @@ class RunsView(QWidget):
         """Return the listed runs the filter lets through, top to bottom."""
         return [r for r in self.run_ids() if not self._items[r].isHidden()]
 
+    def resume_command(self, run_id: str) -> str:
+        """Return the shell command that resumes ``run_id`` on this Pit, from any folder.
+
+        It names this Pit's data folder and key file unless they are the defaults; the run's
+        workspace comes from its record.
+        """
+        data_dir = None if self.pit is None else self.pit.data_dir
+        return resume_command(run_id, data_dir=data_dir, key_file=self.key_file)
+
     def menu_for(self, run_id: str) -> QMenu:
         """Return the context menu of run ``run_id``'s row."""
         self.select_run(run_id)
@@ -330,7 +343,7 @@ class RunsView(QWidget):
         clipboard = QGuiApplication.clipboard()
         menu.addAction("Copy Run ID", lambda: clipboard.setText(run_id))
         menu.addAction(
-            "Copy Resume Command", lambda: clipboard.setText(f"symphony run --resume {run_id}")
+            "Copy Resume Command", lambda: clipboard.setText(self.resume_command(run_id))
         ).setEnabled(self._summaries[run_id].resumable)
         return menu
 

@@ -1,4 +1,4 @@
-"""The Settings dialog: AI providers, data folder, theme — validated before anything is stored.
+"""The Settings dialog: AI providers, prices, data folder, budget, theme — validated first.
 
 API keys go to the OS keyring (service ``symphony-aide``) and nowhere else: the field is a
 password field, it is empty when the dialog opens (a stored key is only *announced* as stored),
@@ -30,18 +30,24 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from symphony.conductor.models import EMBEDDED_MODEL
 from symphony.ui.settings import (
-    DEFAULT_SECRET,
     MAX_KEEP_RUNS,
+    PRICE_PER_CALL,
+    PRICE_PER_MILLION,
     THEMES,
     Endpoint,
     Preferences,
     SettingsError,
+    amount_text,
     default_data_dir,
     delete_api_key,
     has_api_key,
+    new_secret,
     store_api_key,
+    validate_amount,
     validate_base_url,
+    validate_budget,
     validate_data_dir,
 )
 
@@ -85,6 +91,25 @@ class SettingsDialog(QDialog):
         self.key_edit = QLineEdit()
         self.key_edit.setEchoMode(QLineEdit.EchoMode.Password)
         self.key_edit.setObjectName("api_key")
+        # Typed text, checked on OK (a field naming its problem beats a spin box's silent clamp).
+        self.price_call_edit = QLineEdit()
+        self.price_call_edit.setObjectName("price_per_call")
+        self.price_call_edit.setPlaceholderText("0 (free)")
+        self.price_call_edit.setToolTip(
+            "What one call to this endpoint costs a run's budget (e.g. 0.002). Empty or 0: free."
+        )
+        self.price_tokens_edit = QLineEdit()
+        self.price_tokens_edit.setObjectName("price_per_million")
+        self.price_tokens_edit.setPlaceholderText("0 (free)")
+        self.price_tokens_edit.setToolTip(
+            "What 1M tokens cost, as providers quote it (e.g. 0.60), charged for the tokens the "
+            "model generates, on top of the price per call. Empty or 0: free."
+        )
+        # per endpoint, as typed: [price per call, price per 1M tokens]
+        self._price_texts: list[list[str]] = [
+            [amount_text(e.price_per_call), amount_text(e.price_per_million)]
+            for e in self._endpoints
+        ]
         buttons = QHBoxLayout()
         buttons.addWidget(self.add_button)
         buttons.addWidget(self.remove_button)
@@ -94,6 +119,8 @@ class SettingsDialog(QDialog):
         form.addRow("Base URL", self.url_edit)
         form.addRow("Model", self.model_edit)
         form.addRow("API key", self.key_edit)
+        form.addRow("Price per call", self.price_call_edit)
+        form.addRow("Price per 1M tokens", self.price_tokens_edit)
         ai = QGroupBox("AI providers")
         al = QVBoxLayout(ai)
         al.addWidget(self.embedded)
@@ -126,6 +153,15 @@ class SettingsDialog(QDialog):
         gl = QFormLayout(general)
         gl.addRow("Data folder", drow)
         gl.addRow("Resumable runs", self.keep_runs_spin)
+        self.budget_edit = QLineEdit(amount_text(self.prefs.budget or 0.0))
+        self.budget_edit.setObjectName("run_budget")
+        self.budget_edit.setPlaceholderText("no limit")
+        self.budget_edit.setToolTip(
+            "What a run started here may spend on model calls, priced by the endpoints' prices "
+            "(the embedded model is free). A call the rest of the budget does not cover fails "
+            "its node. Empty or 0: no limit."
+        )
+        gl.addRow("Budget per run", self.budget_edit)
         gl.addRow("Theme", self.theme_combo)
 
         self.error_label = QLabel()
@@ -149,7 +185,13 @@ class SettingsDialog(QDialog):
         self.endpoint_list.currentRowChanged.connect(self._select)
         self.add_button.clicked.connect(self.add_endpoint)
         self.remove_button.clicked.connect(self._remove)
-        for edit in (self.name_edit, self.url_edit, self.model_edit):
+        for edit in (
+            self.name_edit,
+            self.url_edit,
+            self.model_edit,
+            self.price_call_edit,
+            self.price_tokens_edit,
+        ):
             edit.textEdited.connect(lambda _t: self._commit_form())
         self.key_edit.textEdited.connect(self._key_typed)
         self._select(0 if self._endpoints else -1)
@@ -165,21 +207,20 @@ class SettingsDialog(QDialog):
         while f"endpoint{n}" in names:
             n += 1
         self._endpoints.append(Endpoint(f"endpoint{n}", "", "", self._fresh_secret()))
+        self._price_texts.append(["", ""])
         self.endpoint_list.addItem(f"endpoint{n}")
         self.endpoint_list.setCurrentRow(len(self._endpoints) - 1)
 
     def _fresh_secret(self) -> str:
-        """Return a keyring entry name no endpoint uses and no key is stored under.
+        """Return a new keyring entry name (:func:`new_secret`) no endpoint uses, without a key.
 
-        Names are not derived from endpoint names: a renamed endpoint keeps its entry, so a
-        new one named like it would share (and overwrite) its key. Entries of endpoints removed
-        in this dialog stay taken until OK deletes them, so Cancel can still bring them back.
+        Names are never derived from endpoint names or reused: a renamed endpoint keeps its
+        entry, and a removed endpoint's entry is never handed to another endpoint, so nothing
+        that still names it can fetch another server's key.
         """
         taken = {e.secret for e in self._endpoints} | {e.secret for e in self.prefs.endpoints}
-        candidates = itertools.chain(
-            [DEFAULT_SECRET], (f"{DEFAULT_SECRET}.endpoint{n}" for n in itertools.count(1))
-        )
-        # A leftover key under an unused name would otherwise greet the new endpoint as stored.
+        # A leftover key under the name would otherwise greet the new endpoint as stored.
+        candidates = (new_secret() for _ in itertools.count())
         return next(c for c in candidates if c not in taken and not _has_key(c))
 
     def _remove(self) -> None:
@@ -187,6 +228,7 @@ class SettingsDialog(QDialog):
         if row < 0:
             return
         del self._endpoints[row]
+        del self._price_texts[row]
         self._new_keys = {
             (i if i < row else i - 1): k for i, k in self._new_keys.items() if i != row
         }
@@ -197,17 +239,27 @@ class SettingsDialog(QDialog):
     def _select(self, row: int) -> None:
         self._row = row
         enabled = 0 <= row < len(self._endpoints)
-        for w in (self.name_edit, self.url_edit, self.model_edit, self.key_edit):
+        fields = (
+            self.name_edit,
+            self.url_edit,
+            self.model_edit,
+            self.key_edit,
+            self.price_call_edit,
+            self.price_tokens_edit,
+        )
+        for w in fields:
             w.setEnabled(enabled)
         self.remove_button.setEnabled(enabled)
         if not enabled:
-            for w in (self.name_edit, self.url_edit, self.model_edit, self.key_edit):
+            for w in fields:
                 w.clear()
             return
         e = self._endpoints[row]
         self.name_edit.setText(e.name)
         self.url_edit.setText(e.base_url)
         self.model_edit.setText(e.model)
+        self.price_call_edit.setText(self._price_texts[row][0])
+        self.price_tokens_edit.setText(self._price_texts[row][1])
         # The key is never read back into the field; only whether one is stored is shown.
         self.key_edit.setText(self._new_keys.get(row, ""))
         stored = row in self._new_keys or _has_key(e.secret)
@@ -224,6 +276,7 @@ class SettingsDialog(QDialog):
             base_url=self.url_edit.text().strip(),
             model=self.model_edit.text().strip(),
         )
+        self._price_texts[row] = [self.price_call_edit.text(), self.price_tokens_edit.text()]
         item = self.endpoint_list.item(row)
         if item is not None:
             item.setText(self._endpoints[row].name or "(unnamed)")
@@ -253,6 +306,12 @@ class SettingsDialog(QDialog):
                 raise SettingsError(f"{where}: name: required")
             if e.name in seen:
                 raise SettingsError(f"{where}: name: {e.name!r} is used twice")
+            if e.name == EMBEDDED_MODEL:
+                # Runs name models by endpoint name: this one would stand in for the embedded
+                # model, and nodes meant to run offline would send their data to the server.
+                raise SettingsError(
+                    f"{where}: name: {e.name!r} is the embedded model's name; choose another"
+                )
             seen.add(e.name)
             try:
                 url = validate_base_url(e.base_url)
@@ -260,7 +319,17 @@ class SettingsDialog(QDialog):
                 raise SettingsError(f"{where}: {err}") from None
             if not e.model:
                 raise SettingsError(f"{where}: model: required (the model name the server serves)")
-            endpoints.append(replace(e, base_url=url))
+            per_call, per_million = self._price_texts[i - 1]
+            try:
+                priced = replace(
+                    e,
+                    base_url=url,
+                    price_per_call=validate_amount(per_call, PRICE_PER_CALL),
+                    price_per_million=validate_amount(per_million, PRICE_PER_MILLION),
+                )
+            except SettingsError as err:
+                raise SettingsError(f"{where}: {err}") from None
+            endpoints.append(priced)
         data = self.data_edit.text().strip()
         if data:
             data = str(validate_data_dir(data))
@@ -268,7 +337,8 @@ class SettingsDialog(QDialog):
         if theme not in THEMES:
             raise SettingsError(f"theme: {theme!r} is not one of {', '.join(THEMES)}")
         keep = self.keep_runs_spin.value()  # the spin box keeps it within 1..MAX_KEEP_RUNS
-        return Preferences(self.embedded.isChecked(), endpoints, data, theme, keep)
+        budget = validate_budget(self.budget_edit.text())
+        return Preferences(self.embedded.isChecked(), endpoints, data, theme, keep, budget)
 
     def show_error(self, message: str) -> None:
         """Show a validation message in the dialog."""
