@@ -184,6 +184,16 @@ def test_model_box_offers_the_settings_endpoints(panel: PropertiesPanel) -> None
     box = panel.field_widget("model")  # the code generator's model box
     assert isinstance(box, QComboBox)
     assert [box.itemText(i) for i in range(box.count())] == ["", "work", "home"]
+    line = box.lineEdit()
+    assert line is not None
+    assert line.placeholderText() == "default model"
+    # with the embedded model off in the Settings, an empty box runs nothing: it says so
+    panel.set_models(["work"], embedded=False)
+    box = panel.field_widget("model")
+    assert isinstance(box, QComboBox)
+    line = box.lineEdit()
+    assert line is not None
+    assert line.placeholderText() == "default model (off in the Settings)"
 
 
 # ------------------------------------------------------------------ rebuilding with focus

@@ -615,7 +615,9 @@ class MainWindow(QMainWindow):
         self.docks["palette"].setWidget(self.palette_widget)
         self.properties_widget = make_properties(self)
         self.docks["properties"].setWidget(self.properties_widget)
-        self.properties_widget.set_models(ep.name for ep in self.prefs.endpoints)
+        self.properties_widget.set_models(
+            (ep.name for ep in self.prefs.endpoints), embedded=self.prefs.embedded_model
+        )
         board = self.current_board()
         self.properties_widget.set_editor(board.editor if board is not None else None)
         self._update_services_label()
@@ -1660,7 +1662,9 @@ class MainWindow(QMainWindow):
         self.set_theme(prefs.theme)
         self.runs.settings_changed(prefs)
         if self.properties_widget is not None:
-            self.properties_widget.set_models(ep.name for ep in prefs.endpoints)
+            self.properties_widget.set_models(
+                (ep.name for ep in prefs.endpoints), embedded=prefs.embedded_model
+            )
         if prefs.effective_data_dir() != self._data_dir:
             self._report(
                 f"the data folder {prefs.effective_data_dir()} is used from the next start",

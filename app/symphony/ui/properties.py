@@ -38,6 +38,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from symphony.conductor.models import EMBEDDED_MODEL
 from symphony.document.editor import EditError, MelodyEditor
 from symphony.document.listeners import weak_listener
 from symphony.registry.descriptions import ConfigField, FieldKind
@@ -228,6 +229,7 @@ class PropertiesPanel(QWidget):
         self._editor: MelodyEditor | None = None
         self._node_id: str | None = None
         self._models: tuple[str, ...] = ()
+        self._embedded = True
         self._rows: dict[str, _Row] = {}
         self._updating = False
         self._listener: Callable[[Any], None] = self._on_event
@@ -241,9 +243,14 @@ class PropertiesPanel(QWidget):
 
     # ------------------------------------------------------------------ public
 
-    def set_models(self, models: Iterable[str]) -> None:
-        """Offer ``models`` (the Settings' endpoints) in every model box, after the type's own."""
+    def set_models(self, models: Iterable[str], *, embedded: bool = True) -> None:
+        """Offer ``models`` (the Settings' endpoints) in every model box, after the type's own.
+
+        With ``embedded`` off (the Settings' "Use the embedded model"), the embedded model is
+        not offered and an empty box says the default is off.
+        """
         self._models = tuple(models)
+        self._embedded = embedded
         if self._editor is not None:  # rebuild the form of the shown node
             self._on_selection(self._editor.selected_node_ids())
 
@@ -594,7 +601,10 @@ class PropertiesPanel(QWidget):
         elif kind is FieldKind.MODEL_CHOICE:
             model = QComboBox()
             model.setEditable(True)
-            model.addItems(["", *dict.fromkeys((*spec.choices, *self._models))])
+            offered = dict.fromkeys((*spec.choices, *self._models))
+            if not self._embedded:
+                offered.pop(EMBEDDED_MODEL, None)
+            model.addItems(["", *offered])
             row = self._add_row(
                 form,
                 label,
@@ -609,7 +619,9 @@ class PropertiesPanel(QWidget):
             row.text_of = lambda v: "" if v is None else str(v)
             line = model.lineEdit()
             if line is not None:
-                line.setPlaceholderText("default model")
+                line.setPlaceholderText(
+                    "default model" if self._embedded else "default model (off in the Settings)"
+                )
                 line.editingFinished.connect(lambda: self._commit_row(row))
                 line.textChanged.connect(lambda _t: self._mark_dirty(row))
             model.activated.connect(lambda _i: self._commit_row(row))

@@ -378,7 +378,7 @@ class RunController(QObject):
         run_id = self._resumable
         if conductor is None or run_id is None or self.active:
             return None
-        from symphony.conductor.conductor import InvalidMelodyError, RunNotFoundError
+        from symphony.conductor.conductor import RunNotFoundError
 
         w = self.window
         try:
@@ -394,17 +394,7 @@ class RunController(QObject):
             return None  # the node types are still loading: Resume After Edit stays offered
         if not self._in_its_workspace(run_id, record):
             return None
-        self._resumable = None
-        w.attach_run(board)
-        self.last_result = None
-        try:
-            self.run = self._resume(conductor, run_id, record)
-        except (RunNotFoundError, InvalidMelodyError) as e:
-            w.report(f"Run {run_id} cannot be resumed: {e}")
-            w.set_run_state(ev.RUN_FAILED, "the run cannot be resumed")
-            return None
-        self._watch(self.run)
-        return self.run
+        return self._resume_on(board, conductor, run_id, record)
 
     def resume_run(self, run_id: str) -> Run | None:
         """Continue a stopped, failed or interrupted run (Runs dock) from its checkpoint.
@@ -418,7 +408,7 @@ class RunController(QObject):
         conductor = self._conductor()
         if conductor is None:
             return None
-        from symphony.conductor.conductor import InvalidMelodyError, RunNotFoundError
+        from symphony.conductor.conductor import RunNotFoundError
 
         w = self.window
         try:
@@ -430,6 +420,15 @@ class RunController(QObject):
         board = w.board_for_run(melody, record.get("source"))
         if board is None or not self._in_its_workspace(run_id, record):
             return None
+        return self._resume_on(board, conductor, run_id, record)
+
+    def _resume_on(
+        self, board: BoardTab, conductor: Conductor, run_id: str, record: dict[str, Any]
+    ) -> Run | None:
+        """Resume ``run_id`` shown on ``board``; a refusal is reported and returns ``None``."""
+        from symphony.conductor.conductor import InvalidMelodyError, RunNotFoundError
+
+        w = self.window
         w.attach_run(board)
         self.last_result = None
         self._resumable = None

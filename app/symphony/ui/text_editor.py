@@ -25,6 +25,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
+import shiboken6
 from PySide6.QtCore import (
     QEvent,
     QFileSystemWatcher,
@@ -765,7 +766,8 @@ class _DiskWatch(QObject):
 
     def unwatch(self, key: int) -> None:
         """Stop watching the tab ``id(tab) == key``."""
-        if self._tabs.pop(key, None) is not None:
+        # at exit Qt may delete the watcher before the last tabs: nothing left to unwatch then
+        if self._tabs.pop(key, None) is not None and shiboken6.isValid(self._watcher):
             self._sync()
 
     def _sync(self, renew: Path | None = None) -> None:

@@ -35,8 +35,10 @@ def test_config_reaches_the_prompt() -> None:
 
 
 def test_bad_inputs_are_reported() -> None:
-    with pytest.raises(PromptInputError, match="'text'"):
+    with pytest.raises(PromptInputError, match=r"input 'text' is required \(nothing reached"):
         prompts.summarizer({}, {})
+    with pytest.raises(PromptInputError, match="input 'text' is empty"):  # not "missing"
+        prompts.summarizer({"text": ""}, {})
     with pytest.raises(PromptInputError, match="language"):
         prompts.code_generator({"features": "x"}, {"language": "cobol"})
     with pytest.raises(PromptInputError, match="prompt"):

@@ -47,7 +47,9 @@ def _text(inputs: Mapping[str, Any], name: str, *, required: bool = True) -> str
     value = inputs.get(name)
     if value is None or value == "":
         if required:
-            raise PromptInputError(f"input {name!r} is required")
+            # a link that delivered "" is not a missing link: say which, the fixes differ
+            why = "is empty" if value == "" else "is required (nothing reached it)"
+            raise PromptInputError(f"input {name!r} {why}")
         return ""
     if not isinstance(value, str):
         value = json.dumps(value, ensure_ascii=False, indent=2)
