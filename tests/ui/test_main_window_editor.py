@@ -128,3 +128,35 @@ def test_a_reload_after_another_programs_change_is_logged(
     assert tab.editor.text() == "theirs\n"
     assert any("ext.txt was changed by another program: reloaded" in line
                for line in w.log_view.lines())  # fmt: skip
+
+
+def test_save_as_onto_a_file_open_in_another_tab_is_refused(
+    tmp_path: Path, make_window: Callable[..., object]
+) -> None:
+    from symphony.registry import default_registry
+    from symphony.ui.board_tab import BoardTab
+
+    w = _window(make_window)
+    a, b = tmp_path / "a.txt", tmp_path / "b.txt"
+    a.write_text("a\n")
+    b.write_text("b\n")
+    tab_a, tab_b = _open(w, a), _open(w, b)
+    _append(tab_b, "typed in b\n")
+    # two tabs on one file would each overwrite the other's work at their next save
+    assert not w.save_tab(tab_a, b)
+    assert b.read_text() == "b\n"
+    assert isinstance(tab_a.source, FileSource)
+    assert tab_a.source.path == a.resolve()
+    assert any("is open in another tab" in line for line in w.log_view.lines())
+    assert w.save_tab(tab_b)
+    assert b.read_text() == "b\ntyped in b\n"
+    # boards alike
+    w.set_registry(default_registry())
+    first, second = w.new_melody(), w.new_melody()
+    assert isinstance(first, BoardTab)
+    assert isinstance(second, BoardTab)
+    assert w.save_tab(first, tmp_path / "one.melody")
+    before = (tmp_path / "one.melody").read_bytes()
+    assert not w.save_tab(second, tmp_path / "one.melody")
+    assert (tmp_path / "one.melody").read_bytes() == before
+    assert second.path is None

@@ -1119,6 +1119,7 @@ class MainWindow(QMainWindow):
             if isinstance(tab, TextEditorTab):
                 try:
                     if path is not None and isinstance(tab.source, FileSource):
+                        self._refuse_open_elsewhere(tab, path)
                         tab.save_as(Path(path))  # if it fails, the tab keeps its old file
                     else:
                         tab.save()
@@ -1149,6 +1150,8 @@ class MainWindow(QMainWindow):
                     if not chosen:
                         return False
                     path = chosen if chosen.endswith(MELODY_SUFFIX) else chosen + MELODY_SUFFIX
+                if path is not None:
+                    self._refuse_open_elsewhere(tab, path)
                 board.save(path)
                 saved = board.path
         except Exception as e:  # OSError, Pit and format errors all name what failed
@@ -1159,6 +1162,20 @@ class MainWindow(QMainWindow):
         self._retitle(tab)
         self.statusBar().showMessage(f"Saved {getattr(tab, 'title', '')}", 3000)
         return True
+
+    def _refuse_open_elsewhere(self, tab: QWidget, path: str | Path) -> None:
+        """Raise ``OSError`` if another tab edits ``path``.
+
+        Two tabs on one file would each overwrite the other's work at their next save.
+        """
+        target = Path(path).resolve()
+        for i in range(self.tabs.count()):
+            other = self.tabs.widget(i)
+            if other is not tab and _tab_path(other) == target:
+                raise OSError(
+                    f"{target} is open in another tab ({getattr(other, 'title', target.name)}): "
+                    "save there, or close that tab first"
+                )
 
     def save_current(self) -> bool:
         """Save the current tab."""
