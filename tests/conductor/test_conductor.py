@@ -897,6 +897,10 @@ def test_a_resume_with_a_bigger_budget_uses_it(
     assert result.status == "succeeded", result.node("n2").error
     assert executor.calls["n2"] == 1
     assert again.record(first.run_id)["options"]["budget"] == 10.0
+    # n1 succeeded in the first session: the resumed run's report still tells what it cost
+    # (no attempt in this session: it was not run again)
+    n1 = result.node("n1")
+    assert (n1.state, n1.attempts, n1.cost, n1.model) == ("succeeded", 0, 0.5, "big")
 
 
 @pytest.mark.parametrize(

@@ -567,7 +567,9 @@ def test_a_run_resumes_in_its_own_workspace_after_asking(
         return answer[0]
 
     monkeypatch.setattr(QMessageBox, "question", question)
+    assert window.close_tab(window.tabs.indexOf(board), ask=False)
     assert window.runs.resume_run(run_id) is None  # cancelled: nothing runs, nothing written
+    assert window.tabs.count() == 0  # asked before its melody was opened: no tab left behind
     assert str(workspace.resolve()) in asked[0]
     assert str(elsewhere.resolve()) in asked[0]
     answer[0] = QMessageBox.StandardButton.Open

@@ -74,7 +74,7 @@ from symphony.conductor.events import (
     encode_session,
 )
 from symphony.conductor.executor import Executor, LocalExecutor, NodeError, NodeResult, NodeTask
-from symphony.conductor.history import RunNotFoundError, load_melody, read_record
+from symphony.conductor.history import RunNotFoundError, load_melody, read_events, read_record
 from symphony.conductor.models import ModelCatalog
 from symphony.conductor.policy import (
     TRACE_PREFIX,
@@ -807,6 +807,7 @@ class Run:
         dag, store = self._dag, self._store
         if self.run_id not in dag:
             raise RunNotFoundError(f"run {self.run_id!r} has no workflow in this Pit")
+        earlier = self._earlier_sessions()
         for nid, nr in self._nodes.items():
             info = dag.node(self.run_id, nid)
             if info.state == "succeeded":
@@ -825,6 +826,10 @@ class Run:
                 nr.report.artifacts = dict(nr.output_ids)
                 nr.report.finished = info.finished_at
                 nr.report.started = info.started_at
+                # what it cost then and on which model, so that the resumed run's report tells
+                # the node's cost right; its attempts stay this session's (none: not run again)
+                _, nr.report.cost, model = earlier.get(nid, (0, 0.0, ""))
+                nr.report.model = model or nr.report.model
                 self._node_state(nr, SUCCEEDED, DONE_BEFORE_RESUME)
         # Work that was running, failed or cancelled when the run stopped is tried again
         # (``reset`` also re-arms everything downstream of it).
@@ -835,6 +840,30 @@ class Run:
             state = dag.state(self.run_id, nid)
             if state == "skipped":
                 nr.report.state = SKIPPED
+
+    def _earlier_sessions(self) -> dict[str, tuple[int, float, str]]:
+        """Return per node the attempts, cost and last model of the sessions before this one.
+
+        A resumed run's :class:`NodeReport` of a node done before keeps its cost and model;
+        its ``attempts`` count this session's (``symphony runs RUN_ID`` adds them up).
+
+        Read from the run's event log; a node it does not name (no log, a session cut short by
+        ``kill -9``) is not there, and an unreadable log gives nothing (the run resumes anyway).
+        """
+        try:
+            logged = read_events(self.conductor.pit, self.run_id)
+        except (ValueError, PitError) as error:
+            _log.warning("run %s: its event log is not readable: %s", self.run_id, error)
+            return {}
+        seen: dict[str, tuple[int, float, str]] = {}
+        for event in logged:
+            if isinstance(event, NodeStateChanged) and event.state == RUNNING:
+                attempts, cost, model = seen.get(event.node_id, (0, 0.0, ""))
+                seen[event.node_id] = (attempts + 1, cost, event.model or model)
+            elif isinstance(event, NodeCost):
+                attempts, cost, model = seen.get(event.node_id, (0, 0.0, ""))
+                seen[event.node_id] = (attempts, cost + event.cost, model)
+        return seen
 
     # ---------------------------------------------------------------- main loop
 

@@ -389,10 +389,14 @@ class RunController(QObject):
             w.report(f"Run {run_id} cannot be resumed: {e}")
             w.update_actions()
             return None
+        if w.registry is None:
+            w.report("the node types are still loading; try again in a moment", "warning")
+            return None  # Resume After Edit stays offered
+        # asked before a board is opened for it: Cancel leaves no tab behind
+        if not self._in_its_workspace(run_id, record):
+            return None
         board = w.board_for_run(melody, record.get("source"))
         if board is None:
-            return None  # the node types are still loading: Resume After Edit stays offered
-        if not self._in_its_workspace(run_id, record):
             return None
         return self._resume_on(board, conductor, run_id, record)
 
@@ -417,8 +421,10 @@ class RunController(QObject):
         except (RunNotFoundError, ValueError) as e:
             w.report(f"Run {run_id} cannot be resumed: {e}")
             return None
+        if not self._in_its_workspace(run_id, record):  # before a board is opened for it
+            return None
         board = w.board_for_run(melody, record.get("source"))
-        if board is None or not self._in_its_workspace(run_id, record):
+        if board is None:
             return None
         return self._resume_on(board, conductor, run_id, record)
 
