@@ -312,9 +312,12 @@ def test_a_palette_entry_activated_adds_a_node_in_view_without_covering_the_last
         qtbot.keyClick(palette.tree, Qt.Key.Key_Return)
     added = [i for i in board.melody.nodes if i not in before]
     assert [board.melody.nodes[i].type_id for i in added] == ["op.split", "op.split"]
-    first, second = (board.melody.nodes[i].position for i in added)
-    assert second == (first[0] + 40, first[1] + 40)  # beside the first, not on top of it
-    centre = board.view.mapToScene(board.view.viewport().rect().center())
-    assert abs(first[0] + 116 - centre.x()) < 1  # centred under the middle of the view
-    assert abs(first[1] + 20 - centre.y()) < 1
+    # each lands where it covers no other node (and no other node's ports), near the middle
+    items = board.view.board_scene.node_items
+    for node_id in added:
+        rect = items[node_id].sceneBoundingRect()
+        others = [item for other, item in items.items() if other != node_id]
+        assert not any(rect.intersects(o.sceneBoundingRect()) for o in others), node_id
+        view_rect = board.view.mapToScene(board.view.viewport().rect()).boundingRect()
+        assert view_rect.intersects(rect)
     assert board.selected_node_ids() == [added[1]]

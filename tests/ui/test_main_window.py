@@ -291,9 +291,9 @@ def test_problems_show_recovery_and_select_the_node(qtbot: QtBot) -> None:
     # A failure with no recovery decision keeps its own row.
     view.add_event(ev.NodeStateChanged("r1", 4.0, "write", ev.FAILED, 1, "", "disk full"))
     assert view.messages()[2] == "write failed (attempt 1): disk full"
-    with qtbot.waitSignal(view.sig_node_activated) as sig:
+    with qtbot.waitSignal(view.sig_run_node_activated) as sig:
         view.itemDoubleClicked.emit(last, 1)
-    assert sig.args == ["gen"]
+    assert sig.args == ["r1", "gen"]  # a run's row: the run's board, not the one in front
     view.add_event(ev.RunStateChanged("r2", 9.0, ev.RUN_RUNNING))
     assert view.messages() == []
 
@@ -573,3 +573,35 @@ def test_what_is_opened_takes_the_keyboard_focus(
     tab = w.open_path(text)
     assert isinstance(tab, TextEditorTab)
     assert w.focusWidget() is tab.editor
+
+
+def test_problems_and_timeline_select_nodes_on_the_board_they_are_about(
+    make_window: Callable[..., object],
+) -> None:
+    w = _window(make_window)
+    chain, review = _two_boards(w)  # both have nodes n1 → n2
+    w.attach_run(chain)
+    w.handle_run_event(ev.RunStateChanged("r", 1.0, ev.RUN_RUNNING))
+    w.handle_run_event(ev.NodeStateChanged("r", 1.0, "n2", ev.RUNNING))
+    w.handle_run_event(ev.NodeStateChanged("r", 2.0, "n2", ev.FAILED, 1, "", "boom"))
+    w.tabs.setCurrentWidget(review)
+    # a run failure's row: the run's board, though another melody is in front
+    row = next(
+        item
+        for item in (w.problems.topLevelItem(i) for i in range(w.problems.topLevelItemCount()))
+        if item is not None and "boom" in item.text(1)
+    )
+    w.problems.itemDoubleClicked.emit(row, 1)
+    assert w.current_board() is chain
+    assert chain.selected_node_ids() == ["n2"]
+    # a validation row: the melody that was validated, the board in front
+    w.tabs.setCurrentWidget(review)
+    w.select_node("n1")
+    assert w.current_board() is review
+    assert review.selected_node_ids() == ["n1"]
+    # the run's board closed: a timeline bar selects nothing elsewhere, and says why
+    review.editor.set_selection([])
+    assert w.close_tab(w.tabs.indexOf(chain), ask=False)
+    w.timeline.chart.sig_node_activated.emit("n2")
+    assert review.selected_node_ids() == []
+    assert any("the board the run was shown on is closed" in x for x in w.log_view.lines())

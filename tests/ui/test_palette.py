@@ -40,10 +40,14 @@ def test_search_filters_and_hides_empty_categories(
     qtbot.addWidget(palette)
     qtbot.keyClicks(palette.search, "summar")
     assert palette.visible_type_ids() == {"Instruments": ["ai.summarizer"]}
+    assert palette.empty.isHidden()
     palette.search.setText("no such thing")
     assert palette.visible_type_ids() == {}
+    assert not palette.empty.isHidden()  # a blank list would look broken: it says why
+    assert palette.empty.text() == "No node type matches “no such thing”."
     palette.search.clear()
     assert sum(len(v) for v in palette.visible_type_ids().values()) == len(registry)
+    assert palette.empty.isHidden()
 
 
 def test_dragging_carries_the_type_id_and_dropping_it_on_a_board_adds_the_node(

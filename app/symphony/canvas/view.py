@@ -32,7 +32,7 @@ from PySide6.QtGui import (
 )
 from PySide6.QtWidgets import QGraphicsView, QInputDialog, QMenu, QWidget
 
-from symphony.canvas.geometry import HEADER_HEIGHT, NODE_WIDTH
+from symphony.canvas.geometry import HEADER_HEIGHT, NODE_WIDTH, node_height
 from symphony.canvas.minimap import Minimap
 from symphony.canvas.quickadd import QuickAddPopup
 from symphony.canvas.scene import BoardScene
@@ -49,7 +49,8 @@ MAX_SCALE: Final = 3.0
 ZOOM_STEP: Final = 1.15
 SCENE_MARGIN: Final = 4000.0
 ANIMATION_MS: Final = 60
-FREE_SPOT_STEP: Final = 40.0  # how far a node added from the palette moves off a taken spot
+FREE_SPOT_GAP: Final = 24.0  # room kept around a node added from the palette
+FREE_SPOT_RINGS: Final = 4  # how far from the middle of the view such a node looks for room
 
 
 class BoardView(QGraphicsView):
@@ -452,21 +453,39 @@ class BoardView(QGraphicsView):
         return node_id
 
     def add_node_in_view(self, type_id: str) -> str | None:
-        """Add a node of ``type_id`` in the middle of the view, or near it where nothing is.
+        """Add a node of ``type_id`` in the middle of the view, or at the free spot nearest it.
 
         What a palette entry's double-click or Enter does: a node added again and again goes
-        below and to the right of the last one instead of on top of it.
+        beside or below the others, never over their ports; when the view has no room left,
+        the view moves to show it.
         """
+        desc = self._editor.registry.get(type_id)
+        height = node_height(len(desc.inputs), len(desc.outputs)) if desc else HEADER_HEIGHT
+        taken = [
+            item.sceneBoundingRect().adjusted(-FREE_SPOT_GAP, -FREE_SPOT_GAP, FREE_SPOT_GAP,
+                                              FREE_SPOT_GAP)
+            for item in self._scene.node_items.values()
+        ]  # fmt: skip
         centre = self.mapToScene(self.viewport().rect().center())
-        x, y = centre.x() - NODE_WIDTH / 2, centre.y() - HEADER_HEIGHT / 2
-        taken = [n.position for n in self._editor.melody.nodes.values()]
-        for _ in range(len(taken) + 1):
-            if not any(
-                abs(x - px) < FREE_SPOT_STEP and abs(y - py) < FREE_SPOT_STEP for px, py in taken
-            ):
-                break
-            x, y = x + FREE_SPOT_STEP, y + FREE_SPOT_STEP
-        return self.add_node_at(type_id, QPointF(x + NODE_WIDTH / 2, y + HEADER_HEIGHT / 2))
+        x0, y0 = centre.x() - NODE_WIDTH / 2, centre.y() - height / 2
+        step_x, step_y = NODE_WIDTH + FREE_SPOT_GAP, height + FREE_SPOT_GAP
+        # rings of spots around the middle, nearest first: the first that overlaps no node
+        spots = sorted(
+            ((i, j) for i in range(-FREE_SPOT_RINGS, FREE_SPOT_RINGS + 1)
+             for j in range(-FREE_SPOT_RINGS, FREE_SPOT_RINGS + 1)),
+            key=lambda ij: (max(abs(ij[0]), abs(ij[1])), abs(ij[1]), abs(ij[0]), -ij[0], -ij[1]),
+        )  # fmt: skip
+        rects = [QRectF(x0 + i * step_x, y0 + j * step_y, NODE_WIDTH, height) for i, j in spots]
+        free = [r for r in rects if not any(r.intersects(t) for t in taken)]
+        # one the user sees first; off screen only when the view has no room left
+        shown = self.mapToScene(self.viewport().rect()).boundingRect()
+        spot = next((r for r in free if shown.contains(r)), free[0] if free else rects[0])
+        node_id = self.add_node_at(
+            type_id, QPointF(spot.x() + NODE_WIDTH / 2, spot.y() + HEADER_HEIGHT / 2)
+        )
+        if node_id is not None:
+            self.ensureVisible(spot, FREE_SPOT_GAP, FREE_SPOT_GAP)  # the view follows it there
+        return node_id
 
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # noqa: D102, N802
         if event.mimeData().hasFormat(NODE_TYPE_MIME):

@@ -93,7 +93,7 @@ class ArtifactsView(QWidget):
         )
         self.tree = QTreeWidget(self)
         self.tree.setHeaderLabels(["Artifact", "Kind", "Quality", "Size"])
-        for col, width in enumerate((150, 52, 52, 76)):
+        for col, width in enumerate((150, 72, 52, 76)):
             self.tree.setColumnWidth(col, width)
         # the name takes what the dock can spare; when it must be cut, the middle goes, not the
         # node and port at its end that tell one output from another

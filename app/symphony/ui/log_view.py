@@ -84,9 +84,13 @@ class ProblemsView(QTreeWidget):
     Signals
     -------
     sig_node_activated(str)
+        A validation issue's node (of the melody that was validated: the board in front).
+    sig_run_node_activated(str, str)
+        A run failure's run id and node (of the board that run is shown on).
     """
 
     sig_node_activated = Signal(str)
+    sig_run_node_activated = Signal(str, str)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -189,5 +193,10 @@ class ProblemsView(QTreeWidget):
 
     def _activated(self, item: QTreeWidgetItem, _column: int) -> None:
         node = item.data(0, _NODE_ROLE)
-        if node:
+        if not node:
+            return
+        run_id = item.data(0, _NODE_ROLE + 1)
+        if run_id:
+            self.sig_run_node_activated.emit(str(run_id), str(node))
+        else:
             self.sig_node_activated.emit(str(node))

@@ -156,6 +156,8 @@ class MainWindow(QMainWindow):
         self._initial_workspace = Path(workspace) if workspace else None
         self.run_state = ""
         self.run_board: BoardTab | None = None
+        #: the board the run in the Timeline (and its Problems rows) is shown on, if still open
+        self.timeline_board: BoardTab | None = None
         self._running_since: dict[str, float] = {}
         self._closing = False
         self._remember_layout = remember_layout
@@ -504,10 +506,13 @@ class MainWindow(QMainWindow):
         self.artifacts = ArtifactsView(self)
         self.artifacts.sig_open_artifact.connect(self.open_artifact)
         self.timeline = TimelineView(self)
-        self.timeline.chart.sig_node_activated.connect(self.select_node)
+        self.timeline.chart.sig_node_activated.connect(self._select_timeline_node)
         self.log_view = LogView(self)
         self.problems = ProblemsView(self)
         self.problems.sig_node_activated.connect(self.select_node)
+        self.problems.sig_run_node_activated.connect(
+            lambda _run_id, node_id: self._select_timeline_node(node_id)
+        )
         self.runs_view = RunsView(self)
         self.runs_view.key_file = None if self._key_file is None else str(self._key_file)
         self.runs_view.live = self._live_runs
@@ -1061,6 +1066,8 @@ class MainWindow(QMainWindow):
                 return False
         if tab is self.run_board:
             self.run_board = None
+        if tab is self.timeline_board:
+            self.timeline_board = None
         dispose = getattr(tab, "dispose", None)
         if dispose is not None:
             dispose()
@@ -1338,7 +1345,7 @@ class MainWindow(QMainWindow):
 
     def attach_run(self, board: BoardTab | None) -> None:
         """Send the coming run's node states to ``board`` (default: the current board)."""
-        self.run_board = board
+        self.run_board = self.timeline_board = board
         self.timeline.chart.clear()
         if board is not None:
             board.view.clear_run_states()
@@ -1469,8 +1476,9 @@ class MainWindow(QMainWindow):
                 board.view.append_node_preview(step.node_id, preview)
         if live is not None and live.run_id == run_id and self.run_board is None:
             # its board was closed while it ran: what is left of it now paints on this one
-            self.run_board = board
+            self.run_board = self.timeline_board = board
         if self.run_state not in _ACTIVE_RUN:  # a run going on keeps its live timeline
+            self.timeline_board = board
             self.timeline.chart.clear()
             self.timeline.chart.model.set_order([s.node_id for s in steps])
             for event in history.replay_events(summary, steps, logged):
@@ -1655,9 +1663,26 @@ class MainWindow(QMainWindow):
             self.commit_typing()
             board.toggle_breakpoints()
 
+    def _select_timeline_node(self, node_id: str) -> None:
+        """Select a node of the run the Timeline and Problems show, on the board it is shown on.
+
+        Never on whatever board is in front: that may hold another melody with the same ids.
+        """
+        board = self.timeline_board
+        if board is None:
+            self._report(
+                f"node {node_id}: the board the run was shown on is closed (Runs → Show on Board "
+                "opens it again)",
+                "info",
+            )
+            return
+        self.tabs.setCurrentWidget(board)
+        if board.select_node(node_id):
+            board.view.setFocus()
+
     def select_node(self, node_id: str) -> None:
-        """Select ``node_id`` on the board of the run (or the current board)."""
-        board = self.run_board or self.current_board()
+        """Select ``node_id`` on the board in front (whose melody Problems validated)."""
+        board = self.current_board()
         if board is None:
             return
         self.tabs.setCurrentWidget(board)

@@ -15,6 +15,7 @@ from PySide6.QtCore import QMimeData, QSize, Qt, Signal
 from PySide6.QtGui import QColor, QIcon, QPainter, QPixmap
 from PySide6.QtWidgets import (
     QAbstractItemView,
+    QLabel,
     QLineEdit,
     QTreeWidget,
     QTreeWidgetItem,
@@ -109,7 +110,14 @@ class PaletteWidget(QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
         layout.setSpacing(4)
+        # a search that matches nothing says so, rather than leaving an empty list
+        self.empty = QLabel(self)
+        self.empty.setWordWrap(True)
+        self.empty.setAlignment(Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignTop)
+        self.empty.setEnabled(False)  # the palette's muted text colour
+        self.empty.hide()
         layout.addWidget(self.search)
+        layout.addWidget(self.empty)
         layout.addWidget(self.tree)
         self._icons = {c: _dot(color) for c, color in _CATEGORY_COLORS.items()}
         self._categories: dict[Category, QTreeWidgetItem] = {}
@@ -179,6 +187,7 @@ class PaletteWidget(QWidget):
 
     def _apply_filter(self, text: str) -> None:
         matches = {d.type_id for d in self._registry.search(text)}
+        shown = 0
         for group in self._categories.values():
             visible = 0
             for child in _children(group):
@@ -186,6 +195,9 @@ class PaletteWidget(QWidget):
                 child.setHidden(hidden)
                 visible += not hidden
             group.setHidden(visible == 0)
+            shown += visible
+        self.empty.setText(f"No node type matches “{text.strip()}”." if text.strip() else "")
+        self.empty.setVisible(shown == 0 and bool(text.strip()))
 
     def _on_activated(self, item: QTreeWidgetItem, _column: int = 0) -> None:
         type_id = item.data(0, TYPE_ROLE)
