@@ -211,6 +211,7 @@ def test_open_missing_file_reports_it(tmp_path: Path, make_window: Callable[...,
 
 def test_recent_files(tmp_path: Path, make_window: Callable[..., object]) -> None:
     w = _window(make_window)
+    assert not w.action_map["file.clear_recent"].isEnabled()  # nothing to clear yet
     files = []
     for i in range(st.MAX_RECENT + 2):
         f = tmp_path / f"f{i}.txt"
@@ -231,8 +232,10 @@ def test_recent_files(tmp_path: Path, make_window: Callable[..., object]) -> Non
         w.close_tab(0)
     entries[0].trigger()
     assert isinstance(w.current_tab(), TextEditorTab)
+    assert w.action_map["file.clear_recent"].isEnabled()
     w.action_map["file.clear_recent"].trigger()
     assert st.recent_files() == []
+    assert not w.action_map["file.clear_recent"].isEnabled()
 
 
 def test_layout_is_restored(qtbot: QtBot, make_window: Callable[..., object]) -> None:

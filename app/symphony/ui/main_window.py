@@ -293,6 +293,7 @@ class MainWindow(QMainWindow):
         a("file.save_as", "Save &As…", self.save_current_as, sk.SaveAs)
         a("file.close", "&Close Tab", lambda: self.close_tab(self.tabs.currentIndex()), sk.Close)
         a("file.clear_recent", "Clear Recent Files", self.clear_recent)
+        self.action_map["file.clear_recent"].setEnabled(bool(st.recent_files()))
         a("file.quit", "&Quit", self.close, sk.Quit)
         a("edit.undo", "&Undo", self.undo, sk.Undo, icon=sp.SP_ArrowBack)
         a("edit.redo", "&Redo", self.redo, sk.Redo, icon=sp.SP_ArrowForward)
@@ -848,7 +849,7 @@ class MainWindow(QMainWindow):
             tab = self.tabs.widget(i)
             if _tab_path(tab) == p:
                 self.tabs.setCurrentIndex(i)
-                st.add_recent_file(p)
+                self._add_recent(p)
                 return tab
         opened: QWidget
         try:
@@ -875,7 +876,7 @@ class MainWindow(QMainWindow):
                     "editor",
                 )
         self.add_tab(opened)
-        st.add_recent_file(p)
+        self._add_recent(p)
         return opened
 
     def open_artifact(self, artifact_id: int) -> TextEditorTab | None:
@@ -1165,7 +1166,7 @@ class MainWindow(QMainWindow):
             self._error("Cannot save", f"{getattr(tab, 'title', '')}: {e}")
             return False
         if saved is not None:
-            st.add_recent_file(saved)
+            self._add_recent(saved)
         self._retitle(tab)
         self.statusBar().showMessage(f"Saved {getattr(tab, 'title', '')}", 3000)
         return True
@@ -1222,6 +1223,11 @@ class MainWindow(QMainWindow):
     def clear_recent(self) -> None:
         """Forget the recent files."""
         st.clear_recent_files()
+        self.action_map["file.clear_recent"].setEnabled(False)  # nothing left to clear
+
+    def _add_recent(self, path: str | Path) -> None:
+        st.add_recent_file(path)
+        self.action_map["file.clear_recent"].setEnabled(True)
 
     # ================================================================ edit
 
@@ -1422,7 +1428,7 @@ class MainWindow(QMainWindow):
             else:
                 if fits(opened):
                     self.add_tab(opened)
-                    st.add_recent_file(path)
+                    self._add_recent(path)
                     return opened
                 opened.dispose()
                 opened.deleteLater()
