@@ -132,3 +132,16 @@ def test_usage_that_is_not_an_object_is_ignored() -> None:
 def test_an_extension_type_without_a_host_fails_clearly() -> None:
     with pytest.raises(NodeError, match="no extension host is available"):
         _run(LocalExecutor(default_registry()), _task())
+
+
+def test_a_fault_inside_an_operator_fails_its_node_not_the_run() -> None:
+    def broken(_inputs: Mapping[str, Any], _config: Mapping[str, Any]) -> Any:
+        raise OverflowError("cannot fit 'int' into an index-sized integer")
+
+    executor = LocalExecutor(default_registry(), inline={"ext.echo": broken})
+    with pytest.raises(NodeError) as caught:
+        executor.run_inline(_task())
+    assert caught.value.kind is ErrorKind.PERSISTENT  # the same inputs fail the same way
+    assert str(caught.value) == (
+        "ext.echo failed unexpectedly: OverflowError: cannot fit 'int' into an index-sized integer"
+    )

@@ -558,3 +558,45 @@ def test_runs_use_the_models_of_the_apps_settings(tmp_path: Path, key_file: Path
     assert p.returncode == EXIT_INVALID, p.stderr
     assert "turned off in the Settings" in p.stderr
     assert "known: work" in p.stderr  # the endpoint is a model of the run, as in the app
+
+
+def test_inputs_and_options_the_run_cannot_take_are_refused_naming_them(
+    tmp_path: Path, key_file: Path
+) -> None:
+    melody = _ops_melody(tmp_path / "ops.melody")
+    data = ["--data-dir", str(tmp_path / "d")]
+    # a number no melody file can hold: refused up front (it was a traceback, exit 1)
+    for value in ("1e400", "-1e999"):
+        p = symphony(str(melody), *data, "--json", "--input", f"n2.max_parts={value}",
+                     key_file=key_file, cwd=tmp_path)  # fmt: skip
+        assert p.returncode == EXIT_INVALID, p.stderr
+        assert "Traceback" not in p.stderr
+        assert (
+            json.loads(p.stdout)["error"] == f"--input n2.max_parts: {value} is not a finite number"
+        )
+    # a bad option with --json: still one JSON object on stdout, as documented
+    p = symphony(str(melody), *data, "--json", "--budget", "-1", key_file=key_file, cwd=tmp_path)
+    assert p.returncode == EXIT_INVALID
+    assert "--budget" in json.loads(p.stdout)["error"]
+    # --resume with a file or inputs would ignore them: said, not done
+    p = symphony(str(melody), "--resume", "20261122-x", *data, key_file=key_file, cwd=tmp_path)
+    assert p.returncode == EXIT_INVALID
+    assert "cannot change it" in p.stderr
+
+
+def test_quiet_silences_progress_not_the_outputs(tmp_path: Path, key_file: Path) -> None:
+    melody = _ops_melody(tmp_path / "ops.melody")
+    p = symphony(str(melody), "--data-dir", str(tmp_path / "d"), "--quiet", key_file=key_file,
+                 cwd=tmp_path)  # fmt: skip
+    assert p.returncode == EXIT_OK, p.stderr
+    assert p.stderr == ""
+    assert "n2.parts:" in p.stdout
+
+
+def test_a_huge_split_limit_is_no_limit_not_a_crash(tmp_path: Path, key_file: Path) -> None:
+    melody = _ops_melody(tmp_path / "ops.melody")
+    huge = "n2.max_parts=99999999999999999999999"
+    p = symphony(str(melody), "--data-dir", str(tmp_path / "d"), "--json", "--input", huge,
+                 key_file=key_file, cwd=tmp_path)  # fmt: skip
+    assert p.returncode == EXIT_OK, p.stderr
+    assert json.loads(p.stdout)["outputs"]["n2.parts"] == ["hello", "world"]

@@ -484,7 +484,8 @@ class BoardView(QGraphicsView):
             type_id, QPointF(spot.x() + NODE_WIDTH / 2, spot.y() + HEADER_HEIGHT / 2)
         )
         if node_id is not None:
-            self.ensureVisible(spot, FREE_SPOT_GAP, FREE_SPOT_GAP)  # the view follows it there
+            margin = int(FREE_SPOT_GAP)
+            self.ensureVisible(spot, margin, margin)  # the view follows it there
         return node_id
 
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # noqa: D102, N802

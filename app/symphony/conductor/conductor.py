@@ -92,6 +92,7 @@ from symphony.workflow import (
     Importance,
     Link,
     Melody,
+    MelodyError,
     Node,
     Severity,
     condition_holds,
@@ -1044,8 +1045,13 @@ class Run:
             self._dag.nodes(self.run_id), self._dag.states(self.run_id), strict=True
         ):
             nr = self._nodes[nid]
-            if state == "skipped" and nr.report.state not in (SKIPPED,):
-                self._node_state(nr, SKIPPED, "an upstream node did not succeed")
+            if state == "skipped" and nr.report.state not in (SKIPPED, CANCELLED):
+                if self._cancelled:
+                    # what hangs on a node the stop cut short was not run, not skipped: a
+                    # resume runs it
+                    self._node_state(nr, CANCELLED, STOPPED_BEFORE_START)
+                else:
+                    self._node_state(nr, SKIPPED, "an upstream node did not succeed")
 
     # ---------------------------------------------------------------- tasks
 
@@ -2192,9 +2198,19 @@ def apply_inputs(melody: Melody, inputs: Mapping[str, str]) -> None:
             )
         value: Any = raw
         with contextlib.suppress(ValueError):
-            parsed = json.loads(raw)
+            parsed = json.loads(raw, parse_constant=_refuse_constant)
             if not isinstance(parsed, str):
                 value = parsed
+        if isinstance(value, float) and not math.isfinite(value):  # 1e400 parses as inf
+            raise InvalidMelodyError(f"--input {name}: {raw} is not a finite number")
         config = dict(melody.node(node_id).config)
         config[fieldname] = value
-        melody.set_node_config(node_id, config)
+        try:
+            melody.set_node_config(node_id, config)
+        except MelodyError as e:  # a value no melody file can hold
+            raise InvalidMelodyError(f"--input {name}: {e}") from None
+
+
+def _refuse_constant(name: str) -> Any:
+    # NaN and ±Infinity are not JSON: taken as text they would read as the number they spell
+    raise ValueError(f"{name} is not a finite number")

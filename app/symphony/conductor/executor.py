@@ -11,6 +11,7 @@ conductor changes.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -19,6 +20,7 @@ from typing import Any, Protocol, TypeVar
 from symphony.conductor.policy import ErrorKind
 from symphony.registry import NodeTypeRegistry, OperatorError
 
+_log = logging.getLogger("symphony.conductor")
 _N = TypeVar("_N", int, float)
 
 __all__ = [
@@ -271,6 +273,11 @@ class LocalExecutor:
             raise NodeError(str(e), ErrorKind.PERSISTENT) from None
         except KeyError as e:
             raise NodeError(str(e.args[0]), ErrorKind.INVALID_INPUT) from None
+        except Exception as e:  # noqa: BLE001 - a fault in one operator fails its node, not the run
+            _log.exception("operator %s failed on node %s", task.type_id, task.node_id)
+            raise NodeError(
+                f"{task.type_id} failed unexpectedly: {type(e).__name__}: {e}", ErrorKind.PERSISTENT
+            ) from None
         return NodeResult(outputs)
 
     async def run(self, task: NodeTask, sink: TaskSink) -> NodeResult:

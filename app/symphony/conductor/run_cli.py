@@ -294,6 +294,16 @@ def _main(args: argparse.Namespace) -> int:
 
     if not args.melody and not args.resume:
         return fail(EXIT_INVALID, "give a .melody file, or --resume RUN_ID")
+    if args.resume and (args.melody or args.input):
+        # a resume continues the melody the run recorded: a file or inputs given with it would
+        # be silently ignored, and the user would think the fix was in
+        given_too = "a .melody file" if args.melody else "--input"
+        return fail(
+            EXIT_INVALID,
+            f"--resume continues run {args.resume} with the melody it recorded, so {given_too} "
+            "cannot change it: start a new run with the fixed melody, or edit the node's output "
+            "in the app and use Resume After Edit",
+        )
     try:
         inputs = _parse_inputs(args.input)
     except ValueError as e:
@@ -345,7 +355,7 @@ def _main(args: argparse.Namespace) -> int:
     result, interrupted = outcome
     if args.json:
         print(_dumps(result))
-    elif not args.quiet:
+    else:  # --quiet silences the progress on stderr, not the outputs asked for
         for name, value in result["outputs"].items():
             text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
             print(f"{name}:\n{text}\n")

@@ -313,7 +313,9 @@ def split(inputs: Mapping[str, Any], config: Mapping[str, Any]) -> dict[str, Any
         separator = "\n"
     if not separator:
         raise OperatorError("op.split", "config 'separator' must not be empty")
-    max_parts = int(config.get("max_parts") or 0)
+    # a text has at most len + 1 parts: a bigger limit is no limit (and str.split takes
+    # nothing past a machine word)
+    max_parts = min(int(config.get("max_parts") or 0), len(text) + 1)
     parts = text.split(separator, max_parts - 1) if max_parts > 0 else text.split(separator)
     if config.get("strip", True):
         parts = [p.strip() for p in parts]
