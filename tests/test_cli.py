@@ -11,6 +11,7 @@ import pytest
 
 import symphony
 from symphony.cli import main
+from symphony.pit import Pit
 
 
 def test_version(capsys: pytest.CaptureFixture[str]) -> None:
@@ -28,11 +29,12 @@ def test_module_entry_point() -> None:
 
 
 def test_pit_info(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    Pit.open(tmp_path / "d", key_file=tmp_path / "k").close()
     assert main(["pit", "info", str(tmp_path / "d"), "--key-file", str(tmp_path / "k")]) == 0
     assert "data directory:" in capsys.readouterr().out
     (tmp_path / "other").mkdir()
     (tmp_path / "other" / "x").write_text("x")
-    assert main(["pit", "info", str(tmp_path / "other"), "--key-file", str(tmp_path / "k")]) == 2
+    assert main(["pit", "info", str(tmp_path / "other"), "--key-file", str(tmp_path / "k")]) == 4
     assert "not a Pit data directory" in capsys.readouterr().err
 
 
@@ -46,7 +48,7 @@ def test_a_data_dir_that_is_a_file_is_named_as_one(
     commands = [
         (["run", str(melody), "--data-dir", str(data), *key], 4, "symphony run: "),
         (["runs", "--data-dir", str(data), *key], 4, "symphony runs: "),
-        (["pit", "info", str(data), *key], 2, "symphony: "),
+        (["pit", "info", str(data), *key], 4, "symphony pit info: "),
     ]
     for argv, code, prefix in commands:
         assert main(argv) == code, argv
@@ -65,3 +67,38 @@ def test_a_data_dir_that_is_a_file_is_named_as_one(
     assert json.loads(capsys.readouterr().out)["error"].endswith(f"{data} is a file, not a folder")
     assert data.read_text() == "i am a file"
     assert not (tmp_path / "k").exists()
+
+
+def test_pit_info_creates_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    key = tmp_path / "k"
+    monkeypatch.delenv("SYMPHONY_PIT_KEY_FILE", raising=False)
+    typo = tmp_path / "typo_pit"
+    assert main(["pit", "info", str(typo), "--key-file", str(key)]) == 4
+    assert capsys.readouterr().err == f"symphony pit info: data directory {typo}: no such folder\n"
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert main(["pit", "info", str(empty), "--key-file", str(key)]) == 4
+    assert "not a Pit data directory" in capsys.readouterr().err
+    assert list(empty.iterdir()) == []
+    Pit.open(tmp_path / "pit", key_file=key).close()
+    missing_key = tmp_path / "other.key"
+    assert main(["pit", "info", str(tmp_path / "pit"), "--key-file", str(missing_key)]) == 4
+    assert f"key file {missing_key}: no such file" in capsys.readouterr().err
+    monkeypatch.setenv("SYMPHONY_PIT_KEY_FILE", str(missing_key))
+    assert main(["pit", "info", str(tmp_path / "pit")]) == 4
+    assert f"key file {missing_key}: no such file" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["empty", "k", "pit"]
+
+
+def test_pit_info_exits_4_like_run_and_runs_when_the_data_dir_cannot_open(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    key = tmp_path / "k"
+    with Pit.open(tmp_path / "pit", key_file=key):  # held: the second opener is refused
+        assert main(["pit", "info", str(tmp_path / "pit"), "--key-file", str(key)]) == 4
+    err = capsys.readouterr().err
+    assert err.startswith("symphony pit info: "), err
+    assert "in use" in err
+    assert err.count(str(tmp_path / "pit")) == 1, err

@@ -4,10 +4,28 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, NoReturn
 
 from symphony import __version__
+
+
+class _Parser(argparse.ArgumentParser):
+    """``argparse`` whose usage errors are also a JSON object on stdout when asked for.
+
+    ``run --json`` and ``runs --json`` promise ``{"error", "exit_code"}`` for every failure; a
+    bad option (``--budget -1``) is refused by argparse before the command sees ``--json``.
+    """
+
+    json_errors = False  # set by main() from the command line, for the parser and its subparsers
+
+    def error(self, message: str) -> NoReturn:  # noqa: D102 - argparse's
+        if _Parser.json_errors:
+            print(json.dumps({"error": f"{self.prog}: {message}", "exit_code": 2}))
+        super().error(message)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -15,7 +33,7 @@ def _parser() -> argparse.ArgumentParser:
     from symphony.conductor import run_cli
     from symphony.conductor.fqg import cli as fqg_cli
 
-    p = argparse.ArgumentParser(
+    p = _Parser(
         prog="symphony",
         description="Symphony AIDE: compose and run melodies of AI instruments.",
     )
@@ -25,7 +43,7 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="open the main window offscreen, print its start-up time in ms and exit",
     )
-    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+    sub: Any = p.add_subparsers(dest="command", metavar="COMMAND")  # makes _Parser subparsers
     pit = sub.add_parser("pit", help="inspect a Pit data directory")
     pit_sub = pit.add_subparsers(dest="pit_command", metavar="PIT_COMMAND", required=True)
     info = pit_sub.add_parser("info", help="open a data directory and print what it holds")
@@ -42,9 +60,40 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
+def _pit_info_refusal(data_dir: str, key_file: str | None) -> str | None:
+    """Say why ``pit info`` will not open ``data_dir``, or ``None``.
+
+    ``Pit.open`` creates a missing or empty data directory and a missing key file: an inspection
+    command must not, so a mistyped path is named instead of turning into a new, empty Pit.
+    """
+    from symphony.pit import PitError, check_data_dir
+    from symphony.pit.keys import KEY_FILE_ENV
+
+    try:
+        check_data_dir(data_dir)
+    except PitError as e:
+        return f"data directory {e}"
+    path = Path(data_dir)
+    if not path.is_dir():
+        return f"data directory {data_dir}: no such folder"
+    if not (path / "PIT").is_file():
+        # the manifest every Pit has; an empty folder would become a new Pit
+        return f"data directory {data_dir}: not a Pit data directory (it has no PIT manifest)"
+    key_file = key_file or os.environ.get(KEY_FILE_ENV) or None
+    if key_file is not None and not os.path.lexists(key_file):
+        return f"key file {key_file}: no such file"
+    return None
+
+
 def _pit_info(data_dir: str, key_file: str | None) -> int:
+    """Print what the Pit in ``data_dir`` holds; return the exit code (4 if it cannot open)."""
+    from symphony.conductor.run_cli import EXIT_DATA
     from symphony.pit import Pit, PitError
 
+    refusal = _pit_info_refusal(data_dir, key_file)
+    if refusal is not None:
+        print(f"symphony pit info: {refusal}", file=sys.stderr)
+        return EXIT_DATA
     try:
         with Pit.open(data_dir, key_file=key_file) as pit:
             print(f"data directory: {pit.data_dir}")
@@ -53,9 +102,11 @@ def _pit_info(data_dir: str, key_file: str | None) -> int:
             print(f"artifacts:      {len(pit.artifacts)}")
             print(f"pending:        {len(pit.arbitration)} arbitration requests")
             print(f"stale view:     {len(pit.stale)} artifacts tracked")
-    except PitError as e:
-        print(f"symphony: {e}", file=sys.stderr)
-        return 2
+    except (PitError, OSError) as e:
+        # most of the Pit's errors name the folder already ("… is in use by another process")
+        message = str(e) if data_dir in str(e) else f"data directory {data_dir}: {e}"
+        print(f"symphony pit info: {message}", file=sys.stderr)
+        return EXIT_DATA
     return 0
 
 
@@ -64,7 +115,8 @@ def _refuse_data_dir(args: argparse.Namespace) -> int | None:
 
     Checked before the command creates or opens it, so a file given as ``--data-dir`` is named
     as one ("… is a file, not a folder"), not as "[Errno 17] File exists" or "no such folder".
-    ``pit info`` gets the same message from ``Pit.open``; the GUI shows it as the Pit's error.
+    ``pit info`` gets the same message from its own check (:func:`_pit_info_refusal`); the GUI
+    shows it as the Pit's error.
     """
     if args.command not in ("run", "runs"):
         return None
@@ -102,6 +154,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         from symphony.ui.app import run_gui
 
         return run_gui([sys.argv[0]])
+    _Parser.json_errors = given[:1] in (["run"], ["runs"]) and "--json" in given
     args = _parser().parse_args(given)
     refused = _refuse_data_dir(args)
     if refused is not None:

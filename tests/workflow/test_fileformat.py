@@ -456,6 +456,16 @@ def test_saved_documents_match_the_schema() -> None:
         {"format_version": 2, "extra": 1},
         {"format_version": 2, "nodes": [{"id": "a"}]},
         {"format_version": 2, "nodes": [{"id": "a b", "type": "x.y"}]},
+        # Python's re (the jsonschema package's) lets `$` match before a final newline
+        {"format_version": 2, "nodes": [{"id": "read\n", "type": "x.y"}]},
+        {"format_version": 2, "nodes": [{"id": "a" * 64 + "\n", "type": "x.y"}]},
+        {
+            "format_version": 2,
+            "nodes": [{"id": "a", "type": "x.y"}, {"id": "b", "type": "x.y"}],
+            "links": [
+                {"id": "l\n", "from": {"node": "a", "port": "o"}, "to": {"node": "b", "port": "i"}}
+            ],
+        },
         {"format_version": 2, "nodes": [{"id": "a", "type": "x.y", "position": [1]}]},
         {"format_version": 2, "nodes": [{"id": "a", "type": "x.y", "policy": {"max_retries": -1}}]},
         {

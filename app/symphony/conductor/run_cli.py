@@ -126,8 +126,11 @@ def _dumps(value: Any) -> str:
     return json.dumps(strict_json(value), ensure_ascii=False, default=str, allow_nan=False)
 
 
-def _stdout_gone() -> int:
-    """Stop quietly after stdout's reader went away, as Unix tools do (``| head``)."""
+def stdout_gone() -> int:
+    """Stop quietly after stdout's reader went away, as Unix tools do (``| head``).
+
+    Returns :data:`EXIT_PIPE`; every ``symphony`` command that prints a listing uses it.
+    """
     # Python flushes stdout again at exit and would report the broken pipe there: point the
     # descriptor at /dev/null first.
     with contextlib.suppress(OSError, ValueError):
@@ -273,7 +276,7 @@ def main(args: argparse.Namespace) -> int:
         code = _main(args)
         sys.stdout.flush()  # here, where a reader gone away can be handled
     except BrokenPipeError:
-        return _stdout_gone()
+        return stdout_gone()
     return code
 
 
@@ -531,7 +534,7 @@ def main_runs(args: argparse.Namespace) -> int:
         code = _main_runs(args)
         sys.stdout.flush()  # here, where a reader gone away can be handled
     except BrokenPipeError:
-        return _stdout_gone()
+        return stdout_gone()
     return code
 
 

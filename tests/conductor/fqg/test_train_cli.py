@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
+import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -171,3 +175,122 @@ def test_cli_train_from_a_pit_without_traces(
         pit.artifacts.put(f"{TRACE_PREFIX}bad", b"{broken\n", kind="jsonl")
     assert main([*argv, "--out", str(tmp_path / "w.npz")]) == 2
     assert "fqg.trace/bad line 1: not JSON" in capsys.readouterr().err
+
+
+def _no_training(*args: object, **kwargs: object) -> Weights:
+    raise AssertionError("trained before checking --out")
+
+
+def test_cli_train_refuses_an_out_it_cannot_write_before_training(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from symphony.conductor.fqg import train as train_module
+
+    monkeypatch.setattr(train_module, "train", _no_training)
+    monkeypatch.setattr(train_module, "fine_tune", _no_training)
+    folder = tmp_path / "outdir"
+    folder.mkdir()
+    (folder / "keep.txt").write_text("mine")
+    assert main(["fqg", "train", "--out", str(folder)]) == 2
+    err = capsys.readouterr().err
+    assert f"--out {folder} is a folder" in err
+    assert str(folder / "policy.npz") in err
+    plain = tmp_path / "plain"
+    plain.write_text("x")
+    assert main(["fqg", "train", "--out", str(plain / "w.npz")]) == 2
+    assert f"the folder {plain} does not exist" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["outdir", "plain"]
+    assert [p.name for p in folder.iterdir()] == ["keep.txt"]
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes to read-only folders")
+def test_cli_train_refuses_a_read_only_folder(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from symphony.conductor.fqg import train as train_module
+
+    monkeypatch.setattr(train_module, "train", _no_training)
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o500)
+    try:
+        assert main(["fqg", "train", "--out", str(locked / "w.npz")]) == 2
+    finally:
+        locked.chmod(0o700)
+    assert f"the folder {locked} is not writable" in capsys.readouterr().err
+
+
+def test_weights_save_leaves_no_temporary_file_when_it_fails(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    weights = Weights.load(default_weights_path())
+    folder = tmp_path / "outdir"
+    folder.mkdir()
+    with pytest.raises(OSError, match="outdir"):
+        weights.save(folder)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["outdir"]
+    target = tmp_path / "w.npz"
+    weights.save(target)
+    before = target.read_bytes()
+
+    def interrupted(*args: object, **kwargs: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(np, "savez", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        weights.save(target)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["outdir", "w.npz"]
+    assert target.read_bytes() == before
+
+
+def _symphony(*argv: str) -> list[str]:
+    return [sys.executable, "-m", "symphony", *argv]
+
+
+def test_cli_eval_stops_quietly_when_its_reader_goes_away() -> None:
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # like `| head -0`: nobody will read
+    try:
+        done = subprocess.run(
+            _symphony("fqg", "eval", "--episodes", "5", "--seed", "1"),
+            stdout=write_end,
+            stderr=subprocess.PIPE,
+            text=True,
+            check=False,
+        )
+    finally:
+        os.close(write_end)
+    assert done.returncode == 141, done.stderr
+    assert done.stderr == ""
+
+
+def test_cli_train_interrupted_says_so_and_writes_nothing(tmp_path: Path) -> None:
+    out = tmp_path / "w.npz"
+    # 2000 puzzles take most of a minute: the interrupt lands in round 2.
+    argv = _symphony("fqg", "train", "--episodes", "2000", "--out", str(out))
+    # A background job inherits SIGINT ignored, and Python then leaves it ignored: restore it.
+    with subprocess.Popen(
+        argv,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),  # noqa: PLW1509
+    ) as proc:
+        assert proc.stderr is not None
+        first = proc.stderr.readline()
+        assert first.startswith("round 1/"), first
+        proc.send_signal(signal.SIGINT)
+        rest = proc.stderr.read()
+        code = proc.wait()
+    assert code == 130, rest
+    assert rest.strip().splitlines()[-1] == "symphony fqg train: interrupted"
+    assert "Traceback" not in rest
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_training_logs_a_round_with_nothing_to_learn() -> None:
+    lines: list[str] = []
+    # seed 1's first puzzle has no failure the policy decides: round 1 collects nothing
+    train(TrainConfig(seed=1, episodes=3, rounds=3, rollouts=2, epochs=5), log=lines.append)
+    assert lines[0] == "round 1/3: 0 situations, nothing to learn yet"
+    assert all("nan" not in line for line in lines)
+    assert any("loss" in line for line in lines)

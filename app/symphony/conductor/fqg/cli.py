@@ -4,12 +4,22 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Final
+
+from symphony.conductor.run_cli import stdout_gone
+
+if TYPE_CHECKING:
+    from symphony.conductor.policy.learned import Weights
 
 DEFAULT_OUT = "policy.npz"
+
+#: Ctrl-C: 128 + SIGINT, what a shell reports for a tool SIGINT ended. Not ``symphony run``'s
+#: 3, which promises that ``--resume`` continues the run: training starts over.
+EXIT_INTERRUPTED: Final = 128 + 2
 
 
 def add_subcommand(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -48,16 +58,52 @@ def _err(message: str) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Run ``symphony fqg ...``; return the exit code."""
-    if args.fqg_command == "train":
-        return _train(args)
-    return _eval(args)
+    """Run ``symphony fqg ...``; return the exit code.
+
+    0 done; 1 the weights could not be written after training; 2 an invalid option (nothing
+    ran). Output cut short by its reader (``| head``) ends quietly with :data:`EXIT_PIPE`, as
+    ``symphony runs`` does; an interrupt (Ctrl-C) prints one line and exits with
+    :data:`EXIT_INTERRUPTED`: there is nothing to resume, and ``--out`` is only replaced once the
+    new weights are complete.
+    """
+    try:
+        code = _train(args) if args.fqg_command == "train" else _eval(args)
+        sys.stdout.flush()  # here, where a reader gone away can be handled
+    except BrokenPipeError:
+        return stdout_gone()
+    except KeyboardInterrupt:
+        print(f"symphony fqg {args.fqg_command}: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    return code
+
+
+def _check_out(out: Path) -> str | None:
+    """Say why the weights cannot be written to ``out``, or ``None``; checked before training."""
+    if out.is_dir():
+        return f"--out {out} is a folder; give the weights file to write, e.g. {out / DEFAULT_OUT}"
+    if out.exists() and not out.is_file():
+        return f"--out {out} is not a regular file"
+    if not out.parent.is_dir():
+        return f"--out {out}: the folder {out.parent} does not exist"
+    if not os.access(out.parent, os.W_OK | os.X_OK):
+        return f"--out {out}: the folder {out.parent} is not writable"
+    return None
+
+
+def _save(weights: Weights, out: Path) -> str | None:
+    """Write ``weights`` to ``out``; say why not, or ``None``."""
+    try:
+        weights.save(out)
+    except OSError as e:
+        return f"--out {out}: cannot write the weights ({e.strerror or e})"
+    return None
 
 
 def _train(args: argparse.Namespace) -> int:
     out = Path(args.out)
-    if not out.parent.is_dir():
-        return _err(f"--out {out}: the folder {out.parent} does not exist")
+    problem = _check_out(out)
+    if problem is not None:
+        return _err(problem)
     if args.episodes is not None and args.episodes < 1:
         return _err(f"--episodes must be at least 1, got {args.episodes}")
     if args.key_file is not None and args.from_traces is None:
@@ -88,7 +134,10 @@ def _train(args: argparse.Namespace) -> int:
             weights = fine_tune(base, traces, seed=args.seed)
         except ValueError as e:
             return _err(str(e))
-        weights.save(out)
+        problem = _save(weights, out)
+        if problem is not None:
+            print(f"symphony fqg: {problem}", file=sys.stderr)
+            return 1
         print(f"fine-tuned on {len(traces)} traces; wrote {out}", file=sys.stderr)
         return 0
 
@@ -104,7 +153,10 @@ def _train(args: argparse.Namespace) -> int:
         config,
         log=lambda line: print(f"{line} ({time.perf_counter() - start:.1f} s)", file=sys.stderr),
     )
-    weights.save(out)
+    problem = _save(weights, out)
+    if problem is not None:
+        print(f"symphony fqg: {problem}", file=sys.stderr)
+        return 1
     print(f"wrote {out}", file=sys.stderr)
     return 0
 

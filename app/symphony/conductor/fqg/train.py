@@ -312,9 +312,12 @@ def train(
                     regression=regression,
                 )
             else:
-                loss = float("nan")
+                loss = None
             if log is not None:
-                log(f"round {r + 1}/{config.rounds}: {len(data.x)} situations, loss {loss:.4f}")
+                log(
+                    f"round {r + 1}/{config.rounds}: {len(data.x)} situations, "
+                    + ("nothing to learn yet" if loss is None else f"loss {loss:.4f}")
+                )
             chooser = _NetChooser(net)
             behaviour = continuation = chooser
         return to_weights(

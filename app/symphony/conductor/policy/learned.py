@@ -10,6 +10,7 @@ a run must not pay torch's import (~1 s) either. ``backend="torch"`` runs the sa
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -57,7 +58,17 @@ class Weights:
     meta: dict[str, Any] = field(default_factory=dict)
 
     def save(self, path: str | os.PathLike[str]) -> None:
-        """Write the weights to ``path`` (an ``.npz``), replacing it atomically."""
+        """Write the weights to ``path`` (an ``.npz``), replacing it atomically.
+
+        The arrays go to ``<path>.tmp`` first, which is then renamed over ``path``. On any
+        failure (disk full, ``path`` a folder, an interrupt) the temporary file is removed and
+        ``path`` is left as it was.
+
+        Raises
+        ------
+        OSError
+            The file could not be written or renamed into place.
+        """
         import numpy as np
 
         arrays: dict[str, Any] = {}
@@ -73,9 +84,15 @@ class Weights:
         arrays["meta"] = np.frombuffer(json.dumps(meta, sort_keys=True).encode(), dtype=np.uint8)
         target = Path(path)
         tmp = target.with_name(target.name + ".tmp")
-        with open(tmp, "wb") as f:
-            np.savez(f, **arrays)
-        os.replace(tmp, target)
+        try:
+            with open(tmp, "wb") as f:
+                np.savez(f, **arrays)
+            os.replace(tmp, target)
+        except BaseException:
+            # KeyboardInterrupt too: a half-written .tmp next to the weights is only litter.
+            with contextlib.suppress(OSError):
+                tmp.unlink()
+            raise
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> Weights:
