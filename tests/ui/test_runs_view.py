@@ -99,8 +99,9 @@ def test_the_dock_lists_runs_announces_interrupted_ones_and_shows_one_on_a_board
         if r is not None
     ]
     # n1 came from the store (the "done" run made the same output), as its event log tells;
-    # n2 was stopped while it ran; the DAG Tracker skips what hangs on it until a resume
-    assert rows == [("n1", "cached"), ("n2", "cancelled"), ("n3", "skipped")]
+    # n2 was stopped while it ran; what hangs on it was not run (the log says so; the DAG
+    # Tracker holds it skipped until a resume re-arms it)
+    assert rows == [("n1", "cached"), ("n2", "cancelled"), ("n3", "cancelled")]
 
     # a node's output is a double-click away in the Artifacts dock
     first = view.nodes.topLevelItem(0)
@@ -139,7 +140,7 @@ def test_the_dock_lists_runs_announces_interrupted_ones_and_shows_one_on_a_board
     assert board is not None
     assert board.title == "halfway"
     assert not board.is_modified()
-    assert states(board) == {"n1": "cached", "n2": "cancelled", "n3": "skipped"}
+    assert states(board) == {"n1": "cached", "n2": "cancelled", "n3": "cancelled"}
     # a node's preview shows the end of its output, as it did when the run streamed it
     assert board.view.board_scene.run_states["n1"].preview.startswith('["n1"')
     # the timeline draws the run as the Pit kept it
@@ -148,7 +149,7 @@ def test_the_dock_lists_runs_announces_interrupted_ones_and_shows_one_on_a_board
     assert [model.rows[n].state for n in ("n1", "n2", "n3")] == [
         "cached",
         "cancelled",
-        "skipped",
+        "cancelled",
     ]
     # showing it again reuses the board of the same melody
     view.tree.itemDoubleClicked.emit(view.tree.currentItem(), 0)

@@ -380,8 +380,12 @@ def node_steps(pit: Pit, run_id: str, events: list[ev.RunEvent] | None = None) -
     for name in names:
         step, log = base[name], logged.get(name)
         if log is not None and log is not step:
+            # the DAG Tracker holds what hung on a stopped node as skipped until a resume
+            # re-arms it; the log says what it was to the run: not run
+            stopped = step.state == "skipped" and log.state == "cancelled"
             step = replace(
                 step,
+                state=log.state if stopped else step.state,
                 attempts=log.attempts,
                 cost=log.cost,
                 model=log.model,
