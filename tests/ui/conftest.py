@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 from unittest import mock
 
 import pytest
@@ -12,6 +13,9 @@ from PySide6.QtWidgets import QMessageBox
 from pytestqt.qtbot import QtBot
 
 from symphony.ui import settings as st
+
+if TYPE_CHECKING:
+    from symphony.ui.main_window import MainWindow
 
 
 @pytest.fixture(autouse=True)
@@ -52,3 +56,32 @@ def make_window(qtbot: QtBot) -> Iterator[Callable[..., object]]:
         ):
             w.close()
         w.deleteLater()
+
+
+@pytest.fixture
+def ops_window(
+    make_window: Callable[..., object], tmp_path: Path
+) -> Iterator[Callable[[], MainWindow]]:
+    """Make main windows over the test node types, a File Explorer on ``tmp_path`` and the Pit
+    at ``tmp_path / "pit"`` (made when called, so a test can fill that Pit first)."""
+    from symphony.extension_host.host import ExtensionHost
+    from symphony.pit import Pit
+    from symphony.ui.main_window import MainWindow
+    from tests.conductor.conftest import make_registry
+    from tests.conftest import TEST_KEY
+
+    hosts: list[ExtensionHost] = []
+
+    def make() -> MainWindow:
+        w = make_window()
+        assert isinstance(w, MainWindow)
+        host = ExtensionHost(None, w, workspace=tmp_path)
+        hosts.append(host)
+        w.set_host(host)
+        w.set_registry(make_registry())
+        w.set_pit(Pit.open(tmp_path / "pit", key=TEST_KEY))
+        return w
+
+    yield make
+    for host in hosts:
+        host.shutdown()

@@ -6,19 +6,14 @@ board of that run's melody, whatever tab is in front.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Callable
 
 import pytest
 
 from symphony.conductor.conductor import RunResult
-from symphony.extension_host.host import ExtensionHost
-from symphony.pit import Pit
 from symphony.ui.main_window import MainWindow
 from symphony.ui.text_editor import ArtifactSource, TextEditorTab
 from symphony.workflow import Melody
-from tests.conductor.conftest import make_registry
-from tests.conftest import TEST_KEY
 from tests.ui.test_run import in_qt, states
 
 
@@ -31,15 +26,8 @@ def _melody(name: str, template: str) -> Melody:
 
 
 @pytest.fixture
-def window(make_window: Callable[..., object], tmp_path: Path) -> Iterator[MainWindow]:
-    w = make_window()
-    assert isinstance(w, MainWindow)
-    host = ExtensionHost(None, w, workspace=tmp_path)
-    w.set_host(host)
-    w.set_registry(make_registry())
-    w.set_pit(Pit.open(tmp_path / "pit", key=TEST_KEY))
-    yield w
-    host.shutdown()
+def window(ops_window: Callable[[], MainWindow]) -> MainWindow:
+    return ops_window()
 
 
 def _run(window: MainWindow, action: str) -> RunResult:

@@ -260,15 +260,10 @@ def test_old_interrupted_runs_are_listed_but_not_announced_at_every_start(
 
 
 def test_resume_from_the_dock_runs_on_to_the_end_and_the_row_follows(
-    make_window: Callable[..., object], tmp_path: Path, qtbot: QtBot
+    ops_window: Callable[[], MainWindow], tmp_path: Path, qtbot: QtBot
 ) -> None:
     _done, _halfway, early = _history(tmp_path / "pit")
-    w = make_window()
-    assert isinstance(w, MainWindow)
-    host = ExtensionHost(None, w, workspace=tmp_path)
-    w.set_host(host)
-    w.set_registry(make_registry())
-    w.set_pit(Pit.open(tmp_path / "pit", key=TEST_KEY))
+    w = ops_window()
     view = w.runs_view
     seen: list[tuple[str, str, bool]] = []
 
@@ -291,10 +286,7 @@ def test_resume_from_the_dock_runs_on_to_the_end_and_the_row_follows(
         await until(lambda: w.runs.last_result is not None, timeout=60)
         return w.runs.last_result
 
-    try:
-        result = in_qt(scenario)
-    finally:
-        host.shutdown()
+    result = in_qt(scenario)
     assert result.status == "succeeded", result.detail
     assert seen == [("running", "running", False), ("succeeded", "succeeded", False)]
     summary = view.summary(early)
@@ -417,16 +409,11 @@ def test_a_run_cut_short_by_closing_the_window_is_resumed_in_the_next_one(
 
 
 def test_a_file_edited_since_the_run_is_not_shown_as_the_melody_as_it_ran(
-    make_window: Callable[..., object], tmp_path: Path
+    ops_window: Callable[[], MainWindow], tmp_path: Path
 ) -> None:
     import json
 
-    w = make_window()
-    assert isinstance(w, MainWindow)
-    host = ExtensionHost(None, w, workspace=tmp_path)
-    w.set_host(host)
-    w.set_registry(make_registry())
-    w.set_pit(Pit.open(tmp_path / "pit", key=TEST_KEY))
+    w = ops_window()
     board = w.board_for_run(_ops())
     assert board is not None
     path = tmp_path / "ops.melody"
@@ -437,10 +424,7 @@ def test_a_file_edited_since_the_run_is_not_shown_as_the_melody_as_it_ran(
         assert w.runs.run is not None
         return await w.runs.run.wait()
 
-    try:
-        result = in_qt(scenario)
-    finally:
-        host.shutdown()
+    result = in_qt(scenario)
     assert result.status == "succeeded", result.detail
     w.close_tab(w.tabs.indexOf(board), ask=False)
 
