@@ -153,6 +153,35 @@ def test_renaming_a_symlink_renames_the_link_not_its_target(
     _listed(qtbot, view, "", ["linkdir2", "src", "link2.txt", "README.md", "target.txt"])
 
 
+def test_deleting_a_link_to_a_folder_says_link_and_keeps_the_folder(
+    qtbot: QtBot, files: tuple[FilesView, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    view, ws = files
+    (ws / "linkdir").symlink_to("src")
+    view.set_workspace(ws)
+    _listed(qtbot, view, "", ["linkdir", "src", "README.md"])
+    row = view.item_for("linkdir")
+    assert row is not None
+    assert row.data(_KIND) == "dir"  # it lists and opens like the folder it points to
+    assert "symbolic link to a folder" in row.toolTip()
+    asked: list[str] = []
+
+    def question(_parent: object, _title: str, text: str, *_a: object) -> object:
+        asked.append(text)
+        return QMessageBox.StandardButton.Yes
+
+    monkeypatch.setattr(QMessageBox, "question", question)
+    with qtbot.waitSignal(view.sig_deleted, timeout=WAIT_MS):
+        assert view.delete("linkdir", is_dir=True) is not None
+    assert asked == ["Delete the link 'linkdir' (what it points to is kept)? This cannot be undone."]
+    assert not (ws / "linkdir").is_symlink()
+    assert (ws / "src" / "main.py").read_text() == "print('hi')\n"
+    asked.clear()
+    with qtbot.waitSignal(view.sig_deleted, timeout=WAIT_MS):
+        assert view.delete("src", is_dir=True) is not None
+    assert asked == ["Delete the folder 'src' and everything in it? This cannot be undone."]
+
+
 def test_a_big_folder_is_inserted_in_one_go_in_tree_order(
     qtbot: QtBot, files: tuple[FilesView, Path]
 ) -> None:

@@ -125,6 +125,9 @@ ROUND_TRIPS = [
      b"\x81\x8d undefined in 1252\nnew\n"),
     (codecs.BOM_UTF16_LE + "hé\r\n".encode("utf-16-le"), "hé\n", "UTF-16 LE with BOM · CRLF",
      codecs.BOM_UTF16_LE + "hé\r\nnew\r\n".encode("utf-16-le")),
+    # a second mark after the BOM is text (a zero-width no-break space); Qt drops a leading one
+    (b"\xef\xbb\xbf\xef\xbb\xbftwice\n", "\ufefftwice\n", "UTF-8 with BOM · LF",
+     b"\xef\xbb\xbf\xef\xbb\xbftwice\nnew\n"),
     # a no-break space and U+2028 are kept (QPlainTextEdit.toPlainText would change both)
     ("a\u00a0b\u2028c\n".encode(), "a\u00a0b\u2028c\n", "UTF-8 · LF",
      "a\u00a0b\u2028c\nnew\n".encode()),

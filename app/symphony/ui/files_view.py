@@ -41,6 +41,7 @@ NO_FOLDER: Final = "No folder open.\nFile → Open Workspace Folder…"
 _PATH = Qt.ItemDataRole.UserRole
 _KIND = Qt.ItemDataRole.UserRole + 1
 _LOADED = Qt.ItemDataRole.UserRole + 2
+_LINK = Qt.ItemDataRole.UserRole + 3
 _PLACEHOLDER = "…"
 
 _log = logging.getLogger("symphony.ui.files")
@@ -249,6 +250,7 @@ class FilesView(QWidget):
         if item.data(_KIND) != e["kind"] or item.toolTip() != tip or item.data(_PATH) != e["path"]:
             item.setData(e["path"], _PATH)
             item.setData(e["kind"], _KIND)
+            item.setData(bool(e.get("link")), _LINK)
             item.setToolTip(tip)
 
     def _insert(self, parent: QStandardItem, entries: list[dict[str, Any]]) -> None:
@@ -402,9 +404,20 @@ class FilesView(QWidget):
         )  # fmt: skip
 
     def delete(self, rel: str, *, is_dir: bool, confirm: bool = True) -> CallFuture | None:
-        """Delete ``rel`` (a folder with everything in it) after the user confirms."""
+        """Delete ``rel`` (a folder with everything in it) after the user confirms.
+
+        A symbolic link is removed as a link and what it points to is kept (the service never
+        follows a link it deletes), and the question says so rather than "the folder and
+        everything in it".
+        """
         if confirm:
-            what = f"the folder {rel!r} and everything in it" if is_dir else f"{rel!r}"
+            row = self.item_for(rel)
+            if row is not None and (row.data(_LINK) or row.data(_KIND) == "symlink"):
+                what = f"the link {rel!r} (what it points to is kept)"
+            elif is_dir:
+                what = f"the folder {rel!r} and everything in it"
+            else:
+                what = f"{rel!r}"
             answer = QMessageBox.question(
                 self,
                 "Delete",
@@ -494,6 +507,8 @@ class FilesView(QWidget):
 
 def _tooltip(e: dict[str, Any]) -> str:
     kind, path = e["kind"], e["path"]
+    if e.get("link") and kind in ("dir", "file"):
+        return f"{path} — a symbolic link to a {'folder' if kind == 'dir' else 'file'} in the workspace"
     if kind == "dir":
         return str(path)
     if kind == "symlink":

@@ -881,7 +881,9 @@ class TextEditorTab(QWidget):
         return self.editor.document().isModified()
 
     def _show(self, text: str) -> None:
-        self.editor.setPlainText(text)
+        # setPlainText drops one leading U+FEFF (it takes it for a byte-order mark); the file's
+        # own mark is already gone, so one that is left is text and must stay.
+        self.editor.setPlainText("\ufeff" + text if text.startswith("\ufeff") else text)
         self.editor.document().setModified(False)
         enc = self.source.encoding
         self.encoding_label.setText(enc.describe())

@@ -22,7 +22,7 @@ import re
 import stat
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 MAX_PATH_CHARS = 4096
@@ -62,6 +62,9 @@ class Entry:
     kind: str  # "file", "dir", "symlink" (one pointing nowhere or outside) or "other"
     size: int
     mtime: float
+    # The name is a symbolic link; ``kind`` is then its target's when that is inside the
+    # workspace. Deleting or renaming it acts on the link, so a UI must not call it a folder.
+    link: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -287,8 +290,8 @@ class FileService:
         target = os.path.realpath(path)
         inside = target == self._root_s or target.startswith(self._root_s + os.sep)
         if not inside or not os.path.exists(target):
-            return link  # shown as a link; using it is refused
-        return self._entry(child, target, os.stat(target))
+            return replace(link, link=True)  # shown as a link; using it is refused
+        return replace(self._entry(child, target, os.stat(target)), link=True)
 
     def read(self, rel: str, *, offset: int = 0, length: int | None = None) -> bytes:
         """Read a file's bytes (at most ``max_read_bytes`` per call).
