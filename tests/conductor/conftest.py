@@ -70,6 +70,7 @@ class Script:
 
     fail: int = 0  # fail this many attempts first
     kind: ErrorKind = ErrorKind.TRANSIENT
+    code: int | None = None  # the protocol error code the failure carries
     fail_models: frozenset[str] = frozenset()  # always fail on these models
     delay: float = 0.0
     output: Any = None
@@ -94,7 +95,7 @@ class ScriptedExecutor(LocalExecutor):
         if task.model in s.fail_models:
             raise NodeError(f"model {task.model} cannot do it", ErrorKind.PERSISTENT)
         if self.calls[task.node_id] <= s.fail:
-            raise NodeError(f"scripted failure {self.calls[task.node_id]}", s.kind)
+            raise NodeError(f"scripted failure {self.calls[task.node_id]}", s.kind, code=s.code)
         out = s.output
         if out is None:
             out = [task.node_id, {k: task.inputs[k] for k in sorted(task.inputs)}]

@@ -261,6 +261,21 @@ def test_retries_stop_at_the_node_policy(
     assert result.node("n1").error == "scripted failure 2"
 
 
+@pytest.mark.parametrize("code", [-32602, 4003])
+def test_a_refusal_that_would_repeat_is_not_retried(
+    mem_pit: Pit, registry: NodeTypeRegistry, executor: ScriptedExecutor, code: int
+) -> None:
+    # invalid params (an empty prompt) or an unknown model: the same call gets the same answer
+    m = chain(["t.work"])
+    executor.scripts["n1"] = Script(fail=1, kind=ErrorKind.PERSISTENT, code=code)
+    policy = FixedPolicy(Strategy.RETRY)
+    result = run(Conductor(mem_pit, registry, executor, policy=policy), m)
+    (ctx,) = policy.seen
+    assert ctx.max_retries == 0  # a retry is not on offer: the policy's fallback to abort
+    assert result.node("n1").state == "failed"
+    assert result.node("n1").attempts == 1
+
+
 def test_fallback_model(
     mem_pit: Pit, registry: NodeTypeRegistry, executor: ScriptedExecutor, catalog: ModelCatalog
 ) -> None:

@@ -387,6 +387,14 @@ def _prompt_tokens(result: NodeResult) -> int:
     return n if type(n) is int and n > 0 else 0
 
 
+#: Protocol error codes a retry of the same call would only get again (invalid params such as
+#: an empty prompt, a method or model that does not exist, a bad API key, a request the
+#: provider calls malformed, an incompatible protocol). The game retries an "invalid input"
+#: with some luck, as a model may stumble over an input; these are refusals before any model
+#: ran. A fallback model or rebuilt inputs are still offered.
+_SAME_ANSWER_CODES = frozenset({-32602, -32601, -32006, 4002, 4003, 4007})
+
+
 class OverBudgetError(NodeError):
     """A model call the rest of its run's budget does not cover (kind ``resource``).
 
@@ -1287,6 +1295,8 @@ class Run:
                 ctx = self._context(nr, error, fallbacks=len(fallbacks) - nr.fallbacks_used)
                 if isinstance(error, OverBudgetError):
                     ctx = replace(ctx, max_retries=0, can_reconstruct=False)
+                elif error.code in _SAME_ANSWER_CODES:
+                    ctx = replace(ctx, max_retries=0)
                 decision = self._decide(nr, ctx, error)
                 nr.traces.append((ctx, decision, self._spent, time.monotonic()))
                 s = decision.strategy
