@@ -92,6 +92,25 @@ def test_pit_info_creates_nothing(
     assert sorted(p.name for p in tmp_path.iterdir()) == ["empty", "k", "pit"]
 
 
+def test_pit_info_makes_no_keyring_entry(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import keyring
+
+    from symphony.pit.keys import KEYRING_SERVICE
+
+    data = tmp_path / "pit"
+    Pit.open(data, key_file=tmp_path / "k").close()  # a Pit whose key is not in the keyring
+    entry = f"pit-key:{data.resolve()}"
+    assert main(["pit", "info", str(data)]) == 4
+    assert "the OS keyring has no key for it" in capsys.readouterr().err
+    assert keyring.get_password(KEYRING_SERVICE, entry) is None  # nothing was made up
+    keyed = tmp_path / "keyed"
+    Pit.open(keyed).close()  # its key is made in the keyring
+    assert main(["pit", "info", str(keyed)]) == 0
+    assert f"data directory: {keyed}" in capsys.readouterr().out
+
+
 def test_pit_info_exits_4_like_run_and_runs_when_the_data_dir_cannot_open(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

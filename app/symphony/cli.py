@@ -67,7 +67,7 @@ def _pit_info_refusal(data_dir: str, key_file: str | None) -> str | None:
     command must not, so a mistyped path is named instead of turning into a new, empty Pit.
     """
     from symphony.pit import PitError, check_data_dir
-    from symphony.pit.keys import KEY_FILE_ENV
+    from symphony.pit.keys import KEY_FILE_ENV, key_from_keyring
 
     try:
         check_data_dir(data_dir)
@@ -82,6 +82,11 @@ def _pit_info_refusal(data_dir: str, key_file: str | None) -> str | None:
     key_file = key_file or os.environ.get(KEY_FILE_ENV) or None
     if key_file is not None and not os.path.lexists(key_file):
         return f"key file {key_file}: no such file"
+    if key_file is None:
+        try:
+            key_from_keyring(data_dir, create=False)
+        except PitError as e:
+            return f"data directory {data_dir}: {e}"
     return None
 
 

@@ -88,13 +88,16 @@ def key_from_file(path: str | os.PathLike[str]) -> bytes:
     return _parse(text, f"key file {p}")
 
 
-def key_from_keyring(data_dir: str | os.PathLike[str]) -> bytes:
+def key_from_keyring(data_dir: str | os.PathLike[str], *, create: bool = True) -> bytes:
     """Fetch (or create) the key of ``data_dir`` in the OS keyring.
 
     Parameters
     ----------
     data_dir
         The Pit data directory; its absolute path names the keyring entry.
+    create
+        Make a new key when the entry is missing; ``False`` (an inspection that must change
+        nothing) raises instead.
 
     Returns
     -------
@@ -104,7 +107,8 @@ def key_from_keyring(data_dir: str | os.PathLike[str]) -> bytes:
     Raises
     ------
     EncryptionKeyError
-        When no keyring backend is available or it refuses the request.
+        When no keyring backend is available or it refuses the request, or the entry is
+        missing and ``create`` is false.
     """
     import keyring
     import keyring.errors
@@ -112,6 +116,8 @@ def key_from_keyring(data_dir: str | os.PathLike[str]) -> bytes:
     entry = f"pit-key:{Path(data_dir).resolve()}"
     try:
         stored = keyring.get_password(KEYRING_SERVICE, entry)
+        if stored is None and not create:
+            raise EncryptionKeyError(f"the OS keyring has no key for it (entry {entry!r})", entry)
         if stored is None:
             stored = secrets.token_bytes(KEY_BYTES).hex()
             keyring.set_password(KEYRING_SERVICE, entry, stored)
