@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from symphony.conductor import history
+from symphony.conductor import OUTPUT_PREFIX
 from symphony.conductor.conductor import (
     Conductor,
     InvalidMelodyError,
@@ -523,6 +524,38 @@ def test_breakpoint_pauses_and_step_continues(
     assert result.status == "succeeded"
     run_states = [e.state for e in events if isinstance(e, RunStateChanged)]
     assert run_states == ["running", "paused", "running", "paused", "running", "succeeded"]
+
+
+def test_edits_during_a_run_wait_for_the_next_run_but_breakpoints_count_now(
+    mem_pit: Pit, registry: NodeTypeRegistry, executor: ScriptedExecutor
+) -> None:
+    m = chain(["t.work", "t.work", "t.work", "t.work"])
+    m.set_breakpoint("n2", True)
+
+    async def scenario() -> Any:
+        c = conductor_for(mem_pit, registry, executor)
+        r = c.start(m, FAST)
+        while r.state != "paused":
+            await asyncio.sleep(0.005)
+        # the board's melody is edited while the run waits at n2
+        m.set_breakpoint("n3", True)
+        m.remove_node("n4")
+        (l12,) = m.outgoing("n1")
+        m.remove_link(l12.id)
+        m.set_name("renamed")
+        r.resume()
+        while executor.calls["n2"] == 0 or r.state != "paused":
+            await asyncio.sleep(0.005)
+        assert executor.calls["n3"] == 0  # the breakpoint set during the run held it
+        r.resume()
+        return await r.wait()
+
+    result = asyncio.run(scenario())
+    assert result.status == "succeeded"
+    # the run is the melody as it started, as its record says: n2 got n1's output, n4 ran
+    assert states(result) == dict.fromkeys(("n1", "n2", "n3", "n4"), "succeeded")
+    assert result.outputs["n4.out"] == ["n4", {"x": ["n3", {"x": ["n2", {"x": ["n1", {}]}]}]}]
+    mem_pit.artifacts.resolve(f"{OUTPUT_PREFIX}chain/n4/out")  # stored under the name it ran as
 
 
 def test_step_mode_pauses_before_every_node(

@@ -88,6 +88,7 @@ from symphony.conductor.policy import (
 from symphony.pit import BudgetExceededError, Pit, PitError
 from symphony.registry import NodeTypeDescription, NodeTypeRegistry, PortType
 from symphony.workflow import (
+    BreakpointChanged,
     DependencyKind,
     Importance,
     Link,
@@ -545,13 +546,21 @@ class _NodePlan:
     config: dict[str, Any]
     needs_model: bool
     incoming: tuple[Link, ...]
+    outgoing: tuple[Link, ...]
     out_specs: tuple[tuple[str, PortType, str], ...]
 
 
 @dataclass(frozen=True, slots=True)
 class _Plan:
-    """A validated melody, ready to run: made once per revision of the melody."""
+    """A validated melody, ready to run: made once per revision of the melody.
 
+    A run reads only its plan, never the melody object: the board's melody may be edited
+    while the run goes on (a node deleted, a link removed, the melody renamed), and the run
+    must still be the one its record stores (breakpoints are the exception: see
+    :meth:`Run._watch_breakpoints`).
+    """
+
+    name: str
     nodes: tuple[_NodePlan, ...]
     edges: tuple[tuple[str, tuple[tuple[str, str], ...]], ...]
     document: bytes
@@ -568,6 +577,7 @@ def _make_plan(melody: Melody, registry: NodeTypeRegistry) -> _Plan:
                 {**desc.default_config(), **node.config},
                 desc.config_field("model") is not None and desc.source != "builtin",
                 tuple(melody.incoming(node.id)),
+                tuple(melody.outgoing(node.id)),
                 tuple(
                     (p.name, p.type, f"{OUTPUT_PREFIX}{melody.name}/{node.id}/{p.name}")
                     for p in desc.outputs
@@ -585,7 +595,7 @@ def _make_plan(melody: Melody, registry: NodeTypeRegistry) -> _Plan:
         by_kind.setdefault(kind.value, []).append(pair)
     edges = tuple((k, tuple(v)) for k, v in by_kind.items())
     document = json.dumps(to_document(melody), ensure_ascii=False).encode()
-    return _Plan(tuple(nodes), edges, document)
+    return _Plan(melody.name, tuple(nodes), edges, document)
 
 
 @dataclass(slots=True)
@@ -599,10 +609,13 @@ class _NodeRun:
     config: dict[str, Any] = field(default_factory=dict)
     #: whether attempts need a model (Pool Manager lease, provider)
     needs_model: bool = False
-    #: links into the node
+    #: links into the node, and out of it
     incoming: tuple[Link, ...] = ()
+    outgoing: tuple[Link, ...] = ()
     #: (port, port type, artifact name) of each output
     out_specs: tuple[tuple[str, PortType, str], ...] = ()
+    #: pause before the node (the melody's breakpoint, followed while the run goes on)
+    breakpoint: bool = False
     outputs: dict[str, Any] = field(default_factory=dict)
     output_ids: dict[str, int] = field(default_factory=dict)
     fallbacks_used: int = 0
@@ -635,6 +648,9 @@ class Run:
         self.conductor = conductor
         self.run_id = run_id
         self.melody = melody
+        #: what runs: the melody as it was now (validated by the caller, so a cache hit)
+        self._plan = conductor._plan(melody)
+        self._name = self._plan.name
         self.options = options
         self.state = RUN_RUNNING
         #: the run record as stored (melody artifact, options, start time, status)
@@ -667,6 +683,23 @@ class Run:
         self._task: asyncio.Task[RunResult] = asyncio.get_running_loop().create_task(
             self._main(), name=f"symphony-run-{run_id}"
         )
+        self._watch_breakpoints()
+
+    def _watch_breakpoints(self) -> None:
+        """Take breakpoints set or cleared on the melody while the run goes on.
+
+        Every other edit waits for the next run (the run is its plan), but a breakpoint is how
+        a user stops a run that is under way before a node, as in a debugger.
+        """
+
+        def changed(event: BreakpointChanged) -> None:
+            nr = self._nodes.get(event.node_id)
+            if nr is not None:
+                nr.breakpoint = event.enabled
+
+        events = self.melody.events
+        events.subscribe(changed, BreakpointChanged)
+        self._task.add_done_callback(lambda _t: events.unsubscribe(changed, BreakpointChanged))
 
     # ---------------------------------------------------------------- control
 
@@ -783,12 +816,12 @@ class Run:
     # ---------------------------------------------------------------- setup
 
     def _prepare(self) -> None:
-        plan = self.conductor._plan(self.melody)
+        plan = self._plan
         for p in plan.nodes:
             nid = p.node.id
             self._nodes[nid] = _NodeRun(
                 p.node, p.desc, NodeReport(nid, p.node.type_id), p.config, p.needs_model,
-                p.incoming, p.out_specs,
+                p.incoming, p.outgoing, p.out_specs, breakpoint=p.node.breakpoint,
             )  # fmt: skip
         if self._resumed:
             self._restore()
@@ -956,7 +989,7 @@ class Run:
             if (
                 self._pause_next
                 or self.options.step
-                or nr.node.breakpoint
+                or nr.breakpoint
                 or not self._gate.is_set()
             ):
                 break  # the loop pauses there
@@ -987,13 +1020,13 @@ class Run:
         stop = (
             self._pause_next
             or self.options.step
-            or (self.options.breakpoints and nr.node.breakpoint)
+            or (self.options.breakpoints and nr.breakpoint)
             or not self._gate.is_set()
         )
         if stop:
             self._gate.clear()
             self._commit()
-            why = "breakpoint" if nr.node.breakpoint else "step" if self._stepping else "paused"
+            why = "breakpoint" if nr.breakpoint else "step" if self._stepping else "paused"
             self._node_state(nr, PAUSED, why)
             if self.state != RUN_PAUSED:
                 self._set_state(RUN_PAUSED, f"before {nr.node.id}")
@@ -1444,7 +1477,7 @@ class Run:
             cost_retry=frac(price_now),
             cost_fallback=frac(price_fb),
             cost_reconstruct=frac(price_now),
-            downstream=len(self.melody.outgoing(nr.node.id)),
+            downstream=len(nr.outgoing),
             model_failures=max(1, nr.model_failures),
             previous_kind=nr.previous_kind,
             last_strategy=(
@@ -1502,13 +1535,13 @@ class Run:
         """
         if getattr(self._executor, "reconstruct", None) is None:
             return None  # this executor cannot ask a type to rebuild its inputs
-        for link in self.melody.outgoing(nr.node.id):
+        for link in nr.outgoing:
             d = self._nodes[link.target_node]
             if not d.desc.reverse_reconstruction:
                 continue
             found: dict[str, int] = {}
             for spec in d.desc.outputs:
-                name = f"{OUTPUT_PREFIX}{self.melody.name}/{d.node.id}/{spec.name}"
+                name = f"{OUTPUT_PREFIX}{self._name}/{d.node.id}/{spec.name}"
                 with contextlib.suppress(PitError):
                     found[spec.name] = self._store.resolve(name)
             if found:
@@ -1537,7 +1570,7 @@ class Run:
             return False
         # The dependant's inputs fed from ``nr`` are ``nr``'s outputs.
         result: dict[str, Any] = {}
-        for link in self.melody.outgoing(nr.node.id):
+        for link in nr.outgoing:
             if link.target_node == d.node.id and link.target_port in rebuilt:
                 result[link.source_port] = rebuilt[link.target_port]
         if not result:
@@ -1549,7 +1582,7 @@ class Run:
             if spec.name not in result:
                 continue
             data, kind = _encode(result[spec.name], spec.type)
-            name = f"{OUTPUT_PREFIX}{self.melody.name}/{nr.node.id}/{spec.name}"
+            name = f"{OUTPUT_PREFIX}{self._name}/{nr.node.id}/{spec.name}"
             aid = store.put(
                 name,
                 data,
@@ -1637,7 +1670,7 @@ class Run:
 
     def _result(self, status: str, detail: str) -> RunResult:
         outputs: dict[str, Any] = {}
-        sinks = [nid for nid in self._nodes if not self.melody.outgoing(nid)]
+        sinks = [nid for nid, nr in self._nodes.items() if not nr.outgoing]
         for nid in sinks:
             for port, value in self._nodes[nid].outputs.items():
                 outputs[f"{nid}.{port}"] = value
