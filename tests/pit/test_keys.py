@@ -83,3 +83,43 @@ def test_open_with_keyring_and_key_file(tmp_path: Path) -> None:
         pass
     with Pit.open(tmp_path / "kf", key_file=kf):
         pass
+
+
+def test_an_existing_pit_gets_no_new_key(tmp_path: Path) -> None:
+    import keyring
+
+    from symphony.pit.keys import KEYRING_SERVICE
+
+    data, kf = tmp_path / "pit", tmp_path / "k"
+    Pit.open(data, key_file=kf).close()
+    typo = tmp_path / "kk"
+    with pytest.raises(EncryptionKeyError, match=f"key file {typo}: no such file; the Pit in"):
+        Pit.open(data, key_file=typo)
+    assert not typo.exists()  # a mistyped key file is named, not made
+    with pytest.raises(EncryptionKeyError, match="the OS keyring has no key for it"):
+        Pit.open(data)
+    assert keyring.get_password(KEYRING_SERVICE, f"pit-key:{data.resolve()}") is None
+    Pit.open(data, key_file=kf).close()  # the right key still opens it
+
+
+def test_a_keyring_that_keeps_nothing_is_refused(tmp_path: Path) -> None:
+    import keyring
+    import keyring.backends.null
+
+    keyring.set_keyring(keyring.backends.null.Keyring())  # what `keyring --disable` selects
+    with pytest.raises(EncryptionKeyError, match="did not keep the new key"):
+        Pit.open(tmp_path / "p")
+    assert not (tmp_path / "p").exists()
+
+
+def test_a_keyring_backend_that_cannot_load_is_a_clear_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import keyring
+
+    def broken() -> object:
+        raise ModuleNotFoundError("No module named 'nonexistent'")
+
+    monkeypatch.setattr(keyring, "get_password", lambda *_a: broken())
+    with pytest.raises(EncryptionKeyError, match="keyring is not available.*nonexistent"):
+        Pit.open(tmp_path / "p")

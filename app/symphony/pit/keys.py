@@ -7,8 +7,13 @@ Three explicit sources, tried in this order, never a silent plaintext fallback:
    as 64 hexadecimal characters. It is created (mode 0600) with a fresh random key when missing;
    an existing file readable by group or others is refused.
 3. The OS keyring (service ``symphony-aide``, one entry per data directory), created on first use.
-   With no keyring backend (a headless Linux box) this fails with :class:`EncryptionKeyError`
+   With no keyring backend (a headless Linux box), a backend that cannot be loaded, or one that
+   does not keep what it is given (the null backend), this fails with :class:`EncryptionKeyError`
    saying how to choose a key file instead.
+
+A new key (file or keyring entry) is made only for a new Pit: a data directory that already holds
+one (its ``PIT`` manifest) was made with a key, and a new one could not read it, so a mistyped key
+file or a missing keyring entry is an error naming it, not a fresh key.
 """
 
 from __future__ import annotations
@@ -23,6 +28,8 @@ from symphony.pit.errors import EncryptionKeyError
 KEY_FILE_ENV = "SYMPHONY_PIT_KEY_FILE"
 KEYRING_SERVICE = "symphony-aide"
 KEY_BYTES = 32
+#: the file every Pit data directory has (written at creation)
+MANIFEST = "PIT"
 
 
 def _parse(text: str, origin: str) -> bytes:
@@ -110,22 +117,30 @@ def key_from_keyring(data_dir: str | os.PathLike[str], *, create: bool = True) -
         When no keyring backend is available or it refuses the request, or the entry is
         missing and ``create`` is false.
     """
-    import keyring
-    import keyring.errors
-
     entry = f"pit-key:{Path(data_dir).resolve()}"
+    instead = f"choose a key file with key_file=... or the {KEY_FILE_ENV} environment variable"
     try:
+        import keyring
+
         stored = keyring.get_password(KEYRING_SERVICE, entry)
         if stored is None and not create:
             raise EncryptionKeyError(f"the OS keyring has no key for it (entry {entry!r})", entry)
         if stored is None:
             stored = secrets.token_bytes(KEY_BYTES).hex()
             keyring.set_password(KEYRING_SERVICE, entry, stored)
-    except keyring.errors.KeyringError as e:
+            # A backend may accept and drop it (the null one): data encrypted with a key
+            # nobody kept is lost at the next open.
+            if keyring.get_password(KEYRING_SERVICE, entry) != stored:
+                raise EncryptionKeyError(
+                    f"the OS keyring ({type(keyring.get_keyring()).__name__}) did not keep the "
+                    f"new key for entry {entry!r}; {instead}",
+                    entry,
+                )
+    except EncryptionKeyError:
+        raise
+    except Exception as e:  # noqa: BLE001 - a backend that fails to load raises anything
         raise EncryptionKeyError(
-            f"the OS keyring is not available ({type(e).__name__}: {e}); choose an explicit key "
-            f"file with key_file=... or the {KEY_FILE_ENV} environment variable",
-            entry,
+            f"the OS keyring is not available ({type(e).__name__}: {e}); {instead}", entry
         ) from e
     return _parse(stored, f"keyring entry {entry!r}")
 
@@ -157,6 +172,17 @@ def resolve_key(
         return bytes(key)
     if key_file is None:
         key_file = os.environ.get(KEY_FILE_ENV) or None
-    if key_file is not None:
-        return key_from_file(key_file)
-    return key_from_keyring(data_dir)
+    # only a new Pit gets a new key (see the module's docstring)
+    if not (Path(data_dir) / MANIFEST).is_file():
+        return key_from_keyring(data_dir) if key_file is None else key_from_file(key_file)
+    needs = f"the Pit in {data_dir} exists, so it needs the key it was made with"
+    if key_file is None:
+        try:
+            return key_from_keyring(data_dir, create=False)
+        except EncryptionKeyError as e:
+            raise EncryptionKeyError(f"{e}; {needs} (its key file?)", e.subject) from e.__cause__
+    if not os.path.lexists(key_file):
+        raise EncryptionKeyError(
+            f"key file {key_file}: no such file; {needs}, not a new one", os.fspath(key_file)
+        )
+    return key_from_file(key_file)
