@@ -153,6 +153,35 @@ def test_a_breakpoint_pauses_and_step_continues(window: MainWindow) -> None:
     assert result.status == "succeeded", result.detail
 
 
+def test_editing_a_paused_run_says_the_run_is_the_melody_as_it_started(
+    window: MainWindow,
+) -> None:
+    board = window.new_from_template("review_file")
+    assert board is not None
+    board.melody.set_breakpoint("review", True)
+
+    async def scenario() -> Any:
+        window.action_map["run.all"].trigger()
+        await until(lambda: window.run_state == ev.RUN_PAUSED)
+        board.melody.set_breakpoint("write", True)  # counts at once, and is no edit to warn of
+        assert window.statusBar().currentMessage() == ""
+        assert board.select_node("write")
+        window.action_map["edit.delete"].trigger()
+        assert "write" not in board.melody.nodes
+        message = window.statusBar().currentMessage()
+        assert "goes on with the melody as it started" in message
+        window.action_map["run.continue"].trigger()
+        await until(lambda: window.run_state == ev.RUN_PAUSED and states(board)["review"] ==
+                    "succeeded")  # fmt: skip
+        window.action_map["run.continue"].trigger()
+        await until(lambda: window.runs.last_result is not None)
+        return window.runs.last_result
+
+    result = in_qt(scenario)
+    assert result.status == "succeeded", result.detail
+    assert result.node("write").state == "succeeded"  # it ran: it was in the melody that started
+
+
 def test_continue_after_a_breakpoint_runs_to_the_end_without_pausing(window: MainWindow) -> None:
     board = window.new_from_template("review_file")
     assert board is not None

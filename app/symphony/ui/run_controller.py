@@ -211,6 +211,7 @@ class RunController(QObject):
             self.window.set_run_state(ev.RUN_FAILED, "the melody does not validate")
             return None
         self._watch(self.run)
+        self._notice_edits(board, self.run)
         return self.run
 
     def _workspace(self) -> Path | None:
@@ -277,6 +278,31 @@ class RunController(QObject):
         self._show_budget()
         task = asyncio.ensure_future(run.wait())
         task.add_done_callback(lambda t: self._finished(run, t))
+
+    def _notice_edits(self, board: BoardTab, run: Run) -> None:
+        """Say once, at the first edit of ``board`` while ``run`` goes on, that it is not run.
+
+        The run is the melody as it started (its record stores that one); only breakpoints
+        count at once. Without a word, deleting a node from a paused run and seeing it run
+        anyway looks like a bug.
+        """
+        from symphony.workflow import BreakpointChanged, MelodyEvent, NodeMoved
+
+        events = board.melody.events
+
+        def edited(event: MelodyEvent) -> None:
+            if isinstance(event, NodeMoved | BreakpointChanged):
+                return
+            events.unsubscribe(edited)
+            if not run.done:
+                self.window.report(
+                    f"Run {run.run_id} goes on with the melody as it started: edits made now "
+                    "apply to the next run (breakpoints apply at once).",
+                    "warning",
+                )
+
+        events.subscribe(edited)
+        asyncio.ensure_future(run.wait()).add_done_callback(lambda _t: events.unsubscribe(edited))
 
     def _finished(self, run: Run, task: asyncio.Future[RunResult]) -> None:
         if task.cancelled():
