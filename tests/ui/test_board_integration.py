@@ -68,6 +68,28 @@ def test_the_status_follows_the_boards_zoom_and_node_count(
     qtbot.waitUntil(lambda: w.position_label.text() == f"{n + 1} nodes · Zoom 80%")
 
 
+def test_selecting_a_node_in_view_does_not_move_the_board_and_one_out_of_view_is_centred(
+    qtbot: QtBot, make_window: Callable[..., object]
+) -> None:
+    w = _window(make_window, qtbot)
+    board = _template(w)
+    view = board.view
+    view.fit_all()
+
+    def seen() -> object:
+        return view.mapToScene(view.viewport().rect()).boundingRect()
+
+    before = seen()
+    for node_id in board.melody.nodes:  # all in view after Fit All
+        assert board.select_node(node_id)
+        assert seen() == before, node_id
+    far = board.editor.add_node(next(iter(board.melody.nodes.values())).type_id, (5000.0, 3000.0))
+    assert board.select_node(far)
+    rect = view.board_scene.node_items[far].sceneBoundingRect()
+    assert seen().contains(rect)
+    assert abs(seen().center().x() - rect.center().x()) < 2  # its middle, not its corner
+
+
 def test_undo_redo_actions_follow_the_boards_stack(
     qtbot: QtBot, make_window: Callable[..., object]
 ) -> None:

@@ -179,6 +179,18 @@ class BoardView(QGraphicsView):
             self.centerOn(rect.center())
         self._after_zoom()
 
+    def reveal(self, rect: QRectF) -> None:
+        """Bring ``rect`` (scene coordinates) into view, centred, unless it is in full view.
+
+        Left alone when already visible, so picking something on the board from a list
+        does not make the board jump.
+        """
+        if self.mapToScene(self.viewport().rect()).boundingRect().contains(rect):
+            return
+        if not self.sceneRect().contains(rect):
+            self._update_scene_rect()  # a node just added far out: the view may not go there yet
+        self.centerOn(rect.center())
+
     def _after_zoom(self) -> None:
         self._scene.set_overview(self.zoom() < OVERVIEW_LOD)
         self.minimap.update()

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from PySide6.QtCore import QPointF, Signal
+from PySide6.QtCore import QRectF, Signal
 from PySide6.QtGui import QUndoStack
 from PySide6.QtWidgets import QVBoxLayout, QWidget
 
@@ -137,12 +137,20 @@ class BoardTab(QWidget):
         self.view.select_all()
 
     def select_node(self, node_id: str) -> bool:
-        """Select only ``node_id`` and bring it into view (False if the melody has no such node)."""
+        """Select only ``node_id`` and bring it into view (False if the melody has no such node).
+
+        A node already in full view stays where it is (picking a row in Problems or the
+        Timeline must not make the board jump); one that is not is centred, by its middle
+        (:meth:`BoardView.reveal`).
+        """
         node = self.melody.nodes.get(node_id)
         if node is None:
             return False
         self.editor.set_selection([node_id])
-        self.view.centerOn(QPointF(*node.position))
+        item = self.view.board_scene.node_items.get(node_id)
+        self.view.reveal(
+            item.sceneBoundingRect() if item is not None else QRectF(*node.position, 0, 0)
+        )
         return True
 
     def cut(self) -> None:
