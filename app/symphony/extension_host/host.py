@@ -891,7 +891,8 @@ class ExtensionHost(QObject):
         self._set_state(c, READY)
         methods = c.capabilities.get("methods", {})
         if isinstance(methods, dict) and "initialize" in methods:
-            init = {"workspace": str(self.workspace) if self.workspace else None}
+            # absolute: the child's working folder is not the host's
+            init = {"workspace": str(self.workspace.absolute()) if self.workspace else None}
             init["events"] = list(c.events)  # type: ignore[assignment]
             deadline = time.monotonic() + self.config.default_timeout
             self._dispatch(c, _Call("initialize", init, b"", deadline, None, idempotent=False))
@@ -1259,9 +1260,12 @@ class ExtensionHost(QObject):
             call = c.pending.pop(msg.id, None)
             if call is None or call.future is None or call.future.done():
                 if call is not None and call.future is None and isinstance(msg, ErrorResponse):
-                    self.sig_log.emit(
-                        c.manifest.id, "error", f"{call.method} failed: {msg.message}"
-                    )
+                    text = f"{call.method} failed: {msg.message}"
+                    if call.method == "initialize":
+                        # Nobody waits on initialize; without this its reason would only be a
+                        # log line while every later request fails for it.
+                        c.last_error = text
+                    self.sig_log.emit(c.manifest.id, "error", text)
                 return
             if isinstance(msg, Response):
                 call.future.set_result(CallResult(msg.result, msg.body))

@@ -139,6 +139,20 @@ class Extension:
             "notifications": sorted(self.notifications),
         }
 
+    @property
+    def max_frame(self) -> int:
+        """The largest frame the session allows, in bytes (header and body together).
+
+        A reply larger than this is refused with ``-32004``, so size limits that promise a reply
+        (a read of at most N bytes) must leave room for the header below it. Before the
+        extension is connected, the protocol's default.
+        """
+        if self._runtime is None:
+            from symphony.protocol.codec import DEFAULT_MAX_FRAME
+
+            return DEFAULT_MAX_FRAME
+        return self._runtime.session.max_frame
+
     def _require_runtime(self) -> ExtensionRuntime:
         if self._runtime is None:
             raise RuntimeError("the extension is not connected to a host")

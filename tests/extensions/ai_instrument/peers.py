@@ -129,6 +129,9 @@ class ScriptedServer:
             def log_message(self, format: str, *args: object) -> None:  # noqa: A002
                 pass
 
+            def do_GET(self) -> None:  # noqa: N802
+                self.do_POST()
+
             def do_POST(self) -> None:  # noqa: N802
                 length = int(self.headers.get("Content-Length", "0"))
                 self.rfile.read(length)
@@ -140,7 +143,9 @@ class ScriptedServer:
                     self.send_response(step.status)
                     for k, v in step.headers:
                         self.send_header(k, v)
-                    if step.status == 200:
+                    if step.status == 200 and not any(
+                        k.lower() == "content-type" for k, _ in step.headers
+                    ):
                         self.send_header("Content-Type", "text/event-stream")
                     self.send_header("Content-Length", str(len(step.body)))
                     self.end_headers()

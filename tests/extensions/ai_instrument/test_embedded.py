@@ -228,9 +228,17 @@ def test_idle_models_are_unloaded() -> None:
         host.close()
 
 
-def test_input_longer_than_the_context_is_a_clear_error(ai: InstrumentHost) -> None:
+def test_node_input_longer_than_the_context_is_cut_to_fit(ai: InstrumentHost) -> None:
+    # a node's input is whatever reached it: it is fitted, with a marker, not refused
     run = ai.run("ai.summarizer", {"inputs": {"text": "word " * 5000}, "max_tokens": 4}, credit=4)
+    assert run.result["truncated_chars"] > 0
+    assert run.result["usage"]["prompt_tokens"] <= 4096
+
+
+def test_a_raw_prompt_longer_than_the_context_is_a_clear_error(ai: InstrumentHost) -> None:
+    run = ai.run("ai.complete", {"prompt": "word " * 5000, "max_tokens": 4}, credit=4)
     assert isinstance(run.reply, ErrorResponse)
     assert run.reply.code == ErrorCode.INVALID_PARAMS
     assert "context window" in run.reply.message
+    assert not run.reply.message.startswith("ai.complete:")  # the caller adds its own prefix
     assert ai.run("ai.complete", {"prompt": "Hi", "max_tokens": 2}).result is not None

@@ -57,7 +57,9 @@ def _mapped(fn: Handler) -> Handler:
         except (PromptInputError, ValueError, TypeError) as e:
             if isinstance(e, ProtocolError):
                 raise
-            raise InvalidParamsError(f"{ctx.method}: {e}") from None
+            # No method prefix: the caller knows what it called, and the conductor prefixes
+            # "<extension>: <method>:" itself (a prefix here showed the method twice).
+            raise InvalidParamsError(str(e)) from None
 
     return wrapper
 
@@ -121,6 +123,13 @@ def _node_handler(node_type: str, *, reverse: bool = False) -> Handler:
             reverse=reverse,
         )
         del provider  # with an HTTP provider, this drops the request's API key
+        if result.truncated_chars is not None:
+            ctx.log(
+                "warning",
+                f"{node_type}: the input was too long for the model's context; its last "
+                f"{result.truncated_chars} characters were left out",
+                node_type=node_type,
+            )
         usage = result.completion.usage
         ctx.log(
             "info",
@@ -154,7 +163,7 @@ def embed_node(ctx: RequestContext) -> dict[str, Any]:
     text = (_params(ctx).get("inputs") or {}).get("text")
     if not isinstance(text, str) or not text:
         raise ValueError("input 'text' is required")
-    e = instrument.embed([text])
+    e = instrument.embed([text], watch=_watch(ctx))
     return {
         "outputs": {"embedding": e.vectors[0]},
         "usage": {
@@ -165,6 +174,8 @@ def embed_node(ctx: RequestContext) -> dict[str, Any]:
             "cost_usd": 0.0,
         },
         "dimension": e.dimension,
+        # the text was longer than the model reads: only its start is in the vector
+        "truncated": bool(e.extra.get("truncated")),
     }
 
 
@@ -176,8 +187,13 @@ def embeddings(ctx: RequestContext) -> dict[str, Any]:
     texts = p.get("texts")
     if not isinstance(texts, list) or not all(isinstance(t, str) for t in texts):
         raise ValueError("texts must be a list of strings")
-    e = instrument.embed(texts, query=bool(p.get("query", False)))
-    return {"vectors": e.vectors, "dimension": e.dimension, "model": e.model}
+    e = instrument.embed(texts, query=bool(p.get("query", False)), watch=_watch(ctx))
+    return {
+        "vectors": e.vectors,
+        "dimension": e.dimension,
+        "model": e.model,
+        "truncated": e.extra.get("truncated", []),
+    }
 
 
 @extension.request("ai.chat", stream=True)

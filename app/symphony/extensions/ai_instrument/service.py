@@ -125,20 +125,25 @@ def _opt_float(params: Mapping[str, Any], name: str) -> float | None:
 
 @dataclass(frozen=True, slots=True)
 class NodeResult:
-    """A node run: its output ports, the raw text, and the usage."""
+    """A node run: its output ports, the raw text, the usage, and how much input was cut."""
 
     outputs: dict[str, Any]
     completion: Completion
+    #: Characters of the input dropped to fit the model's context (``None``: nothing cut).
+    truncated_chars: int | None = None
 
     def as_json(self) -> dict[str, Any]:
         """Return the result sent to the host."""
-        return {
+        reply: dict[str, Any] = {
             "outputs": self.outputs,
             "text": self.completion.text,
             "finish_reason": self.completion.finish_reason,
             "usage": self.completion.usage.as_json(),
             "prompt_version": PROMPTS_VERSION,
         }
+        if self.truncated_chars is not None:
+            reply["truncated_chars"] = self.truncated_chars
+        return reply
 
 
 class Instrument:
@@ -300,8 +305,13 @@ class Instrument:
         builders = REVERSE_BUILDERS if reverse else BUILDERS
         spec: PromptSpec = builders[node_type](inputs, config)
         params = options.apply(spec.temperature, spec.max_tokens, spec.stop)
-        completion = provider.chat(spec.messages, params, on_token, watch)
-        return NodeResult(spec.parse(completion.text), completion)
+        messages, cut = list(spec.messages), None
+        if isinstance(provider, EmbeddedProvider):
+            # a node's input is whatever reached it (a folder of documents): fit it to the
+            # small local context rather than fail; a server's context is not known here
+            messages, cut = provider.fit(messages, params.max_tokens)
+        completion = provider.chat(messages, params, on_token, watch)
+        return NodeResult(spec.parse(completion.text), completion, cut)
 
     def chat(
         self,
@@ -325,7 +335,9 @@ class Instrument:
         """Free-form completion."""
         return provider.complete(prompt, options.apply(0.7, 256, ()), on_token, watch)
 
-    def embed(self, texts: Sequence[str], *, query: bool = False) -> Embeddings:
-        """Embed texts with the bundled embedding model."""
+    def embed(
+        self, texts: Sequence[str], *, query: bool = False, watch: Watch = NO_WATCH
+    ) -> Embeddings:
+        """Embed texts with the bundled embedding model (off the calling thread; see ``watch``)."""
         self.ensure_loaded(self.embedder)
-        return self.embedder.embed(texts, query=query)
+        return self.embedder.embed(texts, query=query, watch=watch)

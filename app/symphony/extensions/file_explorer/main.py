@@ -21,12 +21,19 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import os
 import threading
 from collections.abc import Callable
 from typing import Any
 
 from symphony.extensions.file_explorer.nodes import NODES, NodeInputError, NodeRunner, method_name
-from symphony.extensions.file_explorer.service import Entry, FileService, WorkspaceError
+from symphony.extensions.file_explorer.service import (
+    DEFAULT_MAX_READ,
+    FRAME_HEADROOM,
+    Entry,
+    FileService,
+    WorkspaceError,
+)
 from symphony.extensions.file_explorer.watcher import Watcher
 from symphony.protocol.errors import ErrorCode
 from symphony.sdk import Extension, Reply, RequestContext, RequestError
@@ -38,6 +45,8 @@ _INVALID = {"invalid_path", "outside_workspace", "invalid_argument"}
 
 class _State:
     service: FileService | None = None
+    # why the last ``initialize`` could not open its workspace (sent with every later request)
+    init_error: WorkspaceError | None = None
     watcher: Watcher | None = None
     pump: threading.Thread | None = None
     stop = threading.Event()
@@ -59,7 +68,10 @@ def _handler(fn: Callable[[RequestContext], Any]) -> Callable[[RequestContext], 
             return fn(ctx)
         except WorkspaceError as e:
             raise workspace_error(e) from None
-        except (KeyError, TypeError) as e:
+        # (no method prefix: callers that show one, like the conductor, add their own)
+        except KeyError as e:
+            raise RequestError(f"param {e} is required", ErrorCode.INVALID_PARAMS) from None
+        except TypeError as e:  # a value the service's own checks did not name
             raise RequestError(f"bad params: {e}", ErrorCode.INVALID_PARAMS) from None
 
     return wrapped
@@ -67,7 +79,12 @@ def _handler(fn: Callable[[RequestContext], Any]) -> Callable[[RequestContext], 
 
 def _service() -> FileService:
     if _state.service is None:
-        raise RequestError("no workspace: initialize first", ErrorCode.REQUEST_FAILED)
+        if _state.init_error is not None:  # say why, not just that there is none
+            raise workspace_error(_state.init_error)
+        raise RequestError(
+            "no workspace is open: the host started the File Explorer without one",
+            ErrorCode.REQUEST_FAILED,
+        )
     return _state.service
 
 
@@ -88,11 +105,27 @@ def initialize(ctx: RequestContext) -> dict[str, Any]:
     """Open the workspace named in ``params.workspace``."""
     root = _params(ctx).get("workspace")
     _close_watcher()
+    _state.service = None
+    _state.init_error = None
     if root is None:
-        _state.service = None
         return {"workspace": None}
-    _state.service = FileService(root)
+    if not isinstance(root, str) or not os.path.isabs(root):
+        # a relative path would resolve against this process's folder, not the user's
+        _state.init_error = WorkspaceError(
+            "invalid_path", f"the workspace {root!r} cannot be opened: it is not an absolute path"
+        )
+        raise _state.init_error
+    try:
+        _state.service = FileService(root, max_read_bytes=read_limit(extension.max_frame))
+    except WorkspaceError as e:
+        _state.init_error = e
+        raise
     return {"workspace": str(_state.service.root)}
+
+
+def read_limit(max_frame: int) -> int:
+    """Return the largest read whose reply fits a frame of ``max_frame`` bytes."""
+    return min(DEFAULT_MAX_READ, max_frame - min(FRAME_HEADROOM, max_frame // 2))
 
 
 @extension.request("files.list", idempotent=True)
@@ -175,13 +208,18 @@ def files_glob(ctx: RequestContext) -> list[str]:
     timeout = ctx.remaining()
     if timeout is not None:
         kw["timeout"] = max(0.1, timeout - 0.1)
-    return _service().glob(p["pattern"], **kw)
+    # the walk calls check_cancelled, which is where the SDK answers the host's pings
+    return _service().glob(p["pattern"], check=ctx.check_cancelled, **kw)
 
 
 @extension.request("files.search", idempotent=True)
 @_handler
 def files_search(ctx: RequestContext) -> list[dict[str, Any]]:
-    """Content search: ``{query, glob?, regex?, case_sensitive?, max_results?}``."""
+    """Content search: ``{query, glob?, regex?, case_sensitive?, max_results?, max_file_bytes?}``.
+
+    Files not searched (not UTF-8 text, unreadable, over ``max_file_bytes``) are named in a
+    warning log record.
+    """
     p = _params(ctx)
     kw: dict[str, Any] = {
         k: p[k]
@@ -191,15 +229,32 @@ def files_search(ctx: RequestContext) -> list[dict[str, Any]]:
     timeout = ctx.remaining()
     if timeout is not None:
         kw["timeout"] = max(0.1, timeout - 0.1)
-    return [dataclasses.asdict(m) for m in _service().search(p["query"], **kw)]
+    skipped: list[str] = []
+    hits = _service().search(p["query"], check=ctx.check_cancelled, skipped=skipped, **kw)
+    _log_skipped(ctx, skipped)
+    return [dataclasses.asdict(m) for m in hits]
+
+
+def _log_skipped(ctx: RequestContext, skipped: list[str]) -> None:
+    if skipped:
+        more = len(skipped) - 20
+        shown = ", ".join(skipped[:20]) + (f" and {more} more" if more > 0 else "")
+        ctx.log(
+            "warning",
+            f"{ctx.method}: {len(skipped)} files not searched (not UTF-8 text, unreadable or "
+            f"over the size limit): {shown}",
+            skipped=skipped[:1000],
+        )
 
 
 def _node_handler(node_type: str, run: NodeRunner) -> Callable[[RequestContext], Any]:
     def handle(ctx: RequestContext) -> dict[str, Any]:
         try:
-            return run(_service(), _params(ctx), ctx.deadline)
+            result = run(_service(), _params(ctx), ctx.deadline, ctx.check_cancelled)
         except NodeInputError as e:
             raise RequestError(str(e), ErrorCode.INVALID_PARAMS) from None
+        _log_skipped(ctx, result.get("skipped") or [])
+        return result
 
     handle.__name__ = "node_" + node_type.replace(".", "_")
     handle.__doc__ = f"Run one ``{node_type}`` node (see :mod:`.nodes`)."

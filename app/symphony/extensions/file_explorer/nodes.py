@@ -16,6 +16,7 @@ refused paths raise :class:`~.service.WorkspaceError` as for the service methods
 from __future__ import annotations
 
 import fnmatch
+import json
 import re
 import time
 from collections.abc import Callable, Mapping
@@ -23,6 +24,7 @@ from typing import Any, Final
 
 from symphony.extensions.file_explorer.service import (
     MAX_PAGE,
+    Check,
     FileService,
     WorkspaceError,
     glob_regex,
@@ -101,6 +103,10 @@ class _Args:
         return self.text(name)
 
 
+def _no_check() -> None:
+    return None
+
+
 def _timeout(deadline: float | None) -> float:
     if deadline is None:
         return DEFAULT_TIMEOUT
@@ -116,7 +122,10 @@ def _folder(service: FileService, node_type: str, rel: str) -> str:
 
 
 def list_files(
-    service: FileService, params: Mapping[str, Any], deadline: float | None = None
+    service: FileService,
+    params: Mapping[str, Any],
+    deadline: float | None = None,
+    check: Check = _no_check,
 ) -> dict[str, Any]:
     """Run a ``files.list`` node: the files of a folder whose name matches a pattern.
 
@@ -132,6 +141,8 @@ def list_files(
         ``{"inputs": {"folder"?}, "config": {"folder", "pattern", "recursive", "max_files"}}``.
     deadline
         ``time.monotonic()`` value after which the walk gives up.
+    check
+        Called while walking (answers pings; raises on cancel).
 
     Returns
     -------
@@ -154,7 +165,10 @@ def list_files(
     match = _name_matcher(pattern)
     prefix = f"{folder}/" if folder else ""
     files: list[str] = []
-    for rel, _ in service.walk(folder, time.monotonic() + _timeout(deadline), recursive=recursive):
+    walk = service.walk(
+        folder, time.monotonic() + _timeout(deadline), recursive=recursive, check=check
+    )
+    for rel, _ in walk:
         if match(rel[len(prefix) :]):
             if len(files) == max_files:
                 raise WorkspaceError(
@@ -176,7 +190,10 @@ def _name_matcher(pattern: str) -> Callable[[str], bool]:
 
 
 def read_files(
-    service: FileService, params: Mapping[str, Any], deadline: float | None = None
+    service: FileService,
+    params: Mapping[str, Any],
+    deadline: float | None = None,
+    check: Check = _no_check,
 ) -> dict[str, Any]:
     """Run a ``files.read`` node: one file's text, or several under ``## path`` headings.
 
@@ -206,7 +223,8 @@ def read_files(
         A file refused, missing, not UTF-8 text or over ``max_bytes``.
     """
     a = _Args("files.read", params)
-    max_bytes = a.count("max_bytes", 1, service.max_read_bytes)
+    # The text goes out twice (``text`` and ``files``) in one reply no larger than a read.
+    max_bytes = a.count("max_bytes", 1, service.max_read_bytes // 2)
     paths: list[str] = []
     if a.inputs.get("path") is not None:
         paths.append(a.text("path", port=True))
@@ -230,7 +248,19 @@ def read_files(
         text = files[0]["text"]
     else:
         text = "\n\n".join(f"## {f['path']}\n\n{f['text']}" for f in files)
-    return {"outputs": {"text": text, "files": files}}
+    outputs = {"text": text, "files": files}
+    # Several files, or text that JSON escapes (control characters), can still outgrow one
+    # message: refuse here, naming the setting, rather than fail later on the frame size.
+    size = len(json.dumps(outputs, ensure_ascii=False).encode("utf-8"))
+    if size > service.max_read_bytes:
+        raise WorkspaceError(
+            "too_large",
+            f"files.read: the text of {len(files)} file(s) takes {size} bytes as node outputs, "
+            f"over the {service.max_read_bytes}-byte limit of one message; read fewer files or "
+            "lower 'At most bytes per file'",
+            files[0]["path"] if files else "",
+        )
+    return {"outputs": outputs}
 
 
 def _read_text(service: FileService, norm: str, max_bytes: int) -> str:
@@ -258,7 +288,10 @@ def _read_text(service: FileService, norm: str, max_bytes: int) -> str:
 
 
 def write_file(
-    service: FileService, params: Mapping[str, Any], deadline: float | None = None
+    service: FileService,
+    params: Mapping[str, Any],
+    deadline: float | None = None,
+    check: Check = _no_check,
 ) -> dict[str, Any]:
     """Run a ``files.write`` node: write the ``content`` input to the config's ``path``.
 
@@ -311,7 +344,10 @@ def write_file(
 
 
 def search_files(
-    service: FileService, params: Mapping[str, Any], deadline: float | None = None
+    service: FileService,
+    params: Mapping[str, Any],
+    deadline: float | None = None,
+    check: Check = _no_check,
 ) -> dict[str, Any]:
     """Run a ``files.search`` node: lines of workspace files that contain a text.
 
@@ -324,19 +360,23 @@ def search_files(
         "max_results"}}``.
     deadline
         ``time.monotonic()`` value after which the search gives up.
+    check
+        Called while searching (answers pings; raises on cancel).
 
     Returns
     -------
     dict
-        ``{"outputs": {"matches": [{"path", "line", "column", "text"}], "files": [path, ...]}}``
-        (``files``: each file with a match once, in order).
+        ``{"outputs": {"matches": [{"path", "line", "column", "text"}], "files": [path, ...]},
+        "skipped": [path, ...]}`` (``files``: each file with a match once, in order;
+        ``skipped``: files not searched because they are not UTF-8 text or unreadable).
 
     Raises
     ------
     NodeInputError
         An empty query or a value of the wrong type.
     WorkspaceError
-        An invalid regular expression or glob.
+        An invalid regular expression or glob, a regular expression that did not finish
+        within the time limit, or a search that outlasted it.
     """
     a = _Args("files.search", params)
     query = a.override("query")
@@ -344,6 +384,7 @@ def search_files(
         raise NodeInputError(
             "files.search: nothing to search for: connect 'query' or set the config's Text"
         )
+    skipped: list[str] = []
     hits = service.search(
         query,
         glob=a.text("glob") or "**",
@@ -351,12 +392,15 @@ def search_files(
         case_sensitive=a.flag("case_sensitive"),
         max_results=a.count("max_results", 1, MAX_PAGE),
         timeout=_timeout(deadline),
+        check=check,
+        skipped=skipped,
     )
     matches = [{"path": m.path, "line": m.line, "column": m.column, "text": m.text} for m in hits]
-    return {"outputs": {"matches": matches, "files": list(dict.fromkeys(m.path for m in hits))}}
+    files = list(dict.fromkeys(m.path for m in hits))
+    return {"outputs": {"matches": matches, "files": files}, "skipped": skipped}
 
 
-NodeRunner = Callable[[FileService, Mapping[str, Any], "float | None"], dict[str, Any]]
+NodeRunner = Callable[[FileService, Mapping[str, Any], "float | None", Check], dict[str, Any]]
 
 #: The function that runs each node type (key: the node type id).
 NODES: Final[dict[str, NodeRunner]] = {

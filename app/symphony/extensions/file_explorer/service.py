@@ -21,12 +21,22 @@ import os
 import re
 import stat
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from symphony.extensions.file_explorer.matching import (
+    ForkedMatcher,
+    MatchTimeoutError,
+    match_file,
+)
+from symphony.protocol.codec import DEFAULT_MAX_FRAME
+
 MAX_PATH_CHARS = 4096
-DEFAULT_MAX_READ = 16 << 20
+#: Bytes of a reply frame kept for its JSON header (the path is at most 4096 characters, which
+#: JSON escaping can make six times longer), so that a read of ``max_read_bytes`` fits a frame.
+FRAME_HEADROOM = 64 << 10
+DEFAULT_MAX_READ = DEFAULT_MAX_FRAME - FRAME_HEADROOM
 DEFAULT_MAX_WRITE = 64 << 20
 DEFAULT_PAGE = 1000
 MAX_PAGE = 10_000
@@ -95,9 +105,18 @@ def _os_error(e: OSError, path: str) -> WorkspaceError:
         errno.EACCES: ("permission_denied", "is not accessible (permission denied)"),
         errno.EPERM: ("permission_denied", "is not accessible (operation not permitted)"),
         errno.ELOOP: ("outside_workspace", "is a symbolic link (changed while being opened)"),
+        errno.ENAMETOOLONG: ("invalid_path", "has a name that is too long for the file system"),
     }
     code, text = codes.get(e.errno or 0, ("io_error", f"failed: {e.strerror}"))
     return WorkspaceError(code, f"{path or '.'} {text}", path)
+
+
+#: A callback that answers pings and raises when the caller gave up (cancel, deadline).
+Check = Callable[[], None]
+
+
+def _no_check() -> None:
+    return None
 
 
 class FileService:
@@ -122,7 +141,10 @@ class FileService:
     ) -> None:
         real = os.path.realpath(root)
         if not os.path.isdir(real):
-            raise WorkspaceError("not_a_directory", f"workspace root {root} is not a folder")
+            why = "it is not a folder" if os.path.exists(real) else "it does not exist"
+            raise WorkspaceError(
+                "not_a_directory", f"the workspace {root} cannot be opened: {why}", str(root)
+            )
         self.root = Path(real)
         self._root_s = real
         self.max_read_bytes = max_read_bytes
@@ -259,8 +281,10 @@ class FileService:
         Page
             Up to ``limit`` entries sorted by name, and the cursor of the next page.
         """
-        if not 1 <= limit <= MAX_PAGE:
+        if not 1 <= _whole("limit", limit) <= MAX_PAGE:
             raise WorkspaceError("invalid_argument", f"limit must be 1..{MAX_PAGE}, got {limit}")
+        if cursor is not None and not isinstance(cursor, str):
+            raise WorkspaceError("invalid_argument", f"cursor must be a string, got {cursor!r}")
         norm, real = self._resolve(rel)
         after = cursor or ""
         try:
@@ -311,6 +335,9 @@ class FileService:
             The bytes read.
         """
         norm, real = self._resolve(rel)
+        offset = _whole("offset", offset)
+        if length is not None:
+            length = _whole("length", length)
         if offset < 0 or (length is not None and length < 0):
             raise WorkspaceError("invalid_argument", "offset and length must not be negative", norm)
         try:
@@ -323,12 +350,16 @@ class FileService:
                 raise WorkspaceError("is_a_directory", f"{norm} is a folder, not a file", norm)
             if not stat.S_ISREG(st.st_mode):
                 raise WorkspaceError("not_a_file", f"{norm} is not a regular file", norm)
-            want = st.st_size - offset if length is None else length
+            # what the file can give from offset: a long `length` on a short file is no error
+            want = max(0, st.st_size - offset)
+            if length is not None:
+                want = min(want, length)
             if want > self.max_read_bytes:
                 raise WorkspaceError(
                     "too_large",
                     f"{norm} is {st.st_size} bytes; a read returns at most "
-                    f"{self.max_read_bytes} (read it in parts with offset/length)",
+                    f"{self.max_read_bytes} bytes: read it in parts with offset and a length "
+                    f"of at most {self.max_read_bytes}",
                     norm,
                 )
             return os.pread(fd, max(0, want), offset)
@@ -395,14 +426,17 @@ class FileService:
             os.path.lexists(real) or os.path.lexists(self._resolve_item(norm)[1])
         ):
             raise WorkspaceError("exists", f"{norm} already exists", norm)
+        # The name is cut so that the temporary name is never the one too long for the file
+        # system: a file name that is too long then fails at the rename, naming the file.
         tmp = os.path.join(
-            parent, f".{os.path.basename(real)}.{os.getpid()}.{time.monotonic_ns()}.tmp"
+            parent, f".{os.path.basename(real)[:64]}.{os.getpid()}.{time.monotonic_ns()}.tmp"
         )
         try:
             fd = os.open(
                 tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644
             )
         except OSError as e:
+            # the folder cannot take a new file (permissions, missing, full): name the folder
             raise _os_error(e, os.path.dirname(norm)) from None
         try:
             with os.fdopen(fd, "wb") as f:
@@ -473,7 +507,16 @@ class FileService:
                 os.link(s_real, d_real, follow_symlinks=False)
                 os.unlink(s_real)
         except OSError as e:
-            raise _os_error(e, d_norm) from None
+            if e.errno in (errno.EEXIST, errno.ENOTEMPTY, errno.ENAMETOOLONG, errno.EISDIR):
+                raise _os_error(e, d_norm) from None  # the destination's name is the problem
+            # Either side may be the cause (an immutable source, a read-only destination
+            # folder, a missing folder on the way): name both rather than guess.
+            reason = (e.strerror or type(e).__name__).lower()
+            raise WorkspaceError(
+                _os_error(e, s_norm).code,
+                f"cannot rename {s_norm} to {d_norm}: {reason}",
+                s_norm,
+            ) from None
         _fsync_dir(os.path.dirname(d_real))
         return self._item_entry(d_norm, d_real)
 
@@ -501,7 +544,12 @@ class FileService:
 
     # -- search ----------------------------------------------------------------------------
     def walk(
-        self, folder: str = "", deadline: float | None = None, *, recursive: bool = True
+        self,
+        folder: str = "",
+        deadline: float | None = None,
+        *,
+        recursive: bool = True,
+        check: Check = _no_check,
     ) -> Iterator[tuple[str, str]]:
         """Yield ``(relative path, real path)`` of the files under a folder, names sorted.
 
@@ -517,14 +565,24 @@ class FileService:
             ``time.monotonic()`` value after which the walk raises ``too_large``.
         recursive
             Whether to descend into subfolders.
+        check
+            Called before each folder is read: the extension answers pings there, and it may
+            raise to stop the walk (cancel).
         """
         norm, real = self._resolve(folder)
+        limit = None if deadline is None else deadline - time.monotonic()
         if deadline is None:
             deadline = time.monotonic() + 3600.0
         stack = [(norm, real)]
         while stack:
+            check()
             if time.monotonic() > deadline:
-                raise WorkspaceError("too_large", "the search took longer than its time limit")
+                within = "" if limit is None else f" of {max(0.0, limit):.1f} s"
+                raise WorkspaceError(
+                    "too_large",
+                    f"walking the workspace took longer than its time limit{within}; "
+                    "narrow the folder or the pattern",
+                )
             rel_dir, real_dir = stack.pop()
             try:
                 with os.scandir(real_dir) as it:
@@ -542,7 +600,14 @@ class FileService:
                 # A folder's files first, then its subfolders depth-first in name order.
                 stack.extend(reversed(subfolders))
 
-    def glob(self, pattern: str, *, limit: int = DEFAULT_PAGE, timeout: float = 10.0) -> list[str]:
+    def glob(
+        self,
+        pattern: str,
+        *,
+        limit: int = DEFAULT_PAGE,
+        timeout: float = 10.0,
+        check: Check = _no_check,
+    ) -> list[str]:
         """Files whose workspace-relative path matches ``pattern`` (``**`` spans folders).
 
         Parameters
@@ -553,18 +618,22 @@ class FileService:
             At most this many paths (1 to 10,000).
         timeout
             Seconds before the walk gives up.
+        check
+            Called while walking (see :meth:`walk`).
 
         Returns
         -------
         list[str]
             Matching paths in walk order (folders in name order).
         """
-        if not 1 <= limit <= MAX_PAGE:
+        if not 1 <= _whole("limit", limit) <= MAX_PAGE:
             raise WorkspaceError("invalid_argument", f"limit must be 1..{MAX_PAGE}, got {limit}")
+        if not isinstance(pattern, str):
+            raise WorkspaceError("invalid_argument", f"pattern must be a string, got {pattern!r}")
         self.normalize(pattern.replace("*", "x").replace("?", "x"))
         rx = glob_regex(pattern)
         out: list[str] = []
-        for rel, _ in self.walk("", time.monotonic() + timeout):
+        for rel, _ in self.walk("", time.monotonic() + timeout, check=check):
             if rx.match(rel):
                 out.append(rel)
                 if len(out) >= limit:
@@ -579,10 +648,15 @@ class FileService:
         regex: bool = False,
         case_sensitive: bool = False,
         max_results: int = 1000,
-        max_file_bytes: int = 1 << 20,
+        max_file_bytes: int | None = None,
         timeout: float = 10.0,
+        check: Check = _no_check,
+        skipped: list[str] | None = None,
     ) -> list[Match]:
         """Search file contents line by line.
+
+        A regular expression is matched in a helper process (see :mod:`.matching`), so one that
+        backtracks without end is stopped by ``timeout`` instead of freezing the extension.
 
         Parameters
         ----------
@@ -597,40 +671,101 @@ class FileService:
         max_results
             Stop after this many matches (1 to 10,000).
         max_file_bytes
-            Skip larger files.
+            Skip larger files (``None``: search files of any size).
         timeout
             Seconds before the search gives up.
+        check
+            Called while walking and matching: the extension answers pings there, and it may
+            raise to stop the search (cancel).
+        skipped
+            If given, the path of every file not searched (larger than ``max_file_bytes``, not
+            UTF-8 text, unreadable) is appended to it.
 
         Returns
         -------
         list[Match]
-            Matches in walk order; binary (non-UTF-8) files are skipped.
+            Matches in walk order.
+
+        Raises
+        ------
+        WorkspaceError
+            ``invalid_argument`` for an empty query, a bad argument, an invalid regular
+            expression or one that did not finish matching a file within ``timeout`` (the
+            message names the pattern); ``too_large`` when the walk outlasted ``timeout``.
         """
-        if not query:
+        if not isinstance(query, str) or not query:
             raise WorkspaceError("invalid_argument", "the search text is empty")
-        if not 1 <= max_results <= MAX_PAGE:
+        if not isinstance(glob, str):
+            raise WorkspaceError("invalid_argument", f"glob must be a string, got {glob!r}")
+        if not 1 <= _whole("max_results", max_results) <= MAX_PAGE:
             raise WorkspaceError("invalid_argument", f"max_results must be 1..{MAX_PAGE}")
-        flags = 0 if case_sensitive else re.IGNORECASE
+        if max_file_bytes is not None:
+            max_file_bytes = _whole("max_file_bytes", max_file_bytes)
+        flags = 0 if _flag("case_sensitive", case_sensitive) else re.IGNORECASE
         try:
-            rx = re.compile(query if regex else re.escape(query), flags)
+            rx = re.compile(query if _flag("regex", regex) else re.escape(query), flags)
         except re.error as e:
-            raise WorkspaceError("invalid_argument", f"invalid regular expression: {e}") from None
+            raise WorkspaceError(
+                "invalid_argument", f"invalid regular expression {query!r}: {e}"
+            ) from None
         files = glob_regex(glob)
+        deadline = time.monotonic() + timeout
         out: list[Match] = []
-        for rel, real in self.walk("", time.monotonic() + timeout):
-            if not files.match(rel):
-                continue
-            try:
-                if os.path.getsize(real) > max_file_bytes:
+        try:
+            helper = ForkedMatcher(rx) if regex else None
+        except OSError as e:
+            raise WorkspaceError(
+                "io_error", f"cannot start the regular-expression search: {e.strerror or e}"
+            ) from None
+        try:
+            for rel, real in self.walk("", deadline, check=check):
+                if not files.match(rel):
                     continue
-                with open(real, encoding="utf-8") as f:
-                    for lineno, line in enumerate(f, 1):
-                        for m in rx.finditer(line):
-                            out.append(Match(rel, lineno, m.start() + 1, line.rstrip("\n")[:500]))
-                            if len(out) >= max_results:
-                                return out
-            except (OSError, UnicodeDecodeError):
-                continue
+                check()
+                if max_file_bytes is not None:
+                    try:
+                        too_big = os.path.getsize(real) > max_file_bytes
+                    except OSError:
+                        too_big = False  # gone meanwhile: the read below says so
+                    if too_big:
+                        if skipped is not None:
+                            skipped.append(rel)
+                        continue
+                left = max_results - len(out)
+                if helper is None:
+
+                    def tick(rel: str = rel) -> None:
+                        check()
+                        if time.monotonic() > deadline:
+                            raise WorkspaceError(
+                                "too_large",
+                                f"the search took longer than its time limit of {timeout:.1f} s "
+                                f"(stopped in {rel})",
+                                rel,
+                            )
+
+                    hits = match_file(rx, real, left, tick)
+                else:
+                    try:
+                        hits = helper.match(real, left, deadline, check)
+                    except MatchTimeoutError:
+                        raise WorkspaceError(
+                            "invalid_argument",
+                            f"the regular expression {query!r} did not finish matching {rel} "
+                            f"within the search's time limit of {timeout:.1f} s; patterns with "
+                            "nested repeats such as (a+)+ can take forever: simplify it",
+                            rel,
+                        ) from None
+                if hits is None:
+                    if skipped is not None:
+                        skipped.append(rel)
+                    continue
+                out.extend(Match(rel, line, col, text) for line, col, text in hits)
+                if len(out) >= max_results:
+                    break
+        finally:
+            if helper is not None:
+                helper.close()
         return out
 
 
@@ -661,6 +796,21 @@ def glob_regex(pattern: str) -> re.Pattern[str]:
             out.append(re.escape(pattern[i]))
             i += 1
     return re.compile("".join(out) + r"\Z")
+
+
+def _whole(name: str, value: object) -> int:
+    """Return ``value`` if it is a whole number; refuse it naming ``name`` otherwise."""
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)  # JSON from a form may say 200.0
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise WorkspaceError("invalid_argument", f"{name} must be a whole number, got {value!r}")
+    return value
+
+
+def _flag(name: str, value: object) -> bool:
+    if not isinstance(value, bool):
+        raise WorkspaceError("invalid_argument", f"{name} must be true or false, got {value!r}")
+    return value
 
 
 def _fsync_dir(path: str) -> None:

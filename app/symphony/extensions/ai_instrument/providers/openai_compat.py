@@ -182,7 +182,13 @@ class OpenAICompatProvider:
             raise ProviderError(f"{self._where('/models')} answered with invalid JSON") from e
         finally:
             conn.close()
-        return [str(m.get("id")) for m in data.get("data", []) if isinstance(m, dict)]
+        listed = data.get("data", []) if isinstance(data, dict) else None
+        if not isinstance(listed, list):
+            raise ProviderError(
+                f"{self._where('/models')} answered with {_kind(data)}, not a model list "
+                '({"data": [{"id": …}]})'
+            )
+        return [str(m.get("id")) for m in listed if isinstance(m, dict)]
 
     # -- internals ----------------------------------------------------------------------------
 
@@ -219,6 +225,7 @@ class OpenAICompatProvider:
         try:
             yield from self._events(resp, path)
         finally:
+            resp.close()  # a reply refused before its end still holds the socket's file
             conn.close()
 
     def _abort(self) -> None:
@@ -242,74 +249,120 @@ class OpenAICompatProvider:
         chat: bool,
     ) -> Completion:
         body = {**body, "stream": True}
+        where = self._where(path)
         t0 = time.perf_counter()
         first: float | None = None
         parts: list[str] = []
-        finish = "stop"
+        finish: str | None = None
         usage: dict[str, Any] = {}
         model = self.config.model
+        done = False
         events = pumped(lambda stop: self._stream(stop, path, body), watch, self._abort)
         try:
             for event in events:
+                if event is None:  # the [DONE] line
+                    done = True
+                    continue
                 if event.get("model"):
                     model = str(event["model"])
-                if isinstance(event.get("usage"), dict):
-                    usage = event["usage"]
-                for choice in event.get("choices") or []:
-                    text = (
-                        (choice.get("delta") or {}).get("content") if chat else choice.get("text")
-                    )
+                if event.get("usage") is not None:
+                    usage = _object(event["usage"], where, "usage")
+                choices = event.get("choices") or []
+                if not isinstance(choices, list):
+                    raise _invalid(where, f"'choices' is {_kind(choices)}, not a list")
+                for raw in choices:
+                    choice = _object(raw, where, "each choice")
+                    if chat:
+                        delta = choice.get("delta") or {}
+                        text = _object(delta, where, "'delta'").get("content")
+                    else:
+                        text = choice.get("text")
+                    if text is not None and not isinstance(text, str):
+                        raise _invalid(where, f"the generated text is {_kind(text)}")
                     if text:
                         if first is None:
                             first = (time.perf_counter() - t0) * 1000
-                        parts.append(str(text))
-                        on_token(str(text))  # may raise: the pump aborts the connection
+                        parts.append(text)
+                        on_token(text)  # may raise: the pump aborts the connection
                     if choice.get("finish_reason"):
                         finish = str(choice["finish_reason"])
         finally:
             events.close()
+        if not done and finish is None:
+            # The server closed the stream mid-answer: what arrived is a fragment, not a reply.
+            raise UnreachableError(
+                f"{where} closed the stream before the end of the answer (no [DONE] and no "
+                f"finish_reason, after {len(parts)} pieces)"
+            )
         text = "".join(parts)
         prompt_chars = sum(len(m["content"]) for m in body.get("messages", [])) + len(
             body.get("prompt", "")
         )
         return Completion(
             text,
-            finish,
+            finish or "stop",
             Usage(
-                prompt_tokens=int(usage.get("prompt_tokens") or (prompt_chars + 3) // 4),
-                completion_tokens=int(usage.get("completion_tokens") or len(parts)),
+                prompt_tokens=_count(usage, "prompt_tokens", where) or (prompt_chars + 3) // 4,
+                completion_tokens=_count(usage, "completion_tokens", where) or len(parts),
                 latency_ms=(time.perf_counter() - t0) * 1000,
                 first_token_ms=first,
                 model=model,
             ),
         )
 
-    def _events(self, resp: http.client.HTTPResponse, path: str) -> Iterator[dict[str, Any]]:
+    def _events(self, resp: http.client.HTTPResponse, path: str) -> Iterator[dict[str, Any] | None]:
+        """Yield each event object of the stream, then ``None`` for its ``[DONE]`` line.
+
+        Ends without ``None`` when the server closes the stream early. A body that is not an
+        event stream (a JSON completion from a server that ignores ``stream``, a web page)
+        and an event that is not a JSON object raise :class:`ProviderError`.
+        """
+        where = self._where(path)
+        ctype = (resp.getheader("Content-Type") or "").split(";")[0].strip().lower()
+        if ctype != "text/event-stream":
+            shown = f"'{ctype}'" if ctype else "no content type"
+            hint = (
+                "the server ignored stream: true"
+                if ctype == "application/json"
+                else "is base_url the server's OpenAI-compatible API root (usually …/v1)?"
+            )
+            raise ProviderError(
+                f"{where} answered with {shown}, not an event stream (text/event-stream): {hint}",
+                status=resp.status,
+            )
+        seen = False
         while True:
             try:
                 line = resp.readline(MAX_LINE)
             except TimeoutError as e:
                 raise ProviderTimeoutError(
-                    f"{self._where(path)} stopped streaming for {self.config.timeout:g} s"
+                    f"{where} stopped streaming for {self.config.timeout:g} s"
                 ) from e
             except OSError as e:
-                raise UnreachableError(f"{self._where(path)} dropped the connection: {e}") from e
+                raise UnreachableError(f"{where} dropped the connection: {e}") from e
             if not line:
+                if not seen:
+                    raise ProviderError(f"{where} sent an event stream without any event")
                 return
             line = line.strip()
             if not line.startswith(b"data:"):
                 continue  # comments, event names, keep-alives, blank separators
             data = line[5:].strip()
             if data == b"[DONE]":
+                if not seen:
+                    raise ProviderError(f"{where} ended its event stream before any event")
+                yield None
                 return
+            seen = True
             try:
                 event = json.loads(data)
             except ValueError as e:
-                raise ProviderError(f"{self._where(path)} sent an invalid event") from e
-            if isinstance(event, dict) and "error" in event:
+                raise _invalid(where, "it is not JSON") from e
+            if not isinstance(event, dict):
+                raise _invalid(where, f"it is {_kind(event)}, not an object")
+            if "error" in event:
                 raise self._error_from_body(200, path, data)
-            if isinstance(event, dict):
-                yield event
+            yield event
 
     def _connect(self) -> http.client.HTTPConnection:
         cfg = self.config
@@ -441,6 +494,34 @@ def _sampling(params: GenerationParams) -> dict[str, Any]:
     if params.seed is not None:
         body["seed"] = params.seed
     return body
+
+
+def _kind(value: object) -> str:
+    """Name a JSON value's kind for an error message (``a JSON array``, ``null`` …)."""
+    if value is None:
+        return "null"
+    names = {dict: "a JSON object", list: "a JSON array", str: "a string", bool: "a boolean"}
+    return names.get(type(value), "a number" if isinstance(value, int | float) else "a value")
+
+
+def _invalid(where: str, why: str) -> ProviderError:
+    return ProviderError(f"{where} sent an invalid event: {why}")
+
+
+def _object(value: object, where: str, what: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise _invalid(where, f"{what} is {_kind(value)}, not an object")
+    return value
+
+
+def _count(usage: dict[str, Any], name: str, where: str) -> int:
+    """Return ``usage[name]`` as a token count (0 when absent); the server's fault otherwise."""
+    value = usage.get(name)
+    if value is None:
+        return 0
+    if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+        raise _invalid(where, f"usage.{name} is {value!r}, not a token count")
+    return int(value)
 
 
 def _retry_after(value: str | None) -> float | None:
