@@ -98,6 +98,12 @@ def test_kill_9_then_resume_does_not_rerun_succeeded_nodes(
     assert result.status == "succeeded"
     ended = history.read_run(pit, run_id)
     assert (ended.status, ended.nodes, ended.resumable) == ("succeeded", {"succeeded": 8}, False)
+    # The killed session's time counts too (its process never wrote it): at least from its first
+    # node's start to its last node's end, as the DAG Tracker recorded them.
+    infos = [pit.dag.node(run_id, n) for n in done]
+    killed = max(i.finished_at or 0.0 for i in infos) - min(i.started_at or 0.0 for i in infos)
+    assert ended.duration is not None
+    assert ended.duration >= killed > 0
     assert not set(ex.calls) & set(done)  # nothing announced as succeeded ran again
     assert set(ex.calls) == {f"n{i + 1}" for i in range(8)} - set(done)
     # the resumed chain still carries the values computed before the crash

@@ -600,3 +600,28 @@ def test_a_huge_split_limit_is_no_limit_not_a_crash(tmp_path: Path, key_file: Pa
                  key_file=key_file, cwd=tmp_path)  # fmt: skip
     assert p.returncode == EXIT_OK, p.stderr
     assert json.loads(p.stdout)["outputs"]["n2.parts"] == ["hello", "world"]
+
+
+def test_an_extension_with_a_bad_node_type_is_skipped_not_fatal(
+    tmp_path: Path, key_file: Path
+) -> None:
+    ext = Path(os.environ["XDG_DATA_HOME"]) / "symphony" / "extensions" / "acme_upper"
+    ext.mkdir(parents=True)
+    (ext / "main.py").write_text("from symphony.sdk import Extension\nextension = Extension()\n")
+    (ext / "extension.toml").write_text(
+        'id = "acme.upper"\nname = "Upper"\nversion = "1.0.0"\nentry = "main"\n'
+        'activation_events = ["onNodeType:acme.upper"]\n\n[[node_types]]\nid = "acme.upper"\n'
+        'version = "1.0.0"\ntitle = "Upper-case"\ncategory = "Text"\n'
+        'inputs = [{ name = "text", type = "text", required = true }]\n'
+        'outputs = [{ name = "text", type = "text" }]\n'
+    )
+    melody = _ops_melody(tmp_path / "ops.melody")
+    p = symphony(str(melody), "--data-dir", str(tmp_path / "d"), "--quiet", key_file=key_file,
+                 cwd=tmp_path)  # fmt: skip
+    assert p.returncode == EXIT_OK, p.stderr
+    assert "Traceback" not in p.stderr
+    assert p.stderr.startswith(
+        "symphony run: extension skipped: extension 'acme.upper': node_types[0].category: "
+        "unknown category 'Text'"
+    )
+    assert "n2.parts:" in p.stdout

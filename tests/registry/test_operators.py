@@ -279,6 +279,52 @@ def test_python_syntax_strips_fences(registry: NodeTypeRegistry) -> None:
     assert out == {"code": "x = 1\n", "report": {"ok": True, "errors": []}}
 
 
+@pytest.mark.parametrize(
+    "answer",
+    [
+        "```python\nx = 1\n```\nThis code sets x.",
+        "Here is the code:\n```python\nx = 1\n```",
+        "Here is the code:\n\n```py\nx = 1\n```\n\nIt sets x to 1.",
+        "```python\nx = 1\n",  # an answer cut short: no closing fence
+    ],
+)
+def test_python_syntax_strips_the_prose_around_a_fence(
+    registry: NodeTypeRegistry, answer: str
+) -> None:
+    out = run(registry, "op.python_syntax", {"code": answer})
+    assert out == {"code": "x = 1\n", "report": {"ok": True, "errors": []}}
+
+
+def test_python_syntax_keeps_a_fence_line_inside_valid_code(registry: NodeTypeRegistry) -> None:
+    code = 'DOC = """\nUsage:\n```\nrun it\n```\n"""\n'
+    assert run(registry, "op.python_syntax", {"code": code})["code"] == code
+    answer = "```python\nx = 1\n```\nThis code sets x."
+    out = run(
+        registry, "op.python_syntax", {"code": answer}, strip_fences=False, fail_on_error=False
+    )
+    assert (out["code"], out["report"]["ok"]) == (answer, False)  # asked not to strip: kept
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        'Sure! ```json\n{"a": 1}\n```',
+        'Here it is:\n```json\n{"a": 1}\n```\nAnything else?',
+        '```json {"a": 1}```',
+        '```{"a": 1}```',
+    ],
+)
+def test_json_extract_finds_the_fence_in_prose(registry: NodeTypeRegistry, answer: str) -> None:
+    assert run(registry, "op.json_extract", {"data": answer}, path="a") == {"value": 1}
+
+
+def test_json_extract_fenced_error_says_where(registry: NodeTypeRegistry) -> None:
+    assert fails(registry, "op.json_extract", {"data": 'Sure! ```json\n{"a": }\n```'}) == (
+        "op.json_extract: input 'data' is not JSON (in its ``` block): Expecting value at line "
+        "1, column 7"
+    )
+
+
 def test_python_syntax_error_names_line_and_column(registry: NodeTypeRegistry) -> None:
     code = "x = 1\ndef f(:\n    pass\n"
     assert fails(registry, "op.python_syntax", {"code": code}) == (

@@ -47,7 +47,7 @@ def test_every_dependency_kind_validates(registry: NodeTypeRegistry, kind: Depen
     assert validate(m, registry) == []
     m.set_link_kind("l2", kind)  # feeds the required input code.features
     issues = validate(m, registry)
-    if kind in (DependencyKind.HARD, DependencyKind.PARALLEL):
+    if kind is DependencyKind.HARD:
         assert issues == []
     else:
         assert issues == [

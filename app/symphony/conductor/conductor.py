@@ -150,6 +150,43 @@ def _is_number(value: object) -> bool:
     return not isinstance(value, bool) and isinstance(value, int | float) and math.isfinite(value)
 
 
+#: The output port whose number a node's outputs are scored by (``ai.reviewer``'s ``score``).
+SCORE_PORT: Final = "score"
+
+
+def _semantic_score(value: object) -> float | None:
+    """Return a node's ``score`` output as a quality from 0 to 1, or ``None`` if it is none.
+
+    A number from 0 to 1 is taken as it is; one above 1 up to 10 is read as marks out of 10,
+    up to 100 as a percentage (models asked for a score often answer ``7`` or ``85``). Any
+    other value (text, ``null``, a negative number, more than 100) is no score.
+    """
+    if not _is_number(value):
+        return None
+    score = float(value)  # type: ignore[arg-type]
+    if 0.0 <= score <= 1.0:
+        return score
+    if 1.0 < score <= 10.0:
+        return score / 10.0
+    if 10.0 < score <= 100.0:
+        return score / 100.0
+    return None
+
+
+def _inline_abort_reason(ctx: FailureContext) -> str:
+    """Say why a failed in-process operator is aborted (its retries are not the reason)."""
+    kind = ctx.error_kind.value.replace("_", " ")
+    why = "operators are never retried (the same inputs fail the same way)"
+    if not ctx.skippable:
+        why += ", and the step may not be skipped"
+    elif ctx.importance > ctx.risk_tolerance:
+        why += (
+            f", and its importance {ctx.importance:.2f} is above the risk tolerance "
+            f"{ctx.risk_tolerance:.2f}"
+        )
+    return f"abort: {kind} error in an operator: {why}"
+
+
 class InvalidMelodyError(ValueError):
     """The melody cannot run; ``issues`` are the validation errors, each naming its place."""
 
@@ -192,9 +229,10 @@ class RunOptions:
     Raises
     ------
     ValueError
-        If ``budget`` is not a finite number ≥ 0, ``deadline`` not a finite number > 0, or
-        ``max_parallel`` not a whole number ≥ 1 (the message names the option). They are stored
-        in the run record, which must stay strict JSON (no NaN).
+        If ``budget`` or ``retry_backoff`` is not a finite number ≥ 0, ``deadline`` or
+        ``default_timeout`` not a finite number > 0, ``risk_tolerance`` not a number from 0 to 1,
+        or ``max_parallel`` not a whole number ≥ 1 (the message names the option). They are
+        stored in the run record, which must stay strict JSON (no NaN).
     """
 
     durable: bool = True
@@ -219,6 +257,19 @@ class RunOptions:
             raise ValueError(f"budget must be a number ≥ 0 or None, not {budget!r}")
         if deadline is not None and not (_is_number(deadline) and deadline > 0):
             raise ValueError(f"deadline must be a number of seconds > 0 or None, not {deadline!r}")
+        # Checked here, not at the first failure: the policy refuses them there (an internal
+        # error of the node), and the run record would already hold a NaN.
+        risk = self.risk_tolerance
+        if not (_is_number(risk) and 0 <= risk <= 1):
+            raise ValueError(f"risk_tolerance must be a number from 0 to 1, not {risk!r}")
+        backoff = self.retry_backoff
+        if not (_is_number(backoff) and backoff >= 0):
+            raise ValueError(f"retry_backoff must be a number of seconds ≥ 0, not {backoff!r}")
+        timeout = self.default_timeout
+        if timeout is not None and not (_is_number(timeout) and timeout > 0):
+            raise ValueError(
+                f"default_timeout must be a number of seconds > 0 or None, not {timeout!r}"
+            )
 
     def to_json(self) -> dict[str, Any]:
         """Return the options as JSON (stored in the run record)."""
@@ -986,15 +1037,12 @@ class Run:
             if self._cancelled or len(self._tasks) >= self._limit:
                 break
             nr = self._nodes[nid]
-            if (
-                self._pause_next
-                or self.options.step
-                or nr.breakpoint
-                or not self._gate.is_set()
-            ):
+            if self._pause_next or self.options.step or nr.breakpoint or not self._gate.is_set():
                 break  # the loop pauses there
             self._start_node(nr)
             progressed = True
+            if self._stepping:  # step() on a running run: this was the one more node
+                self._pause_next = True
         return progressed
 
     def _start_node(self, nr: _NodeRun) -> None:
@@ -1039,7 +1087,13 @@ class Run:
     # ---------------------------------------------------------------- inputs
 
     def _gather(self, nr: _NodeRun) -> dict[str, Any] | None:
-        """Return the node's inputs, or ``None`` after skipping it (a condition failed)."""
+        """Return the node's inputs, or ``None`` after skipping or failing it.
+
+        The node is skipped when a hard link's condition does not hold or its source did not
+        produce the linked port (a branch not taken: ``op.quality_gate`` produces ``passed`` or
+        ``failed``); it fails when a link's condition cannot be evaluated, whatever the link's
+        kind: that is a mistake in the melody the user must see, not a branch.
+        """
         inputs: dict[str, Any] = {}
         for link in nr.incoming:
             src = self._nodes[link.source_node]
@@ -1052,14 +1106,23 @@ class Run:
                 try:
                     holds = condition_holds(link.condition, value, score, status)
                 except ValueError as e:
-                    holds = False
-                    _log.warning("link %s: condition failed to evaluate: %s", link.id, e)
+                    self._finish_failed(
+                        nr, f"condition of link {link.id!r} cannot be evaluated: {e}"
+                    )
+                    return None
                 if not holds:
                     if link.kind == DependencyKind.HARD:
                         self._skip(nr, f"condition of link {link.id!r} does not hold")
                         return None
                     continue
             if not has:
+                if link.kind == DependencyKind.HARD and state in (SUCCEEDED, CACHED):
+                    self._skip(
+                        nr,
+                        f"branch not taken: {link.source_node!r} produced no "
+                        f"{link.source_port!r} output (link {link.id!r})",
+                    )
+                    return None
                 continue
             port = nr.desc.input(link.target_port)
             if port is not None and port.multiple:
@@ -1069,11 +1132,19 @@ class Run:
         return inputs
 
     def _score(self, nr: _NodeRun, port: str) -> float | None:
+        """Return the quality score a link condition reads: the output's semantic quality.
+
+        Not its structure score, which is 1.0 for any well-formed value and would take the
+        high branch of every ``score >= 0.8`` gate; ``None`` until a node scores its output
+        (see :func:`_semantic_score`).
+        """
         aid = nr.output_ids.get(port)
         if aid is None:
             return None
-        q = self._store.quality(aid)
-        return q.semantics if q.semantics is not None else q.structure
+        score = self._store.quality(aid).semantics
+        # The store keeps single precision: 0.7 comes back as 0.69999998, which would fail
+        # ``score >= 0.7``. Six decimals give back the number that was set.
+        return None if score is None else round(score, 6)
 
     def _skip(self, nr: _NodeRun, why: str) -> None:
         self._dag.transition(self.run_id, nr.node.id, "skipped")
@@ -1092,7 +1163,29 @@ class Run:
                     # resume runs it
                     self._node_state(nr, CANCELLED, STOPPED_BEFORE_START)
                 else:
-                    self._node_state(nr, SKIPPED, "an upstream node did not succeed")
+                    self._node_state(nr, SKIPPED, self._why_skipped(nr))
+
+    def _why_skipped(self, nr: _NodeRun) -> str:
+        """Say why the DAG Tracker skipped ``nr``: which upstream node, or that none needed it.
+
+        A hard link from a node that did not succeed cascades the skip (pit.md's table). With
+        every such source fine, the skip is the graceful one: each dependant reaches ``nr``
+        through an optional link only and started without waiting for it.
+        """
+        for link in nr.incoming:
+            if link.kind is not DependencyKind.HARD:
+                continue
+            state = self._dag.state(self.run_id, link.source_node)
+            if state in ("failed", "skipped", "cancelled"):
+                verb = "failed" if state == "failed" else f"was {state}"
+                return f"upstream node {link.source_node!r} {verb}"
+        if nr.outgoing and all(link.kind is DependencyKind.OPTIONAL for link in nr.outgoing):
+            users = ", ".join(sorted({repr(link.target_node) for link in nr.outgoing}))
+            return (
+                f"not needed: {users} took its optional input without waiting for it, "
+                "so it was not run"
+            )
+        return "an upstream node did not succeed"
 
     # ---------------------------------------------------------------- tasks
 
@@ -1165,6 +1258,9 @@ class Run:
         ids: dict[str, int] = {}
         outputs = result.outputs
         observed = self._wants(nr)
+        # A node that scores its own work (a reviewer's ``score``) gives every output it made
+        # that semantic quality: what link conditions read as ``score``.
+        semantics = _semantic_score(outputs[SCORE_PORT]) if SCORE_PORT in outputs else None
         for port, port_type, name in nr.out_specs:
             if port not in outputs:
                 continue
@@ -1172,6 +1268,8 @@ class Run:
             data, kind = _encode(value, port_type)
             aid = store.put(name, data, kind=kind, produced_by=produced, inputs=inputs,
                             actor=run_id)  # fmt: skip
+            if semantics is not None:
+                store.set_quality(aid, semantics=semantics)
             ids[port] = aid
             nr.outputs[port] = value
             dag.bind_artifact(run_id, nid, aid)
@@ -1254,7 +1352,7 @@ class Run:
         ctx = replace(
             self._context(nr, error), max_retries=0, fallbacks_left=0, can_reconstruct=False
         )
-        decision = self._decide(nr, ctx, error)
+        decision = self._decide(nr, ctx, error, inline=True)
         if decision.strategy is Strategy.SKIP:
             self._finish_skipped(nr, str(error))
         else:
@@ -1509,8 +1607,14 @@ class Run:
                     total += catalog.resolve(str(other.node.config.get("model", ""))).price_per_call
         return total
 
-    def _decide(self, nr: _NodeRun, ctx: FailureContext, error: NodeError) -> Decision:
+    def _decide(
+        self, nr: _NodeRun, ctx: FailureContext, error: NodeError, *, inline: bool = False
+    ) -> Decision:
         decision = self.conductor.policy_for_run().decide(ctx)
+        if inline and decision.strategy is Strategy.ABORT:
+            # The policy saw max_retries=0 and would say "no retries left" of a node whose
+            # policy allows retries: say why an operator is never retried instead.
+            decision = replace(decision, reason=_inline_abort_reason(ctx))
         chosen = RecoveryChosen(
             self.run_id,
             time.time(),
@@ -1963,10 +2067,43 @@ class Conductor:
             record["options"] = options.to_json()
         if workspace:
             record["workspace"] = os.path.abspath(workspace)
+        self._credit_dead_session(run_id, record)
         run = Run(self, run_id, melody, options, resumed=True)
         run.record = record
         self.runs[run_id] = run
         return run
+
+    def _credit_dead_session(self, run_id: str, record: dict[str, Any]) -> None:
+        """Add the seconds of a session that died (``kill -9``) to the record's summary.
+
+        A session adds its seconds when it ends; one that never ended left its record
+        ``running`` (or ``paused``). Its time is then taken from the DAG Tracker: from the
+        session's start to the last node start or end it recorded (before this resume resets
+        what was running). The record is written back with this session's start, so a resume
+        that dies in turn is credited from there, not from the run's first start.
+        """
+        now = time.time()
+        if record.get("status") in (RUN_RUNNING, RUN_PAUSED):
+            started = record.get("session_started", record.get("started"))
+            start = float(started) if isinstance(started, int | float) else None
+            last: float | None = None
+            dag = self.pit.dag
+            for nid in dag.nodes(run_id):
+                info = dag.node(run_id, nid)
+                for t in (info.started_at, info.finished_at):
+                    if t is not None and (last is None or t > last):
+                        last = t
+            if start is not None and last is not None and last > start:
+                summary = record.get("summary")
+                summary = dict(summary) if isinstance(summary, dict) else {}
+                before = summary.get("seconds", 0.0)
+                summary["seconds"] = (float(before) if _is_number(before) else 0.0) + (last - start)
+                summary.setdefault("cost", 0.0)
+                record["summary"] = summary
+        record["status"] = RUN_RUNNING
+        record["session_started"] = now
+        self.pit.artifacts.put(RUN_PREFIX + run_id, _canonical(record), kind="json",
+                               actor=run_id)  # fmt: skip
 
     def edit_output(self, run_id: str, node_id: str, port: str, value: Any) -> int:
         """Replace a finished node's output with an edited value.
@@ -2233,6 +2370,17 @@ def apply_inputs(melody: Melody, inputs: Mapping[str, str]) -> None:
     for name, raw in inputs.items():
         target = str(aliases.get(name, name))
         node_id, dot, fieldname = target.partition(".")
+        if name in aliases and (not dot or not fieldname or node_id not in melody.nodes):
+            # the melody's own mistake: its named input points nowhere
+            where = (
+                f"node {node_id!r}, which is not in the melody"
+                if dot and fieldname
+                else "no NODE.FIELD"
+            )
+            raise InvalidMelodyError(
+                f"--input {name}: the melody's named input {name!r} (metadata.inputs) refers "
+                f"to {target!r}: {where}"
+            )
         if not dot or node_id not in melody.nodes:
             known = ", ".join(sorted(aliases)) or "none"
             raise InvalidMelodyError(

@@ -15,7 +15,7 @@ from symphony.conductor.executor import NodeError, error_kind_for_code
 from symphony.conductor.models import ModelCatalog
 from symphony.conductor.policy import ErrorKind
 from symphony.pit import Pit, PitError
-from symphony.protocol.errors import ProtocolError
+from symphony.protocol.errors import ErrorCode, ProtocolError
 
 if TYPE_CHECKING:
     from symphony.extension_host.host import ExtensionHost
@@ -83,8 +83,12 @@ class HostGateway:
                 f"no extension {extension_id!r} is installed", ErrorKind.PERSISTENT
             ) from e
         except ProtocolError as e:
+            # the host names the method itself ("ai.summarizer: deadline exceeded"): once is enough
+            message = e.message.removeprefix(f"{method}: ")
+            if e.code == ErrorCode.DEADLINE_EXCEEDED and timeout is not None:
+                message = f"no answer within the node's timeout of {timeout:g} s ({message})"
             raise NodeError(
-                f"{extension_id}: {method}: {e.message}", error_kind_for_code(e.code), code=e.code
+                f"{extension_id}: {method}: {message}", error_kind_for_code(e.code), code=e.code
             ) from None
         result = reply.result
         if type(result) is not dict and not isinstance(result, Mapping):

@@ -430,13 +430,18 @@ def _run(
     from symphony.conductor.conductor import Conductor, RunOptions
     from symphony.conductor.executor import LocalExecutor
     from symphony.extension_host.discovery import discover
-    from symphony.registry import default_registry
+    from symphony.registry import NodeTypeError, default_registry
     from symphony.ui.settings import Preferences, catalog_from
 
     registry = default_registry()
     found = discover(None)
     for ext_id, manifest in found.manifests.items():
-        registry.register_from_manifest(ext_id, manifest.node_types)
+        try:
+            registry.register_from_manifest(ext_id, manifest.node_types)
+        except NodeTypeError as e:
+            # all or nothing per extension, as in the app: one broken extension must not stop
+            # melodies that do not use it (a melody that does is refused: unknown node type)
+            print(f"symphony run: extension skipped: {e}", file=sys.stderr)
     for error in found.errors:
         print(f"symphony run: extension skipped: {error}", file=sys.stderr)
     if record is not None:  # --resume: the run's own options, with what is given here

@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import ast
 import json
+import re
 import warnings
 from collections.abc import Callable, Collection, Mapping
-from typing import Any
+from typing import Any, Final
 
 from symphony.registry.expression import ExpressionError, ExpressionSyntaxError, compile_expression
 from symphony.registry.jsonpath import JsonPathError, JsonPathSyntaxError, parse_path
@@ -218,20 +219,39 @@ def format_template(inputs: Mapping[str, Any], config: Mapping[str, Any]) -> dic
 # ----------------------------------------------------------------------------- JSON extract
 
 
+#: A fenced block (``` with an optional info string, a newline, the body, the closing ``` or
+#: the end of the text: a model's answer may be cut short).
+_FENCE_BLOCK: Final = re.compile(r"```[^\n`]*\n(?P<body>.*?)(?:```|\Z)", re.S)
+#: A fence on one line: ```json {"a": 1}```.
+_FENCE_INLINE: Final = re.compile(r"```(?:json\b)?(?P<body>.*?)```", re.S | re.I)
+#: A fenced block whose fences start lines (for code, where ``` may occur inside a string).
+_FENCE_LINES: Final = re.compile(r"^[ \t]*```[^\n`]*\n(?P<body>.*?)(?:^[ \t]*```|\Z)", re.S | re.M)
+
+
+def _fenced(text: str) -> str | None:
+    """Return the body of the first fenced block in ``text`` (prose around it is dropped)."""
+    m = _FENCE_BLOCK.search(text) or _FENCE_INLINE.search(text)
+    return None if m is None else m.group("body")
+
+
 def _parse_json_text(type_id: str, port: str, text: str) -> Any:
-    stripped = text.strip()
-    if stripped.startswith("```"):
-        # models like to fence their JSON; accept ```json ... ```
-        first_newline = stripped.find("\n")
-        body = stripped[first_newline + 1 :] if first_newline >= 0 else ""
-        stripped = body[: body.rfind("```")] if "```" in body else body
     try:
-        return json.loads(stripped)
+        return json.loads(text)
     except json.JSONDecodeError as exc:
-        raise OperatorError(
-            type_id,
-            f"input '{port}' is not JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}",
-        ) from None
+        error, where = exc, ""
+    # Models like to fence their JSON, often with a sentence before or after it ("Sure! ```json
+    # …```"): the first fenced block is the JSON.
+    body = _fenced(text)
+    if body is not None:
+        try:
+            return json.loads(body)
+        except json.JSONDecodeError as exc:
+            error, where = exc, " (in its ``` block)"
+    raise OperatorError(
+        type_id,
+        f"input '{port}' is not JSON{where}: {error.msg} at line {error.lineno}, "
+        f"column {error.colno}",
+    ) from None
 
 
 def json_extract(inputs: Mapping[str, Any], config: Mapping[str, Any]) -> dict[str, Any]:
@@ -390,14 +410,18 @@ def quality_gate(inputs: Mapping[str, Any], config: Mapping[str, Any]) -> dict[s
 
 
 def _strip_fences(code: str) -> str:
-    stripped = code.strip()
-    if not stripped.startswith("```"):
+    """Return the first fenced block of a model's answer, without the prose around it.
+
+    Code that starts with no fence and parses as it is stays whole: a line starting with ```
+    inside it belongs to a string (a docstring with Markdown in it).
+    """
+    m = _FENCE_LINES.search(code)
+    if m is None:
         return code
-    lines = stripped.split("\n")
-    body = lines[1:]
-    if body and body[-1].strip() == "```":
-        body = body[:-1]
-    return "\n".join(body) + "\n"
+    if code[: m.start()].strip() and not check_python_syntax(code):
+        return code
+    body = m.group("body")
+    return body if body.endswith("\n") else body + "\n"
 
 
 def check_python_syntax(code: str, filename: str = "<code>") -> list[dict[str, Any]]:

@@ -52,7 +52,7 @@ class Issue:
     code
         Stable machine name: ``unknown-type``, ``config``, ``unknown-port``, ``type-mismatch``,
         ``too-many-links``, ``missing-input``, ``weak-input`` (a warning: a required input fed
-        only by soft or optional links), ``cycle``, ``condition``.
+        only by soft, optional or parallel links), ``cycle``, ``condition``.
     message
         The human sentence, naming nodes, ports and types.
     node_ids
@@ -82,7 +82,9 @@ class CycleError(MelodyError):
         self.nodes = nodes
 
 
-_WEAK: Final = frozenset({DependencyKind.SOFT, DependencyKind.OPTIONAL})
+#: Kinds that may leave an input empty: a soft or optional source may fail or not have run, and
+#: a parallel one may not have finished when the target starts (its value is not streamed).
+_WEAK: Final = frozenset({DependencyKind.SOFT, DependencyKind.OPTIONAL, DependencyKind.PARALLEL})
 
 
 def _label(node: Node) -> str:

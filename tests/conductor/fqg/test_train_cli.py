@@ -94,6 +94,42 @@ def test_cli_errors_name_the_problem(tmp_path: Path, capsys: pytest.CaptureFixtu
     assert "--key-file only goes with --from-traces" in capsys.readouterr().err
 
 
+def test_cli_refuses_options_it_would_ignore(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = str(tmp_path / "w.npz")
+    args = ["fqg", "train", "--from-traces", str(tmp_path), "--episodes", "5", "--out", out]
+    assert main(args) == 2
+    assert capsys.readouterr().err == (
+        "symphony fqg: --episodes does not go with --from-traces (fine-tuning plays no puzzles)\n"
+    )
+    assert main(["fqg", "train", "--weights", out, "--out", out]) == 2
+    assert "--weights only goes with --from-traces" in capsys.readouterr().err
+    assert not (tmp_path / "w.npz").exists()
+
+
+def test_cli_eval_json_errors_are_json_and_never_advise_unpickling(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    pickled = tmp_path / "obj.npy"
+    np.save(pickled, np.array([{"a": 1}], dtype=object), allow_pickle=True)
+    args = ["fqg", "eval", "--episodes", "5", "--seed", "1", "--weights", str(pickled)]
+    assert main([*args, "--json"]) == 2
+    captured = capsys.readouterr()
+    error = (
+        f"policy weights {pickled}: not a readable weights file (it holds pickled Python "
+        "objects, which are never loaded)"
+    )
+    assert json.loads(captured.out) == {"error": error, "exit_code": 2}
+    assert captured.err == f"symphony fqg: {error}\n"
+    assert "allow_pickle" not in captured.err
+    assert main(["fqg", "eval", "--episodes", "0", "--seed", "1", "--json"]) == 2
+    assert json.loads(capsys.readouterr().out) == {
+        "error": "--episodes must be at least 1, got 0",
+        "exit_code": 2,
+    }
+
+
 def _traces(n: int) -> list[Trace]:
     """Real-run-like traces: persistent errors where retries failed and fallbacks worked."""
     rng = np.random.default_rng(0)

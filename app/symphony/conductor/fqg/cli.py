@@ -52,7 +52,13 @@ def add_subcommand(subparsers: argparse._SubParsersAction[argparse.ArgumentParse
     fqg.set_defaults(handler=run)
 
 
-def _err(message: str) -> int:
+def _err(message: str, *, as_json: bool = False) -> int:
+    """Report an invalid option (exit 2); with ``as_json`` also as ``{"error", "exit_code"}``.
+
+    On stdout, as ``symphony run --json`` does: a script reading the JSON gets JSON either way.
+    """
+    if as_json:
+        print(json.dumps({"error": message, "exit_code": 2}, ensure_ascii=False))
     print(f"symphony fqg: {message}", file=sys.stderr)
     return 2
 
@@ -108,6 +114,11 @@ def _train(args: argparse.Namespace) -> int:
         return _err(f"--episodes must be at least 1, got {args.episodes}")
     if args.key_file is not None and args.from_traces is None:
         return _err("--key-file only goes with --from-traces")
+    if args.weights is not None and args.from_traces is None:
+        return _err("--weights only goes with --from-traces (training from scratch starts anew)")
+    if args.episodes is not None and args.from_traces is not None:
+        # fine-tuning replays the recorded traces; it plays no puzzles
+        return _err("--episodes does not go with --from-traces (fine-tuning plays no puzzles)")
     from symphony.conductor.policy import PolicyLoadError, TraceError, read_traces
     from symphony.conductor.policy.learned import Weights, default_weights_path
 
@@ -163,14 +174,14 @@ def _train(args: argparse.Namespace) -> int:
 
 def _eval(args: argparse.Namespace) -> int:
     if args.episodes < 1:
-        return _err(f"--episodes must be at least 1, got {args.episodes}")
+        return _err(f"--episodes must be at least 1, got {args.episodes}", as_json=args.json)
     from symphony.conductor.fqg.game import evaluate, policy_chooser
     from symphony.conductor.policy import HEURISTICS, PolicyLoadError, load_policy
 
     try:
         policy = load_policy(args.weights)
     except PolicyLoadError as e:
-        return _err(str(e))
+        return _err(str(e), as_json=args.json)
     result: dict[str, Any] = {
         "policy": evaluate(
             policy_chooser(policy), episodes=args.episodes, seed=args.seed

@@ -113,7 +113,11 @@ class Weights:
             with open(p, "rb") as f, np.load(f, allow_pickle=False) as z:
                 arrays = {k: z[k] for k in z.files}
         except (OSError, ValueError, zipfile.BadZipFile, EOFError) as e:
-            raise PolicyLoadError(f"policy weights {p}: not a readable weights file ({e})") from e
+            why = str(e)
+            if "pickle" in why:
+                # numpy's own text advises loading it unsafely: never, a pickle can run code
+                why = "it holds pickled Python objects, which are never loaded"
+            raise PolicyLoadError(f"policy weights {p}: not a readable weights file ({why})") from e
         if "meta" not in arrays:
             raise PolicyLoadError(f"policy weights {p}: no 'meta' entry")
         try:
