@@ -182,6 +182,41 @@ def test_editing_a_paused_run_says_the_run_is_the_melody_as_it_started(
     assert result.node("write").state == "succeeded"  # it ran: it was in the melody that started
 
 
+def test_a_resumed_run_follows_the_breakpoints_of_the_board_that_shows_it(
+    window: MainWindow,
+) -> None:
+    board = window.new_from_template("review_file")
+    assert board is not None
+    board.melody.set_breakpoint("review", True)
+
+    async def scenario() -> Any:
+        window.action_map["run.all"].trigger()
+        await until(lambda: window.run_state == ev.RUN_PAUSED)
+        first = window.runs.run
+        assert first is not None
+        window.action_map["run.stop"].trigger()
+        await until(lambda: first.done)
+        run = window.runs.resume_run(first.run_id)
+        assert run is not None
+        assert run.melody is not window.current_board().melody  # type: ignore[union-attr]
+        await until(lambda: window.run_state == ev.RUN_PAUSED)  # at review again
+        shown = window.current_board()
+        assert shown is not None
+        shown.melody.set_breakpoint("write", True)  # on the board, while the run waits
+        window.action_map["run.continue"].trigger()
+        await until(lambda: window.run_state == ev.RUN_PAUSED and states(shown).get("review")
+                    == "succeeded")  # fmt: skip
+        assert states(shown)["write"] == "paused"
+        shown.melody.set_name("renamed")  # an edit of the resumed run's board is noticed too
+        assert "goes on with the melody as it started" in window.statusBar().currentMessage()
+        window.action_map["run.continue"].trigger()
+        await until(lambda: window.runs.last_result is not None)
+        return window.runs.last_result
+
+    result = in_qt(scenario)
+    assert result.status == "succeeded", result.detail
+
+
 def test_continue_after_a_breakpoint_runs_to_the_end_without_pausing(window: MainWindow) -> None:
     board = window.new_from_template("review_file")
     assert board is not None

@@ -734,23 +734,39 @@ class Run:
         self._task: asyncio.Task[RunResult] = asyncio.get_running_loop().create_task(
             self._main(), name=f"symphony-run-{run_id}"
         )
-        self._watch_breakpoints()
+        self._unwatch: Callable[..., None] | None = None
+        self._breakpoints_of = melody
+        self.follow_breakpoints(melody)
 
-    def _watch_breakpoints(self) -> None:
-        """Take breakpoints set or cleared on the melody while the run goes on.
+    def follow_breakpoints(self, melody: Melody) -> None:
+        """Take the breakpoints of ``melody``, now and as they are set or cleared on it.
 
         Every other edit waits for the next run (the run is its plan), but a breakpoint is how
-        a user stops a run that is under way before a node, as in a debugger.
+        a user stops a run that is under way before a node, as in a debugger. By default the
+        run follows the melody it was given; a resumed run, whose melody comes from its
+        record, is pointed at the board that shows it (same node ids).
         """
+        if self._unwatch is not None:
+            self._unwatch()
+        self._breakpoints_of = melody
+        for nid, nr in self._nodes.items():  # already prepared: take the board's now
+            node = melody.nodes.get(nid)
+            if node is not None:
+                nr.breakpoint = node.breakpoint
 
         def changed(event: BreakpointChanged) -> None:
             nr = self._nodes.get(event.node_id)
             if nr is not None:
                 nr.breakpoint = event.enabled
 
-        events = self.melody.events
+        events = melody.events
         events.subscribe(changed, BreakpointChanged)
-        self._task.add_done_callback(lambda _t: events.unsubscribe(changed, BreakpointChanged))
+
+        def unwatch(_task: object = None) -> None:
+            events.unsubscribe(changed, BreakpointChanged)
+
+        self._unwatch = unwatch
+        self._task.add_done_callback(unwatch)
 
     # ---------------------------------------------------------------- control
 
@@ -868,11 +884,13 @@ class Run:
 
     def _prepare(self) -> None:
         plan = self._plan
+        bps = self._breakpoints_of.nodes
         for p in plan.nodes:
             nid = p.node.id
             self._nodes[nid] = _NodeRun(
                 p.node, p.desc, NodeReport(nid, p.node.type_id), p.config, p.needs_model,
-                p.incoming, p.outgoing, p.out_specs, breakpoint=p.node.breakpoint,
+                p.incoming, p.outgoing, p.out_specs,
+                breakpoint=getattr(bps.get(nid), "breakpoint", p.node.breakpoint),
             )  # fmt: skip
         if self._resumed:
             self._restore()

@@ -471,6 +471,9 @@ class RunController(QObject):
             w.set_run_state(ev.RUN_FAILED, "the run cannot be resumed")
             return None
         self._watch(self.run)
+        # the run's melody comes from its record; the user sets breakpoints on this board
+        self.run.follow_breakpoints(board.melody)
+        self._notice_edits(board, self.run)
         return self.run
 
     @property
