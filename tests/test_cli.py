@@ -103,7 +103,9 @@ def test_pit_info_makes_no_keyring_entry(
     Pit.open(data, key_file=tmp_path / "k").close()  # a Pit whose key is not in the keyring
     entry = f"pit-key:{data.resolve()}"
     assert main(["pit", "info", str(data)]) == 4
-    assert "the OS keyring has no key for it" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "the OS keyring has no key for it" in err
+    assert err.endswith("was it made with a key file (--key-file)?\n")
     assert keyring.get_password(KEYRING_SERVICE, entry) is None  # nothing was made up
     keyed = tmp_path / "keyed"
     Pit.open(keyed).close()  # its key is made in the keyring

@@ -86,7 +86,8 @@ def _pit_info_refusal(data_dir: str, key_file: str | None) -> str | None:
         try:
             key_from_keyring(data_dir, create=False)
         except PitError as e:
-            return f"data directory {data_dir}: {e}"
+            hint = "; was it made with a key file (--key-file)?" if "has no key" in str(e) else ""
+            return f"data directory {data_dir}: {e}{hint}"
     return None
 
 

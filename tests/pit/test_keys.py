@@ -55,7 +55,7 @@ def test_no_keyring_backend_is_a_clear_error_not_a_fallback(
     import keyring.backends.fail
 
     keyring.set_keyring(keyring.backends.fail.Keyring())  # what a headless box has
-    with pytest.raises(EncryptionKeyError, match=f"key_file=... or the {KEY_FILE_ENV}"):
+    with pytest.raises(EncryptionKeyError, match=f"--key-file, key_file=... or {KEY_FILE_ENV}"):
         Pit.open(tmp_path / "p")
     assert not (tmp_path / "p").exists(), "nothing may be written without a key"
 

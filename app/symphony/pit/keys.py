@@ -118,7 +118,7 @@ def key_from_keyring(data_dir: str | os.PathLike[str], *, create: bool = True) -
         missing and ``create`` is false.
     """
     entry = f"pit-key:{Path(data_dir).resolve()}"
-    instead = f"choose a key file with key_file=... or the {KEY_FILE_ENV} environment variable"
+    instead = f"choose a key file (--key-file, key_file=... or {KEY_FILE_ENV})"
     try:
         import keyring
 
@@ -180,7 +180,9 @@ def resolve_key(
         try:
             return key_from_keyring(data_dir, create=False)
         except EncryptionKeyError as e:
-            raise EncryptionKeyError(f"{e}; {needs} (its key file?)", e.subject) from e.__cause__
+            raise EncryptionKeyError(
+                f"{e}; {needs}: was it made with a key file (--key-file)?", e.subject
+            ) from e.__cause__
     if not os.path.lexists(key_file):
         raise EncryptionKeyError(
             f"key file {key_file}: no such file; {needs}, not a new one", os.fspath(key_file)
