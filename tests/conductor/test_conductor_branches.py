@@ -413,3 +413,147 @@ def test_step_on_a_running_run_pauses_after_the_next_node(
     seen, result = asyncio.run(go())
     assert seen == {"n1": "succeeded", "n2": "succeeded", "n3": "paused", "n4": "pending"}
     assert result.status == "succeeded"
+
+
+# ------------------------------------------------------------------------------ qa4 bugs 2 and 3
+# An edited output keeps its node's score; an edited ``score`` output scores the node anew.
+
+KEPT = RunOptions(retry_backoff=0.0)  # a recorded run, which edit_output and resume need
+
+
+def _reviewed(
+    pit: Pit, registry: NodeTypeRegistry, score: Any
+) -> tuple[Conductor, Any, str, str, str]:
+    ex = ReviewExecutor(registry)
+    ex.review = {"findings": "fine", "score": score}
+    conductor = conductor_for(pit, registry, ex)
+    m, rev, hi, lo = _review_branches("score >= 0.8", "score < 0.8")
+    result = run(conductor, m, KEPT)
+    assert states(result) == {rev: "succeeded", hi: "succeeded", lo: "skipped"}
+    return conductor, result, rev, hi, lo
+
+
+def _resume(conductor: Conductor, run_id: str) -> Any:
+    async def go() -> Any:
+        return await conductor.resume(run_id).wait()
+
+    return asyncio.run(go())
+
+
+def _semantics(pit: Pit, aid: int) -> float | None:
+    s = pit.artifacts.quality(aid).semantics
+    return None if s is None else round(s, 6)
+
+
+def test_an_edited_output_keeps_the_nodes_score(
+    mem_pit: Pit, review_registry: NodeTypeRegistry
+) -> None:
+    conductor, first, rev, hi, lo = _reviewed(mem_pit, review_registry, 0.9)
+    aid = conductor.edit_output(first.run_id, rev, "findings", "edited findings")
+    assert _semantics(mem_pit, aid) == 0.9
+    again = _resume(conductor, first.run_id)
+    assert again.status == "succeeded"
+    assert states(again)[hi] == "succeeded"
+    assert states(again)[lo] == "skipped"
+    assert again.node(rev).artifacts["findings"] == aid
+
+
+def test_an_adopted_version_from_the_editor_keeps_the_nodes_score(
+    mem_pit: Pit, review_registry: NodeTypeRegistry
+) -> None:
+    conductor, first, rev, hi, lo = _reviewed(mem_pit, review_registry, 0.9)
+    old = first.node(rev).artifacts["findings"]
+    store = mem_pit.artifacts
+    # as the IDE saves it: same name, the old version as input, no produced_by
+    aid = store.put(store.info(old).name, b"saved in the editor", kind="markdown", inputs=[old])
+    assert conductor.adopt_output(first.run_id, rev, aid)
+    assert _semantics(mem_pit, aid) == 0.9
+    assert states(_resume(conductor, first.run_id))[hi] == "succeeded"
+
+
+@pytest.mark.parametrize(("edited", "taken", "quality"), [(0.2, "lo", 0.2), (3, "lo", 0.3)])
+def test_an_edited_score_takes_the_branch_it_says(
+    mem_pit: Pit, review_registry: NodeTypeRegistry, edited: Any, taken: str, quality: float
+) -> None:
+    conductor, first, rev, hi, lo = _reviewed(mem_pit, review_registry, 0.9)
+    old_findings = first.node(rev).artifacts["findings"]
+    conductor.edit_output(first.run_id, rev, "score", edited)
+    again = _resume(conductor, first.run_id)
+    assert again.status == "succeeded"
+    assert states(again)[hi] == "skipped"
+    assert states(again)[lo] in ("succeeded", "cached")
+    # every output of the node has the new score; the run's old output keeps the one it had
+    for aid in again.node(rev).artifacts.values():
+        assert _semantics(mem_pit, aid) == quality
+    new_findings = again.node(rev).artifacts["findings"]
+    assert new_findings != old_findings
+    assert _semantics(mem_pit, old_findings) == 0.9
+    assert mem_pit.artifacts.get(new_findings) == mem_pit.artifacts.get(old_findings)
+    assert list(mem_pit.artifacts.info(new_findings).inputs) == [old_findings]
+
+
+def test_editing_the_score_back_takes_the_first_branch_again(
+    mem_pit: Pit, review_registry: NodeTypeRegistry
+) -> None:
+    conductor, first, rev, hi, lo = _reviewed(mem_pit, review_registry, 0.9)
+    conductor.edit_output(first.run_id, rev, "score", 0.2)
+    assert states(_resume(conductor, first.run_id))[hi] == "skipped"
+    conductor.edit_output(first.run_id, rev, "score", 0.95)
+    again = _resume(conductor, first.run_id)
+    assert states(again)[hi] in ("succeeded", "cached")  # the same input: may come from cache
+    assert states(again)[lo] == "skipped"
+
+
+@pytest.mark.parametrize(
+    ("edited", "says"),
+    [("great", "'great' is not a number"), (1.05, "1.05 is ambiguous"), (None, "None is not")],
+)
+def test_an_edited_score_that_is_no_score_is_refused_and_nothing_changes(
+    mem_pit: Pit, review_registry: NodeTypeRegistry, edited: Any, says: str
+) -> None:
+    conductor, first, rev, hi, lo = _reviewed(mem_pit, review_registry, 0.9)
+    bound = dict(first.node(rev).artifacts)
+    with pytest.raises(InvalidMelodyError, match="score of node") as caught:
+        conductor.edit_output(first.run_id, rev, "score", edited)
+    assert says in str(caught.value)
+    assert "cannot be removed" in str(caught.value)
+    assert sorted(mem_pit.dag.node(first.run_id, rev).artifacts) == sorted(bound.values())
+    assert mem_pit.dag.state(first.run_id, hi) == "succeeded"  # nothing reset
+    for aid in bound.values():
+        assert _semantics(mem_pit, aid) == 0.9
+
+
+def test_an_unscored_node_takes_any_edited_score(
+    mem_pit: Pit, review_registry: NodeTypeRegistry
+) -> None:
+    ex = ReviewExecutor(review_registry)
+    ex.review = {"findings": "fine", "score": "n/a"}
+    conductor = conductor_for(mem_pit, review_registry, ex)
+    m, rev, hi, lo = _review_branches("score != null and score >= 0.8", "score == null")
+    first = run(conductor, m, KEPT)
+    assert states(first)[lo] == "succeeded"
+    conductor.edit_output(first.run_id, rev, "score", "still none")  # nothing to clear: taken
+    conductor.edit_output(first.run_id, rev, "score", 8)
+    again = _resume(conductor, first.run_id)
+    assert states(again)[hi] in ("succeeded", "cached")  # the same input: may come from cache
+    assert states(again)[lo] == "skipped"
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"), [(1.05, None), (1.5, None), (1.999, None), (2, 0.2), (6.9, 0.69)]
+)
+def test_a_score_just_above_one_is_ambiguous_not_marks(value: Any, expected: float | None) -> None:
+    got = _semantic_score(value)
+    assert got == expected if expected is None else got is not None and math.isclose(got, expected)
+
+
+def test_a_score_that_is_no_score_is_logged_with_the_reason(
+    mem_pit: Pit, review_registry: NodeTypeRegistry, caplog: pytest.LogCaptureFixture
+) -> None:
+    ex = ReviewExecutor(review_registry)
+    ex.review = {"findings": "fine", "score": 1.05}
+    m, rev, hi, lo = _review_branches("score == null", "score != null")
+    with caplog.at_level("WARNING", logger="symphony.conductor"):
+        result = run(conductor_for(mem_pit, review_registry, ex), m)
+    assert states(result)[hi] == "succeeded"
+    assert f"node {rev} gave no usable score: 1.05 is ambiguous" in caplog.text

@@ -349,3 +349,68 @@ def test_python_syntax_needs_text(registry: NodeTypeRegistry) -> None:
     assert fails(registry, "op.python_syntax", {"code": None}) == (
         "op.python_syntax: input 'code' must be a text, got null"
     )
+
+
+# ------------------------------------------------------------------------------ qa4 bugs 4 and 5
+
+
+def test_python_syntax_reports_the_error_of_code_with_a_fence_in_its_docstring(
+    registry: NodeTypeRegistry,
+) -> None:
+    code = 'def f():\n    """Use:\n```\nf()\n```\n"""\n    return (1\n'
+    out = run(registry, "op.python_syntax", {"code": code}, fail_on_error=False)
+    assert out["code"] == code  # not the docstring's example
+    assert out["report"]["ok"] is False
+    assert out["report"]["errors"][0]["line"] == 7
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        "First install:\n```bash\npip install x\n```\nThen:\n```python\nx = 1\n```",
+        "```bash\npip install x\n```\n```py\nx = 1\n```",
+        "```text\nexplained\n```\n```\nx = 1\n```",  # untagged before another language
+    ],
+)
+def test_python_syntax_prefers_the_python_block(registry: NodeTypeRegistry, answer: str) -> None:
+    out = run(registry, "op.python_syntax", {"code": answer})
+    assert out == {"code": "x = 1\n", "report": {"ok": True, "errors": []}}
+
+
+def test_python_syntax_an_indented_fence_inside_the_block_does_not_close_it(
+    registry: NodeTypeRegistry,
+) -> None:
+    code = 'def f():\n    """\n    ```\n    f()\n    ```\n    """\n'
+    out = run(registry, "op.python_syntax", {"code": f"```python\n{code}```\nDone."})
+    assert out == {"code": code, "report": {"ok": True, "errors": []}}
+    # an indented fence (in a list) closes at its own indent, and its body loses that indent
+    answer = "Steps:\n  ```python\n  def g():\n      return 1\n  ```\n"
+    assert run(registry, "op.python_syntax", {"code": answer})["code"] == (
+        "def g():\n    return 1\n"
+    )
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        '```json\n{"md": "use ``` for code", "a": 1}\n```',
+        'Sure! ```json\n{"md": "```", "a": 1}\n```',
+        'Example:\n```python\nf(x)\n```\n```json\n{"a": 1}\n```',
+        'Example:\n```\nnot json\n```\nAnswer:\n```\n{"a": 1}\n```',
+        '~~~json\n{"a": 1}\n~~~',
+    ],
+)
+def test_json_extract_tries_every_block_and_a_fence_in_a_string_stays(
+    registry: NodeTypeRegistry, answer: str
+) -> None:
+    assert run(registry, "op.json_extract", {"data": answer}, path="a") == {"value": 1}
+
+
+def test_json_extract_error_is_the_json_blocks_when_none_parses(
+    registry: NodeTypeRegistry,
+) -> None:
+    answer = 'Call:\n```python\nf(x)\n```\nResult:\n```json\n{"a": }\n```'
+    assert fails(registry, "op.json_extract", {"data": answer}) == (
+        "op.json_extract: input 'data' is not JSON (in its ``` block): Expecting value at line "
+        "1, column 7"
+    )

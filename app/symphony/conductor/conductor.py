@@ -157,20 +157,34 @@ SCORE_PORT: Final = "score"
 def _semantic_score(value: object) -> float | None:
     """Return a node's ``score`` output as a quality from 0 to 1, or ``None`` if it is none.
 
-    A number from 0 to 1 is taken as it is; one above 1 up to 10 is read as marks out of 10,
-    up to 100 as a percentage (models asked for a score often answer ``7`` or ``85``). Any
-    other value (text, ``null``, a negative number, more than 100) is no score.
+    A number from 0 to 1 is taken as it is; one from 2 up to 10 is read as marks out of 10,
+    above 10 up to 100 as a percentage (models asked for a score often answer ``7`` or ``85``).
+    A number above 1 and below 2 is no score: ``1.05`` may be a 0..1 score run over (very
+    good) or one mark out of 10 (very bad), and guessing would take a branch silently. Any
+    other value (text, ``null``, a negative number, more than 100) is no score either;
+    :func:`_not_a_score` says why.
     """
     if not _is_number(value):
         return None
     score = float(value)  # type: ignore[arg-type]
     if 0.0 <= score <= 1.0:
         return score
-    if 1.0 < score <= 10.0:
+    if 2.0 <= score <= 10.0:
         return score / 10.0
     if 10.0 < score <= 100.0:
         return score / 100.0
     return None
+
+
+def _not_a_score(value: object) -> str:
+    """Say why ``value`` (for which :func:`_semantic_score` gives ``None``) is no score."""
+    shown = repr(value) if len(repr(value)) <= 40 else repr(value)[:37] + "..."
+    if _is_number(value) and 1.0 < float(value) < 2.0:  # type: ignore[arg-type]
+        return (
+            f"{shown} is ambiguous (a score from 0 to 1 run over, or marks out of 10?): "
+            "give 0 to 1, marks from 2 to 10 or a percentage"
+        )
+    return f"{shown} is not a number from 0 to 1, marks out of 10 or a percentage"
 
 
 def _inline_abort_reason(ctx: FailureContext) -> str:
@@ -1279,6 +1293,10 @@ class Run:
         # A node that scores its own work (a reviewer's ``score``) gives every output it made
         # that semantic quality: what link conditions read as ``score``.
         semantics = _semantic_score(outputs[SCORE_PORT]) if SCORE_PORT in outputs else None
+        if semantics is None and outputs.get(SCORE_PORT) is not None:
+            # links reading ``score`` will say "null": the log tells what the node gave instead
+            _log.warning("run %s: node %s gave no usable score: %s", run_id, nid,
+                         _not_a_score(outputs[SCORE_PORT]))  # fmt: skip
         for port, port_type, name in nr.out_specs:
             if port not in outputs:
                 continue
@@ -2129,7 +2147,9 @@ class Conductor:
         Downstream nodes run again on :meth:`resume`.
 
         The new version keeps the old one as its input (lineage), is bound to the node, and
-        everything downstream of the node is reset to pending.
+        everything downstream of the node is reset to pending. It keeps the node's score (the
+        semantic quality link conditions read as ``score``); an edited ``score`` output scores
+        all the node's outputs anew (see :meth:`adopt_output`).
 
         Returns
         -------
@@ -2161,10 +2181,22 @@ class Conductor:
         It replaces the bound version of the same name; the node's dependants are reset, so
         :meth:`resume` runs them (and what follows) again on the new value.
 
+        The node's score follows: a new version of an output gets the semantic quality its
+        siblings have, and a new version of the ``score`` output gives its score (normalised
+        as when the node ran) to every output of the node, so a resume takes the branch the
+        edited score says. A run's output whose score changes is not changed in place (another
+        run may use it): a copy with the new score takes its place.
+
         Returns
         -------
         list of str
             The nodes that will run again.
+
+        Raises
+        ------
+        InvalidMelodyError
+            The node is not finished, the version is not one of its outputs, or it is a
+            ``score`` that is no score while the node has one (a score cannot be removed).
         """
         dag, store = self.pit.dag, self.pit.artifacts
         melody = self.melody_of(self.record(run_id))
@@ -2177,9 +2209,30 @@ class Conductor:
         info = dag.node(run_id, node_id)
         if info.state != "succeeded":
             raise InvalidMelodyError(f"node {node_id!r} has not succeeded (it is {info.state})")
-        for a in info.artifacts:
+        outputs = [a for a in info.artifacts if store.info(a).name.startswith(prefix)]
+        # every output of a scored node carries the same semantic quality: any one tells it
+        score = next((s for a in outputs if (s := store.quality(a).semantics) is not None), None)
+        if name == prefix + SCORE_PORT:
+            value = self._stored_value(artifact_id)
+            new_score = _semantic_score(value)
+            if new_score is None and score is not None:
+                # the store cannot clear a semantic quality: refuse rather than keep a stale one
+                raise InvalidMelodyError(
+                    f"the edited score of node {node_id!r} is no score: {_not_a_score(value)} "
+                    f"(its score stays {round(score, 6)}; a score cannot be removed)"
+                )
+            score = new_score
+        for a in outputs:
             if a != artifact_id and store.info(a).name == name:
                 dag.unbind_artifact(run_id, node_id, a)
+        if score is not None:
+            artifact_id = self._scored(run_id, node_id, artifact_id, score)
+            for a in outputs:
+                if store.info(a).name == name:
+                    continue
+                if (b := self._scored(run_id, node_id, a, score)) != a:
+                    dag.unbind_artifact(run_id, node_id, a)
+                    dag.bind_artifact(run_id, node_id, b)
         dag.bind_artifact(run_id, node_id, artifact_id)
         again: list[str] = []
         for link in melody.outgoing(node_id):
@@ -2187,6 +2240,36 @@ class Conductor:
                 again += dag.reset(run_id, link.target_node)
         self.pit.sync()
         return again
+
+    def _stored_value(self, artifact_id: int) -> Any:
+        """Return a stored version's value, or the reason it has none (a text, never a score)."""
+        store = self.pit.artifacts
+        try:
+            return _decode(store.get(artifact_id, actor="user"), store.info(artifact_id).kind)
+        except ValueError as e:  # not JSON or not UTF-8: say so where the score is refused
+            return f"<not readable: {e}>"
+
+    def _scored(self, run_id: str, node_id: str, artifact_id: int, score: float) -> int:
+        """Return a version of ``artifact_id`` whose semantic quality is ``score``.
+
+        The version itself if it has that score, or has none and is the user's (an edit,
+        which no other run holds); else a copy of it (its lineage) with that score, so that a
+        run's output another run may hold keeps the score it was given.
+        """
+        store = self.pit.artifacts
+        have = store.quality(artifact_id).semantics
+        # the store keeps single precision: 0.7 comes back as 0.69999998
+        if have is not None and math.isclose(have, score, abs_tol=1e-6):
+            return artifact_id
+        info = store.info(artifact_id)
+        if have is None and (info.produced_by is None or info.produced_by[2] == "user"):
+            store.set_quality(artifact_id, semantics=score)
+            return artifact_id
+        copy = store.put(info.name, store.get(artifact_id, actor="user"), kind=info.kind,
+                         inputs=[artifact_id], actor="user", produced_by=(run_id, node_id, "user"),
+                         durable=True)  # fmt: skip
+        store.set_quality(copy, semantics=score)
+        return copy
 
     def run_ids(self) -> list[str]:
         """Return the ids of the runs recorded in this Pit, oldest first."""

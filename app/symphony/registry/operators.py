@@ -219,19 +219,87 @@ def format_template(inputs: Mapping[str, Any], config: Mapping[str, Any]) -> dic
 # ----------------------------------------------------------------------------- JSON extract
 
 
-#: A fenced block (``` with an optional info string, a newline, the body, the closing ``` or
-#: the end of the text: a model's answer may be cut short).
-_FENCE_BLOCK: Final = re.compile(r"```[^\n`]*\n(?P<body>.*?)(?:```|\Z)", re.S)
+#: A fenced block opened after prose on the same line ("Sure! ```json"): ``` with an optional
+#: info string, a newline, the body, then a closing ``` that starts a line (a ``` inside a JSON
+#: string does not end it) or the end of the text (a model's answer may be cut short).
+_FENCE_BLOCK: Final = re.compile(r"```[^\n`]*\n(?P<body>.*?)(?:^[ \t]*```|\Z)", re.S | re.M)
 #: A fence on one line: ```json {"a": 1}```.
 _FENCE_INLINE: Final = re.compile(r"```(?:json\b)?(?P<body>.*?)```", re.S | re.I)
-#: A fenced block whose fences start lines (for code, where ``` may occur inside a string).
-_FENCE_LINES: Final = re.compile(r"^[ \t]*```[^\n`]*\n(?P<body>.*?)(?:^[ \t]*```|\Z)", re.S | re.M)
+#: A line that opens a fenced block: its indent, three or more ` or ~, an info string.
+_FENCE_OPEN: Final = re.compile(r"(?P<indent>[ \t]*)(?P<fence>`{3,}|~{3,})(?P<info>[^\n]*?)\r?\n?")
+#: A line that may close one: its indent and the fence, nothing else.
+_FENCE_CLOSE: Final = re.compile(r"(?P<indent>[ \t]*)(?P<fence>`{3,}|~{3,})[ \t]*\r?\n?")
+#: The info strings (first word, any case) of a block in each language.
+_PYTHON_TAGS: Final = frozenset({"python", "py", "python3", "py3"})
+_JSON_TAGS: Final = frozenset({"json", "jsonc"})
 
 
-def _fenced(text: str) -> str | None:
-    """Return the body of the first fenced block in ``text`` (prose around it is dropped)."""
-    m = _FENCE_BLOCK.search(text) or _FENCE_INLINE.search(text)
-    return None if m is None else m.group("body")
+class _Block:
+    """A fenced block whose fences start lines (see :func:`_fence_blocks`)."""
+
+    __slots__ = ("body", "lang", "start")
+
+    def __init__(self, start: int, lang: str, body: str) -> None:
+        self.start = start  # offset of its opening fence line in the text
+        self.lang = lang  # the info string's first word, lower case ("" when untagged)
+        self.body = body
+
+
+def _fence_blocks(text: str) -> list[_Block]:
+    """Return the fenced blocks of ``text`` whose fences start lines, in order.
+
+    As in CommonMark, a block closes at a line holding only a fence of the same character, at
+    least as long as the opening one, and (so that an indented ``` inside a docstring of the
+    code does not end it) indented no further than the opening fence; the body loses the
+    opening fence's indent. A block that never closes runs to the end: answers get cut short.
+    """
+    blocks: list[_Block] = []
+    opened: tuple[int, str, str, str] | None = None  # start, indent, fence, lang
+    body: list[str] = []
+    for m in re.finditer(r"[^\n]*\n|[^\n]+\Z", text):
+        line = m.group()
+        if opened is None:
+            o = _FENCE_OPEN.fullmatch(line)
+            # an info string with a backtick is no opening: ```json {"a": 1}``` is inline
+            if o and not (o["fence"][0] == "`" and "`" in o["info"]):
+                words = o["info"].split()
+                opened = (m.start(), o["indent"], o["fence"], words[0].lower() if words else "")
+                body = []
+            continue
+        start, indent, fence, lang = opened
+        c = _FENCE_CLOSE.fullmatch(line)
+        if (
+            c
+            and c["fence"][0] == fence[0]
+            and len(c["fence"]) >= len(fence)
+            and len(c["indent"]) <= len(indent)
+        ):
+            blocks.append(_Block(start, lang, "".join(body)))
+            opened = None
+            continue
+        body.append(line[len(indent) :] if line.startswith(indent) else line.lstrip(" \t"))
+    # a last fence with nothing after it closes a block opened after prose ("Sure! ```json")
+    if opened is not None and "".join(body).strip():
+        blocks.append(_Block(opened[0], opened[3], "".join(body)))
+    return blocks
+
+
+def _preferred(blocks: list[_Block], tags: frozenset[str]) -> list[_Block]:
+    """Return ``blocks`` best first: tagged with one of ``tags``, then untagged, then the rest."""
+    return sorted(blocks, key=lambda b: 0 if b.lang in tags else 1 if not b.lang else 2)
+
+
+def _fenced(text: str) -> list[str]:
+    """Return the bodies of the fenced blocks in ``text`` to try as JSON, the likeliest first.
+
+    Blocks tagged ``json`` come first, then untagged ones, then others (a model may show an
+    example call in Python before its JSON answer); then blocks opened after prose on a line,
+    then fences on one line.
+    """
+    found = [b.body for b in _preferred(_fence_blocks(text), _JSON_TAGS)]
+    found += [m.group("body") for m in _FENCE_BLOCK.finditer(text)]
+    found += [m.group("body") for m in _FENCE_INLINE.finditer(text)]
+    return list(dict.fromkeys(found))  # each once, in order
 
 
 def _parse_json_text(type_id: str, port: str, text: str) -> Any:
@@ -240,13 +308,14 @@ def _parse_json_text(type_id: str, port: str, text: str) -> Any:
     except json.JSONDecodeError as exc:
         error, where = exc, ""
     # Models like to fence their JSON, often with a sentence before or after it ("Sure! ```json
-    # …```"): the first fenced block is the JSON.
-    body = _fenced(text)
-    if body is not None:
+    # …```"), sometimes after another block: the first block that parses is the JSON; if none
+    # does, the error is the likeliest block's.
+    for n, body in enumerate(_fenced(text)):
         try:
             return json.loads(body)
         except json.JSONDecodeError as exc:
-            error, where = exc, " (in its ``` block)"
+            if n == 0:
+                error, where = exc, " (in its ``` block)"
     raise OperatorError(
         type_id,
         f"input '{port}' is not JSON{where}: {error.msg} at line {error.lineno}, "
@@ -410,17 +479,22 @@ def quality_gate(inputs: Mapping[str, Any], config: Mapping[str, Any]) -> dict[s
 
 
 def _strip_fences(code: str) -> str:
-    """Return the first fenced block of a model's answer, without the prose around it.
+    """Return the Python block of a model's answer, without the prose around it.
 
-    Code that starts with no fence and parses as it is stays whole: a line starting with ```
-    inside it belongs to a string (a docstring with Markdown in it).
+    The block taken is the first tagged ``python`` (or ``py``), else the first untagged one,
+    else the first. Code that starts with no fence stays whole if it parses as it is, or if
+    its first fence lies inside a triple-quoted string (a docstring with Markdown in it): a
+    syntax error is then reported on the code, not hidden by a fragment of its docstring.
     """
-    m = _FENCE_LINES.search(code)
-    if m is None:
+    blocks = _fence_blocks(code)
+    if not blocks:
         return code
-    if code[: m.start()].strip() and not check_python_syntax(code):
+    before = code[: blocks[0].start]
+    if before.strip() and (
+        not check_python_syntax(code) or before.count('"""') % 2 or before.count("'''") % 2
+    ):
         return code
-    body = m.group("body")
+    body = _preferred(blocks, _PYTHON_TAGS)[0].body
     return body if body.endswith("\n") else body + "\n"
 
 

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import errno
 import os
+import time
 from pathlib import Path
 
 import pytest
 
+from symphony.extensions.file_explorer.matching import ForkedMatcher, MatchTimeoutError
 from symphony.extensions.file_explorer.nodes import read_files, search_files
 from symphony.extensions.file_explorer.service import (
     DEFAULT_MAX_READ,
@@ -174,3 +176,44 @@ def test_the_read_node_refuses_limits_its_reply_cannot_carry(tmp_path: Path) -> 
     out = read_files(small, {"config": {"path": "b.txt", "max_bytes": 500}})
     assert out["outputs"]["text"] == "plain text"
     assert os.path.exists(root / "a.txt")
+
+
+# ------------------------------------------------------------------------------ qa4 bug 6
+# Running out of a search's time limit over many files is "too large", whatever the mode; only a
+# single file that took most of the limit blames the pattern.
+
+
+def _many(fs: FileService, n: int = 30) -> None:
+    for i in range(n):
+        (fs.root / f"f{i:03}.txt").write_text(f"foo{i}\n")
+
+
+def _slow_caller() -> None:
+    time.sleep(0.02)  # a caller slow to answer: the search's time runs out between files
+
+
+@pytest.mark.parametrize(("query", "regex"), [("foo1", False), (r"foo\d", True)])
+def test_a_search_out_of_time_over_many_files_is_too_large_not_the_patterns_fault(
+    fs: FileService, query: str, regex: bool
+) -> None:
+    _many(fs)
+    with pytest.raises(WorkspaceError) as info:
+        fs.search(query, regex=regex, timeout=0.1, check=_slow_caller)
+    assert info.value.code == "too_large"
+    assert "the search took longer than its time limit of 0.1 s (stopped in f0" in str(info.value)
+    assert "simplify" not in str(info.value)
+
+
+def test_a_file_match_cut_short_by_the_limit_is_not_blamed_on_the_pattern(
+    fs: FileService, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (fs.root / "a.txt").write_text("foo1\n")
+
+    def out_of_time(self: ForkedMatcher, path: str, *args: object) -> None:
+        raise MatchTimeoutError(path)  # the limit ran out the moment this file started
+
+    monkeypatch.setattr(ForkedMatcher, "match", out_of_time)
+    with pytest.raises(WorkspaceError) as info:
+        fs.search(r"foo\d", regex=True, timeout=5.0)
+    assert info.value.code == "too_large"
+    assert "(stopped in a.txt)" in str(info.value)

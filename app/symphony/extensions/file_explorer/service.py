@@ -40,6 +40,10 @@ DEFAULT_MAX_READ = DEFAULT_MAX_FRAME - FRAME_HEADROOM
 DEFAULT_MAX_WRITE = 64 << 20
 DEFAULT_PAGE = 1000
 MAX_PAGE = 10_000
+#: Share of a search's time limit one file's regular-expression match must have taken, when
+#: the limit runs out, for the pattern to be blamed (runaway backtracking) rather than the
+#: size of the search.
+PATTERN_BLAME_SHARE = 0.5
 
 
 class WorkspaceError(Exception):
@@ -690,8 +694,9 @@ class FileService:
         ------
         WorkspaceError
             ``invalid_argument`` for an empty query, a bad argument, an invalid regular
-            expression or one that did not finish matching a file within ``timeout`` (the
-            message names the pattern); ``too_large`` when the walk outlasted ``timeout``.
+            expression or one that ran out of ``timeout`` matching a single file that alone
+            took at least :data:`PATTERN_BLAME_SHARE` of it (the message names the pattern);
+            ``too_large`` when the search (walk and matching) otherwise outlasted ``timeout``.
         """
         if not isinstance(query, str) or not query:
             raise WorkspaceError("invalid_argument", "the search text is empty")
@@ -717,8 +722,20 @@ class FileService:
             raise WorkspaceError(
                 "io_error", f"cannot start the regular-expression search: {e.strerror or e}"
             ) from None
+
+        def out_of_time(rel: str) -> WorkspaceError:
+            return WorkspaceError(
+                "too_large",
+                f"the search took longer than its time limit of {timeout:.1f} s (stopped in {rel})",
+                rel,
+            )
+
         try:
             for rel, real in self.walk("", deadline, check=check):
+                # the walk looks at the clock once a folder: a folder of many small files
+                # would run past the limit (and a plain search gave no error)
+                if time.monotonic() > deadline:
+                    raise out_of_time(rel)
                 if not files.match(rel):
                     continue
                 check()
@@ -737,18 +754,19 @@ class FileService:
                     def tick(rel: str = rel) -> None:
                         check()
                         if time.monotonic() > deadline:
-                            raise WorkspaceError(
-                                "too_large",
-                                f"the search took longer than its time limit of {timeout:.1f} s "
-                                f"(stopped in {rel})",
-                                rel,
-                            )
+                            raise out_of_time(rel)
 
                     hits = match_file(rx, real, left, tick)
                 else:
+                    started = time.monotonic()
                     try:
                         hits = helper.match(real, left, deadline, check)
                     except MatchTimeoutError:
+                        # Out of time is the pattern's fault only if this one file took most
+                        # of the limit; a search that ran out over many files (a big
+                        # workspace) is too large, as a plain search says.
+                        if time.monotonic() - started < timeout * PATTERN_BLAME_SHARE:
+                            raise out_of_time(rel) from None
                         raise WorkspaceError(
                             "invalid_argument",
                             f"the regular expression {query!r} did not finish matching {rel} "
