@@ -11,8 +11,7 @@ from typing import Any
 
 import pytest
 
-from symphony.conductor import history
-from symphony.conductor import OUTPUT_PREFIX
+from symphony.conductor import OUTPUT_PREFIX, history
 from symphony.conductor.conductor import (
     Conductor,
     InvalidMelodyError,

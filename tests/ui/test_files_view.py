@@ -173,7 +173,9 @@ def test_deleting_a_link_to_a_folder_says_link_and_keeps_the_folder(
     monkeypatch.setattr(QMessageBox, "question", question)
     with qtbot.waitSignal(view.sig_deleted, timeout=WAIT_MS):
         assert view.delete("linkdir", is_dir=True) is not None
-    assert asked == ["Delete the link 'linkdir' (what it points to is kept)? This cannot be undone."]
+    assert asked == [
+        "Delete the link 'linkdir' (what it points to is kept)? This cannot be undone."
+    ]
     assert not (ws / "linkdir").is_symlink()
     assert (ws / "src" / "main.py").read_text() == "print('hi')\n"
     asked.clear()

@@ -508,7 +508,8 @@ class FilesView(QWidget):
 def _tooltip(e: dict[str, Any]) -> str:
     kind, path = e["kind"], e["path"]
     if e.get("link") and kind in ("dir", "file"):
-        return f"{path} — a symbolic link to a {'folder' if kind == 'dir' else 'file'} in the workspace"
+        what = "folder" if kind == "dir" else "file"
+        return f"{path} — a symbolic link to a {what} in the workspace"
     if kind == "dir":
         return str(path)
     if kind == "symlink":
