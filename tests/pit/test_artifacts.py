@@ -220,7 +220,8 @@ def test_ids_after_lists_live_versions_stored_since(pit: Pit) -> None:
     assert a.ids_after(z) == []
     a.delete(y, actor="tester")
     assert a.ids_after(x) == [z]
-    with pytest.raises(OverflowError):
+    # Right type, refused value (QA bug 16: was a bare OverflowError).
+    with pytest.raises(InvalidArgumentError, match="expected an integer"):
         a.ids_after(-1)
 
 

@@ -90,7 +90,8 @@ def test_out_of_range_arguments(pit: Any) -> None:
         pit.stale.sweep(now=-1.0)
     with pytest.raises(InvalidArgumentError, match="now"):
         pit.stale.classify(1, now=float("nan"))
-    with pytest.raises(OverflowError):
+    # Right type, refused value (QA bug 16: was a bare OverflowError).
+    with pytest.raises(InvalidArgumentError, match="expected an integer"):
         pit.stale.set_watermarks(-1, 0)
 
 

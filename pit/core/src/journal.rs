@@ -106,10 +106,13 @@ impl Default for JournalOptions {
 /// segment files) is durable no later than the record.
 pub type PreSyncHook = Box<dyn Fn() -> Result<(), StorageError> + Send + Sync>;
 
-/// Handle to the journal; cheap to clone. An in-memory journal records nothing.
+/// Handle to the journal; cheap to clone. An in-memory journal records nothing, but it too
+/// refuses appends once closed.
 #[derive(Clone, Default)]
 pub struct Journal {
     inner: Option<Arc<Inner>>,
+    /// Set by [`Journal::close`] (in memory and on disk alike); see [`Journal::check_open`].
+    closed: Arc<AtomicBool>,
 }
 
 impl std::fmt::Debug for Journal {
@@ -124,7 +127,12 @@ impl std::fmt::Debug for Journal {
 struct Buf {
     bytes: Vec<u8>,
     next_lsn: Lsn,
+    /// Appends are refused: the journal was closed, or it failed (then `failed` is set too).
+    /// One flag, so that the append hot path tests a single byte.
     closed: bool,
+    /// Mirror of `Io::failed` that appenders can see without the I/O lock: once a write or sync
+    /// failed, every later append is refused (nothing it would log could reach the disk).
+    failed: bool,
 }
 
 struct Io {
@@ -181,7 +189,17 @@ pub(crate) fn sync_dir(dir: &Path) -> Result<(), StorageError> {
 impl Journal {
     /// A journal that records nothing (for [`crate::Pit::in_memory`]).
     pub fn in_memory() -> Self {
-        Self { inner: None }
+        Self::default()
+    }
+
+    /// `PitClosedError` once [`Journal::close`] was called. For mutations that append nothing
+    /// (runtime state, or records skipped in memory); appends check it themselves.
+    #[inline]
+    pub fn check_open(&self) -> Result<()> {
+        if self.closed.load(Ordering::Acquire) {
+            return Err(StorageError::Closed.into());
+        }
+        Ok(())
     }
 
     /// Whether records go to disk.
@@ -189,21 +207,51 @@ impl Journal {
         self.inner.is_some()
     }
 
-    /// Read every record in `dir` (creating nothing) and open the journal for appending after
-    /// them. Returns the journal and the records in LSN order.
+    /// Read every record in `dir` and open the journal for appending after them, with no check
+    /// against a snapshot (tests of the journal and of single components).
+    #[cfg(test)]
     pub(crate) fn open(dir: &Path, options: JournalOptions) -> Result<(Self, Vec<Record>)> {
+        Self::open_checked(dir, options, None)
+    }
+
+    /// Read every record in `dir` (creating nothing but a new segment to append to) and open the
+    /// journal for appending after them. Returns the journal and the records in LSN order.
+    ///
+    /// First checks the journal against the snapshot at `snapshot.1`, which
+    /// covers records up to `snapshot.0` (`None`: there is no snapshot). Without a snapshot the
+    /// journal must start at LSN 1; with one, it must reach the LSN the snapshot covers. Either
+    /// failure is `DataDirCorruptError` and nothing is changed.
+    pub(crate) fn open_checked(
+        dir: &Path,
+        options: JournalOptions,
+        snapshot: Option<(Option<Lsn>, &Path)>,
+    ) -> Result<(Self, Vec<Record>)> {
         let existed = dir.is_dir();
-        if !existed {
-            fs::create_dir_all(dir).map_err(io_err(format!("creating {}", dir.display())))?;
-        }
-        let mut segments = list_segments(dir)?;
+        let mut segments = if existed {
+            list_segments(dir)?
+        } else {
+            Vec::new()
+        };
         let mut records = Vec::new();
         let mut expect: Option<Lsn> = None;
         let n = segments.len();
+        let mut torn = Vec::new();
         for (i, (first, path)) in segments.iter().enumerate() {
             let last_segment = i + 1 == n;
             let valid_len = read_segment(path, *first, last_segment, &mut expect, &mut records)?;
             if let Some(len) = valid_len {
+                torn.push((path, len));
+            }
+        }
+        let next_lsn = records
+            .last()
+            .map_or_else(|| segments.last().map_or(1, |s| s.0), |r| r.lsn + 1);
+        check_against_snapshot(dir, &segments, next_lsn, snapshot)?;
+        if !existed {
+            fs::create_dir_all(dir).map_err(io_err(format!("creating {}", dir.display())))?;
+        }
+        for (path, len) in torn {
+            {
                 // A torn tail: cut off the partial record so appends continue from a clean end.
                 let f = OpenOptions::new()
                     .write(true)
@@ -217,9 +265,6 @@ impl Journal {
                     .map_err(io_err(format!("syncing {}", path.display())))?;
             }
         }
-        let next_lsn = records
-            .last()
-            .map_or_else(|| segments.last().map_or(1, |s| s.0), |r| r.lsn + 1);
         // Appends always go to a new segment: an old segment is never written again.
         let path = segment_path(dir, next_lsn);
         let file = if segments.last().is_some_and(|s| s.0 == next_lsn) {
@@ -246,6 +291,7 @@ impl Journal {
                 bytes: Vec::with_capacity(64 << 10),
                 next_lsn,
                 closed: false,
+                failed: false,
             }),
             io: Mutex::new(Io {
                 file,
@@ -272,7 +318,13 @@ impl Journal {
             .spawn(move || flusher_loop(&weak, interval))
             .map_err(io_err("starting the journal flusher thread"))?;
         *inner.flusher.lock() = Some(handle);
-        Ok((Self { inner: Some(inner) }, records))
+        Ok((
+            Self {
+                inner: Some(inner),
+                closed: Arc::default(),
+            },
+            records,
+        ))
     }
 
     /// Append a record serialized with postcard. Acknowledged in memory; see [`Journal::sync`].
@@ -282,11 +334,11 @@ impl Journal {
     #[inline]
     pub fn append<T: Serialize + ?Sized>(&self, tag: Tag, record: &T) -> Result<Lsn> {
         let Some(inner) = &self.inner else {
-            return Ok(0);
+            return self.check_open().map(|()| 0);
         };
         let mut b = inner.buf.lock();
         if b.closed {
-            return Err(StorageError::Closed.into());
+            return Err(refusal(&b));
         }
         let start = b.bytes.len();
         b.bytes.extend_from_slice(&[0u8; RECORD_HEADER]);
@@ -302,7 +354,7 @@ impl Journal {
     /// Append a record whose payload is already encoded.
     pub fn append_raw(&self, tag: Tag, payload: &[u8]) -> Result<Lsn> {
         let Some(inner) = &self.inner else {
-            return Ok(0);
+            return self.check_open().map(|()| 0);
         };
         if payload.len() > RECORD_MAX {
             return Err(Error::Internal(format!(
@@ -312,7 +364,7 @@ impl Journal {
         }
         let mut b = inner.buf.lock();
         if b.closed {
-            return Err(StorageError::Closed.into());
+            return Err(refusal(&b));
         }
         let start = b.bytes.len();
         b.bytes.extend_from_slice(&[0u8; RECORD_HEADER]);
@@ -364,7 +416,7 @@ impl Journal {
         if inner.durable.load(Ordering::Acquire) >= lsn {
             return Ok(());
         }
-        inner.flush_locked(&mut io, true)
+        inner.flush_locked(&mut io, true).map(drop)
     }
 
     /// Make everything appended so far durable.
@@ -378,7 +430,7 @@ impl Journal {
             return Ok(());
         };
         let mut io = inner.io.lock();
-        inner.flush_locked(&mut io, false)
+        inner.flush_locked(&mut io, false).map(drop)
     }
 
     /// Register a hook run before each journal `fdatasync`.
@@ -402,8 +454,10 @@ impl Journal {
             return Ok(0);
         };
         let mut io = inner.io.lock();
-        inner.flush_locked(&mut io, true)?;
-        let first = inner.buf.lock().next_lsn;
+        // The new segment starts right after the last record written here, read in the same
+        // critical section that took the buffer: records appended meanwhile (appends take only
+        // the buffer lock) stay buffered and go to the new segment, whose name must be theirs.
+        let first = inner.flush_locked(&mut io, true)? + 1;
         inner.start_segment(&mut io, first)?;
         io.since_checkpoint = 0;
         Ok(first)
@@ -428,14 +482,16 @@ impl Journal {
 
     /// Flush and sync everything, stop the flusher; later appends fail with `PitClosedError`.
     pub(crate) fn close(&self) -> Result<()> {
+        self.closed.store(true, Ordering::Release);
         let Some(inner) = &self.inner else {
             return Ok(());
         };
         let result = {
             let mut io = inner.io.lock();
-            let r = inner.flush_locked(&mut io, true);
+            // Refuse appends first, then write what is buffered: an append racing close() is
+            // either refused or written, never acknowledged and dropped.
             inner.buf.lock().closed = true;
-            r
+            inner.flush_locked(&mut io, true).map(drop)
         };
         *inner.wake_lock.lock() = true;
         inner.wake.notify_all();
@@ -448,8 +504,38 @@ impl Journal {
     }
 }
 
+/// Appended to the message of the failure that stops the journal.
+const FAILED: &str = " (the journal now refuses every write: changes not yet durable, this \
+                      one included, are not on disk and will be gone after reopening)";
+
+/// The error for an append refused by a closed or failed journal.
+#[cold]
+fn refusal(b: &Buf) -> Error {
+    if b.failed {
+        StorageError::io(
+            "the journal failed earlier and refuses further writes",
+            std::io::Error::other("a journal write or sync failed; reopen the Pit"),
+        )
+        .into()
+    } else {
+        StorageError::Closed.into()
+    }
+}
+
 impl Inner {
-    fn flush_locked(&self, io: &mut Io, sync: bool) -> Result<()> {
+    /// Make the journal refuse every later write and append (sticky: what was buffered when a
+    /// write or sync failed can no longer be ordered safely behind it).
+    #[cold]
+    fn fail(&self, io: &mut Io, msg: String) {
+        io.failed = Some(msg);
+        let mut b = self.buf.lock();
+        b.failed = true;
+        b.closed = true;
+    }
+
+    /// Write what is buffered (and `fdatasync` when `sync`). Returns the LSN of the newest
+    /// record now written: the buffer was taken and that LSN read in one critical section.
+    fn flush_locked(&self, io: &mut Io, sync: bool) -> Result<Lsn> {
         if let Some(msg) = &io.failed {
             return Err(StorageError::io(
                 "the journal failed earlier and refuses further writes",
@@ -466,8 +552,10 @@ impl Inner {
             let n = io.spare.len() as u64;
             if let Err(e) = io.file.write_all(&io.spare) {
                 // What was handed to us can no longer be ordered safely behind a partial write.
-                io.failed = Some(e.to_string());
-                return Err(StorageError::io(format!("writing {}", io.path.display()), e).into());
+                self.fail(io, e.to_string());
+                return Err(
+                    StorageError::io(format!("writing {}{FAILED}", io.path.display()), e).into(),
+                );
             }
             io.spare.clear();
             io.size += n;
@@ -476,11 +564,16 @@ impl Inner {
         }
         if sync {
             for hook in self.pre_sync.read().iter() {
-                hook()?;
+                if let Err(e) = hook() {
+                    self.fail(io, e.to_string());
+                    return Err(e.into());
+                }
             }
             if let Err(e) = io.file.sync_data() {
-                io.failed = Some(e.to_string());
-                return Err(StorageError::io(format!("syncing {}", io.path.display()), e).into());
+                self.fail(io, e.to_string());
+                return Err(
+                    StorageError::io(format!("syncing {}{FAILED}", io.path.display()), e).into(),
+                );
             }
             self.durable.fetch_max(last, Ordering::AcqRel);
         }
@@ -490,16 +583,24 @@ impl Inner {
                 // segments) must be too: a durable put racing a rotation would otherwise find its
                 // LSN already durable and return before its blob bytes are synced.
                 for hook in self.pre_sync.read().iter() {
-                    hook()?;
+                    if let Err(e) = hook() {
+                        self.fail(io, e.to_string());
+                        return Err(e.into());
+                    }
                 }
-                io.file
-                    .sync_data()
-                    .map_err(io_err(format!("syncing {}", io.path.display())))?;
+                if let Err(e) = io.file.sync_data() {
+                    self.fail(io, e.to_string());
+                    return Err(StorageError::io(
+                        format!("syncing {}{FAILED}", io.path.display()),
+                        e,
+                    )
+                    .into());
+                }
                 self.durable.fetch_max(last, Ordering::AcqRel);
             }
             self.start_segment(io, last + 1)?;
         }
-        Ok(())
+        Ok(last)
     }
 
     fn start_segment(&self, io: &mut Io, first: Lsn) -> Result<()> {
@@ -545,6 +646,41 @@ fn flusher_loop(weak: &Weak<Inner>, interval: Duration) {
             inner.checkpoint_running.store(false, Ordering::Release);
         }
     }
+}
+
+/// The journal against the snapshot (see [`Journal::open_checked`]).
+fn check_against_snapshot(
+    dir: &Path,
+    segments: &[(Lsn, PathBuf)],
+    next_lsn: Lsn,
+    snapshot: Option<(Option<Lsn>, &Path)>,
+) -> Result<()> {
+    match snapshot {
+        Some((None, snap)) => {
+            if let Some(&(first, _)) = segments.first().filter(|s| s.0 > 1) {
+                return Err(corrupt(
+                    snap,
+                    format!(
+                        "the snapshot is missing, but the journal starts at LSN {first} \
+                         (the records before it were covered by a snapshot)"
+                    ),
+                ));
+            }
+        }
+        Some((Some(covered), snap)) if next_lsn - 1 < covered => {
+            return Err(corrupt(
+                dir,
+                format!(
+                    "journal segments are missing: the journal ends at LSN {} but {} covers \
+                     records up to LSN {covered}",
+                    next_lsn - 1,
+                    snap.display()
+                ),
+            ));
+        }
+        _ => {}
+    }
+    Ok(())
 }
 
 fn create_segment(path: &Path, first: Lsn) -> std::io::Result<File> {
@@ -830,6 +966,97 @@ mod tests {
         j.close().unwrap();
         let (_, recs) = open(d.path());
         assert_eq!(recs.len(), 400);
+    }
+
+    #[test]
+    fn rotation_racing_appenders_names_segments_by_their_first_record() {
+        const PER_THREAD: u64 = 200_000;
+        // Bug: rotate() read next_lsn after the flush released the buffer lock, so records
+        // appended in between went into a segment named after a later LSN (unreadable on open).
+        let d = tempfile::tempdir().unwrap();
+        let (j, _) = open(d.path());
+        let done = AtomicU64::new(0);
+        let mut rotations = 0;
+        std::thread::scope(|s| {
+            for t in 0..2u64 {
+                let (j, done) = (j.clone(), &done);
+                s.spawn(move || {
+                    for i in 0..PER_THREAD {
+                        j.append(Tag::Dag, &(t, i)).unwrap();
+                    }
+                    done.fetch_add(1, Ordering::Release);
+                });
+            }
+            while done.load(Ordering::Acquire) < 2 || rotations == 0 {
+                let first = j.rotate().unwrap();
+                // Every record below `first` is written; the buffer holds only later ones.
+                let written = j.inner.as_ref().unwrap().written.load(Ordering::Acquire);
+                assert!(written < first, "{written} >= {first}");
+                rotations += 1;
+            }
+        });
+        assert!(rotations > 0);
+        j.close().unwrap();
+        let (j2, recs) = open(d.path());
+        assert_eq!(recs.len() as u64, 2 * PER_THREAD);
+        for (i, r) in recs.iter().enumerate() {
+            assert_eq!(r.lsn, i as u64 + 1);
+        }
+        j2.close().unwrap();
+    }
+
+    #[test]
+    fn close_racing_appenders_loses_no_acknowledged_record() {
+        // Bug: close() flushed, then marked the buffer closed in a second critical section;
+        // appends in between were acknowledged and never written.
+        for _ in 0..20 {
+            let d = tempfile::tempdir().unwrap();
+            let (j, _) = open(d.path());
+            let acked = AtomicU64::new(0);
+            std::thread::scope(|s| {
+                for t in 0..2u64 {
+                    let (j, acked) = (j.clone(), &acked);
+                    s.spawn(move || {
+                        for i in 0.. {
+                            if j.append(Tag::Pool, &(t, i)).is_err() {
+                                break;
+                            }
+                            acked.fetch_add(1, Ordering::Relaxed);
+                        }
+                    });
+                }
+                while acked.load(Ordering::Relaxed) < 1000 {
+                    std::thread::yield_now();
+                }
+                j.close().unwrap();
+            });
+            let (j2, recs) = open(d.path());
+            assert_eq!(recs.len() as u64, acked.load(Ordering::Relaxed));
+            j2.close().unwrap();
+        }
+    }
+
+    #[test]
+    fn a_failed_write_makes_every_later_append_fail() {
+        let d = tempfile::tempdir().unwrap();
+        let (j, _) = open(d.path());
+        j.append(Tag::Pool, &1u8).unwrap();
+        j.sync_all().unwrap();
+        {
+            // A real write failure: swap the segment handle for a read-only one.
+            let inner = j.inner.as_ref().unwrap();
+            let mut io = inner.io.lock();
+            io.file = File::open(&io.path).unwrap();
+        }
+        let lsn = j.append(Tag::Pool, &2u8).unwrap();
+        assert!(j.sync(lsn).is_err());
+        let err = j.append(Tag::Pool, &3u8).unwrap_err();
+        assert!(err.to_string().contains("failed earlier"), "{err}");
+        assert!(j.append_raw(Tag::Pool, b"x").is_err());
+        assert!(j.sync_all().is_err());
+        assert!(j.close().is_err());
+        let (_, recs) = open(d.path());
+        assert_eq!(recs.len(), 1);
     }
 
     #[test]

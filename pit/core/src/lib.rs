@@ -22,6 +22,9 @@ pub mod journal;
 pub mod pool;
 pub mod stale;
 
+#[cfg(test)]
+mod pit_tests;
+
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -138,9 +141,19 @@ impl Pit {
         let key = options.key.ok_or_else(|| {
             StorageError::Key("a persistent Pit needs an encryption key (none was given)".into())
         })?;
+        if let Some(a) = &options.archive_dir {
+            check_archive_dir(dir, a)?;
+        }
         let data_dir = datadir::DataDir::open(dir, &key)?;
         let snapshots = data_dir.read_snapshot()?;
-        let (journal, records) = Journal::open(&dir.join("journal"), options.journal.clone())?;
+        // Without a snapshot the journal must start at LSN 1; with one, it must reach every
+        // record the snapshot covers (else segments were removed or emptied).
+        let covered = snapshots.iter().map(|s| s.1).max();
+        let (journal, records) = Journal::open_checked(
+            &dir.join("journal"),
+            options.journal.clone(),
+            Some((covered, &dir.join("snapshot.bin"))),
+        )?;
         let ctx = Ctx {
             journal,
             clock: options.clock.clone(),
@@ -198,6 +211,7 @@ impl Pit {
         pit.ctx.journal.set_checkpoint_hook(Box::new(move || {
             if let Some(p) = weak.upgrade() {
                 // A failed background checkpoint leaves the journal in place; the next one retries.
+                // (After close() it is refused: close took the last one.)
                 let _ = p.checkpoint();
             }
         }));
@@ -272,8 +286,19 @@ impl Pit {
     /// replay time on the next open; called by the journal's flusher as the log grows, and on
     /// close.
     pub fn checkpoint(&self) -> Result<()> {
+        if self.is_closed() {
+            return Err(StorageError::Closed.into());
+        }
+        self.checkpoint_now()
+    }
+
+    fn checkpoint_now(&self) -> Result<()> {
         let Some(dir) = &self.dir else { return Ok(()) };
         let _guard = self.checkpoint_lock.lock();
+        if self.ctx.journal.check_open().is_err() {
+            // A background checkpoint that waited for close()'s: the journal is gone.
+            return Err(StorageError::Closed.into());
+        }
         self.ctx.journal.rotate()?;
         let mut parts = Vec::with_capacity(5);
         for c in self.components() {
@@ -293,7 +318,9 @@ impl Pit {
         if self.closed.swap(true, Ordering::AcqRel) {
             return Ok(());
         }
-        let checkpointed = self.checkpoint();
+        // Wake threads blocked in pool.acquire() and refuse later acquires and releases.
+        self.pool.close();
+        let checkpointed = self.checkpoint_now();
         let closed = self.ctx.journal.close();
         let artifacts_closed = self.artifacts.close();
         if let Some(d) = &self.dir {
@@ -301,6 +328,45 @@ impl Pit {
         }
         checkpointed.and(closed).and(artifacts_closed)
     }
+}
+
+/// `path` made absolute with symbolic links resolved, for the part of it that exists.
+fn resolve(path: &Path) -> PathBuf {
+    let abs = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+    let mut existing = abs.as_path();
+    let mut rest = Vec::new();
+    loop {
+        if let Ok(c) = existing.canonicalize() {
+            return rest.iter().rev().fold(c, |p, r| p.join(r));
+        }
+        match (existing.parent(), existing.file_name()) {
+            (Some(parent), Some(name)) => {
+                rest.push(name.to_os_string());
+                existing = parent;
+            }
+            _ => return abs,
+        }
+    }
+}
+
+/// Refuse an archive directory that is the data directory or inside it: the Pit owns every file
+/// there (an archive in `journal/` makes the Pit unopenable; one at the top mixes with its files).
+fn check_archive_dir(dir: &Path, archive_dir: &Path) -> Result<()> {
+    let (d, a) = (resolve(dir), resolve(archive_dir));
+    if a.starts_with(&d) && a != d.join("archive") {
+        return Err(stale::StaleError::InvalidSetting {
+            name: "archive_dir",
+            reason: format!(
+                "{} is inside the data directory {}; the archive must live outside it (or be \
+                 left unset to use {})",
+                archive_dir.display(),
+                dir.display(),
+                dir.join("archive").display()
+            ),
+        }
+        .into());
+    }
+    Ok(())
 }
 
 impl Drop for Pit {

@@ -10,7 +10,7 @@ use pyo3::prelude::*;
 use pyo3::pybacked::PyBackedStr;
 use pyo3::types::PyDict;
 
-use crate::errors::{detached, guard, invalid_argument};
+use crate::errors::{detached, guard, int_i32, int_usize, invalid_argument};
 
 fn secs(us: Micros) -> f64 {
     us as f64 / SECOND as f64
@@ -302,7 +302,7 @@ impl PyArbitrationEngine {
         owner: &str,
         model: &str,
         workflow: &str,
-        priority: i32,
+        #[pyo3(from_py_with = int_i32)] priority: i32,
         business_value: f64,
         user_impact: f64,
         cost: f64,
@@ -374,7 +374,12 @@ impl PyArbitrationEngine {
 
     /// Make up to `max` decisions in one call (GIL released).
     #[pyo3(signature = (max, *, acquire = false))]
-    fn decide_batch(&self, py: Python<'_>, max: usize, acquire: bool) -> PyResult<PyDecisionBatch> {
+    fn decide_batch(
+        &self,
+        py: Python<'_>,
+        #[pyo3(from_py_with = int_usize)] max: usize,
+        acquire: bool,
+    ) -> PyResult<PyDecisionBatch> {
         let inner = Arc::clone(&self.inner);
         let ds = detached(py, move || inner.decide(max, acquire))?;
         Ok(PyDecisionBatch {

@@ -15,7 +15,7 @@ use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyString, PyTuple};
 
-use crate::errors::{detached, guard, invalid_argument};
+use crate::errors::{detached, guard, int_u64, invalid_argument};
 
 const SMALL: usize = 1 << 20;
 
@@ -515,7 +515,7 @@ impl PyArtifactStore {
     }
 
     /// Ids of the live versions stored after version `after`, oldest first.
-    fn ids_after(&self, after: ArtifactId) -> Vec<ArtifactId> {
+    fn ids_after(&self, #[pyo3(from_py_with = int_u64)] after: ArtifactId) -> Vec<ArtifactId> {
         self.inner.ids_after(after)
     }
 

@@ -11,7 +11,7 @@ use pyo3::prelude::*;
 use pyo3::pybacked::PyBackedStr;
 use pyo3::types::{PyBytes, PyList, PyString};
 
-use crate::errors::{detached, guard, type_error, PyPitErr};
+use crate::errors::{detached, guard, int_u32, int_u64, type_error, PyPitErr};
 
 /// Batches longer than this release the GIL while they run.
 const DETACH_OVER: usize = 4096;
@@ -444,7 +444,7 @@ impl PyDagTracker {
         py: Python<'_>,
         workflow: &str,
         node: &str,
-        artifact_id: u64,
+        #[pyo3(from_py_with = int_u64)] artifact_id: u64,
         durable: bool,
     ) -> PyResult<bool> {
         let t = &self.inner;
@@ -460,7 +460,7 @@ impl PyDagTracker {
         py: Python<'_>,
         workflow: &str,
         node: &str,
-        artifact_id: u64,
+        #[pyo3(from_py_with = int_u64)] artifact_id: u64,
         durable: bool,
     ) -> PyResult<bool> {
         let t = &self.inner;
@@ -593,7 +593,11 @@ impl PyDagTracker {
     }
 
     /// The id of the node at `index`.
-    fn node_name(&self, workflow: &str, index: u32) -> PyResult<String> {
+    fn node_name(
+        &self,
+        workflow: &str,
+        #[pyo3(from_py_with = int_u32)] index: u32,
+    ) -> PyResult<String> {
         guard(|| self.inner.node_name(workflow, index))
     }
 

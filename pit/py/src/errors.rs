@@ -8,7 +8,7 @@
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use pit_core::{Classify, Detail, ErrorKind};
-use pyo3::exceptions::PyTypeError;
+use pyo3::exceptions::{PyOverflowError, PyTypeError};
 use pyo3::prelude::*;
 use pyo3::PyErrArguments;
 
@@ -139,6 +139,63 @@ pub fn detached<T: Send>(
 
 /// A `TypeError` naming the argument, for values `PyO3`'s extraction cannot check by type alone.
 #[allow(dead_code)] // used by the component bindings
+/// Extract an integer of type `T`; an int out of `T`'s range (negative, too large) is a refused
+/// value, `InvalidArgumentError`, not a bare `OverflowError` (pyo3 adds a note naming the
+/// argument to either).
+fn int_in_range<T>(
+    ob: &Bound<'_, PyAny>,
+    range: &str,
+    extract: impl FnOnce(&Bound<'_, PyAny>) -> PyResult<T>,
+) -> PyResult<T> {
+    extract(ob).map_err(|e| {
+        if e.is_instance_of::<PyOverflowError>(ob.py()) {
+            let mut shown = ob.to_string();
+            if shown.len() > 40 {
+                shown = format!("{}…", &shown[..40]);
+            }
+            invalid_argument(format!("expected an integer from {range}, got {shown}"))
+        } else {
+            e
+        }
+    })
+}
+
+/// `from_py_with` for a `u32` argument (see [`int_in_range`]).
+pub fn int_u32(ob: &Bound<'_, PyAny>) -> PyResult<u32> {
+    int_in_range(ob, "0 to 4294967295", |o| o.extract())
+}
+
+/// `from_py_with` for a `u64` argument (see [`int_in_range`]).
+pub fn int_u64(ob: &Bound<'_, PyAny>) -> PyResult<u64> {
+    int_in_range(ob, "0 to 2**64 - 1", |o| o.extract())
+}
+
+/// `from_py_with` for an optional `u64` argument (see [`int_in_range`]).
+pub fn opt_int_u64(ob: &Bound<'_, PyAny>) -> PyResult<Option<u64>> {
+    if ob.is_none() {
+        return Ok(None);
+    }
+    int_u64(ob).map(Some)
+}
+
+/// `from_py_with` for a `usize` argument (see [`int_in_range`]).
+pub fn int_usize(ob: &Bound<'_, PyAny>) -> PyResult<usize> {
+    int_in_range(ob, "0 to 2**64 - 1", |o| o.extract())
+}
+
+/// `from_py_with` for an optional `usize` argument (see [`int_in_range`]).
+pub fn opt_int_usize(ob: &Bound<'_, PyAny>) -> PyResult<Option<usize>> {
+    if ob.is_none() {
+        return Ok(None);
+    }
+    int_usize(ob).map(Some)
+}
+
+/// `from_py_with` for an `i32` argument (see [`int_in_range`]).
+pub fn int_i32(ob: &Bound<'_, PyAny>) -> PyResult<i32> {
+    int_in_range(ob, "-2147483648 to 2147483647", |o| o.extract())
+}
+
 pub fn type_error(arg: &str, expected: &str, got: &Bound<'_, PyAny>) -> PyErr {
     let got = got
         .get_type()

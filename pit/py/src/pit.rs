@@ -10,7 +10,7 @@ use pyo3::prelude::*;
 use crate::arbitration::PyArbitrationEngine;
 use crate::artifacts::PyArtifactStore;
 use crate::dag::PyDagTracker;
-use crate::errors::{detached, invalid_argument};
+use crate::errors::{detached, int_u64, invalid_argument};
 use crate::pool::PyPoolManager;
 use crate::stale::PyStaleManager;
 
@@ -77,7 +77,7 @@ impl PyPit {
         archive_dir: Option<PathBuf>,
         manual_clock: Option<f64>,
         flush_interval_ms: f64,
-        checkpoint_mib: u64,
+        #[pyo3(from_py_with = int_u64)] checkpoint_mib: u64,
     ) -> PyResult<Self> {
         if !(flush_interval_ms.is_finite() && flush_interval_ms > 0.0) {
             return Err(invalid_argument(format!(

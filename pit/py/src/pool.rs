@@ -8,8 +8,11 @@ use pit_core::pool::{
 };
 use pit_core::{Classify, ErrorKind, Micros, SECOND};
 use pyo3::prelude::*;
+use pyo3::types::{PyBool, PyInt};
 
-use crate::errors::{detached, guard, invalid_argument, type_error};
+use crate::errors::{
+    detached, guard, int_i32, int_u32, int_u64, invalid_argument, opt_int_u64, type_error,
+};
 
 fn micros(arg: &str, seconds: f64) -> PyResult<Micros> {
     if seconds.is_finite() && seconds >= 0.0 {
@@ -176,9 +179,16 @@ fn lease_id(lease: &Bound<'_, PyAny>) -> PyResult<u64> {
     if let Ok(l) = lease.cast::<PyLease>() {
         return Ok(l.get().id);
     }
-    lease
-        .extract::<u64>()
-        .map_err(|_| type_error("lease", "Lease or int", lease))
+    if lease.is_instance_of::<PyInt>() && !lease.is_instance_of::<PyBool>() {
+        // Right type, value out of range: no lease has that id.
+        return lease.extract::<u64>().map_err(|_| {
+            invalid_argument(format!(
+                "argument 'lease': expected a lease id (a non-negative integer below 2**64), \
+                 got {lease}"
+            ))
+        });
+    }
+    Err(type_error("lease", "Lease or int", lease))
 }
 
 fn opt_money(arg: &str, v: Option<f64>) -> PyResult<Option<f64>> {
@@ -224,8 +234,8 @@ impl PyPoolManager {
     fn register(
         &self,
         model: String,
-        slots: u32,
-        memory: u64,
+        #[pyo3(from_py_with = int_u32)] slots: u32,
+        #[pyo3(from_py_with = int_u64)] memory: u64,
         price_per_call: f64,
         price_per_token: f64,
         fallbacks: Vec<String>,
@@ -319,7 +329,7 @@ impl PyPoolManager {
         &self,
         model: &str,
         owner: &str,
-        priority: i32,
+        #[pyo3(from_py_with = int_i32)] priority: i32,
         budget: Option<f64>,
         estimate: Option<f64>,
     ) -> PyResult<PyLease> {
@@ -342,11 +352,16 @@ impl PyPoolManager {
         py: Python<'_>,
         model: &str,
         owner: &str,
-        priority: i32,
+        #[pyo3(from_py_with = int_i32)] priority: i32,
         budget: Option<f64>,
         estimate: Option<f64>,
         timeout: Option<f64>,
     ) -> PyResult<PyLease> {
+        // Checked before the fast path, so that a bad timeout is refused whether or not a slot
+        // happens to be free.
+        let timeout = timeout
+            .map(|t| micros("timeout", t).map(Duration::from_micros))
+            .transpose()?;
         let req = Request {
             model,
             owner,
@@ -363,9 +378,6 @@ impl PyPoolManager {
         if let Some(l) = fast {
             return Ok(l.into());
         }
-        let timeout = timeout
-            .map(|t| micros("timeout", t).map(Duration::from_micros))
-            .transpose()?;
         let inner = Arc::clone(&self.inner);
         let (model, owner) = (model.to_string(), owner.to_string());
         detached(py, move || {
@@ -388,7 +400,7 @@ impl PyPoolManager {
         lease: &Bound<'_, PyAny>,
         ok: bool,
         latency: f64,
-        tokens: u64,
+        #[pyo3(from_py_with = int_u64)] tokens: u64,
         cost: Option<f64>,
         durable: bool,
     ) -> PyResult<f64> {
@@ -428,7 +440,11 @@ impl PyPoolManager {
 
     /// Set (or clear with `None`) the memory limit in bytes.
     #[pyo3(signature = (limit, *, durable = false))]
-    fn set_memory_limit(&self, limit: Option<u64>, durable: bool) -> PyResult<()> {
+    fn set_memory_limit(
+        &self,
+        #[pyo3(from_py_with = opt_int_u64)] limit: Option<u64>,
+        durable: bool,
+    ) -> PyResult<()> {
         guard(|| self.inner.set_memory_limit(limit, durable))
     }
 

@@ -9,7 +9,7 @@ use pit_core::stale::{
 use pit_core::{Micros, SECOND};
 use pyo3::prelude::*;
 
-use crate::errors::{detached, guard, invalid_argument};
+use crate::errors::{detached, guard, int_u64, invalid_argument, opt_int_usize};
 
 fn secs(t: Micros) -> f64 {
     t as f64 / SECOND as f64
@@ -484,7 +484,12 @@ impl PyStaleManager {
 
     /// Set the storage-pressure watermarks (bytes of the store's local size; `low < high`).
     #[pyo3(signature = (high, low, *, durable = false))]
-    fn set_watermarks(&self, high: u64, low: u64, durable: bool) -> PyResult<PyStaleSettings> {
+    fn set_watermarks(
+        &self,
+        #[pyo3(from_py_with = int_u64)] high: u64,
+        #[pyo3(from_py_with = int_u64)] low: u64,
+        durable: bool,
+    ) -> PyResult<PyStaleSettings> {
         guard(|| {
             self.inner.update_settings(durable, |s| {
                 s.watermarks = Some((high, low));
@@ -508,7 +513,10 @@ impl PyStaleManager {
 
     /// Take queued notifications (up to `max`, all by default), oldest first.
     #[pyo3(signature = (max = None))]
-    fn notifications(&self, max: Option<usize>) -> Vec<PyStaleNotification> {
+    fn notifications(
+        &self,
+        #[pyo3(from_py_with = opt_int_usize)] max: Option<usize>,
+    ) -> Vec<PyStaleNotification> {
         self.inner
             .take_notifications(max)
             .into_iter()

@@ -1187,6 +1187,8 @@ impl ArbitrationEngine {
     /// Submit requests; returns their ids. All are validated before any is queued.
     /// Acknowledged, or durable with `durable`.
     pub fn submit(&self, reqs: &[Submit<'_>], durable: bool) -> Result<Vec<u64>> {
+        // In memory nothing is appended below, so a closed Pit is refused here.
+        self.ctx.journal.check_open()?;
         let now = self.ctx.clock.now();
         let mut s = self.state.lock();
         let mut models = Vec::with_capacity(reqs.len());
@@ -1303,6 +1305,7 @@ impl ArbitrationEngine {
     /// (returned in [`Decision::lease`]); without, the caller acquires.
     #[allow(clippy::too_many_lines, clippy::many_single_char_names)] // the hot loop, kept whole
     pub fn decide(&self, max: usize, acquire: bool) -> Result<Vec<Decision>> {
+        self.ctx.journal.check_open()?;
         let now = self.ctx.clock.now();
         let mut views = Vec::new();
         self.pool.views(&mut views);
@@ -1324,6 +1327,7 @@ impl ArbitrationEngine {
         let mut log = Vec::new();
         let persistent = self.ctx.journal.is_persistent();
         let mut t0 = Instant::now();
+        let mut refused = None;
         while out.len() < max && !s.pending.is_empty() {
             // One clock read per decision: each decision's latency runs from the end of the
             // previous one (so it includes recording the previous rationale).
@@ -1352,8 +1356,10 @@ impl ArbitrationEngine {
                         Ok(l) => lease = Some(l.id),
                         Err(e) => {
                             // Put the request back: the caller sees the error, nothing is lost.
+                            // The decisions made so far are still journaled below.
                             s.enqueue(r);
-                            return if out.is_empty() { Err(e) } else { Ok(out) };
+                            refused = Some(e);
+                            break;
                         }
                     }
                 }
@@ -1430,7 +1436,10 @@ impl ArbitrationEngine {
             let rec = Rec::Decided(log, next, now);
             self.ctx.journal.append(Tag::Arbitration, &rec)?;
         }
-        Ok(out)
+        match refused {
+            Some(e) if out.is_empty() => Err(e),
+            _ => Ok(out),
+        }
     }
 
     /// The decision `id` with its rationale, from the bounded history.

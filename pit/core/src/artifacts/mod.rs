@@ -2141,6 +2141,14 @@ impl ArtifactStore {
     /// (bytes unchanged, still encrypted) into the active segment, then remove the old files once
     /// the move is durable. Runs after deletes and archiving; returns bytes given back.
     pub fn compact(&self) -> Result<u64> {
+        self.compact_with(false)
+    }
+
+    /// [`ArtifactStore::compact`], and with `include_active` the active segment too when it is
+    /// less than half live: it is closed (a new one started) and compacted like the others. The
+    /// Stale Manager calls this after deleting under storage pressure, so that deletions give
+    /// space back at once instead of when the active segment rolls.
+    pub fn compact_with(&self, include_active: bool) -> Result<u64> {
         self.check_open()?;
         let before = self.local_bytes();
         let em = self.em();
@@ -2148,6 +2156,19 @@ impl ArtifactStore {
             let mut st = self.inner.state.lock();
             let mut dead = self.ensure_init(&st)?;
             let mut segs = self.inner.segs.lock();
+            if include_active {
+                let sparse = segs
+                    .active_num()
+                    .and_then(|n| st.segs.get(&n))
+                    .is_some_and(|s| s.end > 0 && s.live_bytes * 2 < s.end);
+                if sparse {
+                    if let Some(old) = segs.roll()? {
+                        if st.segs.get(&old).is_some_and(|s| s.live == 0) {
+                            dead.push(old);
+                        }
+                    }
+                }
+            }
             let active = segs.active_num();
             let victims: HashSet<u32> = st
                 .segs
@@ -2159,7 +2180,12 @@ impl ArtifactStore {
                 .take(8)
                 .collect();
             if victims.is_empty() {
-                return Ok(0);
+                drop(segs);
+                drop(st);
+                if !dead.is_empty() {
+                    self.finish(self.inner.ctx.journal.last_lsn(), true, &dead)?;
+                }
+                return Ok(before.saturating_sub(self.local_bytes()));
             }
             let mut moves = Vec::new();
             for (h, ch) in st

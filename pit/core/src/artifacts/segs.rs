@@ -190,7 +190,8 @@ impl Segs {
             .iter()
             .rev()
             .find(|(_, s)| !s.large)
-            .filter(|(_, s)| s.end < SEG_MAX / 2)
+            // A dead one (everything moved out or deleted) is removed, not refilled.
+            .filter(|(_, s)| s.live > 0 && s.end < SEG_MAX / 2)
             .map(|(n, s)| (*n, s.end));
         let mut dead = Vec::new();
         for n in on_disk {
@@ -329,6 +330,17 @@ impl Segs {
             }
         }
         Ok(loc)
+    }
+
+    /// Close the active segment and start a new one (so that compaction may move the old one's
+    /// live objects out and remove it). Returns the old active segment's number.
+    pub fn roll(&mut self) -> Result<Option<u32>, StorageError> {
+        self.flush_active()?;
+        let old = self.active_num();
+        let n = self.next;
+        self.next += 1;
+        self.activate(n, 0)?;
+        Ok(old)
     }
 
     /// Hand the active buffer to the OS.

@@ -850,6 +850,8 @@ impl DagTracker {
             let at = self.now();
             let no = st.handle(wf)?;
             let persistent = self.ctx.journal.is_persistent();
+            // In memory nothing is appended below, so a closed Pit is refused here.
+            self.ctx.journal.check_open()?;
             let w = st.wf_mut(no)?;
             for &n in nodes {
                 w.check_index(n)?;

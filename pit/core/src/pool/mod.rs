@@ -56,6 +56,9 @@ pub enum PoolError {
     /// Unknown or already released lease.
     #[error("unknown lease {0} (never granted or already released)")]
     LeaseNotFound(u64),
+    /// A lease granted by another Pit, or by this one before it was reopened.
+    #[error("lease {0} was not granted by this Pit (it comes from another Pit, or from before this one was reopened)")]
+    ForeignLease(u64),
     /// A lifecycle transition that is not allowed.
     #[error("illegal transition of model {model:?}: {from} → {to}{why}")]
     IllegalTransition {
@@ -100,7 +103,7 @@ impl Classify for PoolError {
             Self::ModelNotFound(_) => ErrorKind::ModelNotFound,
             Self::AlreadyExists(_) => ErrorKind::AlreadyExists,
             Self::InvalidArgument(_) => ErrorKind::InvalidArgument,
-            Self::LeaseNotFound(_) => ErrorKind::LeaseNotFound,
+            Self::LeaseNotFound(_) | Self::ForeignLease(_) => ErrorKind::LeaseNotFound,
             Self::IllegalTransition { .. } => ErrorKind::IllegalTransition,
             Self::PoolExhausted(_) => ErrorKind::PoolExhausted,
             Self::AcquireTimeout(_) => ErrorKind::AcquireTimeout,
@@ -120,7 +123,7 @@ impl Classify for PoolError {
             | Self::IllegalTransition { model: m, .. }
             | Self::MemoryLimit { model: m, .. }
             | Self::BudgetExceeded(_, m) => Detail::Subject(m.clone()),
-            Self::LeaseNotFound(l) => Detail::Subject(l.to_string()),
+            Self::LeaseNotFound(l) | Self::ForeignLease(l) => Detail::Subject(l.to_string()),
             Self::InvalidArgument(_) => Detail::None,
         }
     }
@@ -379,8 +382,11 @@ struct State {
     owners: Vec<Account>,
     by_owner: HashMap<String, usize>,
     leases: HashMap<u64, LeaseRec>,
+    /// The next lease id: this pool's epoch in the high 32 bits, a counter in the low 32.
     next_lease: u64,
     next_ticket: u64,
+    /// Set by [`PoolManager::close`]: acquires and releases are refused, waiters woken.
+    closed: bool,
     waiting: usize,
     memory_limit: Option<u64>,
     policy: KeepAlive,
@@ -425,6 +431,22 @@ struct Snap {
     predictor: Predictor,
 }
 
+/// A per-pool lease epoch: distinct for every pool of this process (an odd multiplier is a
+/// bijection modulo 2^32) and random across processes, so that a lease id from another Pit, or
+/// from this data directory's earlier session, never matches a live lease here.
+fn lease_epoch() -> u32 {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    use std::sync::OnceLock;
+    static SEED: OnceLock<u32> = OnceLock::new();
+    static COUNT: AtomicU32 = AtomicU32::new(0);
+    let seed = *SEED.get_or_init(rand::random);
+    seed.wrapping_add(
+        COUNT
+            .fetch_add(1, Ordering::Relaxed)
+            .wrapping_mul(0x9E37_79B9),
+    )
+}
+
 fn check_money(name: &str, v: f64) -> Result<()> {
     if v.is_finite() && v >= 0.0 {
         Ok(())
@@ -443,8 +465,9 @@ impl State {
             owners: Vec::new(),
             by_owner: HashMap::default(),
             leases: HashMap::default(),
-            next_lease: 1,
+            next_lease: (u64::from(lease_epoch()) << 32) | 1,
             next_ticket: 1,
+            closed: false,
             waiting: 0,
             memory_limit: None,
             policy: KeepAlive::Fixed,
@@ -567,6 +590,8 @@ impl State {
                 i != m
                     && matches!(self.models[i].state, Lifecycle::Warm | Lifecycle::Cooldown)
                     && self.models[i].in_use == 0
+                    // Unloading a model that holds no memory frees nothing.
+                    && self.models[i].spec.memory > 0
             })
             .collect();
         candidates.sort_by_key(|&i| (self.models[i].last_used, i));
@@ -631,6 +656,9 @@ impl State {
 
     #[allow(clippy::too_many_lines)] // every check of an acquire, in the order they apply
     fn try_grant(&mut self, req: &Request<'_>, now: Micros, ticket: Option<u64>) -> Result<Lease> {
+        if self.closed {
+            return Err(crate::StorageError::Closed.into());
+        }
         let mi = self.model(req.model)?;
         let (target, probe) = self.route(mi, now)?;
         let model = &self.models[target];
@@ -712,7 +740,8 @@ impl State {
             model.issued - 1
         });
         let id = self.next_lease;
-        self.next_lease += 1;
+        // The counter wraps within the low 32 bits (skipping 0), never into the epoch.
+        self.next_lease = (id & !0xFFFF_FFFF) | u64::from((id as u32).wrapping_add(1).max(1));
         self.leases.insert(
             id,
             LeaseRec {
@@ -1088,41 +1117,56 @@ impl PoolManager {
         let now = self.ctx.clock.now();
         let (cost, lsn) = {
             let mut s = self.state.lock();
-            let rec = s
-                .leases
-                .remove(&lease)
-                .ok_or(PoolError::LeaseNotFound(lease))?;
-            let m = rec.model;
+            if s.closed {
+                return Err(crate::StorageError::Closed.into());
+            }
+            let Some(rec) = s.leases.remove(&lease) else {
+                return Err(if lease >> 32 == s.next_lease >> 32 {
+                    PoolError::LeaseNotFound(lease)
+                } else {
+                    PoolError::ForeignLease(lease)
+                }
+                .into());
+            };
+            let (m, owner, probe, estimate, slot) =
+                (rec.model, rec.owner, rec.probe, rec.estimate, rec.slot);
             let spec = &s.models[m].spec;
             let cost = outcome
                 .cost
                 .unwrap_or(spec.price_per_call + outcome.tokens as f64 * spec.price_per_token);
-            s.charge(m, rec.owner, cost);
-            let acct = &mut s.owners[rec.owner];
-            acct.reserved = (acct.reserved - rec.estimate).max(0.0);
-            let model = &mut s.models[m];
-            model.reserved = (model.reserved - rec.estimate).max(0.0);
-            model.calls += 1;
-            model.errors += u64::from(!outcome.ok);
-            model
-                .health
-                .record(outcome.ok, outcome.latency, rec.probe, now);
-            model.in_use -= 1;
-            model.free.push(rec.slot);
-            model.last_used = now;
-            if model.in_use == 0 {
-                s.set_state(m, Lifecycle::Cooldown, now);
-            }
-            let lsn = self.ctx.journal.append(
+            // Journal before changing anything else: a refused append (closed or failed
+            // journal) puts the lease back and changes nothing.
+            let appended = self.ctx.journal.append(
                 Tag::Pool,
                 &Rec::Release {
                     model: m as u32,
-                    owner: Cow::Borrowed(&s.owners[rec.owner].name),
+                    owner: Cow::Borrowed(&s.owners[owner].name),
                     cost,
                     ok: outcome.ok,
                     at: rec.acquired_at,
                 },
-            )?;
+            );
+            let lsn = match appended {
+                Ok(lsn) => lsn,
+                Err(e) => {
+                    s.leases.insert(lease, rec);
+                    return Err(e);
+                }
+            };
+            s.charge(m, owner, cost);
+            let acct = &mut s.owners[owner];
+            acct.reserved = (acct.reserved - estimate).max(0.0);
+            let model = &mut s.models[m];
+            model.reserved = (model.reserved - estimate).max(0.0);
+            model.calls += 1;
+            model.errors += u64::from(!outcome.ok);
+            model.health.record(outcome.ok, outcome.latency, probe, now);
+            model.in_use -= 1;
+            model.free.push(slot);
+            model.last_used = now;
+            if model.in_use == 0 {
+                s.set_state(m, Lifecycle::Cooldown, now);
+            }
             if s.waiting > 0 {
                 self.freed.notify_all();
             }
@@ -1132,6 +1176,14 @@ impl PoolManager {
             self.ctx.journal.sync(lsn)?;
         }
         Ok(cost)
+    }
+
+    /// Refuse every later acquire and release (`PitClosedError`) and wake the threads waiting
+    /// in [`PoolManager::acquire`] with that error. Called by [`crate::Pit::close`].
+    pub fn close(&self) {
+        let mut s = self.state.lock();
+        s.closed = true;
+        self.freed.notify_all();
     }
 
     /// Number of leases held.
@@ -1206,6 +1258,13 @@ impl PoolManager {
             return Err(invalid(
                 "window and min_samples must be positive and degraded_latency a number",
             ));
+        }
+        if policy.min_samples > policy.window {
+            return Err(invalid(format!(
+                "argument 'min_samples': must be at most window ({}), got {}; the window never \
+                 holds more outcomes, so the model would never be judged",
+                policy.window, policy.min_samples
+            )));
         }
         let mut s = self.state.lock();
         let m = s.model(model)?;

@@ -305,3 +305,102 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn eviction_skips_models_that_hold_no_memory() {
+    let (p, clock) = pool();
+    let mut zero = spec("remote", 1);
+    zero.memory = 0;
+    p.register(zero, false).unwrap();
+    for id in ["a", "b"] {
+        p.register(spec(id, 1), false).unwrap();
+    }
+    p.set_memory_limit(Some(100), false).unwrap();
+    // remote (0 bytes) is the least recently used warm model; a (100 bytes) comes next.
+    let r = p.try_acquire(&Request::new("remote", "")).unwrap();
+    p.release(r.id, Outcome::default(), false).unwrap();
+    clock.advance(SECOND);
+    let a = p.try_acquire(&Request::new("a", "")).unwrap();
+    p.release(a.id, Outcome::default(), false).unwrap();
+    clock.advance(SECOND);
+    let b = p.try_acquire(&Request::new("b", "")).unwrap();
+    assert_eq!(p.state("a").unwrap().0, Lifecycle::Idle);
+    assert_eq!(p.state("remote").unwrap().0, Lifecycle::Cooldown);
+    p.release(b.id, Outcome::default(), false).unwrap();
+}
+
+#[test]
+fn health_policy_min_samples_above_window_is_refused() {
+    let (p, _) = pool();
+    p.register(spec("m", 1), false).unwrap();
+    let policy = HealthPolicy {
+        window: 3,
+        min_samples: 10,
+        ..HealthPolicy::default()
+    };
+    let err = p.set_health_policy("m", policy, false).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidArgument);
+    assert!(err.to_string().contains("min_samples"), "{err}");
+    let ok = HealthPolicy {
+        window: 3,
+        min_samples: 3,
+        ..HealthPolicy::default()
+    };
+    p.set_health_policy("m", ok, false).unwrap();
+}
+
+#[test]
+fn a_lease_from_another_pool_is_refused_and_frees_nothing() {
+    let (p, _) = pool();
+    let (q, _) = pool();
+    p.register(spec("m", 1), false).unwrap();
+    q.register(spec("m", 1), false).unwrap();
+    let mine = p.try_acquire(&Request::new("m", "")).unwrap();
+    let theirs = q.try_acquire(&Request::new("m", "")).unwrap();
+    assert_ne!(mine.id, theirs.id);
+    let err = p.release(theirs.id, Outcome::default(), false).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::LeaseNotFound);
+    assert!(err.to_string().contains("not granted by this Pit"), "{err}");
+    // The slot is still held: nothing was freed.
+    assert_eq!(p.leases(), 1);
+    assert_eq!(
+        kind(p.try_acquire(&Request::new("m", ""))),
+        ErrorKind::PoolExhausted
+    );
+    p.release(mine.id, Outcome::default(), false).unwrap();
+    assert_eq!(
+        kind(p.release(mine.id, Outcome::default(), false)),
+        ErrorKind::LeaseNotFound
+    );
+    q.release(theirs.id, Outcome::default(), false).unwrap();
+}
+
+#[test]
+fn close_wakes_waiters_and_refuses_acquire_and_release() {
+    let (p, _) = pool();
+    let p = Arc::new(p);
+    p.register(spec("m", 1), false).unwrap();
+    let held = p.try_acquire(&Request::new("m", "")).unwrap();
+    let waiter = {
+        let p = Arc::clone(&p);
+        std::thread::spawn(move || p.acquire(&Request::new("m", ""), None))
+    };
+    // Deterministic: close only once the waiter is queued.
+    while p.info("m").unwrap().waiting == 0 {
+        std::thread::yield_now();
+    }
+    p.close();
+    assert_eq!(kind(waiter.join().unwrap()), ErrorKind::Closed);
+    assert_eq!(
+        kind(p.try_acquire(&Request::new("m", ""))),
+        ErrorKind::Closed
+    );
+    assert_eq!(
+        kind(p.acquire(&Request::new("m", ""), None)),
+        ErrorKind::Closed
+    );
+    assert_eq!(
+        kind(p.release(held.id, Outcome::default(), false)),
+        ErrorKind::Closed
+    );
+}

@@ -104,6 +104,11 @@ pub trait StaleTarget: Send + Sync {
     fn delete(&self, id: ArtifactId, actor: &str) -> Result<DeleteOutcome>;
     /// Bytes the store occupies locally.
     fn local_bytes(&self) -> u64;
+    /// Give back the space of deleted objects now (compaction, the active segment included);
+    /// returns the bytes given back. Fakes with nothing to compact keep the default.
+    fn reclaim_space(&self) -> Result<u64> {
+        Ok(0)
+    }
 }
 
 impl StaleTarget for ArtifactStore {
@@ -134,6 +139,9 @@ impl StaleTarget for ArtifactStore {
     }
     fn local_bytes(&self) -> u64 {
         ArtifactStore::local_bytes(self)
+    }
+    fn reclaim_space(&self) -> Result<u64> {
+        ArtifactStore::compact_with(self, true)
     }
 }
 
@@ -752,6 +760,9 @@ impl StaleManager {
     /// clock. A real sweep journals its archive records and a summary (acknowledged; durable
     /// with `durable`).
     pub fn sweep(&self, dry_run: bool, now: Option<Micros>, durable: bool) -> Result<SweepReport> {
+        if !dry_run {
+            self.ctx.journal.check_open()?;
+        }
         let _one_at_a_time = self.sweep_lock.lock();
         let now = now.unwrap_or_else(|| self.ctx.clock.now());
         let settings = self.settings();
@@ -860,16 +871,33 @@ impl StaleManager {
                 Err(r) => rep.skipped.push((id, r)),
             }
         }
+        if s.watermarks.is_some() && !rep.archived.is_empty() {
+            // Archived local copies give their space back only once compacted.
+            self.reclaim();
+        }
         let mut bytes = self.target.local_bytes();
         if let Some((high, low)) = s.watermarks {
             rep.pressure = bytes > high;
             if rep.pressure {
-                // Stop at the low watermark, measured or estimated from the sizes deleted
-                // (deduplicated blobs may free less than their size).
+                // Stop at the low watermark, measured. Deleting frees space only once it is
+                // compacted, so delete until the estimate (sizes deleted) reaches the low
+                // watermark, then compact and measure; when that gave nothing back (shared
+                // chunks, objects the store cannot move yet), stop: deleting more would free
+                // nothing either.
                 let mut est = bytes;
+                let mut pending = false;
                 for c in &plan.pool {
-                    if bytes <= low || est <= low {
+                    if bytes <= low {
                         break;
+                    }
+                    if est <= low {
+                        let freed = self.reclaim();
+                        pending = false;
+                        bytes = self.target.local_bytes();
+                        if bytes <= low || freed == 0 {
+                            break;
+                        }
+                        est = bytes;
                     }
                     rep.delete_candidates.push(c.id);
                     notes.note(
@@ -882,7 +910,7 @@ impl StaleManager {
                         Ok(()) => {
                             rep.deleted.push(c.id);
                             est = est.saturating_sub(c.size);
-                            bytes = self.target.local_bytes();
+                            pending = true;
                             notes.note(
                                 NoteKind::Deleted,
                                 c.id,
@@ -893,9 +921,19 @@ impl StaleManager {
                         Err(r) => rep.skipped.push((c.id, r)),
                     }
                 }
+                if pending {
+                    self.reclaim();
+                }
             }
         }
         rep.local_bytes_after = self.target.local_bytes();
+    }
+
+    /// Compact after archiving or deleting. A failure gives back nothing (so deleting stops);
+    /// the deletions stand and their space comes back at a later compaction, and a storage
+    /// failure is reported by the store's next write.
+    fn reclaim(&self) -> u64 {
+        self.target.reclaim_space().unwrap_or(0)
     }
 
     /// FOR BENCHMARKS AND TESTS ONLY: feed `count` synthetic artifacts (seeded) through the same
