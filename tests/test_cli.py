@@ -123,3 +123,63 @@ def test_pit_info_exits_4_like_run_and_runs_when_the_data_dir_cannot_open(
     assert err.startswith("symphony pit info: "), err
     assert "in use" in err
     assert err.count(str(tmp_path / "pit")) == 1, err
+
+
+def _listing(root: Path) -> dict[str, tuple[int, int, str] | None]:
+    """Every entry under ``root``: size, mtime and SHA-256 of each file (``None`` for folders)."""
+    import hashlib
+
+    out: dict[str, tuple[int, int, str] | None] = {}
+    for p in sorted(root.rglob("*")):
+        st = p.stat()
+        if p.is_dir():
+            out[str(p.relative_to(root))] = None
+        else:
+            digest = hashlib.sha256(p.read_bytes()).hexdigest()
+            out[str(p.relative_to(root))] = (st.st_size, st.st_mtime_ns, digest)
+    return out
+
+
+def test_pit_info_leaves_the_folder_unchanged(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import shutil
+
+    key = tmp_path / "k"
+    data = tmp_path / "pit"
+    with Pit.open(data, key_file=key) as pit:
+        pit.pool.register("m")
+        pit.artifacts.put("a", b"hello")
+    # no lock file, no archive folder: pit info must not make them, nor checkpoint at close
+    (data / "pit.lock").unlink()
+    shutil.rmtree(data / "archive")
+    before = _listing(data)
+    assert main(["pit", "info", str(data), "--key-file", str(key)]) == 0
+    out = capsys.readouterr().out
+    assert "models:         1" in out
+    assert "artifacts:      1" in out
+    assert _listing(data) == before
+
+
+def test_pit_info_inspects_an_immutable_folder(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import shutil
+
+    chattr = shutil.which("chattr")
+    if chattr is None:
+        pytest.skip("chattr is not available")
+    key = tmp_path / "k"
+    data = tmp_path / "pit"
+    with Pit.open(data, key_file=key) as pit:
+        pit.artifacts.put("a", b"hello")
+    before = _listing(data)
+    r = subprocess.run([chattr, "-R", "+i", str(data)], capture_output=True, text=True, check=False)
+    try:
+        if r.returncode != 0:
+            pytest.skip(f"chattr +i failed: {r.stderr.strip()}")
+        assert main(["pit", "info", str(data), "--key-file", str(key)]) == 0
+    finally:
+        subprocess.run([chattr, "-R", "-i", str(data)], capture_output=True, check=False)
+    assert "artifacts:      1" in capsys.readouterr().out
+    assert _listing(data) == before

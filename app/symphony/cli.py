@@ -63,8 +63,8 @@ def _parser() -> argparse.ArgumentParser:
 def _pit_info_refusal(data_dir: str, key_file: str | None) -> str | None:
     """Say why ``pit info`` will not open ``data_dir``, or ``None``.
 
-    ``Pit.open`` creates a missing or empty data directory and a missing key file: an inspection
-    command must not, so a mistyped path is named instead of turning into a new, empty Pit.
+    ``Pit.open(read_only=True)`` refuses these too, but with the Pit's wording; here a mistyped
+    path, a missing key file or keyring entry is named in the command's own words.
     """
     from symphony.pit import PitError, check_data_dir
     from symphony.pit.keys import KEY_FILE_ENV, key_from_keyring
@@ -92,7 +92,11 @@ def _pit_info_refusal(data_dir: str, key_file: str | None) -> str | None:
 
 
 def _pit_info(data_dir: str, key_file: str | None) -> int:
-    """Print what the Pit in ``data_dir`` holds; return the exit code (4 if it cannot open)."""
+    """Print what the Pit in ``data_dir`` holds; return the exit code (4 if it cannot open).
+
+    The Pit is opened read-only: nothing in ``data_dir`` is created or written (no lock file,
+    archive folder, journal repair or checkpoint), so an immutable folder can be inspected.
+    """
     from symphony.conductor.run_cli import EXIT_DATA
     from symphony.pit import Pit, PitError
 
@@ -101,7 +105,7 @@ def _pit_info(data_dir: str, key_file: str | None) -> int:
         print(f"symphony pit info: {refusal}", file=sys.stderr)
         return EXIT_DATA
     try:
-        with Pit.open(data_dir, key_file=key_file) as pit:
+        with Pit.open(data_dir, key_file=key_file, read_only=True) as pit:
             print(f"data directory: {pit.data_dir}")
             print(f"models:         {len(pit.pool)}")
             print(f"workflows:      {len(pit.dag)}")

@@ -72,6 +72,7 @@ class Pit:
         manual_clock: float | None = None,
         flush_interval_ms: float = 2.0,
         checkpoint_mib: int = 128,
+        read_only: bool = False,
     ) -> Self:
         """Open (or create) a persistent Pit in ``data_dir``.
 
@@ -96,6 +97,13 @@ class Pit:
             How often acknowledged changes are handed to the OS.
         checkpoint_mib
             Journal growth after which a checkpoint is written in the background.
+        read_only
+            Inspect an existing Pit without writing anything to ``data_dir``: no lock file,
+            archive folder, journal repair or checkpoint, and no key file or keyring entry is
+            created. Files are opened for reading only (an immutable folder works). A folder
+            with no Pit is refused (:class:`StorageError`, or :class:`ForeignDataDirError`);
+            while another process has the Pit open it is refused
+            (:class:`DataDirLockedError`). Every mutation raises :class:`ReadOnlyError`.
 
         Returns
         -------
@@ -105,7 +113,13 @@ class Pit:
         if not isinstance(data_dir, str | os.PathLike):
             raise TypeError(f"argument 'data_dir': expected a path, got {type(data_dir).__name__}")
         check_data_dir(data_dir)
-        resolved = resolve_key(data_dir, key, key_file)
+        if read_only and key is None and not os.path.isfile(os.path.join(data_dir, "PIT")):
+            # No Pit there: the native open refuses it before the key is used, and resolving
+            # one would create a key (file or keyring entry) for a folder a read-only open
+            # must leave alone.
+            resolved = bytes(32)
+        else:
+            resolved = resolve_key(data_dir, key, key_file)
         return cls(
             _native.Pit.open(
                 os.fspath(data_dir),
@@ -114,6 +128,7 @@ class Pit:
                 manual_clock=manual_clock,
                 flush_interval_ms=flush_interval_ms,
                 checkpoint_mib=checkpoint_mib,
+                read_only=bool(read_only),
             )
         )
 
@@ -154,6 +169,11 @@ class Pit:
         """The data directory, or ``None`` for an in-memory Pit."""
         d = self._native.data_dir
         return None if d is None else os.fspath(d)
+
+    @property
+    def read_only(self) -> bool:
+        """Whether the Pit was opened with ``read_only=True`` (every mutation is refused)."""
+        return self._native.read_only
 
     @property
     def closed(self) -> bool:

@@ -157,6 +157,10 @@ class ArchiveError(PitError):
     """The archive backend failed, or an archived copy did not verify."""
 
 
+class ReadOnlyError(PitError):
+    """A mutation of a Pit opened with ``read_only=True``; nothing was written."""
+
+
 __all__ = [
     "AcquireTimeoutError",
     "AlreadyExistsError",
@@ -183,6 +187,7 @@ __all__ = [
     "PitClosedError",
     "PitError",
     "PoolExhaustedError",
+    "ReadOnlyError",
     "RequestNotFoundError",
     "RetentionError",
     "StorageError",

@@ -104,6 +104,71 @@ impl DataDir {
         Ok(dd)
     }
 
+    /// Open an existing Pit directory for reading only: nothing is created or written. Refuses a
+    /// directory without a manifest (missing or empty: `StorageError`, else `ForeignDataDirError`).
+    ///
+    /// The lock: when `pit.lock` exists it is opened for reading and a *shared* lock is taken
+    /// (held until close). A writer holds it exclusively, so a read-only open is refused while a
+    /// writer has the Pit open (`DataDirLockedError`) and a writer is refused while a reader has it,
+    /// but any number of readers may share it. Without a lock file no writer can have the Pit open
+    /// (every writable open creates it), and none is created.
+    pub(crate) fn open_read_only(path: &Path, key: &[u8; 32]) -> Result<Self> {
+        let shown = path.display().to_string();
+        if path.exists() && !path.is_dir() {
+            return Err(StorageError::Foreign { path: shown }.into());
+        }
+        let manifest_path = path.join(MANIFEST);
+        let text = match fs::read_to_string(&manifest_path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                let empty = fs::read_dir(path).map_or(true, |mut rd| rd.next().is_none());
+                if !empty {
+                    return Err(StorageError::Foreign { path: shown }.into());
+                }
+                return Err(StorageError::io(
+                    format!("opening {shown} read-only: there is no Pit there (no PIT manifest; a read-only open creates nothing)"),
+                    e,
+                )
+                .into());
+            }
+            Err(e) => {
+                return Err(StorageError::Corrupt {
+                    path: manifest_path.display().to_string(),
+                    reason: format!("unreadable manifest: {e}"),
+                }
+                .into());
+            }
+        };
+        let format = check_manifest(&manifest_path, path, &text, key)?;
+        let lock_path = path.join("pit.lock");
+        let lock = match File::open(&lock_path) {
+            Ok(f) => Some(f),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+            Err(e) => {
+                return Err(StorageError::io(format!("opening {}", lock_path.display()), e).into());
+            }
+        };
+        if let Some(f) = &lock {
+            match f.try_lock_shared() {
+                Ok(()) => {}
+                Err(fs::TryLockError::WouldBlock) => {
+                    return Err(StorageError::Locked { path: shown }.into());
+                }
+                Err(fs::TryLockError::Error(e)) => {
+                    return Err(
+                        StorageError::io(format!("locking {}", lock_path.display()), e).into(),
+                    );
+                }
+            }
+        }
+        Ok(Self {
+            path: path.to_path_buf(),
+            format,
+            key_id: key_id(key),
+            lock: parking_lot::Mutex::new(lock),
+        })
+    }
+
     fn write_manifest(&self) -> Result<()> {
         let text = format!(
             "{MANIFEST_MAGIC}\nformat={FORMAT_VERSION}\nkey_id={}\n",

@@ -75,6 +75,8 @@ pub enum ErrorKind {
     DataDirLocked,
     /// `ArchiveError`: the archive backend failed or its copy did not verify.
     Archive,
+    /// `ReadOnlyError`: a mutation of a Pit opened read-only.
+    ReadOnly,
 }
 
 impl ErrorKind {
@@ -107,6 +109,7 @@ impl ErrorKind {
         Self::ForeignDataDir,
         Self::DataDirLocked,
         Self::Archive,
+        Self::ReadOnly,
     ];
 
     /// The Python class name this kind maps to.
@@ -139,6 +142,7 @@ impl ErrorKind {
             Self::ForeignDataDir => "ForeignDataDirError",
             Self::DataDirLocked => "DataDirLockedError",
             Self::Archive => "ArchiveError",
+            Self::ReadOnly => "ReadOnlyError",
         }
     }
 }
@@ -217,6 +221,17 @@ pub enum StorageError {
     /// The Pit has been closed.
     #[error("the Pit is closed")]
     Closed,
+    /// A write to a Pit opened read-only; names what was refused.
+    #[error("the Pit was opened read-only: {0} is refused")]
+    ReadOnly(String),
+}
+
+impl StorageError {
+    /// The refusal of `what` (a write) by a Pit opened read-only.
+    #[cold]
+    pub fn read_only(what: impl Into<String>) -> Self {
+        Self::ReadOnly(what.into())
+    }
 }
 
 impl StorageError {
@@ -238,6 +253,7 @@ impl Classify for StorageError {
             Self::Locked { .. } => ErrorKind::DataDirLocked,
             Self::Key(_) => ErrorKind::EncryptionKey,
             Self::Closed => ErrorKind::Closed,
+            Self::ReadOnly(_) => ErrorKind::ReadOnly,
         }
     }
 

@@ -113,11 +113,15 @@ pub struct Journal {
     inner: Option<Arc<Inner>>,
     /// Set by [`Journal::close`] (in memory and on disk alike); see [`Journal::check_open`].
     closed: Arc<AtomicBool>,
+    /// A journal of a Pit opened read-only ([`Journal::open_read_only`]): it has no `inner`, and
+    /// every append is refused with `ReadOnlyError`.
+    read_only: bool,
 }
 
 impl std::fmt::Debug for Journal {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match &self.inner {
+            None if self.read_only => f.write_str("Journal(read-only)"),
             None => f.write_str("Journal(in-memory)"),
             Some(i) => write!(f, "Journal({})", i.dir.display()),
         }
@@ -194,12 +198,21 @@ impl Journal {
 
     /// `PitClosedError` once [`Journal::close`] was called. For mutations that append nothing
     /// (runtime state, or records skipped in memory); appends check it themselves.
+    /// For a journal opened read-only: `ReadOnlyError` (checked after "closed").
     #[inline]
     pub fn check_open(&self) -> Result<()> {
         if self.closed.load(Ordering::Acquire) {
             return Err(StorageError::Closed.into());
         }
+        if self.read_only {
+            return Err(StorageError::read_only("writing to the journal").into());
+        }
         Ok(())
+    }
+
+    /// Whether the journal was opened read-only (every append is refused).
+    pub fn is_read_only(&self) -> bool {
+        self.read_only
     }
 
     /// Whether records go to disk.
@@ -232,20 +245,7 @@ impl Journal {
         } else {
             Vec::new()
         };
-        let mut records = Vec::new();
-        let mut expect: Option<Lsn> = None;
-        let n = segments.len();
-        let mut torn = Vec::new();
-        for (i, (first, path)) in segments.iter().enumerate() {
-            let last_segment = i + 1 == n;
-            let valid_len = read_segment(path, *first, last_segment, &mut expect, &mut records)?;
-            if let Some(len) = valid_len {
-                torn.push((path, len));
-            }
-        }
-        let next_lsn = records
-            .last()
-            .map_or_else(|| segments.last().map_or(1, |s| s.0), |r| r.lsn + 1);
+        let (records, torn, next_lsn) = read_all(&segments, true)?;
         check_against_snapshot(dir, &segments, next_lsn, snapshot)?;
         if !existed {
             fs::create_dir_all(dir).map_err(io_err(format!("creating {}", dir.display())))?;
@@ -322,6 +322,33 @@ impl Journal {
             Self {
                 inner: Some(inner),
                 closed: Arc::default(),
+                read_only: false,
+            },
+            records,
+        ))
+    }
+
+    /// Read every record in `dir` for a Pit opened read-only, checked against the snapshot like
+    /// [`Journal::open_checked`], without writing anything: a torn tail (or a newest segment whose
+    /// header never reached the disk) is skipped in memory, not cut off or repaired, no segment is
+    /// created and no flusher started. Files are only opened for reading. The journal returned
+    /// refuses every append with `ReadOnlyError`.
+    pub(crate) fn open_read_only(
+        dir: &Path,
+        snapshot: Option<(Option<Lsn>, &Path)>,
+    ) -> Result<(Self, Vec<Record>)> {
+        let segments = if dir.is_dir() {
+            list_segments(dir)?
+        } else {
+            Vec::new()
+        };
+        let (records, _torn, next_lsn) = read_all(&segments, false)?;
+        check_against_snapshot(dir, &segments, next_lsn, snapshot)?;
+        Ok((
+            Self {
+                inner: None,
+                closed: Arc::default(),
+                read_only: true,
             },
             records,
         ))
@@ -334,6 +361,7 @@ impl Journal {
     #[inline]
     pub fn append<T: Serialize + ?Sized>(&self, tag: Tag, record: &T) -> Result<Lsn> {
         let Some(inner) = &self.inner else {
+            // In memory, or read-only (refused by check_open): off the persistent hot path.
             return self.check_open().map(|()| 0);
         };
         let mut b = inner.buf.lock();
@@ -729,12 +757,45 @@ fn corrupt(path: &Path, reason: impl Into<String>) -> Error {
     .into()
 }
 
+/// Read every segment's records in order. Returns the records, the torn tails to cut off
+/// (`(path, valid length)`) and the next LSN. `repair`: rewrite a newest segment's missing header
+/// (false for a read-only open, which writes nothing).
+#[allow(clippy::type_complexity)]
+fn read_all(
+    segments: &[(Lsn, PathBuf)],
+    repair: bool,
+) -> Result<(Vec<Record>, Vec<(&PathBuf, u64)>, Lsn)> {
+    let mut records = Vec::new();
+    let mut expect: Option<Lsn> = None;
+    let n = segments.len();
+    let mut torn = Vec::new();
+    for (i, (first, path)) in segments.iter().enumerate() {
+        let last_segment = i + 1 == n;
+        let valid_len = read_segment(
+            path,
+            *first,
+            last_segment,
+            repair,
+            &mut expect,
+            &mut records,
+        )?;
+        if let Some(len) = valid_len {
+            torn.push((path, len));
+        }
+    }
+    let next_lsn = records
+        .last()
+        .map_or_else(|| segments.last().map_or(1, |s| s.0), |r| r.lsn + 1);
+    Ok((records, torn, next_lsn))
+}
+
 /// Read one segment's records into `out`. Returns `Some(valid_len)` when the segment ends in a
 /// torn record that must be cut off (only allowed for the newest segment).
 fn read_segment(
     path: &Path,
     first: Lsn,
     last_segment: bool,
+    repair: bool,
     expect: &mut Option<Lsn>,
     out: &mut Vec<Record>,
 ) -> Result<Option<u64>> {
@@ -744,8 +805,11 @@ fn read_segment(
         .map_err(io_err(format!("reading {}", path.display())))?;
     if data.len() < SEGMENT_HEADER {
         if last_segment && SEGMENT_MAGIC.starts_with(&data[..data.len().min(8)]) {
-            // Created, but the crash came before its header reached the disk: rewrite the header.
-            rewrite_segment_header(path, first)?;
+            // Created, but the crash came before its header reached the disk: rewrite the header
+            // (read-only: take it as empty and leave it).
+            if repair {
+                rewrite_segment_header(path, first)?;
+            }
             *expect = Some(first);
             return Ok(None);
         }

@@ -24,6 +24,8 @@ pub mod stale;
 
 #[cfg(test)]
 mod pit_tests;
+#[cfg(test)]
+mod read_only_tests;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -107,6 +109,8 @@ pub struct Pit {
     /// Stale Manager.
     pub stale: Arc<stale::StaleManager>,
     dir: Option<datadir::DataDir>,
+    /// Opened with [`Pit::open_read_only`]: nothing is ever written to `dir`.
+    read_only: bool,
     closed: AtomicBool,
     checkpoint_lock: parking_lot::Mutex<()>,
 }
@@ -166,9 +170,31 @@ impl Pit {
         let archive: Box<dyn stale::ArchiveBackend> =
             Box::new(stale::LocalDirArchive::open(&archive_dir)?);
         let pit = Self::assemble(ctx, key, archive, Some(data_dir))?;
-        let components = pit.components();
+        pit.load(dir, &snapshots, &records)?;
+        if let Some(d) = &pit.dir {
+            d.upgrade_format()?;
+        }
+        let weak = Arc::downgrade(&pit);
+        pit.ctx.journal.set_checkpoint_hook(Box::new(move || {
+            if let Some(p) = weak.upgrade() {
+                // A failed background checkpoint leaves the journal in place; the next one retries.
+                // (After close() it is refused: close took the last one.)
+                let _ = p.checkpoint();
+            }
+        }));
+        Ok(pit)
+    }
+
+    /// Restore the snapshot's sections and replay the journal records after them.
+    fn load(
+        &self,
+        dir: &Path,
+        snapshots: &[(Tag, Lsn, Vec<u8>)],
+        records: &[journal::Record],
+    ) -> Result<()> {
+        let components = self.components();
         let mut covered = [0 as Lsn; 256];
-        for (tag, lsn, bytes) in &snapshots {
+        for (tag, lsn, bytes) in snapshots {
             let c = components
                 .iter()
                 .find(|c| c.tag() == *tag)
@@ -183,7 +209,7 @@ impl Pit {
             })?;
             covered[*tag as usize] = *lsn;
         }
-        for rec in &records {
+        for rec in records {
             if rec.lsn > covered[rec.tag as usize] {
                 let c = components
                     .iter()
@@ -204,18 +230,56 @@ impl Pit {
                 })?;
             }
         }
-        if let Some(d) = &pit.dir {
-            d.upgrade_format()?;
+        Ok(())
+    }
+
+    /// Open an existing persistent Pit in `dir` for inspection, writing nothing at all to it.
+    ///
+    /// The directory must hold a Pit (its manifest); the key must be its key. Files are only
+    /// opened for reading, so an immutable or read-only directory can be inspected. The journal is
+    /// replayed in memory (a torn tail is skipped, not cut off); no lock file, archive directory,
+    /// journal segment or snapshot is created, and [`Pit::close`] takes no checkpoint. Every
+    /// mutation is refused with `ReadOnlyError` (at the journal append, and before any artifact
+    /// segment, audit-trail or archive write). While another process has the Pit open for
+    /// writing it is refused like a second writer (`DataDirLockedError`); see
+    /// `DataDir::open_read_only` for the shared lock.
+    pub fn open_read_only(dir: &Path, options: &PitOptions) -> Result<Arc<Self>> {
+        let key = options.key.ok_or_else(|| {
+            StorageError::Key("a persistent Pit needs an encryption key (none was given)".into())
+        })?;
+        if let Some(a) = &options.archive_dir {
+            check_archive_dir(dir, a)?;
         }
-        let weak = Arc::downgrade(&pit);
-        pit.ctx.journal.set_checkpoint_hook(Box::new(move || {
-            if let Some(p) = weak.upgrade() {
-                // A failed background checkpoint leaves the journal in place; the next one retries.
-                // (After close() it is refused: close took the last one.)
-                let _ = p.checkpoint();
-            }
-        }));
+        let data_dir = datadir::DataDir::open_read_only(dir, &key)?;
+        let snapshots = data_dir.read_snapshot()?;
+        let covered = snapshots.iter().map(|s| s.1).max();
+        let (journal, records) = Journal::open_read_only(
+            &dir.join("journal"),
+            Some((covered, &dir.join("snapshot.bin"))),
+        )?;
+        let ctx = Ctx {
+            journal,
+            clock: options.clock.clone(),
+            data_dir: Some(dir.to_path_buf()),
+        };
+        let archive_dir = options
+            .archive_dir
+            .clone()
+            .unwrap_or_else(|| dir.join("archive"));
+        let archive: Box<dyn stale::ArchiveBackend> = Box::new(stale::ReadOnlyArchive(
+            stale::LocalDirArchive::open_read_only(&archive_dir),
+        ));
+        let mut pit = Self::assemble(ctx, key, archive, Some(data_dir))?;
+        Arc::get_mut(&mut pit)
+            .ok_or_else(|| Error::Internal("a new Pit is shared".into()))?
+            .read_only = true;
+        pit.load(dir, &snapshots, &records)?;
         Ok(pit)
+    }
+
+    /// Whether the Pit was opened with [`Pit::open_read_only`].
+    pub fn is_read_only(&self) -> bool {
+        self.read_only
     }
 
     fn assemble(
@@ -242,6 +306,7 @@ impl Pit {
             arbitration,
             stale,
             dir,
+            read_only: false,
             closed: AtomicBool::new(false),
             checkpoint_lock: parking_lot::Mutex::new(()),
         }))
@@ -289,11 +354,16 @@ impl Pit {
         if self.is_closed() {
             return Err(StorageError::Closed.into());
         }
+        if self.read_only {
+            return Err(StorageError::read_only("a checkpoint").into());
+        }
         self.checkpoint_now()
     }
 
     fn checkpoint_now(&self) -> Result<()> {
-        let Some(dir) = &self.dir else { return Ok(()) };
+        let Some(dir) = self.dir.as_ref().filter(|_| !self.read_only) else {
+            return Ok(());
+        };
         let _guard = self.checkpoint_lock.lock();
         if self.ctx.journal.check_open().is_err() {
             // A background checkpoint that waited for close()'s: the journal is gone.

@@ -39,6 +39,7 @@ pyo3::import_exception!(symphony.pit.errors, DataDirCorruptError);
 pyo3::import_exception!(symphony.pit.errors, ForeignDataDirError);
 pyo3::import_exception!(symphony.pit.errors, DataDirLockedError);
 pyo3::import_exception!(symphony.pit.errors, ArchiveError);
+pyo3::import_exception!(symphony.pit.errors, ReadOnlyError);
 
 /// A pit-core error on its way to Python.
 pub struct PyPitErr(pub pit_core::Error);
@@ -78,6 +79,7 @@ fn new_err<A: PyErrArguments + Send + Sync + 'static>(kind: ErrorKind, args: A) 
         ErrorKind::ForeignDataDir => ForeignDataDirError::new_err(args),
         ErrorKind::DataDirLocked => DataDirLockedError::new_err(args),
         ErrorKind::Archive => ArchiveError::new_err(args),
+        ErrorKind::ReadOnly => ReadOnlyError::new_err(args),
     }
 }
 

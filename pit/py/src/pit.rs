@@ -68,8 +68,10 @@ impl PyPit {
 #[pymethods]
 impl PyPit {
     /// Open or create a persistent Pit in `path`, encrypting artifacts with the 32-byte `key`.
+    /// With `read_only`, open an existing one without writing anything to it.
     #[staticmethod]
-    #[pyo3(signature = (path, key, *, archive_dir = None, manual_clock = None, flush_interval_ms = 2.0, checkpoint_mib = 128))]
+    #[pyo3(signature = (path, key, *, archive_dir = None, manual_clock = None, flush_interval_ms = 2.0, checkpoint_mib = 128, read_only = false))]
+    #[allow(clippy::too_many_arguments)]
     fn open(
         py: Python<'_>,
         path: PathBuf,
@@ -78,6 +80,7 @@ impl PyPit {
         manual_clock: Option<f64>,
         flush_interval_ms: f64,
         #[pyo3(from_py_with = int_u64)] checkpoint_mib: u64,
+        read_only: bool,
     ) -> PyResult<Self> {
         if !(flush_interval_ms.is_finite() && flush_interval_ms > 0.0) {
             return Err(invalid_argument(format!(
@@ -93,7 +96,13 @@ impl PyPit {
                 checkpoint_bytes: checkpoint_mib.max(1) << 20,
             },
         };
-        let inner = detached(py, move || pit_core::Pit::open(&path, &options))?;
+        let inner = detached(py, move || {
+            if read_only {
+                pit_core::Pit::open_read_only(&path, &options)
+            } else {
+                pit_core::Pit::open(&path, &options)
+            }
+        })?;
         Self::wrap(py, inner)
     }
 
@@ -138,6 +147,12 @@ impl PyPit {
     #[getter]
     fn closed(&self) -> bool {
         self.inner.is_closed()
+    }
+
+    /// Whether the Pit was opened with `read_only=True`.
+    #[getter]
+    fn read_only(&self) -> bool {
+        self.inner.is_read_only()
     }
 
     /// The data directory, or `None` in memory.

@@ -49,12 +49,15 @@ pub type SyncSet = (Arc<File>, Option<PathBuf>);
 
 /// The writer (only ever used under the store's state lock).
 #[derive(Debug, Default)]
+#[allow(clippy::struct_excessive_bools)] // independent flags, not a state machine
 pub struct AuditLog {
     /// The store's directory (`None`: in memory, every record stays in memory).
     dir: Option<PathBuf>,
     file: Option<Arc<File>>,
     /// Whether the file may extend past the mark (true until the first write after opening).
     unchecked: bool,
+    /// A read-only store: [`AuditLog::append`] is refused (records stay in memory).
+    read_only: bool,
     unsynced: bool,
     created: bool,
 }
@@ -70,8 +73,17 @@ impl AuditLog {
             dir,
             file: None,
             unchecked: true,
+            read_only: false,
             unsynced: false,
             created: false,
+        }
+    }
+
+    /// The trail of a read-only store in `dir`: read, never written.
+    pub fn new_read_only(dir: PathBuf) -> Self {
+        Self {
+            read_only: true,
+            ..Self::new(Some(dir))
         }
     }
 
@@ -124,6 +136,9 @@ impl AuditLog {
         let (Some(dir), Some(last)) = (&self.dir, entries.last()) else {
             return Ok(());
         };
+        if self.read_only {
+            return Err(StorageError::read_only("writing the audit trail").into());
+        }
         let path = Self::path(dir);
         let mut buf = Vec::with_capacity(entries.len() * 96);
         // Encoding into a slice is several times faster than growing a Vec byte by byte; a

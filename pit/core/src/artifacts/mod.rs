@@ -1308,8 +1308,12 @@ impl ArtifactStore {
     /// Open the store of `ctx.data_dir/artifacts` (or an in-memory one), encrypting with `key`.
     pub fn open(ctx: &Ctx, key: [u8; 32]) -> Result<Self> {
         let dir = ctx.data_dir.as_ref().map(|d| d.join("artifacts"));
-        let audit_log = AuditLog::new(dir.clone());
-        let segs = Segs::new(dir)?;
+        let (audit_log, segs) = match dir {
+            Some(d) if ctx.journal.is_read_only() => {
+                (AuditLog::new_read_only(d.clone()), Segs::new_read_only(d))
+            }
+            dir => (AuditLog::new(dir.clone()), Segs::new(dir)?),
+        };
         let inner = Arc::new(Inner {
             ctx: ctx.clone(),
             cipher: Aes256Gcm::new_from_slice(&key).expect("32-byte key"),

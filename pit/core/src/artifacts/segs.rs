@@ -72,6 +72,12 @@ pub struct Segs {
     initialized: bool,
     /// A segment file was created since the directory was last synced.
     dir_dirty: bool,
+    /// Opened read-only (a read-only Pit): files are opened for reading only, nothing is created,
+    /// resized or removed, every write is refused, and objects replayed from the journal are kept
+    /// in `overlay` instead of being written to their segment.
+    read_only: bool,
+    /// Read-only: the bytes of replayed inlined objects, by `(segment, offset)`.
+    overlay: HashMap<(u32, u64), Vec<u8>>,
 }
 
 impl std::fmt::Debug for Segs {
@@ -131,7 +137,35 @@ impl Segs {
             next: 1,
             initialized: false,
             dir_dirty: false,
+            read_only: false,
+            overlay: HashMap::new(),
         })
+    }
+
+    /// A read-only segment store over `dir` (see `read_only`); `dir` is not created.
+    pub fn new_read_only(dir: PathBuf) -> Self {
+        Self {
+            dir: Some(dir),
+            mem: HashMap::new(),
+            files: HashMap::new(),
+            active: None,
+            unsynced: HashMap::new(),
+            dirty: HashMap::new(),
+            next: 1,
+            initialized: false,
+            dir_dirty: false,
+            read_only: true,
+            overlay: HashMap::new(),
+        }
+    }
+
+    /// Refuse a write of a read-only store.
+    #[inline]
+    fn check_writable(&self) -> Result<(), StorageError> {
+        if self.read_only {
+            return Err(StorageError::read_only("writing an artifact segment"));
+        }
+        Ok(())
     }
 
     fn path(&self, n: u32) -> PathBuf {
@@ -148,8 +182,8 @@ impl Segs {
         let p = self.path(n);
         let f = OpenOptions::new()
             .read(true)
-            .write(true)
-            .create(create)
+            .write(!self.read_only)
+            .create(create && !self.read_only)
             .truncate(false)
             .open(&p)
             .map_err(io(format!("opening {}", p.display())))?;
@@ -168,6 +202,10 @@ impl Segs {
     /// files should be removed once the journal is durable.
     pub fn init(&mut self, info: &BTreeMap<u32, SegInfo>) -> Result<Vec<u32>, StorageError> {
         self.initialized = true;
+        if self.read_only {
+            // Nothing to reconcile: garbage stays, no segment is made active (writes are refused).
+            return Ok(Vec::new());
+        }
         let mut max = info.keys().next_back().copied().unwrap_or(0);
         let mut on_disk = Vec::new();
         if let Some(d) = self.dir.clone() {
@@ -266,6 +304,7 @@ impl Segs {
     /// Append a small object to the active segment. `inline`: its bytes are in the journal
     /// record too, so it need not be synced before the record.
     pub fn append_small(&mut self, obj: &[u8], inline: bool) -> Result<Loc, StorageError> {
+        self.check_writable()?;
         let need_roll = self
             .active
             .as_ref()
@@ -335,6 +374,7 @@ impl Segs {
     /// Close the active segment and start a new one (so that compaction may move the old one's
     /// live objects out and remove it). Returns the old active segment's number.
     pub fn roll(&mut self) -> Result<Option<u32>, StorageError> {
+        self.check_writable()?;
         self.flush_active()?;
         let old = self.active_num();
         let n = self.next;
@@ -351,6 +391,7 @@ impl Segs {
     /// A new dedicated segment for a large blob; write it with [`LargeSeg::write`] without the
     /// lock.
     pub fn alloc_large(&mut self) -> Result<LargeSeg, StorageError> {
+        self.check_writable()?;
         let n = self.next;
         self.next += 1;
         let file = if self.dir.is_some() {
@@ -394,6 +435,11 @@ impl Segs {
             m[loc.off as usize..end].copy_from_slice(obj);
             return Ok(());
         }
+        if self.read_only {
+            // Replay of a read-only store: keep the object in memory, write nothing.
+            self.overlay.insert((loc.seg, loc.off), obj.to_vec());
+            return Ok(());
+        }
         let f = self.file(loc.seg, true)?;
         f.write_all_at(obj, loc.off)
             .map_err(io(format!("writing segment {}", seg_name(loc.seg))))?;
@@ -414,6 +460,14 @@ impl Segs {
                 .get(loc.off as usize..end)
                 .map(|s| Src::Bytes(s.to_vec()))
                 .ok_or_else(|| format!("segment {} is shorter than recorded", loc.seg));
+        }
+        if !self.overlay.is_empty() {
+            if let Some(b) = self.overlay.get(&(loc.seg, loc.off)) {
+                return b
+                    .get(..len)
+                    .map(|s| Src::Bytes(s.to_vec()))
+                    .ok_or_else(|| "replayed object shorter than recorded".to_string());
+            }
         }
         if let Some(a) = &self.active {
             if a.num == loc.seg && loc.off >= a.flushed {
@@ -460,6 +514,7 @@ impl Segs {
 
     /// Remove dead segments' files (never the active one). Returns bytes freed.
     pub fn remove(&mut self, dead: &[u32]) -> Result<(), StorageError> {
+        self.check_writable()?;
         for &n in dead {
             if self.active_num() == Some(n) {
                 continue;

@@ -73,6 +73,32 @@ impl<T: ArchiveBackend + ?Sized> ArchiveBackend for std::sync::Arc<T> {
     }
 }
 
+/// A backend of a read-only Pit: reads go to the wrapped backend, `put` and `delete` are refused
+/// with `ReadOnlyError`.
+#[derive(Debug)]
+pub struct ReadOnlyArchive<T>(pub T);
+
+impl<T: ArchiveBackend> ArchiveBackend for ReadOnlyArchive<T> {
+    fn put(&self, _key: &str, _bytes: &[u8]) -> Result<ArchiveObject> {
+        Err(StorageError::read_only("writing to the archive").into())
+    }
+    fn get(&self, key: &str) -> Result<Vec<u8>> {
+        self.0.get(key)
+    }
+    fn verify(&self, key: &str) -> Result<ArchiveObject> {
+        self.0.verify(key)
+    }
+    fn delete(&self, _key: &str) -> Result<bool> {
+        Err(StorageError::read_only("deleting from the archive").into())
+    }
+    fn list(&self, prefix: &str) -> Result<Vec<ArchiveObject>> {
+        self.0.list(prefix)
+    }
+    fn describe(&self) -> String {
+        format!("{} (read-only)", self.0.describe())
+    }
+}
+
 /// Refuse keys an object store or a file system would interpret (absolute, `..`, odd bytes).
 pub fn check_key(key: &str) -> Result<()> {
     let ok_chars = key
@@ -126,6 +152,14 @@ impl LocalDirArchive {
             }
         }
         Ok(me)
+    }
+
+    /// An archive in `dir` for a read-only Pit: nothing is created or removed (`dir` may be
+    /// missing: then it is empty). Wrap it in [`ReadOnlyArchive`] so that writes are refused.
+    pub fn open_read_only(dir: &Path) -> Self {
+        Self {
+            dir: dir.to_path_buf(),
+        }
     }
 
     /// The archive directory.

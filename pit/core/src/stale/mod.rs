@@ -32,7 +32,9 @@ use parking_lot::Mutex;
 use rand::{Rng, SeedableRng};
 use serde::{Deserialize, Serialize};
 
-pub use self::archive::{check_key, ArchiveBackend, ArchiveObject, LocalDirArchive, MemoryArchive};
+pub use self::archive::{
+    check_key, ArchiveBackend, ArchiveObject, LocalDirArchive, MemoryArchive, ReadOnlyArchive,
+};
 pub use self::classify::{
     Candidate, Plan, Settings, SkipReason, Tier, ValueClass, DAY, MIN_DELETE_AGE,
 };
