@@ -45,9 +45,32 @@ def test_bad_inputs_are_reported() -> None:
         prompts.prompt_enhancer({"prompt": ""}, {"prompt": "  "})
 
 
-def test_long_inputs_are_clipped() -> None:
-    spec = prompts.summarizer({"text": "x" * (prompts.MAX_INPUT_CHARS + 10)}, {})
-    assert spec.messages[1]["content"].endswith("[… truncated]")
+def test_long_inputs_are_clipped_and_the_cut_is_counted() -> None:
+    n = prompts.MAX_INPUT_CHARS + 10
+    prompts.clipped_reset()
+    spec = prompts.summarizer({"text": "x" * n}, {})
+    assert spec.messages[1]["content"].endswith(f"[… the last 10 of {n} characters left out]")
+    assert prompts.clipped_chars() == 10
+
+
+def test_a_node_result_counts_what_the_prompt_builder_left_out() -> None:
+    from symphony.extensions.ai_instrument.providers.base import Completion, Usage
+    from symphony.extensions.ai_instrument.service import Instrument
+
+    class Answer:  # a server's model: nothing is fitted to a context, the builder still clips
+        name = "fake"
+
+        def chat(self, *_a: object, **_k: object) -> Completion:
+            return Completion("A summary.", "stop", Usage(1, 1, 1.0, 1.0, "fake"))
+
+    instrument = Instrument(lambda _m, _p: None)
+    run = instrument.run_node
+    extra = 5_000
+    text = "y" * (prompts.MAX_INPUT_CHARS + extra)
+    result = run("ai.summarizer", {"text": text}, {}, RunOptions(), Answer(), lambda _t: None)  # type: ignore[arg-type]
+    assert result.truncated_chars == extra
+    short = run("ai.summarizer", {"text": "short"}, {}, RunOptions(), Answer(), lambda _t: None)  # type: ignore[arg-type]
+    assert short.truncated_chars is None  # the count starts again at every node
 
 
 def test_feature_parser_reads_json_or_bullets() -> None:

@@ -126,8 +126,8 @@ def _node_handler(node_type: str, *, reverse: bool = False) -> Handler:
         if result.truncated_chars is not None:
             ctx.log(
                 "warning",
-                f"{node_type}: the input was too long for the model's context; its last "
-                f"{result.truncated_chars} characters were left out",
+                f"{node_type}: the input was too long for the model; "
+                f"{result.truncated_chars} of its characters were left out",
                 node_type=node_type,
             )
         usage = result.completion.usage

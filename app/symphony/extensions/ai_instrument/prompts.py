@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
@@ -37,10 +38,27 @@ class PromptInputError(ValueError):
     """A required input is missing or of the wrong kind."""
 
 
+#: Characters :func:`_clip` left out while this thread built its current prompt (the caller
+#: resets it, then adds it to what fitting the context drops, so the user hears the whole cut).
+_clipped = threading.local()
+
+
+def clipped_reset() -> None:
+    """Start counting what :func:`_clip` leaves out of the prompt this thread builds next."""
+    _clipped.chars = 0
+
+
+def clipped_chars() -> int:
+    """Return the characters :func:`_clip` left out since :func:`clipped_reset` (this thread)."""
+    return int(getattr(_clipped, "chars", 0))
+
+
 def _clip(text: str) -> str:
     if len(text) <= MAX_INPUT_CHARS:
         return text
-    return text[:MAX_INPUT_CHARS] + "\n[… truncated]"
+    dropped = len(text) - MAX_INPUT_CHARS
+    _clipped.chars = clipped_chars() + dropped
+    return text[:MAX_INPUT_CHARS] + f"\n[… the last {dropped} of {len(text)} characters left out]"
 
 
 def _text(inputs: Mapping[str, Any], name: str, *, required: bool = True) -> str:

@@ -17,6 +17,8 @@ from symphony.extensions.ai_instrument.prompts import (
     PROMPTS_VERSION,
     REVERSE_BUILDERS,
     PromptSpec,
+    clipped_chars,
+    clipped_reset,
 )
 from symphony.extensions.ai_instrument.providers.base import (
     ChatMessage,
@@ -303,6 +305,7 @@ class Instrument:
         its rebuilt inputs (reverse reconstruction; only the types of ``REVERSE_BUILDERS``).
         """
         builders = REVERSE_BUILDERS if reverse else BUILDERS
+        clipped_reset()
         spec: PromptSpec = builders[node_type](inputs, config)
         params = options.apply(spec.temperature, spec.max_tokens, spec.stop)
         messages, cut = list(spec.messages), None
@@ -310,6 +313,10 @@ class Instrument:
             # a node's input is whatever reached it (a folder of documents): fit it to the
             # small local context rather than fail; a server's context is not known here
             messages, cut = provider.fit(messages, params.max_tokens)
+        # what the prompt builder left out (any model) counts too, or the cut is understated
+        clipped = clipped_chars()
+        if clipped:
+            cut = (cut or 0) + clipped
         completion = provider.chat(messages, params, on_token, watch)
         return NodeResult(spec.parse(completion.text), completion, cut)
 
