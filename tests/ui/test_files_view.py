@@ -184,6 +184,23 @@ def test_deleting_a_link_to_a_folder_says_link_and_keeps_the_folder(
     assert asked == ["Delete the folder 'src' and everything in it? This cannot be undone."]
 
 
+def test_a_workspace_deleted_under_the_dock_says_so_instead_of_listing_old_files(
+    qtbot: QtBot, files: tuple[FilesView, Path]
+) -> None:
+    import shutil
+
+    view, ws = files
+    view.set_workspace(ws)
+    _listed(qtbot, view, "", ["src", "README.md"])
+    shutil.rmtree(ws)
+    view.refresh()
+    qtbot.waitUntil(lambda: view.unavailable is not None, timeout=WAIT_MS)
+    assert "no longer exists" in view.unavailable
+    assert str(ws) in view.unavailable
+    assert view.model.invisibleRootItem().rowCount() == 0
+    assert view.tree.isHidden()
+
+
 def test_a_big_folder_is_inserted_in_one_go_in_tree_order(
     qtbot: QtBot, files: tuple[FilesView, Path]
 ) -> None:

@@ -120,6 +120,12 @@ class FilesView(QWidget):
         self.unavailable = reason
         self._show_state()
 
+    def _gone(self) -> str:
+        return (
+            f"The workspace folder {self.workspace} no longer exists: it was deleted or moved."
+            "\nFile → Open Workspace Folder…"
+        )
+
     def _show_state(self) -> None:
         if self.unavailable is not None:
             self.hint.setText(self.unavailable)
@@ -209,10 +215,17 @@ class FilesView(QWidget):
                 self._page(rel, nxt, acc)
             else:
                 self._pending.discard(rel)
+                if not rel and self.unavailable is not None and self.unavailable == self._gone():
+                    self.set_unavailable(None)  # the folder is back
                 self._apply(rel, acc)
 
         def failed(err: BaseException) -> None:
             self._pending.discard(rel)
+            if not rel and "not_found" in str(getattr(err, "data", "")):
+                # the workspace itself is gone: its old rows would look like files still there
+                root = self._root()
+                root.removeRows(0, root.rowCount())
+                self.set_unavailable(self._gone())
 
         self._call(
             "files.list", {"path": rel, "cursor": cursor, "limit": PAGE}, done, failed, quiet=True
