@@ -39,7 +39,19 @@ def test_lists_names_versions_quality_lineage_preview(qtbot: QtBot, pit: Any) ->
     newest = top.child(0)
     assert newest is not None
     assert newest.text(0).startswith("v2")
-    assert newest.text(2) == "1.00"
+    assert newest.text(2) == "1.00"  # no score given: the structure score
+    assert "structure" in newest.toolTip(2)
+    pit.artifacts.set_quality(plan1, semantics=0.25)  # a node's own score, as the conductor sets
+    view.set_pit(pit)
+    top = view.tree.topLevelItem(1)
+    assert top is not None
+    top.setExpanded(True)
+    oldest = top.child(1)
+    assert oldest is not None
+    assert (oldest.text(2), oldest.toolTip(2)) == (
+        "0.25",
+        "the node's own score (what score conditions read)",
+    )
     assert view.select_artifact(plan1)
     assert "plan</b> v1" in view.details.text()
     assert view.preview.toPlainText() == '{"steps": 1}'

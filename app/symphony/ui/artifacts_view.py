@@ -342,13 +342,22 @@ class ArtifactsView(QWidget):
         assert self.pit is not None
         store = self.pit.artifacts
         info = store.info(artifact_id)
+        q = store.quality(artifact_id)
+        # a node's own score (what `score` conditions read) says more than well-formedness
+        scored = q.semantics is not None
         child = QTreeWidgetItem(
             [
                 f"v{info.version}  (#{info.id})",
                 info.kind,
-                _score(store.quality(artifact_id).structure),
+                _score(q.semantics if scored else q.structure),
                 f"{info.size:,} B",
             ]
+        )
+        child.setToolTip(
+            2,
+            "the node's own score (what score conditions read)"
+            if scored
+            else "structure: how well-formed the content is (the node gave no score)",
         )
         child.setData(0, _ID, info.id)
         if info.archived:
