@@ -13,6 +13,24 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 TEST_KEY = bytes(range(32))
 
 
+def folder_listing(root: Path) -> dict[str, tuple[int, int, str] | None]:
+    """Every entry under ``root``: size, mtime and SHA-256 of each file (``None`` for folders).
+
+    Two equal listings mean nothing under ``root`` was written, created or removed.
+    """
+    import hashlib
+
+    out: dict[str, tuple[int, int, str] | None] = {}
+    for p in sorted(root.rglob("*")):
+        st = p.stat()
+        if p.is_dir():
+            out[str(p.relative_to(root))] = None
+        else:
+            digest = hashlib.sha256(p.read_bytes()).hexdigest()
+            out[str(p.relative_to(root))] = (st.st_size, st.st_mtime_ns, digest)
+    return out
+
+
 @pytest.fixture(autouse=True)
 def _isolated_keyring(
     tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch

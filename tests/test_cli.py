@@ -12,6 +12,7 @@ import pytest
 import symphony
 from symphony.cli import main
 from symphony.pit import Pit
+from tests.conftest import folder_listing
 
 
 def test_version(capsys: pytest.CaptureFixture[str]) -> None:
@@ -125,21 +126,6 @@ def test_pit_info_exits_4_like_run_and_runs_when_the_data_dir_cannot_open(
     assert err.count(str(tmp_path / "pit")) == 1, err
 
 
-def _listing(root: Path) -> dict[str, tuple[int, int, str] | None]:
-    """Every entry under ``root``: size, mtime and SHA-256 of each file (``None`` for folders)."""
-    import hashlib
-
-    out: dict[str, tuple[int, int, str] | None] = {}
-    for p in sorted(root.rglob("*")):
-        st = p.stat()
-        if p.is_dir():
-            out[str(p.relative_to(root))] = None
-        else:
-            digest = hashlib.sha256(p.read_bytes()).hexdigest()
-            out[str(p.relative_to(root))] = (st.st_size, st.st_mtime_ns, digest)
-    return out
-
-
 def test_pit_info_leaves_the_folder_unchanged(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -153,12 +139,12 @@ def test_pit_info_leaves_the_folder_unchanged(
     # no lock file, no archive folder: pit info must not make them, nor checkpoint at close
     (data / "pit.lock").unlink()
     shutil.rmtree(data / "archive")
-    before = _listing(data)
+    before = folder_listing(data)
     assert main(["pit", "info", str(data), "--key-file", str(key)]) == 0
     out = capsys.readouterr().out
     assert "models:         1" in out
     assert "artifacts:      1" in out
-    assert _listing(data) == before
+    assert folder_listing(data) == before
 
 
 def test_pit_info_inspects_an_immutable_folder(
@@ -173,7 +159,7 @@ def test_pit_info_inspects_an_immutable_folder(
     data = tmp_path / "pit"
     with Pit.open(data, key_file=key) as pit:
         pit.artifacts.put("a", b"hello")
-    before = _listing(data)
+    before = folder_listing(data)
     r = subprocess.run([chattr, "-R", "+i", str(data)], capture_output=True, text=True, check=False)
     try:
         if r.returncode != 0:
@@ -182,4 +168,4 @@ def test_pit_info_inspects_an_immutable_folder(
     finally:
         subprocess.run([chattr, "-R", "-i", str(data)], capture_output=True, check=False)
     assert "artifacts:      1" in capsys.readouterr().out
-    assert _listing(data) == before
+    assert folder_listing(data) == before

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import shutil
 import subprocess
 from collections.abc import Iterator
@@ -20,19 +19,7 @@ from symphony.pit import (
     StorageError,
 )
 from tests.conftest import TEST_KEY
-
-
-def listing(root: Path) -> dict[str, tuple[int, int, str] | None]:
-    """Every entry under ``root``: size, mtime and SHA-256 of each file (``None`` for folders)."""
-    out: dict[str, tuple[int, int, str] | None] = {}
-    for p in sorted(root.rglob("*")):
-        st = p.stat()
-        if p.is_dir():
-            out[str(p.relative_to(root))] = None
-        else:
-            digest = hashlib.sha256(p.read_bytes()).hexdigest()
-            out[str(p.relative_to(root))] = (st.st_size, st.st_mtime_ns, digest)
-    return out
+from tests.conftest import folder_listing as listing
 
 
 def make_pit(d: Path) -> None:
