@@ -1052,10 +1052,10 @@ mod tests {
                 });
             }
             while done.load(Ordering::Acquire) < 2 || rotations == 0 {
-                let first = j.rotate().unwrap();
-                // Every record below `first` is written; the buffer holds only later ones.
-                let written = j.inner.as_ref().unwrap().written.load(Ordering::Acquire);
-                assert!(written < first, "{written} >= {first}");
+                // What counts is read back below: every segment must start at the LSN it is
+                // named after. (Comparing `first` with the written count here would race the
+                // flusher, which may already be writing the new segment.)
+                j.rotate().unwrap();
                 rotations += 1;
             }
         });
