@@ -142,12 +142,7 @@ impl Pit {
     /// damaged one is refused (`DataDirCorruptError`) and in both cases nothing in it is written.
     /// A wrong key is refused (`EncryptionKeyError`).
     pub fn open(dir: &Path, options: &PitOptions) -> Result<Arc<Self>> {
-        let key = options.key.ok_or_else(|| {
-            StorageError::Key("a persistent Pit needs an encryption key (none was given)".into())
-        })?;
-        if let Some(a) = &options.archive_dir {
-            check_archive_dir(dir, a)?;
-        }
+        let key = checked_options(dir, options)?;
         let data_dir = datadir::DataDir::open(dir, &key)?;
         let snapshots = data_dir.read_snapshot()?;
         // Without a snapshot the journal must start at LSN 1; with one, it must reach every
@@ -244,12 +239,7 @@ impl Pit {
     /// writing it is refused like a second writer (`DataDirLockedError`); see
     /// `DataDir::open_read_only` for the shared lock.
     pub fn open_read_only(dir: &Path, options: &PitOptions) -> Result<Arc<Self>> {
-        let key = options.key.ok_or_else(|| {
-            StorageError::Key("a persistent Pit needs an encryption key (none was given)".into())
-        })?;
-        if let Some(a) = &options.archive_dir {
-            check_archive_dir(dir, a)?;
-        }
+        let key = checked_options(dir, options)?;
         let data_dir = datadir::DataDir::open_read_only(dir, &key)?;
         let snapshots = data_dir.read_snapshot()?;
         let covered = snapshots.iter().map(|s| s.1).max();
@@ -417,6 +407,17 @@ fn resolve(path: &Path) -> PathBuf {
             _ => return abs,
         }
     }
+}
+
+/// The key of a persistent Pit in `dir`, after checking the options every open needs.
+fn checked_options(dir: &Path, options: &PitOptions) -> Result<[u8; 32]> {
+    let key = options.key.ok_or_else(|| {
+        StorageError::Key("a persistent Pit needs an encryption key (none was given)".into())
+    })?;
+    if let Some(a) = &options.archive_dir {
+        check_archive_dir(dir, a)?;
+    }
+    Ok(key)
 }
 
 /// Refuse an archive directory that is the data directory or inside it: the Pit owns every file

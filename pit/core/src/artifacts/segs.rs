@@ -127,7 +127,16 @@ impl Segs {
         if let Some(d) = &dir {
             fs::create_dir_all(d).map_err(io(format!("creating {}", d.display())))?;
         }
-        Ok(Self {
+        Ok(Self::empty(dir, false))
+    }
+
+    /// A read-only segment store over `dir` (see `read_only`); `dir` is not created.
+    pub fn new_read_only(dir: PathBuf) -> Self {
+        Self::empty(Some(dir), true)
+    }
+
+    fn empty(dir: Option<PathBuf>, read_only: bool) -> Self {
+        Self {
             dir,
             mem: HashMap::new(),
             files: HashMap::new(),
@@ -137,24 +146,7 @@ impl Segs {
             next: 1,
             initialized: false,
             dir_dirty: false,
-            read_only: false,
-            overlay: HashMap::new(),
-        })
-    }
-
-    /// A read-only segment store over `dir` (see `read_only`); `dir` is not created.
-    pub fn new_read_only(dir: PathBuf) -> Self {
-        Self {
-            dir: Some(dir),
-            mem: HashMap::new(),
-            files: HashMap::new(),
-            active: None,
-            unsynced: HashMap::new(),
-            dirty: HashMap::new(),
-            next: 1,
-            initialized: false,
-            dir_dirty: false,
-            read_only: true,
+            read_only,
             overlay: HashMap::new(),
         }
     }
