@@ -175,6 +175,9 @@ def test_editing_a_paused_run_says_the_run_is_the_melody_as_it_started(
                     "succeeded")  # fmt: skip
         window.action_map["run.continue"].trigger()
         await until(lambda: window.runs.last_result is not None)
+        await asyncio.sleep(0.05)
+        # "goes on" would be false now: the notice goes with the run
+        assert "goes on with the melody" not in window.statusBar().currentMessage()
         return window.runs.last_result
 
     result = in_qt(scenario)

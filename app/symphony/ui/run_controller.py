@@ -290,19 +290,27 @@ class RunController(QObject):
 
         events = board.melody.events
 
+        notice = (
+            f"Run {run.run_id} goes on with the melody as it started: edits made now "
+            "apply to the next run (breakpoints apply at once)."
+        )
+
         def edited(event: MelodyEvent) -> None:
             if isinstance(event, NodeMoved | BreakpointChanged):
                 return
             events.unsubscribe(edited)
             if not run.done:
-                self.window.report(
-                    f"Run {run.run_id} goes on with the melody as it started: edits made now "
-                    "apply to the next run (breakpoints apply at once).",
-                    "warning",
-                )
+                self.window.report(notice, "warning")
+
+        def ended(_task: object) -> None:
+            events.unsubscribe(edited)
+            # "goes on" is false once the run has ended; a newer message stays
+            status = self.window.statusBar()
+            if status.currentMessage() == notice:
+                status.clearMessage()
 
         events.subscribe(edited)
-        asyncio.ensure_future(run.wait()).add_done_callback(lambda _t: events.unsubscribe(edited))
+        asyncio.ensure_future(run.wait()).add_done_callback(ended)
 
     def _finished(self, run: Run, task: asyncio.Future[RunResult]) -> None:
         if task.cancelled():
